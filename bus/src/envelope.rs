@@ -1,0 +1,111 @@
+//! The one type for a message in flight.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tollgate_auth::Identity;
+
+use crate::header_map::{HeaderError, Headers, MAX_NAME_BYTES};
+
+/// A message in flight: payload, AMQP properties, headers and, once
+/// authentication succeeded, the verified identity of its sender.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// Message id; [`Envelope::new`] assigns a fresh UUID.
+    pub id: String,
+    /// Correlates a reply with its request.
+    pub correlation_id: Option<String>,
+    /// Queue the sender wants replies on.
+    pub reply_to: Option<String>,
+    /// MIME type of the payload (`application/json`, `application/msgpack`, …).
+    pub content_type: Option<String>,
+    /// Seconds since the Unix epoch when the message was created.
+    pub timestamp: Option<u64>,
+    /// Application headers.
+    pub headers: Headers,
+    /// The body.
+    pub payload: Bytes,
+    /// Who sent it, once verified. Never read from the wire: only the router's
+    /// authenticate step sets it.
+    pub identity: Option<Identity>,
+}
+
+impl Envelope {
+    /// A new message with a fresh id and the current time.
+    pub fn new(payload: impl Into<Bytes>) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            correlation_id: None,
+            reply_to: None,
+            content_type: None,
+            timestamp: Some(now_secs()),
+            headers: Headers::new(),
+            payload: payload.into(),
+            identity: None,
+        }
+    }
+
+    /// Sets the content type.
+    pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// Sets the correlation id.
+    pub fn with_correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.correlation_id = Some(id.into());
+        self
+    }
+
+    /// Sets the reply queue.
+    pub fn with_reply_to(mut self, queue: impl Into<String>) -> Self {
+        self.reply_to = Some(queue.into());
+        self
+    }
+
+    /// Sets the message id.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    /// Replaces the headers.
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Checks that AMQP can carry this message: short-string properties and headers.
+    ///
+    /// Both transports call this before publishing.
+    pub fn check_wire(&self) -> Result<(), HeaderError> {
+        let properties = [Some(&self.id), self.correlation_id.as_ref(), self.reply_to.as_ref(), self.content_type.as_ref()];
+        if let Some(p) = properties.into_iter().flatten().find(|p| p.len() > MAX_NAME_BYTES) {
+            return Err(HeaderError::PropertyTooLong { len: p.len() });
+        }
+        self.headers.check_wire()
+    }
+
+    /// Size of the message in bytes as the limits count it: payload plus encoded headers.
+    pub fn size(&self) -> usize {
+        self.payload.len() + self.headers.encoded_len()
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_envelopes_get_distinct_ids_and_no_identity() {
+        let a = Envelope::new("a");
+        let b = Envelope::new("b");
+        assert_ne!(a.id, b.id);
+        assert!(a.identity.is_none());
+        assert!(a.timestamp.is_some());
+    }
+}

@@ -1,0 +1,69 @@
+//! Every header name Tollgate reads or writes, defined once.
+//!
+//! Names under [`TOLLGATE_PREFIX`] are trusted only when the router wrote
+//! them: the router strips every inbound `x-tollgate-*` header before anything
+//! else, so a client cannot forge them.
+
+/// Prefix of every header the bus itself sets.
+pub const TOLLGATE_PREFIX: &str = "x-tollgate-";
+
+/// The caller's credential: `Bearer <jwt>` (or an opaque session token).
+pub const AUTHORIZATION: &str = "authorization";
+
+/// Machine code of a rejection (`forbidden`, `token_expired`, …).
+pub const CODE: &str = "x-tollgate-code";
+/// Pipeline stage that refused the message (`authenticate`, `authorize`, …).
+pub const STAGE: &str = "x-tollgate-stage";
+/// Human-readable reason of a rejection.
+pub const REASON: &str = "x-tollgate-reason";
+/// Marks an error reply; its value is the rejection code.
+pub const ERROR: &str = "x-tollgate-error";
+
+/// The verified consumer, set by the router after authentication.
+pub const CONSUMER: &str = "x-tollgate-consumer";
+/// The verified subject (`sub` claim).
+pub const SUBJECT: &str = "x-tollgate-subject";
+/// The verified groups, as an array of strings.
+pub const GROUPS: &str = "x-tollgate-groups";
+/// The verified scopes, as an array of strings.
+pub const SCOPES: &str = "x-tollgate-scopes";
+/// The short-lived assertion the bus signs for the service.
+pub const ASSERTION: &str = "x-tollgate-assertion";
+/// The route (`service.method`) the message was admitted to.
+pub const ROUTE: &str = "x-tollgate-route";
+/// The caller's original `reply_to`, carried through the service statelessly.
+pub const CALLER_REPLY_TO: &str = "x-tollgate-caller-reply-to";
+/// The content type the caller speaks, so the reply can be translated back.
+pub const CALLER_CONTENT_TYPE: &str = "x-tollgate-caller-content-type";
+/// The schema version of the payload.
+pub const SCHEMA_VERSION: &str = "x-tollgate-schema-version";
+
+/// Set by RabbitMQ (and the memory transport) on dead-lettered messages.
+pub const X_DEATH: &str = "x-death";
+/// Why a message was first dead-lettered: `rejected`, `expired`, `maxlen`, `delivery_limit`.
+pub const X_FIRST_DEATH_REASON: &str = "x-first-death-reason";
+/// The queue a message was first dead-lettered from.
+pub const X_FIRST_DEATH_QUEUE: &str = "x-first-death-queue";
+/// The exchange a dead-lettered message was first published to.
+pub const X_FIRST_DEATH_EXCHANGE: &str = "x-first-death-exchange";
+/// How often a quorum queue has returned the message (set on redeliveries).
+pub const X_DELIVERY_COUNT: &str = "x-delivery-count";
+
+/// Whether `name` is reserved for the bus (and so must be stripped from client input).
+pub fn is_reserved(name: &str) -> bool {
+    name.len() >= TOLLGATE_PREFIX.len()
+        && name.as_bytes()[..TOLLGATE_PREFIX.len()].eq_ignore_ascii_case(TOLLGATE_PREFIX.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_names_are_matched_case_insensitively() {
+        assert!(is_reserved("x-tollgate-consumer"));
+        assert!(is_reserved("X-Tollgate-Consumer"));
+        assert!(!is_reserved("x-tollgat"));
+        assert!(!is_reserved("authorization"));
+    }
+}

@@ -1,0 +1,25 @@
+//! `tollgate-bus`: the envelope, the transports, and (in later modules) the
+//! interceptor chain, registry, translation and router of Tollgate.
+//!
+//! Everything above the transport layer is written against the [`Transport`]
+//! trait alone, so the same router runs on RabbitMQ ([`AmqpTransport`]) and in
+//! process ([`MemoryTransport`]).
+
+mod address;
+mod envelope;
+mod error;
+pub mod header_map;
+pub mod headers;
+mod rejection;
+mod topology;
+pub mod transport;
+
+pub use address::Address;
+pub use envelope::Envelope;
+pub use error::TransportError;
+pub use header_map::{HeaderError, HeaderValue, Headers};
+pub use rejection::{RejectCode, Rejection, Stage};
+pub use topology::{Binding, DeadLetter, ExchangeKind, ExchangeSpec, Overflow, QueueKind, QueueSpec, Topology};
+pub use transport::amqp::{AmqpConfig, AmqpTransport};
+pub use transport::memory::MemoryTransport;
+pub use transport::{Delivery, DeliveryInfo, QueueInfo, SubscribeOptions, Subscription, Transport};

@@ -1,0 +1,193 @@
+//! The connection to RabbitMQ: one shared connection and publishing channel,
+//! re-established with backoff after the broker restarts or the link drops.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use lapin::{
+    Channel, Connection, ConnectionProperties, options::ConfirmSelectOptions, types::LongString,
+};
+use parking_lot::{Mutex, RwLock};
+use tokio::time::{Instant, sleep};
+
+use crate::{error::TransportError, topology::Topology};
+
+use super::{AmqpConfig, convert::error, topology};
+
+/// A live connection and its publishing channel (confirm mode).
+pub(super) struct Link {
+    pub(super) connection: Arc<Connection>,
+    pub(super) publisher: Channel,
+}
+
+/// Owns the current [`Link`] and replaces it when it breaks.
+pub(super) struct Connector {
+    config: AmqpConfig,
+    current: RwLock<Option<Arc<Link>>>,
+    reconnecting: tokio::sync::Mutex<()>,
+    /// Everything declared through this transport, re-declared on reconnect
+    /// (exclusive queues die with their connection).
+    declared: Mutex<Topology>,
+    /// Exchanges known to exist, checked before publishing (a publish to a
+    /// missing exchange would close the shared channel under other publishers).
+    known_exchanges: RwLock<HashSet<String>>,
+}
+
+// === Link ===
+
+impl Link {
+    fn healthy(&self) -> bool {
+        self.connection.status().connected() && self.publisher.status().connected()
+    }
+}
+
+// === Connector ===
+
+impl Connector {
+    /// Connects once; fails fast (no retry) so a wrong URL is reported at start.
+    pub(super) async fn connect(config: AmqpConfig) -> Result<Self, TransportError> {
+        let link = open(&config).await?;
+        Ok(Self {
+            config,
+            current: RwLock::new(Some(Arc::new(link))),
+            reconnecting: tokio::sync::Mutex::new(()),
+            declared: Mutex::new(Topology::new()),
+            known_exchanges: RwLock::new(HashSet::new()),
+        })
+    }
+
+    pub(super) fn config(&self) -> &AmqpConfig {
+        &self.config
+    }
+
+    /// The current healthy link, reconnecting (with backoff, up to
+    /// `reconnect_timeout`) if it is broken.
+    pub(super) async fn link(&self) -> Result<Arc<Link>, TransportError> {
+        if let Some(link) = self.current.read().as_ref().filter(|l| l.healthy()) {
+            return Ok(Arc::clone(link));
+        }
+        let _one_at_a_time = self.reconnecting.lock().await;
+        let existing = self.current.read().clone();
+        match existing {
+            Some(link) if link.healthy() => return Ok(link),
+            Some(link) if link.connection.status().connected() => {
+                // Only the publishing channel broke (e.g. a refused publish): reopen it.
+                let publisher = publisher(&link.connection).await?;
+                let fresh = Arc::new(Link { connection: Arc::clone(&link.connection), publisher });
+                *self.current.write() = Some(Arc::clone(&fresh));
+                return Ok(fresh);
+            }
+            Some(_) => {}
+            None => return Err(TransportError::Closed),
+        }
+        let fresh = Arc::new(self.reopen().await?);
+        *self.current.write() = Some(Arc::clone(&fresh));
+        Ok(fresh)
+    }
+
+    async fn reopen(&self) -> Result<Link, TransportError> {
+        let deadline = Instant::now() + self.config.reconnect_timeout;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.reopen_once().await {
+                Ok(link) => {
+                    tracing::info!(connection.name = %self.config.connection_name, "Reconnected to the broker.");
+                    return Ok(link);
+                }
+                Err(e) if Instant::now() + backoff < deadline => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "Broker unreachable; retrying.");
+                    sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn reopen_once(&self) -> Result<Link, TransportError> {
+        let link = open(&self.config).await?;
+        let declared = self.declared.lock().clone();
+        topology::declare(&link.publisher, &declared).await?;
+        self.known_exchanges.write().clear();
+        Ok(link)
+    }
+
+    /// Remembers a declared topology for re-declaration after a reconnect.
+    pub(super) fn record(&self, topology: &Topology) {
+        let mut declared = self.declared.lock();
+        for e in &topology.exchanges {
+            if !declared.exchanges.iter().any(|d| d.name == e.name) {
+                declared.exchanges.push(e.clone());
+            }
+        }
+        for q in &topology.queues {
+            if !declared.queues.iter().any(|d| d.name == q.name) {
+                declared.queues.push(q.clone());
+            }
+        }
+        for b in &topology.bindings {
+            if !declared.bindings.contains(b) {
+                declared.bindings.push(b.clone());
+            }
+        }
+        let mut known = self.known_exchanges.write();
+        known.extend(topology.exchanges.iter().map(|e| e.name.clone()));
+    }
+
+    /// Forgets a deleted topology.
+    pub(super) fn forget(&self, topology: &Topology) {
+        let mut declared = self.declared.lock();
+        declared.queues.retain(|q| !topology.queues.iter().any(|d| d.name == q.name));
+        declared.exchanges.retain(|e| !topology.exchanges.iter().any(|d| d.name == e.name));
+        declared.bindings.retain(|b| {
+            !topology.queues.iter().any(|d| d.name == b.queue)
+                && !topology.exchanges.iter().any(|d| d.name == b.exchange)
+        });
+        let mut known = self.known_exchanges.write();
+        for e in &topology.exchanges {
+            known.remove(&e.name);
+        }
+    }
+
+    /// Whether `exchange` was seen to exist (the default exchange always does).
+    pub(super) fn exchange_known(&self, exchange: &str) -> bool {
+        exchange.is_empty() || self.known_exchanges.read().contains(exchange)
+    }
+
+    pub(super) fn remember_exchange(&self, exchange: &str) {
+        self.known_exchanges.write().insert(exchange.to_owned());
+    }
+
+    /// Closes the connection for good; later calls fail with `Closed`.
+    pub(super) async fn close(&self) {
+        let link = self.current.write().take();
+        if let Some(link) = link
+            && let Err(e) = link.connection.close(200, "closed by owner".into()).await
+        {
+            tracing::debug!(error = %e, "Connection already closed.");
+        }
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.current.read().is_none()
+    }
+}
+
+async fn open(config: &AmqpConfig) -> Result<Link, TransportError> {
+    let properties = ConnectionProperties::default()
+        .with_connection_name(LongString::from(config.connection_name.as_bytes()));
+    let connection = Connection::connect(&config.url, properties).await.map_err(TransportError::Connect)?;
+    let publisher = publisher(&connection).await?;
+    Ok(Link { connection: Arc::new(connection), publisher })
+}
+
+async fn publisher(connection: &Connection) -> Result<Channel, TransportError> {
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(|e| error(e, "channel.open", ("channel", "publisher")))?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(|e| error(e, "confirm.select", ("channel", "publisher")))?;
+    Ok(channel)
+}

@@ -1,0 +1,219 @@
+//! Conversions between Tollgate's types and lapin's: envelopes, header tables, errors.
+
+use bytes::Bytes;
+use lapin::{
+    BasicProperties,
+    protocol::{AMQPErrorKind, AMQPSoftError},
+    types::{AMQPValue, ByteArray, DecimalValue, FieldArray, FieldTable, LongString, ShortString},
+};
+
+use crate::{
+    envelope::Envelope,
+    error::TransportError,
+    header_map::{HeaderError, HeaderValue, Headers},
+    headers,
+    transport::DeliveryInfo,
+};
+
+/// AMQP delivery mode of messages that survive a broker restart.
+const PERSISTENT: u8 = 2;
+
+/// The AMQP properties of `envelope`, checked for what AMQP can carry.
+pub(super) fn properties(envelope: &Envelope) -> Result<BasicProperties, TransportError> {
+    envelope.check_wire()?;
+    let mut props = BasicProperties::default()
+        .with_delivery_mode(PERSISTENT)
+        .with_message_id(short(&envelope.id)?)
+        .with_headers(field_table(&envelope.headers)?);
+    if let Some(v) = &envelope.correlation_id {
+        props = props.with_correlation_id(short(v)?);
+    }
+    if let Some(v) = &envelope.reply_to {
+        props = props.with_reply_to(short(v)?);
+    }
+    if let Some(v) = &envelope.content_type {
+        props = props.with_content_type(short(v)?);
+    }
+    if let Some(v) = envelope.timestamp {
+        props = props.with_timestamp(v);
+    }
+    Ok(props)
+}
+
+/// The envelope and delivery facts of a lapin delivery (without its acker).
+pub(super) fn envelope(delivery: &lapin::message::Delivery) -> (Envelope, DeliveryInfo) {
+    let props = &delivery.properties;
+    let headers = props.headers().as_ref().map(headers_of).unwrap_or_default();
+    let delivery_count = headers
+        .get(headers::X_DELIVERY_COUNT)
+        .and_then(HeaderValue::as_i64)
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0);
+    let string = |v: &Option<ShortString>| v.as_ref().map(|s| s.as_str().to_owned());
+    let envelope = Envelope {
+        id: string(props.message_id()).unwrap_or_default(),
+        correlation_id: string(props.correlation_id()),
+        reply_to: string(props.reply_to()),
+        content_type: string(props.content_type()),
+        timestamp: *props.timestamp(),
+        headers,
+        payload: Bytes::copy_from_slice(&delivery.data),
+        identity: None,
+    };
+    let info = DeliveryInfo {
+        exchange: delivery.exchange.as_str().to_owned(),
+        routing_key: delivery.routing_key.as_str().to_owned(),
+        redelivered: delivery.redelivered,
+        delivery_count,
+    };
+    (envelope, info)
+}
+
+pub(super) fn short(s: &str) -> Result<ShortString, TransportError> {
+    ShortString::try_new(s).map_err(|_| HeaderError::PropertyTooLong { len: s.len() }.into())
+}
+
+/// Our header table as lapin's (names are checked by [`Headers::check_wire`] first).
+pub(super) fn field_table(headers: &Headers) -> Result<FieldTable, TransportError> {
+    let mut table = FieldTable::default();
+    for (name, value) in headers.iter() {
+        table.insert(short(name)?, amqp_value(value)?);
+    }
+    Ok(table)
+}
+
+fn amqp_value(value: &HeaderValue) -> Result<AMQPValue, TransportError> {
+    Ok(match value {
+        HeaderValue::Bool(v) => AMQPValue::Boolean(*v),
+        HeaderValue::I8(v) => AMQPValue::ShortShortInt(*v),
+        HeaderValue::U8(v) => AMQPValue::ShortShortUInt(*v),
+        HeaderValue::I16(v) => AMQPValue::ShortInt(*v),
+        HeaderValue::U16(v) => AMQPValue::ShortUInt(*v),
+        HeaderValue::I32(v) => AMQPValue::LongInt(*v),
+        HeaderValue::U32(v) => AMQPValue::LongUInt(*v),
+        HeaderValue::I64(v) => AMQPValue::LongLongInt(*v),
+        HeaderValue::F32(v) => AMQPValue::Float(*v),
+        HeaderValue::F64(v) => AMQPValue::Double(*v),
+        HeaderValue::Decimal { scale, value } => {
+            AMQPValue::DecimalValue(DecimalValue { scale: *scale, value: *value })
+        }
+        HeaderValue::String(s) => AMQPValue::LongString(LongString::from(s.as_bytes())),
+        HeaderValue::Bytes(b) => AMQPValue::ByteArray(ByteArray::from(b.as_ref())),
+        HeaderValue::Timestamp(t) => AMQPValue::Timestamp(*t),
+        HeaderValue::Array(items) => AMQPValue::FieldArray(FieldArray::from(
+            items.iter().map(amqp_value).collect::<Result<Vec<_>, _>>()?,
+        )),
+        HeaderValue::Table(t) => AMQPValue::FieldTable(field_table(t)?),
+        HeaderValue::Void => AMQPValue::Void,
+    })
+}
+
+/// Lapin's header table as ours. Total: every AMQP value has a counterpart.
+pub(super) fn headers_of(table: &FieldTable) -> Headers {
+    table.inner().iter().map(|(k, v)| (k.as_str().to_owned(), header_value(v))).collect()
+}
+
+fn header_value(value: &AMQPValue) -> HeaderValue {
+    match value {
+        AMQPValue::Boolean(v) => HeaderValue::Bool(*v),
+        AMQPValue::ShortShortInt(v) => HeaderValue::I8(*v),
+        AMQPValue::ShortShortUInt(v) => HeaderValue::U8(*v),
+        AMQPValue::ShortInt(v) => HeaderValue::I16(*v),
+        AMQPValue::ShortUInt(v) => HeaderValue::U16(*v),
+        AMQPValue::LongInt(v) => HeaderValue::I32(*v),
+        AMQPValue::LongUInt(v) => HeaderValue::U32(*v),
+        AMQPValue::LongLongInt(v) => HeaderValue::I64(*v),
+        AMQPValue::Float(v) => HeaderValue::F32(*v),
+        AMQPValue::Double(v) => HeaderValue::F64(*v),
+        AMQPValue::DecimalValue(d) => HeaderValue::Decimal { scale: d.scale, value: d.value },
+        AMQPValue::ShortString(s) => HeaderValue::String(s.as_str().to_owned()),
+        AMQPValue::LongString(s) => match std::str::from_utf8(s.as_bytes()) {
+            Ok(text) => HeaderValue::String(text.to_owned()),
+            Err(_) => HeaderValue::Bytes(Bytes::copy_from_slice(s.as_bytes())),
+        },
+        AMQPValue::FieldArray(a) => HeaderValue::Array(a.as_slice().iter().map(header_value).collect()),
+        AMQPValue::Timestamp(t) => HeaderValue::Timestamp(*t),
+        AMQPValue::FieldTable(t) => HeaderValue::Table(headers_of(t)),
+        AMQPValue::ByteArray(b) => HeaderValue::Bytes(Bytes::copy_from_slice(b.as_slice())),
+        AMQPValue::Void => HeaderValue::Void,
+    }
+}
+
+/// Maps a lapin error during `operation` to a typed transport error.
+///
+/// `resource` names what the operation was about, for `NotFound`.
+pub(super) fn error(e: lapin::Error, operation: &'static str, resource: (&'static str, &str)) -> TransportError {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) => match amqp.kind() {
+            AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND) => {
+                TransportError::NotFound { kind: resource.0, name: resource.1.to_owned() }
+            }
+            AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)
+            | AMQPErrorKind::Soft(AMQPSoftError::RESOURCELOCKED) => {
+                TransportError::PreconditionFailed(amqp.get_message().as_str().to_owned())
+            }
+            AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED) => {
+                TransportError::AccessRefused(amqp.get_message().as_str().to_owned())
+            }
+            _ => TransportError::Broker(e),
+        },
+        lapin::ErrorKind::IOError(_)
+        | lapin::ErrorKind::InvalidChannelState(..)
+        | lapin::ErrorKind::InvalidConnectionState(_)
+        | lapin::ErrorKind::InvalidChannel(_)
+        | lapin::ErrorKind::MissingHeartbeatError => {
+            TransportError::ConnectionLost { operation, source: Some(e) }
+        }
+        _ => TransportError::Broker(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(h: &Headers) -> Headers {
+        headers_of(&field_table(h).unwrap())
+    }
+
+    #[test]
+    fn every_header_type_survives_conversion() {
+        let nested = Headers::new().with("inner", vec![HeaderValue::from(1u16), HeaderValue::Void]);
+        let h = Headers::new()
+            .with("b", true)
+            .with("i8", -3i8)
+            .with("u8", 3u8)
+            .with("i16", -300i16)
+            .with("u16", 300u16)
+            .with("i32", -70_000i32)
+            .with("u32", 70_000u32)
+            .with("i64", i64::MIN)
+            .with("f32", 1.5f32)
+            .with("f64", -2.25f64)
+            .with("dec", HeaderValue::Decimal { scale: 3, value: 12345 })
+            .with("s", "text")
+            .with("bin", Bytes::from_static(&[0xff, 0x00, 0xfe]))
+            .with("ts", HeaderValue::Timestamp(1_700_000_000))
+            .with("table", nested);
+        assert_eq!(roundtrip(&h), h);
+    }
+
+    #[test]
+    fn a_delivery_becomes_an_envelope() {
+        let mut d = lapin::message::Delivery::mock(7, "ex".into(), "a.b".into(), true, b"hi".to_vec());
+        d.properties = properties(&Envelope::new("ignored").with_id("m-1").with_reply_to("r"))
+            .unwrap()
+            .with_headers(field_table(&Headers::new().with(headers::X_DELIVERY_COUNT, 2i64)).unwrap());
+        let (env, info) = envelope(&d);
+        assert_eq!(env.id, "m-1");
+        assert_eq!(env.reply_to.as_deref(), Some("r"));
+        assert_eq!(&env.payload[..], b"hi");
+        assert_eq!(info, DeliveryInfo { exchange: "ex".into(), routing_key: "a.b".into(), redelivered: true, delivery_count: 2 });
+    }
+
+    #[test]
+    fn an_overlong_property_is_a_typed_error() {
+        let env = Envelope::new("x").with_correlation_id("c".repeat(256));
+        assert_eq!(properties(&env).unwrap_err().code(), "invalid_headers");
+    }
+}

@@ -1,0 +1,149 @@
+//! Declaring and deleting exchanges, queues and bindings on RabbitMQ.
+
+use lapin::{
+    Channel, ExchangeKind as LapinExchangeKind,
+    options::{
+        ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+        QueueDeleteOptions,
+    },
+    types::{AMQPValue, FieldTable, LongString},
+};
+
+use crate::{
+    error::TransportError,
+    topology::{ExchangeKind, ExchangeSpec, Overflow, QueueKind, QueueSpec, Topology},
+    transport::QueueInfo,
+};
+
+use super::convert::{error, short};
+
+/// Declares everything of `topology` on `channel`, in order.
+pub(super) async fn declare(channel: &Channel, topology: &Topology) -> Result<(), TransportError> {
+    for e in &topology.exchanges {
+        declare_exchange(channel, e).await?;
+    }
+    for q in &topology.queues {
+        let options = QueueDeclareOptions {
+            durable: q.durable,
+            exclusive: q.exclusive,
+            auto_delete: q.auto_delete,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .queue_declare(short(&q.name)?, options, queue_arguments(q))
+            .await
+            .map_err(|e| error(e, "queue.declare", ("queue", &q.name)))?;
+    }
+    for b in &topology.bindings {
+        channel
+            .queue_bind(
+                short(&b.queue)?,
+                short(&b.exchange)?,
+                short(&b.pattern)?,
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| error(e, "queue.bind", ("exchange or queue", &format!("{}→{}", b.exchange, b.queue))))?;
+    }
+    Ok(())
+}
+
+async fn declare_exchange(channel: &Channel, e: &ExchangeSpec) -> Result<(), TransportError> {
+    let kind = match e.kind {
+        ExchangeKind::Direct => LapinExchangeKind::Direct,
+        ExchangeKind::Topic => LapinExchangeKind::Topic,
+        ExchangeKind::Fanout => LapinExchangeKind::Fanout,
+    };
+    let options = ExchangeDeclareOptions { durable: e.durable, ..ExchangeDeclareOptions::default() };
+    channel
+        .exchange_declare(short(&e.name)?, kind, options, FieldTable::default())
+        .await
+        .map_err(|err| error(err, "exchange.declare", ("exchange", &e.name)))
+}
+
+/// Deletes the queues, then the exchanges, of `topology` on `channel`.
+pub(super) async fn delete(channel: &Channel, topology: &Topology) -> Result<(), TransportError> {
+    for q in &topology.queues {
+        channel
+            .queue_delete(short(&q.name)?, QueueDeleteOptions::default())
+            .await
+            .map_err(|e| error(e, "queue.delete", ("queue", &q.name)))?;
+    }
+    for e in &topology.exchanges {
+        channel
+            .exchange_delete(short(&e.name)?, ExchangeDeleteOptions::default())
+            .await
+            .map_err(|err| error(err, "exchange.delete", ("exchange", &e.name)))?;
+    }
+    Ok(())
+}
+
+/// Passively declares `name`: its counts, or `NotFound` (which closes `channel`).
+pub(super) async fn inspect(channel: &Channel, name: &str) -> Result<QueueInfo, TransportError> {
+    let options = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+    let q = channel
+        .queue_declare(short(name)?, options, FieldTable::default())
+        .await
+        .map_err(|e| error(e, "queue.declare", ("queue", name)))?;
+    Ok(QueueInfo { messages: q.message_count(), consumers: q.consumer_count() })
+}
+
+/// Passively declares exchange `name`; `NotFound` (which closes `channel`) if it is missing.
+pub(super) async fn exchange_exists(channel: &Channel, name: &str) -> Result<(), TransportError> {
+    let options = ExchangeDeclareOptions { passive: true, ..ExchangeDeclareOptions::default() };
+    channel
+        .exchange_declare(short(name)?, LapinExchangeKind::Direct, options, FieldTable::default())
+        .await
+        .map_err(|e| error(e, "exchange.declare", ("exchange", name)))
+}
+
+/// RabbitMQ's `x-` arguments for a queue spec.
+fn queue_arguments(q: &QueueSpec) -> FieldTable {
+    let mut args = FieldTable::default();
+    let text = |s: &str| AMQPValue::LongString(LongString::from(s.as_bytes()));
+    if q.kind == QueueKind::Quorum {
+        args.insert("x-queue-type".into(), text("quorum"));
+    }
+    if let Some(dl) = &q.dead_letter {
+        args.insert("x-dead-letter-exchange".into(), text(&dl.exchange));
+        if let Some(key) = &dl.routing_key {
+            args.insert("x-dead-letter-routing-key".into(), text(key));
+        }
+    }
+    if let Some(max) = q.max_length {
+        args.insert("x-max-length".into(), AMQPValue::LongLongInt(max.into()));
+        let overflow = match q.overflow {
+            Overflow::DropHead => "drop-head",
+            Overflow::RejectPublish => "reject-publish",
+        };
+        args.insert("x-overflow".into(), text(overflow));
+    }
+    if let Some(limit) = q.delivery_limit {
+        args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(limit.into()));
+    }
+    if let Some(ttl) = q.message_ttl {
+        let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ms));
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quorum_queue_arguments_carry_type_limit_and_dead_letter() {
+        let q = QueueSpec::quorum("q").delivery_limit(3).dead_letter_to("dlx", Some("dead"));
+        let args = queue_arguments(&q);
+        assert!(args.contains_key("x-queue-type"));
+        assert_eq!(args.inner().get("x-delivery-limit"), Some(&AMQPValue::LongLongInt(3)));
+        assert!(args.contains_key("x-dead-letter-routing-key"));
+    }
+
+    #[test]
+    fn a_plain_classic_queue_has_no_arguments() {
+        assert!(queue_arguments(&QueueSpec::classic("q")).inner().is_empty());
+    }
+}

@@ -1,0 +1,1 @@
+//! Test support and conformance suites for Tollgate's integration tests.

@@ -5,6 +5,27 @@
 //! nothing of AMQP: the router, every service and the central auth service use
 //! it alike.
 
+mod cache;
+mod clock;
+mod consumer;
+mod credential;
+mod error;
 mod identity;
+mod jwt;
+mod revocation;
+mod store;
+#[cfg(feature = "test-support")]
+pub mod testkit;
 
+pub use cache::{CacheStats, TokenCache};
+pub use clock::{Clock, SystemClock};
+pub use consumer::{Consumer, ConsumerSpec};
+pub use credential::{Credential, CredentialSpec};
+pub use error::{AuthError, IssueError, LoadError};
 pub use identity::Identity;
+pub use jwt::algorithm::{Algorithm, UnsupportedAlgorithm};
+pub use jwt::issuer::Issuer;
+pub use jwt::jwks::credentials_from_jwks;
+pub use jwt::{Verifier, VerifierConfig, bearer_token};
+pub use revocation::Revocations;
+pub use store::{ConsumerStore, ConsumersFile, load_consumers};

@@ -1,0 +1,207 @@
+//! The verifier: from a bearer token to an [`Identity`], or a coded refusal.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::cache::{CacheStats, Generation, TokenCache};
+use crate::clock::{Clock, SystemClock};
+use crate::consumer::Consumer;
+use crate::credential::Credential;
+use crate::error::AuthError;
+use crate::identity::Identity;
+use crate::jwt::claims::{self, Checked};
+use crate::jwt::config::VerifierConfig;
+use crate::jwt::token::{self, Parsed};
+use crate::revocation::{Revocations, TokenFacts};
+use crate::store::{ConsumerStore, ConsumerTable};
+
+/// The longest `kid` looked up; longer ones are refused as `unknown_key` unread.
+const MAX_KID_BYTES: usize = 256;
+
+/// Verifies JWTs against the consumer store, the revocations and the clock.
+///
+/// One verifier serves every message of a router: it is `Send + Sync`, and a
+/// token seen before is answered from the cache without checking its signature
+/// again. A cached answer is given only while the token is unexpired and nothing
+/// in the consumer store or the revocations has changed since it was verified.
+#[derive(Debug)]
+pub struct Verifier {
+    store: Arc<ConsumerStore>,
+    revocations: Arc<Revocations>,
+    config: VerifierConfig,
+    clock: Arc<dyn Clock>,
+    cache: TokenCache,
+}
+
+impl Verifier {
+    /// A verifier over `store` and `revocations`, on the system clock.
+    pub fn new(
+        store: Arc<ConsumerStore>,
+        revocations: Arc<Revocations>,
+        config: VerifierConfig,
+    ) -> Self {
+        let cache = TokenCache::new(config.cache_capacity);
+        Self { store, revocations, config, clock: Arc::new(SystemClock), cache }
+    }
+
+    /// Replaces the clock (tests move a manual clock instead of sleeping).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Verifies `token` (the compact JWS, without a `Bearer ` prefix).
+    ///
+    /// Checks, in order: size, shape, header (`alg` is one of ours and never `none`;
+    /// `crit` refused; `jku`/`x5u`/`jwk`/`x5c` never followed), the key (by `kid`, else
+    /// by the consumer claim), that `alg` is the key's pinned algorithm, the
+    /// signature, the registered claims, that the consumer is enabled, and
+    /// revocation. Errors carry only a code; the detail is logged at `debug`.
+    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        let now = self.clock.now();
+        // Read before the store and the revocations, so that an entry verified while
+        // either changed is tagged with the older generation and never served.
+        let generation = self.generation();
+        if let Some(identity) = self.cache.get(token, now, generation) {
+            return Ok(identity);
+        }
+        let identity = self.verify_uncached(token, now)?;
+        if let Some(expires_at) = identity.expires_at {
+            self.cache.insert(token, identity.clone(), expires_at, generation);
+        }
+        Ok(identity)
+    }
+
+    /// Verifies the token in an `Authorization`-style header value (see
+    /// [`bearer_token`](crate::bearer_token)); `token_missing` if there is none.
+    pub fn verify_bearer(&self, header: Option<&str>) -> Result<Identity, AuthError> {
+        self.verify(token::bearer_token(header)?)
+    }
+
+    /// The cache's counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// The consumer store this verifier reads.
+    pub fn store(&self) -> &Arc<ConsumerStore> {
+        &self.store
+    }
+
+    /// The revocations this verifier honours.
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        &self.revocations
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &VerifierConfig {
+        &self.config
+    }
+
+    fn generation(&self) -> Generation {
+        (self.store.generation(), self.revocations.generation())
+    }
+
+    fn verify_uncached(&self, token: &str, now: u64) -> Result<Identity, AuthError> {
+        let parsed = token::parse(token, self.config.max_token_bytes, self.config.max_json_depth)?;
+        let table = self.store.snapshot();
+        let (consumer, candidates) = self.select_keys(&table, &parsed)?;
+        let verified = candidates
+            .iter()
+            .any(|key| key.verifies(parsed.signing_input.as_bytes(), parsed.signature));
+        if !verified {
+            tracing::debug!(consumer = %consumer.name, "Refusing a token: bad signature.");
+            return Err(AuthError::BadSignature);
+        }
+        let checked = claims::check(&parsed.claims, now, &self.config)?;
+        if !consumer.enabled {
+            tracing::info!(consumer = %consumer.name, "Refusing a token: consumer disabled.");
+            return Err(AuthError::ConsumerDisabled);
+        }
+        self.revocations.check(TokenFacts {
+            consumer: &consumer.name,
+            subject: checked.subject.as_deref(),
+            token_id: checked.token_id.as_deref(),
+            issued_at: checked.issued_at,
+        })?;
+        self.identity(consumer, &parsed.claims, checked)
+    }
+
+    /// The token's consumer and the keys that may have signed it: the one named by
+    /// `kid`, else every key of the consumer named by the consumer claim; then only
+    /// those pinned to the header's `alg`.
+    fn select_keys<'a>(
+        &self,
+        table: &'a ConsumerTable,
+        parsed: &Parsed<'_>,
+    ) -> Result<(&'a Arc<Consumer>, Vec<&'a Credential>), AuthError> {
+        let claimed = match parsed.claims.get(&self.config.consumer_claim) {
+            None => None,
+            Some(Value::String(key)) => Some(key.as_str()),
+            Some(_) => return Err(unknown("consumer claim is not a string")),
+        };
+        let (consumer, keys) = match (&parsed.kid, claimed) {
+            (Some(kid), _) if kid.len() > MAX_KID_BYTES => return Err(unknown("kid too long")),
+            (Some(kid), claimed) => {
+                let (consumer, key) = table.by_kid(kid).ok_or_else(|| unknown("no such kid"))?;
+                if claimed.is_some_and(|c| c != consumer.key) {
+                    return Err(unknown("kid belongs to another consumer"));
+                }
+                (consumer, vec![key])
+            }
+            (None, Some(key)) => {
+                let consumer = table.by_key(key).ok_or_else(|| unknown("no such consumer"))?;
+                (consumer, consumer.credentials.iter().collect())
+            }
+            (None, None) => return Err(unknown("neither kid nor consumer claim")),
+        };
+        let pinned: Vec<_> = keys.into_iter().filter(|k| k.algorithm() == parsed.alg).collect();
+        if pinned.is_empty() {
+            tracing::debug!(
+                consumer = %consumer.name,
+                alg = %parsed.alg,
+                "Refusing a token: alg is not the key's pinned algorithm."
+            );
+            return Err(AuthError::AlgorithmNotAllowed);
+        }
+        Ok((consumer, pinned))
+    }
+
+    fn identity(
+        &self,
+        consumer: &Consumer,
+        claims: &Map<String, Value>,
+        checked: Checked,
+    ) -> Result<Identity, AuthError> {
+        let scopes = match claims::scopes(claims)? {
+            None => consumer.scopes.clone(),
+            Some(asked) if consumer.trust_token_scopes => asked,
+            Some(asked) => asked.into_iter().filter(|s| consumer.scopes.contains(s)).collect(),
+        };
+        let forwarded = self
+            .config
+            .forward_claims
+            .iter()
+            .filter_map(|name| claims.get(name).map(|v| (name.clone(), v.clone())))
+            .collect();
+        let mut identity = Identity::new(consumer.name.clone())
+            .with_groups(consumer.groups.iter().cloned())
+            .with_scopes(scopes);
+        identity.subject = checked.subject;
+        identity.expires_at = Some(checked.expires_at);
+        identity.token_id = checked.token_id;
+        identity.claims = forwarded;
+        Ok(identity)
+    }
+}
+
+fn unknown(why: &'static str) -> AuthError {
+    tracing::debug!(auth.code = "unknown_key", reason = why, "Refusing a token.");
+    AuthError::UnknownKey
+}
+
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Verifier>();
+};

@@ -17,18 +17,28 @@ pub struct Address {
 impl Address {
     /// An address on `exchange` with `routing_key`.
     pub fn new(exchange: impl Into<String>, routing_key: impl Into<String>) -> Self {
-        Self { exchange: exchange.into(), routing_key: routing_key.into() }
+        Self {
+            exchange: exchange.into(),
+            routing_key: routing_key.into(),
+        }
     }
 
     /// The address of a queue through the default exchange.
     pub fn queue(name: impl Into<String>) -> Self {
-        Self { exchange: String::new(), routing_key: name.into() }
+        Self {
+            exchange: String::new(),
+            routing_key: name.into(),
+        }
     }
 }
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let exchange = if self.exchange.is_empty() { "(default)" } else { &self.exchange };
+        let exchange = if self.exchange.is_empty() {
+            "(default)"
+        } else {
+            &self.exchange
+        };
         write!(f, "{exchange}/{}", self.routing_key)
     }
 }

@@ -79,8 +79,17 @@ impl Envelope {
     ///
     /// Both transports call this before publishing.
     pub fn check_wire(&self) -> Result<(), HeaderError> {
-        let properties = [Some(&self.id), self.correlation_id.as_ref(), self.reply_to.as_ref(), self.content_type.as_ref()];
-        if let Some(p) = properties.into_iter().flatten().find(|p| p.len() > MAX_NAME_BYTES) {
+        let properties = [
+            Some(&self.id),
+            self.correlation_id.as_ref(),
+            self.reply_to.as_ref(),
+            self.content_type.as_ref(),
+        ];
+        if let Some(p) = properties
+            .into_iter()
+            .flatten()
+            .find(|p| p.len() > MAX_NAME_BYTES)
+        {
             return Err(HeaderError::PropertyTooLong { len: p.len() });
         }
         self.headers.check_wire()
@@ -93,7 +102,10 @@ impl Envelope {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -87,7 +87,9 @@ pub enum HeaderError {
         len: usize,
     },
     /// The encoded table is larger than [`MAX_ENCODED_BYTES`].
-    #[error("headers encode to {size} bytes, more than the {MAX_ENCODED_BYTES} an AMQP frame carries")]
+    #[error(
+        "headers encode to {size} bytes, more than the {MAX_ENCODED_BYTES} an AMQP frame carries"
+    )]
     TooLarge {
         /// Encoded size in bytes.
         size: usize,
@@ -103,7 +105,11 @@ impl Headers {
     }
 
     /// Sets `name` to `value`, returning the previous value.
-    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<HeaderValue>) -> Option<HeaderValue> {
+    pub fn insert(
+        &mut self,
+        name: impl Into<String>,
+        value: impl Into<HeaderValue>,
+    ) -> Option<HeaderValue> {
         self.0.insert(name.into(), value.into())
     }
 
@@ -155,7 +161,10 @@ impl Headers {
 
     /// The size of this table in AMQP's wire encoding (without its 4-byte length prefix).
     pub fn encoded_len(&self) -> usize {
-        self.0.iter().map(|(k, v)| 1 + k.len() + v.encoded_len()).sum()
+        self.0
+            .iter()
+            .map(|(k, v)| 1 + k.len() + v.encoded_len())
+            .sum()
     }
 
     /// Checks that AMQP can carry this table: name lengths, nesting depth, encoded size.
@@ -184,12 +193,20 @@ fn check_name(name: &str) -> Result<(), HeaderError> {
 
 fn check_value(top: &str, value: &HeaderValue, depth: usize) -> Result<(), HeaderError> {
     let nested = |depth: usize| {
-        if depth > MAX_DEPTH { Err(HeaderError::TooDeep { name: top.to_owned() }) } else { Ok(()) }
+        if depth > MAX_DEPTH {
+            Err(HeaderError::TooDeep {
+                name: top.to_owned(),
+            })
+        } else {
+            Ok(())
+        }
     };
     match value {
         HeaderValue::Array(items) => {
             nested(depth + 1)?;
-            items.iter().try_for_each(|v| check_value(top, v, depth + 1))
+            items
+                .iter()
+                .try_for_each(|v| check_value(top, v, depth + 1))
         }
         HeaderValue::Table(table) => {
             nested(depth + 1)?;
@@ -301,12 +318,21 @@ mod tests {
 
     #[test]
     fn accepts_every_value_type() {
-        let inner = Headers::new().with("k", HeaderValue::Decimal { scale: 2, value: 1234 });
+        let inner = Headers::new().with(
+            "k",
+            HeaderValue::Decimal {
+                scale: 2,
+                value: 1234,
+            },
+        );
         let h = Headers::new()
             .with("bool", true)
             .with("bytes", Bytes::from_static(&[0, 159, 146, 150]))
             .with("table", inner)
-            .with("array", vec![HeaderValue::from(1i8), HeaderValue::Timestamp(7)]);
+            .with(
+                "array",
+                vec![HeaderValue::from(1i8), HeaderValue::Timestamp(7)],
+            );
         assert_eq!(h.check_wire(), Ok(()));
     }
 
@@ -324,9 +350,19 @@ mod tests {
 
     #[test]
     fn refuses_nesting_beyond_the_depth_limit() {
-        assert_eq!(Headers::new().with("deep", nested(MAX_DEPTH - 1)).check_wire(), Ok(()));
+        assert_eq!(
+            Headers::new()
+                .with("deep", nested(MAX_DEPTH - 1))
+                .check_wire(),
+            Ok(())
+        );
         let h = Headers::new().with("deep", nested(MAX_DEPTH + 5));
-        assert_eq!(h.check_wire(), Err(HeaderError::TooDeep { name: "deep".into() }));
+        assert_eq!(
+            h.check_wire(),
+            Err(HeaderError::TooDeep {
+                name: "deep".into()
+            })
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ pub use envelope::Envelope;
 pub use error::TransportError;
 pub use header_map::{HeaderError, HeaderValue, Headers};
 pub use rejection::{RejectCode, Rejection, Stage};
-pub use topology::{Binding, DeadLetter, ExchangeKind, ExchangeSpec, Overflow, QueueKind, QueueSpec, Topology};
+pub use topology::{
+    Binding, DeadLetter, ExchangeKind, ExchangeSpec, Overflow, QueueKind, QueueSpec, Topology,
+};
 pub use transport::amqp::{AmqpConfig, AmqpTransport};
-pub use transport::memory::MemoryTransport;
+pub use transport::memory::{MemoryBroker, MemoryTransport};
 pub use transport::{Delivery, DeliveryInfo, QueueInfo, SubscribeOptions, Subscription, Transport};

@@ -124,7 +124,11 @@ impl fmt::Display for Stage {
 impl Rejection {
     /// A rejection with `code` at `stage`.
     pub fn new(code: RejectCode, stage: Stage, reason: impl Into<String>) -> Self {
-        Self { code, stage, reason: reason.into() }
+        Self {
+            code,
+            stage,
+            reason: reason.into(),
+        }
     }
 
     /// The caller may not call this route.
@@ -150,7 +154,10 @@ mod tests {
     #[test]
     fn display_shows_reason_then_code() {
         let r = Rejection::forbidden("consumer `a` may not call `orders.create`");
-        assert_eq!(r.to_string(), "consumer `a` may not call `orders.create` (forbidden)");
+        assert_eq!(
+            r.to_string(),
+            "consumer `a` may not call `orders.create` (forbidden)"
+        );
         assert_eq!(r.stage.as_str(), "authorize");
     }
 }

@@ -152,10 +152,16 @@ impl Topology {
                 return invalid(format!("queue name `{}` is reserved", q.name));
             }
             if q.kind == QueueKind::Quorum && (!q.durable || q.exclusive || q.auto_delete) {
-                return invalid(format!("quorum queue `{}` must be durable and shared", q.name));
+                return invalid(format!(
+                    "quorum queue `{}` must be durable and shared",
+                    q.name
+                ));
             }
             if q.kind == QueueKind::Classic && q.delivery_limit.is_some() {
-                return invalid(format!("delivery limit on `{}` needs a quorum queue", q.name));
+                return invalid(format!(
+                    "delivery limit on `{}` needs a quorum queue",
+                    q.name
+                ));
             }
         }
         Ok(())
@@ -167,7 +173,11 @@ impl Topology {
 impl ExchangeSpec {
     /// A durable exchange.
     pub fn new(name: impl Into<String>, kind: ExchangeKind) -> Self {
-        Self { name: name.into(), kind, durable: true }
+        Self {
+            name: name.into(),
+            kind,
+            durable: true,
+        }
     }
 
     /// A durable topic exchange.
@@ -197,16 +207,28 @@ impl QueueSpec {
 
     /// A quorum queue (always durable).
     pub fn quorum(name: impl Into<String>) -> Self {
-        Self { kind: QueueKind::Quorum, ..Self::classic(name) }
+        Self {
+            kind: QueueKind::Quorum,
+            ..Self::classic(name)
+        }
     }
 
     /// A private, non-durable queue of this connection (e.g. for replies).
     pub fn exclusive(name: impl Into<String>) -> Self {
-        Self { durable: false, exclusive: true, auto_delete: true, ..Self::classic(name) }
+        Self {
+            durable: false,
+            exclusive: true,
+            auto_delete: true,
+            ..Self::classic(name)
+        }
     }
 
     /// Dead-letters to `exchange`, keeping the message's routing key unless `routing_key` is set.
-    pub fn dead_letter_to(mut self, exchange: impl Into<String>, routing_key: Option<&str>) -> Self {
+    pub fn dead_letter_to(
+        mut self,
+        exchange: impl Into<String>,
+        routing_key: Option<&str>,
+    ) -> Self {
         self.dead_letter = Some(DeadLetter {
             exchange: exchange.into(),
             routing_key: routing_key.map(str::to_owned),
@@ -239,7 +261,10 @@ impl QueueSpec {
 impl DeadLetter {
     /// Where a message published to `original` is dead-lettered.
     pub fn address_for(&self, original: &Address) -> Address {
-        let key = self.routing_key.clone().unwrap_or_else(|| original.routing_key.clone());
+        let key = self
+            .routing_key
+            .clone()
+            .unwrap_or_else(|| original.routing_key.clone());
         Address::new(self.exchange.clone(), key)
     }
 }
@@ -264,16 +289,35 @@ mod tests {
 
     #[test]
     fn refuses_reserved_names() {
-        assert!(Topology::new().queue(QueueSpec::classic("amq.x")).validate().is_err());
-        assert!(Topology::new().exchange(ExchangeSpec::topic("")).validate().is_err());
+        assert!(
+            Topology::new()
+                .queue(QueueSpec::classic("amq.x"))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            Topology::new()
+                .exchange(ExchangeSpec::topic(""))
+                .validate()
+                .is_err()
+        );
     }
 
     #[test]
     fn dead_letter_keeps_the_routing_key_unless_overridden() {
         let from = Address::new("in", "orders.create");
-        let keep = DeadLetter { exchange: "dlx".into(), routing_key: None };
-        let set = DeadLetter { exchange: "dlx".into(), routing_key: Some("dead".into()) };
-        assert_eq!(keep.address_for(&from), Address::new("dlx", "orders.create"));
+        let keep = DeadLetter {
+            exchange: "dlx".into(),
+            routing_key: None,
+        };
+        let set = DeadLetter {
+            exchange: "dlx".into(),
+            routing_key: Some("dead".into()),
+        };
+        assert_eq!(
+            keep.address_for(&from),
+            Address::new("dlx", "orders.create")
+        );
         assert_eq!(set.address_for(&from), Address::new("dlx", "dead"));
     }
 }

@@ -129,7 +129,9 @@ pub struct Subscription {
 impl SubscribeOptions {
     /// Options with the given prefetch (raised to 1 if 0).
     pub fn prefetch(prefetch: u16) -> Self {
-        Self { prefetch: prefetch.max(1) }
+        Self {
+            prefetch: prefetch.max(1),
+        }
     }
 }
 
@@ -144,7 +146,11 @@ impl Default for SubscribeOptions {
 impl Delivery {
     /// Builds a delivery; for transport implementations.
     pub fn new(envelope: Envelope, info: DeliveryInfo, settle: Box<dyn Settle>) -> Self {
-        Self { envelope, info, acker: Acker(settle) }
+        Self {
+            envelope,
+            info,
+            acker: Acker(settle),
+        }
     }
 
     /// Acknowledges the delivery.
@@ -201,7 +207,10 @@ impl Subscription {
         deliveries: mpsc::UnboundedReceiver<Delivery>,
         cancel_on_drop: Box<dyn Send + Sync>,
     ) -> Self {
-        Self { deliveries, _cancel_on_drop: cancel_on_drop }
+        Self {
+            deliveries,
+            _cancel_on_drop: cancel_on_drop,
+        }
     }
 
     /// The next delivery; `None` once the consumer is gone for good

@@ -72,7 +72,9 @@ impl AmqpConfig {
 impl AmqpTransport {
     /// Connects to RabbitMQ; fails at once if the broker cannot be reached.
     pub async fn connect(config: AmqpConfig) -> Result<Self, TransportError> {
-        Ok(Self { connector: Arc::new(Connector::connect(config).await?) })
+        Ok(Self {
+            connector: Arc::new(Connector::connect(config).await?),
+        })
     }
 
     /// Runs `op` on a fresh channel (a failed operation closes its channel) and closes it.
@@ -108,26 +110,33 @@ impl std::fmt::Debug for AmqpTransport {
 impl Transport for AmqpTransport {
     async fn declare(&self, topology: &Topology) -> Result<(), TransportError> {
         topology.validate()?;
-        self.on_channel(async |ch| topology::declare(ch, topology).await).await?;
+        self.on_channel(async |ch| topology::declare(ch, topology).await)
+            .await?;
         self.connector.record(topology);
         Ok(())
     }
 
     async fn delete(&self, topology: &Topology) -> Result<(), TransportError> {
         self.connector.forget(topology);
-        self.on_channel(async |ch| topology::delete(ch, topology).await).await
+        self.on_channel(async |ch| topology::delete(ch, topology).await)
+            .await
     }
 
     async fn publish(&self, to: &Address, envelope: &Envelope) -> Result<(), TransportError> {
         publish::publish(&self.connector, to, envelope).await
     }
 
-    async fn subscribe(&self, queue: &str, options: SubscribeOptions) -> Result<Subscription, TransportError> {
+    async fn subscribe(
+        &self,
+        queue: &str,
+        options: SubscribeOptions,
+    ) -> Result<Subscription, TransportError> {
         consume::subscribe(Arc::clone(&self.connector), queue, options.prefetch).await
     }
 
     async fn inspect(&self, queue: &str) -> Result<QueueInfo, TransportError> {
-        self.on_channel(async |ch| topology::inspect(ch, queue).await).await
+        self.on_channel(async |ch| topology::inspect(ch, queue).await)
+            .await
     }
 
     async fn close(&self) -> Result<(), TransportError> {

@@ -75,7 +75,11 @@ impl MemoryBroker {
 
     /// Opens a new connection to this broker.
     pub fn connect(&self) -> MemoryTransport {
-        MemoryTransport { broker: self.clone(), conn: self.shared.next_id(), closed: AtomicBool::new(false) }
+        MemoryTransport {
+            broker: self.clone(),
+            conn: self.shared.next_id(),
+            closed: AtomicBool::new(false),
+        }
     }
 }
 
@@ -103,7 +107,11 @@ impl MemoryTransport {
     }
 
     fn check_open(&self) -> Result<(), TransportError> {
-        if self.closed.load(Ordering::Acquire) { Err(TransportError::Closed) } else { Ok(()) }
+        if self.closed.load(Ordering::Acquire) {
+            Err(TransportError::Closed)
+        } else {
+            Ok(())
+        }
     }
 
     fn disconnect(&self) {
@@ -111,12 +119,19 @@ impl MemoryTransport {
         let mut state = shared.state.lock();
         let names: Vec<String> = state.queues.keys().cloned().collect();
         for name in names {
-            let owned = state.queues.get(&name).is_some_and(|q| q.owner == Some(self.conn));
+            let owned = state
+                .queues
+                .get(&name)
+                .is_some_and(|q| q.owner == Some(self.conn));
             if owned {
                 state.delete_queue(&name);
                 continue;
             }
-            let consumers = state.queues.get(&name).map(|q| q.consumers_of(self.conn)).unwrap_or_default();
+            let consumers = state
+                .queues
+                .get(&name)
+                .map(|q| q.consumers_of(self.conn))
+                .unwrap_or_default();
             for id in consumers {
                 shared.remove_consumer(&mut state, &name, id);
             }
@@ -164,7 +179,9 @@ impl Transport for MemoryTransport {
         self.check_open()?;
         let mut state = self.shared().state.lock();
         for queue in &topology.queues {
-            state.check_access(&queue.name, self.conn).or_else(ignore_missing)?;
+            state
+                .check_access(&queue.name, self.conn)
+                .or_else(ignore_missing)?;
             state.delete_queue(&queue.name);
         }
         for exchange in &topology.exchanges {
@@ -193,24 +210,40 @@ impl Transport for MemoryTransport {
         shared.pump(&mut state);
         let (exchange, routing_key) = (to.exchange.clone(), to.routing_key.clone());
         if routed.refused {
-            Err(TransportError::Nacked { exchange, routing_key })
+            Err(TransportError::Nacked {
+                exchange,
+                routing_key,
+            })
         } else if routed.queues == 0 {
-            Err(TransportError::Unroutable { exchange, routing_key })
+            Err(TransportError::Unroutable {
+                exchange,
+                routing_key,
+            })
         } else {
             Ok(())
         }
     }
 
-    async fn subscribe(&self, queue: &str, options: SubscribeOptions) -> Result<Subscription, TransportError> {
+    async fn subscribe(
+        &self,
+        queue: &str,
+        options: SubscribeOptions,
+    ) -> Result<Subscription, TransportError> {
         self.check_open()?;
         let shared = self.shared();
         let (tx, rx) = mpsc::unbounded_channel();
         let consumer = shared.next_id();
         let mut state = shared.state.lock();
         state.check_access(queue, self.conn)?;
-        state.queue_mut(queue)?.add_consumer(consumer, self.conn, options.prefetch, tx);
+        state
+            .queue_mut(queue)?
+            .add_consumer(consumer, self.conn, options.prefetch, tx);
         shared.pump(&mut state);
-        let guard = CancelOnDrop { shared: Arc::clone(shared), queue: queue.to_owned(), consumer };
+        let guard = CancelOnDrop {
+            shared: Arc::clone(shared),
+            queue: queue.to_owned(),
+            consumer,
+        };
         Ok(Subscription::new(rx, Box::new(guard)))
     }
 
@@ -240,12 +273,16 @@ fn ignore_missing(e: TransportError) -> Result<(), TransportError> {
 
 /// Expires messages of a TTL queue even when nobody touches it, like RabbitMQ.
 fn spawn_expiry(shared: Weak<Shared>, queue: String, ttl: Duration) {
-    let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
     let period = (ttl / 4).clamp(Duration::from_millis(5), Duration::from_secs(1));
     handle.spawn(async move {
         loop {
             tokio::time::sleep(period).await;
-            let Some(shared) = shared.upgrade() else { return };
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
             let mut state = shared.state.lock();
             if !state.queues.contains_key(&queue) {
                 return;
@@ -271,7 +308,12 @@ impl Shared {
             for (name, queue) in state.queues.iter_mut() {
                 deaths.extend(queue.expire(now).into_iter().map(|d| (name.clone(), d)));
                 let settle = |tag, consumer| -> Box<dyn Settle> {
-                    Box::new(MemorySettle { shared: Arc::clone(self), queue: name.clone(), tag, consumer })
+                    Box::new(MemorySettle {
+                        shared: Arc::clone(self),
+                        queue: name.clone(),
+                        tag,
+                        consumer,
+                    })
                 };
                 let ids = queue.dispatch(&mut || self.next_id(), &settle);
                 gone.extend(ids.into_iter().map(|id| (name.clone(), id)));
@@ -290,7 +332,9 @@ impl Shared {
 
     /// Removes a consumer, returning its unacked messages, and auto-deletes the queue if due.
     fn remove_consumer(&self, state: &mut State, queue: &str, consumer: u64) {
-        let Some(q) = state.queues.get_mut(queue) else { return };
+        let Some(q) = state.queues.get_mut(queue) else {
+            return;
+        };
         let dead = q.remove_consumer(consumer);
         let auto_delete = q.should_auto_delete();
         for (message, reason) in dead {
@@ -315,7 +359,10 @@ impl MemorySettle {
         match outcome {
             None => {}
             Some(true) => {
-                let dead = state.queues.get_mut(&self.queue).and_then(|q| q.return_to_head(message));
+                let dead = state
+                    .queues
+                    .get_mut(&self.queue)
+                    .and_then(|q| q.return_to_head(message));
                 if let Some((message, reason)) = dead {
                     state.dead_letter(&self.queue, message, reason);
                 }
@@ -343,7 +390,8 @@ impl Settle for MemorySettle {
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         let mut state = self.shared.state.lock();
-        self.shared.remove_consumer(&mut state, &self.queue, self.consumer);
+        self.shared
+            .remove_consumer(&mut state, &self.queue, self.consumer);
         self.shared.pump(&mut state);
     }
 }

@@ -72,7 +72,10 @@ impl Connector {
             Some(link) if link.connection.status().connected() => {
                 // Only the publishing channel broke (e.g. a refused publish): reopen it.
                 let publisher = publisher(&link.connection).await?;
-                let fresh = Arc::new(Link { connection: Arc::clone(&link.connection), publisher });
+                let fresh = Arc::new(Link {
+                    connection: Arc::clone(&link.connection),
+                    publisher,
+                });
                 *self.current.write() = Some(Arc::clone(&fresh));
                 return Ok(fresh);
             }
@@ -136,8 +139,12 @@ impl Connector {
     /// Forgets a deleted topology.
     pub(super) fn forget(&self, topology: &Topology) {
         let mut declared = self.declared.lock();
-        declared.queues.retain(|q| !topology.queues.iter().any(|d| d.name == q.name));
-        declared.exchanges.retain(|e| !topology.exchanges.iter().any(|d| d.name == e.name));
+        declared
+            .queues
+            .retain(|q| !topology.queues.iter().any(|d| d.name == q.name));
+        declared
+            .exchanges
+            .retain(|e| !topology.exchanges.iter().any(|d| d.name == e.name));
         declared.bindings.retain(|b| {
             !topology.queues.iter().any(|d| d.name == b.queue)
                 && !topology.exchanges.iter().any(|d| d.name == b.exchange)
@@ -175,9 +182,14 @@ impl Connector {
 async fn open(config: &AmqpConfig) -> Result<Link, TransportError> {
     let properties = ConnectionProperties::default()
         .with_connection_name(LongString::from(config.connection_name.as_bytes()));
-    let connection = Connection::connect(&config.url, properties).await.map_err(TransportError::Connect)?;
+    let connection = Connection::connect(&config.url, properties)
+        .await
+        .map_err(TransportError::Connect)?;
     let publisher = publisher(&connection).await?;
-    Ok(Link { connection: Arc::new(connection), publisher })
+    Ok(Link {
+        connection: Arc::new(connection),
+        publisher,
+    })
 }
 
 async fn publisher(connection: &Connection) -> Result<Channel, TransportError> {

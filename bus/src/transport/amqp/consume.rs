@@ -27,11 +27,21 @@ pub(super) async fn subscribe(
     queue: &str,
     prefetch: u16,
 ) -> Result<Subscription, TransportError> {
-    let tag = format!("{}.{}", connector.config().connection_name, uuid::Uuid::new_v4().simple());
+    let tag = format!(
+        "{}.{}",
+        connector.config().connection_name,
+        uuid::Uuid::new_v4().simple()
+    );
     let first = start(&connector, queue, &tag, prefetch).await?;
     let (tx, rx) = mpsc::unbounded_channel();
     let (cancel, cancelled) = oneshot::channel::<()>();
-    let job = Job { connector, queue: queue.to_owned(), tag, prefetch, tx };
+    let job = Job {
+        connector,
+        queue: queue.to_owned(),
+        tag,
+        prefetch,
+        tx,
+    };
     tokio::spawn(job.run(first, cancelled));
     Ok(Subscription::new(rx, Box::new(cancel)))
 }
@@ -97,7 +107,12 @@ impl Job {
         }
     }
 
-    async fn forward(&self, consumer: &mut Consumer, channel: &Channel, cancelled: &mut oneshot::Receiver<()>) -> Ended {
+    async fn forward(
+        &self,
+        consumer: &mut Consumer,
+        channel: &Channel,
+        cancelled: &mut oneshot::Receiver<()>,
+    ) -> Ended {
         loop {
             let item = tokio::select! {
                 _ = &mut *cancelled => return Ended::Stop,

@@ -94,14 +94,18 @@ fn amqp_value(value: &HeaderValue) -> Result<AMQPValue, TransportError> {
         HeaderValue::I64(v) => AMQPValue::LongLongInt(*v),
         HeaderValue::F32(v) => AMQPValue::Float(*v),
         HeaderValue::F64(v) => AMQPValue::Double(*v),
-        HeaderValue::Decimal { scale, value } => {
-            AMQPValue::DecimalValue(DecimalValue { scale: *scale, value: *value })
-        }
+        HeaderValue::Decimal { scale, value } => AMQPValue::DecimalValue(DecimalValue {
+            scale: *scale,
+            value: *value,
+        }),
         HeaderValue::String(s) => AMQPValue::LongString(LongString::from(s.as_bytes())),
         HeaderValue::Bytes(b) => AMQPValue::ByteArray(ByteArray::from(b.as_ref())),
         HeaderValue::Timestamp(t) => AMQPValue::Timestamp(*t),
         HeaderValue::Array(items) => AMQPValue::FieldArray(FieldArray::from(
-            items.iter().map(amqp_value).collect::<Result<Vec<_>, _>>()?,
+            items
+                .iter()
+                .map(amqp_value)
+                .collect::<Result<Vec<_>, _>>()?,
         )),
         HeaderValue::Table(t) => AMQPValue::FieldTable(field_table(t)?),
         HeaderValue::Void => AMQPValue::Void,
@@ -110,7 +114,11 @@ fn amqp_value(value: &HeaderValue) -> Result<AMQPValue, TransportError> {
 
 /// Lapin's header table as ours. Total: every AMQP value has a counterpart.
 pub(super) fn headers_of(table: &FieldTable) -> Headers {
-    table.inner().iter().map(|(k, v)| (k.as_str().to_owned(), header_value(v))).collect()
+    table
+        .inner()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), header_value(v)))
+        .collect()
 }
 
 fn header_value(value: &AMQPValue) -> HeaderValue {
@@ -125,13 +133,18 @@ fn header_value(value: &AMQPValue) -> HeaderValue {
         AMQPValue::LongLongInt(v) => HeaderValue::I64(*v),
         AMQPValue::Float(v) => HeaderValue::F32(*v),
         AMQPValue::Double(v) => HeaderValue::F64(*v),
-        AMQPValue::DecimalValue(d) => HeaderValue::Decimal { scale: d.scale, value: d.value },
+        AMQPValue::DecimalValue(d) => HeaderValue::Decimal {
+            scale: d.scale,
+            value: d.value,
+        },
         AMQPValue::ShortString(s) => HeaderValue::String(s.as_str().to_owned()),
         AMQPValue::LongString(s) => match std::str::from_utf8(s.as_bytes()) {
             Ok(text) => HeaderValue::String(text.to_owned()),
             Err(_) => HeaderValue::Bytes(Bytes::copy_from_slice(s.as_bytes())),
         },
-        AMQPValue::FieldArray(a) => HeaderValue::Array(a.as_slice().iter().map(header_value).collect()),
+        AMQPValue::FieldArray(a) => {
+            HeaderValue::Array(a.as_slice().iter().map(header_value).collect())
+        }
         AMQPValue::Timestamp(t) => HeaderValue::Timestamp(*t),
         AMQPValue::FieldTable(t) => HeaderValue::Table(headers_of(t)),
         AMQPValue::ByteArray(b) => HeaderValue::Bytes(Bytes::copy_from_slice(b.as_slice())),
@@ -142,12 +155,17 @@ fn header_value(value: &AMQPValue) -> HeaderValue {
 /// Maps a lapin error during `operation` to a typed transport error.
 ///
 /// `resource` names what the operation was about, for `NotFound`.
-pub(super) fn error(e: lapin::Error, operation: &'static str, resource: (&'static str, &str)) -> TransportError {
+pub(super) fn error(
+    e: lapin::Error,
+    operation: &'static str,
+    resource: (&'static str, &str),
+) -> TransportError {
     match e.kind() {
         lapin::ErrorKind::ProtocolError(amqp) => match amqp.kind() {
-            AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND) => {
-                TransportError::NotFound { kind: resource.0, name: resource.1.to_owned() }
-            }
+            AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND) => TransportError::NotFound {
+                kind: resource.0,
+                name: resource.1.to_owned(),
+            },
             AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)
             | AMQPErrorKind::Soft(AMQPSoftError::RESOURCELOCKED) => {
                 TransportError::PreconditionFailed(amqp.get_message().as_str().to_owned())
@@ -161,9 +179,10 @@ pub(super) fn error(e: lapin::Error, operation: &'static str, resource: (&'stati
         | lapin::ErrorKind::InvalidChannelState(..)
         | lapin::ErrorKind::InvalidConnectionState(_)
         | lapin::ErrorKind::InvalidChannel(_)
-        | lapin::ErrorKind::MissingHeartbeatError => {
-            TransportError::ConnectionLost { operation, source: Some(e) }
-        }
+        | lapin::ErrorKind::MissingHeartbeatError => TransportError::ConnectionLost {
+            operation,
+            source: Some(e),
+        },
         _ => TransportError::Broker(e),
     }
 }
@@ -190,7 +209,13 @@ mod tests {
             .with("i64", i64::MIN)
             .with("f32", 1.5f32)
             .with("f64", -2.25f64)
-            .with("dec", HeaderValue::Decimal { scale: 3, value: 12345 })
+            .with(
+                "dec",
+                HeaderValue::Decimal {
+                    scale: 3,
+                    value: 12345,
+                },
+            )
             .with("s", "text")
             .with("bin", Bytes::from_static(&[0xff, 0x00, 0xfe]))
             .with("ts", HeaderValue::Timestamp(1_700_000_000))
@@ -200,15 +225,26 @@ mod tests {
 
     #[test]
     fn a_delivery_becomes_an_envelope() {
-        let mut d = lapin::message::Delivery::mock(7, "ex".into(), "a.b".into(), true, b"hi".to_vec());
+        let mut d =
+            lapin::message::Delivery::mock(7, "ex".into(), "a.b".into(), true, b"hi".to_vec());
         d.properties = properties(&Envelope::new("ignored").with_id("m-1").with_reply_to("r"))
             .unwrap()
-            .with_headers(field_table(&Headers::new().with(headers::X_DELIVERY_COUNT, 2i64)).unwrap());
+            .with_headers(
+                field_table(&Headers::new().with(headers::X_DELIVERY_COUNT, 2i64)).unwrap(),
+            );
         let (env, info) = envelope(&d);
         assert_eq!(env.id, "m-1");
         assert_eq!(env.reply_to.as_deref(), Some("r"));
         assert_eq!(&env.payload[..], b"hi");
-        assert_eq!(info, DeliveryInfo { exchange: "ex".into(), routing_key: "a.b".into(), redelivered: true, delivery_count: 2 });
+        assert_eq!(
+            info,
+            DeliveryInfo {
+                exchange: "ex".into(),
+                routing_key: "a.b".into(),
+                redelivered: true,
+                delivery_count: 2
+            }
+        );
     }
 
     #[test]

@@ -16,27 +16,48 @@ pub(super) async fn publish(
     envelope: &Envelope,
 ) -> Result<(), TransportError> {
     let properties = convert::properties(envelope)?;
-    let (exchange, routing_key) = (convert::short(&to.exchange)?, convert::short(&to.routing_key)?);
+    let (exchange, routing_key) = (
+        convert::short(&to.exchange)?,
+        convert::short(&to.routing_key)?,
+    );
     if !connector.exchange_known(&to.exchange) {
         check_exchange(connector, &to.exchange).await?;
     }
     let link = connector.link().await?;
     let lost = |e| convert::error(e, "publish", ("exchange", &to.exchange));
-    let options = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..BasicPublishOptions::default()
+    };
     let pending = link
         .publisher
-        .basic_publish(exchange, routing_key, options, &envelope.payload, properties)
+        .basic_publish(
+            exchange,
+            routing_key,
+            options,
+            &envelope.payload,
+            properties,
+        )
         .await
         .map_err(lost)?;
     let confirmation = tokio::time::timeout(connector.config().confirm_timeout, pending)
         .await
-        .map_err(|_| TransportError::ConnectionLost { operation: "publish confirm (timed out)", source: None })?
+        .map_err(|_| TransportError::ConnectionLost {
+            operation: "publish confirm (timed out)",
+            source: None,
+        })?
         .map_err(lost)?;
     let (exchange, routing_key) = (to.exchange.clone(), to.routing_key.clone());
     match confirmation {
         Confirmation::Ack(None) => Ok(()),
-        Confirmation::Ack(Some(_returned)) => Err(TransportError::Unroutable { exchange, routing_key }),
-        Confirmation::Nack(_) => Err(TransportError::Nacked { exchange, routing_key }),
+        Confirmation::Ack(Some(_returned)) => Err(TransportError::Unroutable {
+            exchange,
+            routing_key,
+        }),
+        Confirmation::Nack(_) => Err(TransportError::Nacked {
+            exchange,
+            routing_key,
+        }),
         Confirmation::NotRequested => Err(TransportError::ConnectionLost {
             operation: "publish (channel not in confirm mode)",
             source: None,

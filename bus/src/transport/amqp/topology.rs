@@ -44,7 +44,13 @@ pub(super) async fn declare(channel: &Channel, topology: &Topology) -> Result<()
                 FieldTable::default(),
             )
             .await
-            .map_err(|e| error(e, "queue.bind", ("exchange or queue", &format!("{}→{}", b.exchange, b.queue))))?;
+            .map_err(|e| {
+                error(
+                    e,
+                    "queue.bind",
+                    ("exchange or queue", &format!("{}→{}", b.exchange, b.queue)),
+                )
+            })?;
     }
     Ok(())
 }
@@ -55,7 +61,10 @@ async fn declare_exchange(channel: &Channel, e: &ExchangeSpec) -> Result<(), Tra
         ExchangeKind::Topic => LapinExchangeKind::Topic,
         ExchangeKind::Fanout => LapinExchangeKind::Fanout,
     };
-    let options = ExchangeDeclareOptions { durable: e.durable, ..ExchangeDeclareOptions::default() };
+    let options = ExchangeDeclareOptions {
+        durable: e.durable,
+        ..ExchangeDeclareOptions::default()
+    };
     channel
         .exchange_declare(short(&e.name)?, kind, options, FieldTable::default())
         .await
@@ -81,19 +90,33 @@ pub(super) async fn delete(channel: &Channel, topology: &Topology) -> Result<(),
 
 /// Passively declares `name`: its counts, or `NotFound` (which closes `channel`).
 pub(super) async fn inspect(channel: &Channel, name: &str) -> Result<QueueInfo, TransportError> {
-    let options = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+    let options = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
     let q = channel
         .queue_declare(short(name)?, options, FieldTable::default())
         .await
         .map_err(|e| error(e, "queue.declare", ("queue", name)))?;
-    Ok(QueueInfo { messages: q.message_count(), consumers: q.consumer_count() })
+    Ok(QueueInfo {
+        messages: q.message_count(),
+        consumers: q.consumer_count(),
+    })
 }
 
 /// Passively declares exchange `name`; `NotFound` (which closes `channel`) if it is missing.
 pub(super) async fn exchange_exists(channel: &Channel, name: &str) -> Result<(), TransportError> {
-    let options = ExchangeDeclareOptions { passive: true, ..ExchangeDeclareOptions::default() };
+    let options = ExchangeDeclareOptions {
+        passive: true,
+        ..ExchangeDeclareOptions::default()
+    };
     channel
-        .exchange_declare(short(name)?, LapinExchangeKind::Direct, options, FieldTable::default())
+        .exchange_declare(
+            short(name)?,
+            LapinExchangeKind::Direct,
+            options,
+            FieldTable::default(),
+        )
         .await
         .map_err(|e| error(e, "exchange.declare", ("exchange", name)))
 }
@@ -120,7 +143,10 @@ fn queue_arguments(q: &QueueSpec) -> FieldTable {
         args.insert("x-overflow".into(), text(overflow));
     }
     if let Some(limit) = q.delivery_limit {
-        args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(limit.into()));
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(limit.into()),
+        );
     }
     if let Some(ttl) = q.message_ttl {
         let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
@@ -135,10 +161,15 @@ mod tests {
 
     #[test]
     fn quorum_queue_arguments_carry_type_limit_and_dead_letter() {
-        let q = QueueSpec::quorum("q").delivery_limit(3).dead_letter_to("dlx", Some("dead"));
+        let q = QueueSpec::quorum("q")
+            .delivery_limit(3)
+            .dead_letter_to("dlx", Some("dead"));
         let args = queue_arguments(&q);
         assert!(args.contains_key("x-queue-type"));
-        assert_eq!(args.inner().get("x-delivery-limit"), Some(&AMQPValue::LongLongInt(3)));
+        assert_eq!(
+            args.inner().get("x-delivery-limit"),
+            Some(&AMQPValue::LongLongInt(3))
+        );
         assert!(args.contains_key("x-dead-letter-routing-key"));
     }
 

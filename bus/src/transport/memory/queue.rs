@@ -121,9 +121,15 @@ impl Queue {
 
     /// Removes expired messages from the head (RabbitMQ's semantics).
     pub(super) fn expire(&mut self, now: Instant) -> Vec<(Message, DeathReason)> {
-        let Some(ttl) = self.spec.message_ttl else { return Vec::new() };
+        let Some(ttl) = self.spec.message_ttl else {
+            return Vec::new();
+        };
         let mut expired = Vec::new();
-        while self.ready.front().is_some_and(|m| now.duration_since(m.enqueued) >= ttl) {
+        while self
+            .ready
+            .front()
+            .is_some_and(|m| now.duration_since(m.enqueued) >= ttl)
+        {
             if let Some(m) = self.ready.pop_front() {
                 expired.push((m, DeathReason::Expired));
             }
@@ -138,7 +144,13 @@ impl Queue {
         prefetch: u16,
         tx: mpsc::UnboundedSender<Delivery>,
     ) {
-        self.consumers.push(Consumer { id, conn, prefetch: prefetch.max(1), in_flight: 0, tx });
+        self.consumers.push(Consumer {
+            id,
+            conn,
+            prefetch: prefetch.max(1),
+            in_flight: 0,
+            tx,
+        });
         self.had_consumer = true;
     }
 
@@ -146,8 +158,12 @@ impl Queue {
     /// queue, marked redelivered. Returns what exceeded the delivery limit.
     pub(super) fn remove_consumer(&mut self, id: u64) -> Vec<(Message, DeathReason)> {
         self.consumers.retain(|c| c.id != id);
-        let mut tags: Vec<u64> =
-            self.unacked.iter().filter(|(_, u)| u.consumer == id).map(|(t, _)| *t).collect();
+        let mut tags: Vec<u64> = self
+            .unacked
+            .iter()
+            .filter(|(_, u)| u.consumer == id)
+            .map(|(t, _)| *t)
+            .collect();
         tags.sort_unstable();
         let mut dead = Vec::new();
         for tag in tags.into_iter().rev() {
@@ -160,7 +176,11 @@ impl Queue {
 
     /// Consumer ids owned by connection `conn`.
     pub(super) fn consumers_of(&self, conn: u64) -> Vec<u64> {
-        self.consumers.iter().filter(|c| c.conn == conn).map(|c| c.id).collect()
+        self.consumers
+            .iter()
+            .filter(|c| c.conn == conn)
+            .map(|c| c.id)
+            .collect()
     }
 
     /// Whether an auto-delete queue has lost its last consumer.
@@ -182,7 +202,10 @@ impl Queue {
     }
 
     /// Puts a returned message back at the head, unless it is past the delivery limit.
-    pub(super) fn return_to_head(&mut self, mut message: Message) -> Option<(Message, DeathReason)> {
+    pub(super) fn return_to_head(
+        &mut self,
+        mut message: Message,
+    ) -> Option<(Message, DeathReason)> {
         message.redelivered = true;
         message.returns += 1;
         match self.spec.delivery_limit {
@@ -198,11 +221,19 @@ impl Queue {
 
     /// Hands ready messages to consumers with free prefetch, round robin.
     /// Returns consumers whose stream is gone (to be removed by the caller).
-    pub(super) fn dispatch(&mut self, next_tag: &mut dyn FnMut() -> u64, settle: SettleFactory<'_>) -> Vec<u64> {
+    pub(super) fn dispatch(
+        &mut self,
+        next_tag: &mut dyn FnMut() -> u64,
+        settle: SettleFactory<'_>,
+    ) -> Vec<u64> {
         let mut gone = Vec::new();
         while !self.ready.is_empty() {
-            let Some(idx) = self.next_free_consumer() else { break };
-            let Some(message) = self.ready.pop_front() else { break };
+            let Some(idx) = self.next_free_consumer() else {
+                break;
+            };
+            let Some(message) = self.ready.pop_front() else {
+                break;
+            };
             let tag = next_tag();
             let consumer = &mut self.consumers[idx];
             let delivery = Delivery::new(
@@ -223,17 +254,26 @@ impl Queue {
                 continue;
             }
             consumer.in_flight += 1;
-            self.unacked.insert(tag, Unacked { consumer: consumer.id, message });
+            self.unacked.insert(
+                tag,
+                Unacked {
+                    consumer: consumer.id,
+                    message,
+                },
+            );
         }
         gone
     }
 
     fn next_free_consumer(&mut self) -> Option<usize> {
         let n = self.consumers.len();
-        (0..n).map(|i| (self.next_consumer + i) % n).find(|&i| {
-            let c = &self.consumers[i];
-            c.in_flight < c.prefetch
-        }).inspect(|&i| self.next_consumer = (i + 1) % n.max(1))
+        (0..n)
+            .map(|i| (self.next_consumer + i) % n)
+            .find(|&i| {
+                let c = &self.consumers[i];
+                c.in_flight < c.prefetch
+            })
+            .inspect(|&i| self.next_consumer = (i + 1) % n.max(1))
     }
 }
 
@@ -241,7 +281,9 @@ impl Queue {
 fn deliverable(message: &Message, kind: QueueKind) -> Envelope {
     let mut envelope = message.envelope.clone();
     if kind == QueueKind::Quorum && message.returns > 0 {
-        envelope.headers.insert(headers::X_DELIVERY_COUNT, i64::from(message.returns));
+        envelope
+            .headers
+            .insert(headers::X_DELIVERY_COUNT, i64::from(message.returns));
     }
     envelope
 }

@@ -45,7 +45,10 @@ impl State {
             ))),
             Some(_) => Ok(()),
             None => {
-                let exchange = Exchange { spec: spec.clone(), bindings: Vec::new() };
+                let exchange = Exchange {
+                    spec: spec.clone(),
+                    bindings: Vec::new(),
+                };
                 self.exchanges.insert(spec.name.clone(), exchange);
                 Ok(())
             }
@@ -53,7 +56,11 @@ impl State {
     }
 
     /// Declares a queue; returns whether it is new.
-    pub(super) fn declare_queue(&mut self, spec: &QueueSpec, conn: u64) -> Result<bool, TransportError> {
+    pub(super) fn declare_queue(
+        &mut self,
+        spec: &QueueSpec,
+        conn: u64,
+    ) -> Result<bool, TransportError> {
         match self.queues.get(&spec.name) {
             Some(q) if q.owner.is_some_and(|o| o != conn) => Err(locked(&spec.name)),
             Some(q) if q.spec != *spec => Err(TransportError::PreconditionFailed(format!(
@@ -63,7 +70,8 @@ impl State {
             Some(_) => Ok(false),
             None => {
                 let owner = spec.exclusive.then_some(conn);
-                self.queues.insert(spec.name.clone(), Queue::new(spec.clone(), owner));
+                self.queues
+                    .insert(spec.name.clone(), Queue::new(spec.clone(), owner));
                 Ok(true)
             }
         }
@@ -98,7 +106,9 @@ impl State {
     }
 
     pub(super) fn queue_mut(&mut self, name: &str) -> Result<&mut Queue, TransportError> {
-        self.queues.get_mut(name).ok_or_else(|| not_found("queue", name))
+        self.queues
+            .get_mut(name)
+            .ok_or_else(|| not_found("queue", name))
     }
 
     /// Checks `conn` may consume from or inspect `name`.
@@ -116,7 +126,10 @@ impl State {
             let hit = self.queues.contains_key(&to.routing_key);
             return Ok(hit.then(|| to.routing_key.clone()).into_iter().collect());
         }
-        let exchange = self.exchanges.get(&to.exchange).ok_or_else(|| not_found("exchange", &to.exchange))?;
+        let exchange = self
+            .exchanges
+            .get(&to.exchange)
+            .ok_or_else(|| not_found("exchange", &to.exchange))?;
         let key = to.routing_key.as_str();
         Ok(exchange
             .bindings
@@ -131,18 +144,32 @@ impl State {
     }
 
     /// Routes a message into every matching queue, dead-lettering what overflow pushes out.
-    pub(super) fn route(&mut self, to: &Address, message: Message) -> Result<Routed, TransportError> {
+    pub(super) fn route(
+        &mut self,
+        to: &Address,
+        message: Message,
+    ) -> Result<Routed, TransportError> {
         let targets = self.targets(to)?;
-        let mut routed = Routed { queues: 0, refused: false };
+        let mut routed = Routed {
+            queues: 0,
+            refused: false,
+        };
         let mut dropped = Vec::new();
         for name in &targets {
-            let Some(queue) = self.queues.get_mut(name) else { continue };
+            let Some(queue) = self.queues.get_mut(name) else {
+                continue;
+            };
             if queue.refuses_publish() {
                 routed.refused = true;
                 continue;
             }
             routed.queues += 1;
-            dropped.extend(queue.enqueue(message.clone()).into_iter().map(|d| (name.clone(), d)));
+            dropped.extend(
+                queue
+                    .enqueue(message.clone())
+                    .into_iter()
+                    .map(|d| (name.clone(), d)),
+            );
         }
         for (queue, (m, reason)) in dropped {
             self.dead_letter(&queue, m, reason);
@@ -153,7 +180,11 @@ impl State {
     /// Sends `message`, which left `queue` for `reason`, to the queue's
     /// dead-letter exchange (or drops it when there is none), stamping `x-death`.
     pub(super) fn dead_letter(&mut self, queue: &str, mut message: Message, reason: DeathReason) {
-        let Some(target) = self.queues.get(queue).and_then(|q| q.spec.dead_letter.clone()) else {
+        let Some(target) = self
+            .queues
+            .get(queue)
+            .and_then(|q| q.spec.dead_letter.clone())
+        else {
             return;
         };
         let original = Address::new(message.exchange.clone(), message.routing_key.clone());
@@ -179,14 +210,26 @@ fn stamp_death(message: &mut Message, queue: &str, reason: DeathReason) {
         h.insert(headers::X_FIRST_DEATH_QUEUE, queue);
         h.insert(headers::X_FIRST_DEATH_EXCHANGE, message.exchange.as_str());
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let mut deaths: Vec<HeaderValue> =
-        h.get(headers::X_DEATH).and_then(HeaderValue::as_array).map(<[_]>::to_vec).unwrap_or_default();
-    let same = |t: &Headers| t.get_str("queue") == Some(queue) && t.get_str("reason") == Some(reason.as_str());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut deaths: Vec<HeaderValue> = h
+        .get(headers::X_DEATH)
+        .and_then(HeaderValue::as_array)
+        .map(<[_]>::to_vec)
+        .unwrap_or_default();
+    let same = |t: &Headers| {
+        t.get_str("queue") == Some(queue) && t.get_str("reason") == Some(reason.as_str())
+    };
     let existing = deaths.iter().position(|d| d.as_table().is_some_and(same));
     let count = existing
         .map(|i| deaths.remove(i))
-        .and_then(|d| d.as_table().and_then(|t| t.get("count")).and_then(HeaderValue::as_i64))
+        .and_then(|d| {
+            d.as_table()
+                .and_then(|t| t.get("count"))
+                .and_then(HeaderValue::as_i64)
+        })
         .unwrap_or(0)
         + 1;
     let entry = Headers::new()
@@ -195,13 +238,19 @@ fn stamp_death(message: &mut Message, queue: &str, reason: DeathReason) {
         .with("queue", queue)
         .with("time", HeaderValue::Timestamp(now))
         .with("exchange", message.exchange.as_str())
-        .with("routing-keys", vec![HeaderValue::from(message.routing_key.as_str())]);
+        .with(
+            "routing-keys",
+            vec![HeaderValue::from(message.routing_key.as_str())],
+        );
     deaths.insert(0, HeaderValue::Table(entry));
     h.insert(headers::X_DEATH, deaths);
 }
 
 fn not_found(kind: &'static str, name: &str) -> TransportError {
-    TransportError::NotFound { kind, name: name.to_owned() }
+    TransportError::NotFound {
+        kind,
+        name: name.to_owned(),
+    }
 }
 
 fn locked(name: &str) -> TransportError {

@@ -1,0 +1,35 @@
+//! The shared local RabbitMQ.
+
+use std::time::Duration;
+
+use tollgate_bus::{AmqpConfig, AmqpTransport, TransportError};
+
+/// Default broker of the test machines.
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// `TOLLGATE_AMQP_URL`, or the local default.
+pub fn amqp_url() -> String {
+    std::env::var("TOLLGATE_AMQP_URL").unwrap_or_else(|_| DEFAULT_AMQP_URL.to_owned())
+}
+
+/// Connects to the test broker, retrying with backoff for up to 30 s.
+///
+/// # Panics
+/// When the broker does not answer in time: `scripts/test` starts it first.
+pub async fn await_broker(connection_name: &str) -> AmqpTransport {
+    let config = AmqpConfig::new(amqp_url()).with_connection_name(connection_name);
+    let mut backoff = Duration::from_millis(100);
+    let mut waited = Duration::ZERO;
+    loop {
+        match AmqpTransport::connect(config.clone()).await {
+            Ok(t) => return t,
+            Err(e @ TransportError::Connect(_)) if waited < Duration::from_secs(30) => {
+                tracing::warn!(error = %e, "Broker not ready; retrying.");
+                tokio::time::sleep(backoff).await;
+                waited += backoff;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => panic!("RabbitMQ at {} is not reachable: {e}", amqp_url()),
+        }
+    }
+}

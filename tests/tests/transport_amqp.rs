@@ -3,3 +3,121 @@
 use tollgate_tests::support::Fixture;
 
 tollgate_tests::transport_conformance!(amqp, Fixture::amqp());
+
+mod amqp_only {
+    use std::time::Duration;
+
+    use tollgate_bus::{
+        Address, AmqpConfig, AmqpTransport, Envelope, QueueSpec, SubscribeOptions, Topology,
+        Transport, TransportError,
+    };
+    use tollgate_tests::{
+        conformance::transport::recv,
+        support::{ChaosProxy, Fixture},
+    };
+
+    const BROKER: &str = "127.0.0.1:5672";
+
+    async fn through(proxy: &ChaosProxy, fx: &Fixture) -> AmqpTransport {
+        let config = AmqpConfig::new(proxy.amqp_url())
+            .with_connection_name(fx.ns.prefix())
+            .with_reconnect_timeout(Duration::from_secs(20));
+        AmqpTransport::connect(config)
+            .await
+            .expect("connect through proxy")
+    }
+
+    #[tokio::test]
+    async fn unreachable_broker_is_a_connect_error() {
+        let config = AmqpConfig::new("amqp://guest:guest@127.0.0.1:1/%2f");
+        let err = AmqpTransport::connect(config).await.unwrap_err();
+        assert!(matches!(err, TransportError::Connect(_)), "got {err}");
+        assert!(err.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn wrong_credentials_are_a_connect_error() {
+        let config = AmqpConfig::new("amqp://nobody:wrong@127.0.0.1:5672/%2f");
+        let err = AmqpTransport::connect(config).await.unwrap_err();
+        assert!(matches!(err, TransportError::Connect(_)), "got {err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn publishes_and_consumers_recover_after_the_connection_is_cut() {
+        let fx = Fixture::amqp().await;
+        let proxy = ChaosProxy::start(BROKER.into()).await.expect("proxy");
+        let tr = through(&proxy, &fx).await;
+        let q = fx.ns.name("survivor");
+        // Declared through the fixture (direct connection), so cleanup never depends on the proxy.
+        fx.declare(&Topology::new().queue(QueueSpec::classic(&q)))
+            .await
+            .expect("declare");
+        let mut sub = tr
+            .subscribe(&q, SubscribeOptions::prefetch(10))
+            .await
+            .expect("subscribe");
+        tr.publish(&Address::queue(&q), &Envelope::new("before"))
+            .await
+            .expect("publish before");
+        recv(&mut sub, "the message before the cut")
+            .await
+            .ack()
+            .await
+            .expect("ack");
+
+        let held = {
+            tr.publish(&Address::queue(&q), &Envelope::new("held"))
+                .await
+                .expect("publish held");
+            recv(&mut sub, "the held message").await
+        };
+        proxy.cut();
+        // The delivery taken before the cut can no longer be settled; the broker requeues it.
+        assert!(held.ack().await.is_err());
+
+        tr.publish(&Address::queue(&q), &Envelope::new("after"))
+            .await
+            .expect("publish after the cut");
+        let mut bodies = Vec::new();
+        for _ in 0..2 {
+            let d = recv(&mut sub, "a message after the consumer re-registered").await;
+            bodies.push(String::from_utf8_lossy(&d.envelope.payload).into_owned());
+            d.ack().await.expect("ack after reconnect");
+        }
+        bodies.sort();
+        assert_eq!(bodies, ["after", "held"]);
+        tr.close().await.expect("close");
+        fx.cleanup().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn publish_fails_typed_while_the_broker_is_away_and_recovers() {
+        let fx = Fixture::amqp().await;
+        let proxy = ChaosProxy::start(BROKER.into()).await.expect("proxy");
+        let config = AmqpConfig::new(proxy.amqp_url())
+            .with_connection_name(fx.ns.prefix())
+            .with_reconnect_timeout(Duration::from_millis(500));
+        let tr = AmqpTransport::connect(config).await.expect("connect");
+        let q = fx.ns.name("outage");
+        fx.declare(&Topology::new().queue(QueueSpec::classic(&q)))
+            .await
+            .expect("declare");
+        proxy.set_refusing(true);
+        proxy.cut();
+        let err = tr
+            .publish(&Address::queue(&q), &Envelope::new("lost?"))
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable(), "an outage must be retryable, got {err}");
+        proxy.set_refusing(false);
+        tr.publish(&Address::queue(&q), &Envelope::new("back"))
+            .await
+            .expect("publish after outage");
+        assert_eq!(
+            fx.transport().inspect(&q).await.expect("inspect").messages,
+            1
+        );
+        tr.close().await.expect("close");
+        fx.cleanup().await;
+    }
+}

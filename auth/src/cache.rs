@@ -108,7 +108,11 @@ impl TokenCache {
                 .filter(|e| map.generation == generation && now < e.expires_at)
                 .map(|e| e.identity.clone())
         };
-        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
@@ -137,14 +141,23 @@ impl TokenCache {
             map.generation = generation;
         }
         while map.by_hash.len() >= self.capacity {
-            let Some((old, seq)) = map.order.pop_front() else { break };
+            let Some((old, seq)) = map.order.pop_front() else {
+                break;
+            };
             if map.by_hash.get(&old).is_some_and(|e| e.seq == seq) {
                 map.by_hash.remove(&old);
             }
         }
         let seq = map.next_seq;
         map.next_seq += 1;
-        map.by_hash.insert(hash, Entry { identity, expires_at, seq });
+        map.by_hash.insert(
+            hash,
+            Entry {
+                identity,
+                expires_at,
+                seq,
+            },
+        );
         map.order.push_back((hash, seq));
         // Replaced entries leave stale slots behind; keep the queue bounded too.
         if map.order.len() > self.capacity.saturating_mul(2) {
@@ -195,7 +208,10 @@ mod tests {
         assert_eq!(cache.get("a", 99, G).map(|i| i.consumer), Some("a".into()));
         assert_eq!(cache.get("a", 100, G), None);
         let stats = cache.stats();
-        assert_eq!((stats.hits, stats.misses, stats.inserts, stats.len), (1, 1, 1, 1));
+        assert_eq!(
+            (stats.hits, stats.misses, stats.inserts, stats.len),
+            (1, 1, 1, 1)
+        );
     }
 
     #[test]
@@ -239,6 +255,12 @@ mod tests {
     fn capacity_zero_turns_the_cache_off() {
         let cache = cache_with(0, &["a"]);
         assert_eq!(cache.get("a", 1, G), None);
-        assert_eq!(cache.stats(), CacheStats { capacity: 0, ..CacheStats::default() });
+        assert_eq!(
+            cache.stats(),
+            CacheStats {
+                capacity: 0,
+                ..CacheStats::default()
+            }
+        );
     }
 }

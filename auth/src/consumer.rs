@@ -132,7 +132,10 @@ impl ConsumerSpec {
             credentials.extend(jwks::credentials_from_jwks(&source, &json)?);
         }
         if credentials.is_empty() {
-            return Err(LoadError::Invalid(format!("consumer {} has no credential", self.name)));
+            return Err(LoadError::Invalid(format!(
+                "consumer {} has no credential",
+                self.name
+            )));
         }
         Ok(Consumer {
             name: self.name.clone(),
@@ -153,7 +156,10 @@ mod tests {
 
     #[test]
     fn a_consumer_without_credentials_is_refused() {
-        let spec = ConsumerSpec { name: "alice".into(), ..ConsumerSpec::default() };
+        let spec = ConsumerSpec {
+            name: "alice".into(),
+            ..ConsumerSpec::default()
+        };
         assert!(spec.build(Path::new(".")).is_err());
     }
 

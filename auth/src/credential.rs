@@ -59,19 +59,34 @@ impl Credential {
     /// An HMAC credential. Errors if `alg` is not HS* or the secret is too short.
     pub fn hmac(alg: Algorithm, secret: &[u8]) -> Result<Self, LoadError> {
         let (verify, sign) = keys::hmac_keys(alg.as_str(), alg, secret)?;
-        Ok(Self { kid: None, algorithm: alg, verify, sign: Some(sign) })
+        Ok(Self {
+            kid: None,
+            algorithm: alg,
+            verify,
+            sign: Some(sign),
+        })
     }
 
     /// An asymmetric credential from a PEM public key. Errors if the PEM does not
     /// hold a key of `alg`'s type and size.
     pub fn public_pem(alg: Algorithm, pem: &[u8]) -> Result<Self, LoadError> {
         let verify = keys::public_pem_key(alg.as_str(), alg, pem)?;
-        Ok(Self { kid: None, algorithm: alg, verify, sign: None })
+        Ok(Self {
+            kid: None,
+            algorithm: alg,
+            verify,
+            sign: None,
+        })
     }
 
     /// A credential from an already checked decoding key (used for JWKS keys).
     pub(crate) fn from_parts(kid: String, alg: Algorithm, verify: DecodingKey) -> Self {
-        Self { kid: Some(kid), algorithm: alg, verify, sign: None }
+        Self {
+            kid: Some(kid),
+            algorithm: alg,
+            verify,
+            sign: None,
+        }
     }
 
     /// Sets the key id.
@@ -83,7 +98,11 @@ impl Credential {
     /// Adds the PEM private key the issuer signs with. Errors if it does not parse for the
     /// credential's algorithm.
     pub fn with_private_pem(mut self, pem: &[u8]) -> Result<Self, LoadError> {
-        self.sign = Some(keys::private_pem_key(self.label().as_str(), self.algorithm, pem)?);
+        self.sign = Some(keys::private_pem_key(
+            self.label().as_str(),
+            self.algorithm,
+            pem,
+        )?);
         Ok(self)
     }
 
@@ -183,14 +202,20 @@ impl CredentialSpec {
             (None, Some(path)) => Some(read(base_dir, path)?),
             (None, None) => None,
             (Some(_), Some(_)) => {
-                return Err(LoadError::invalid_key(&name, "give private_key or private_key_file"));
+                return Err(LoadError::invalid_key(
+                    &name,
+                    "give private_key or private_key_file",
+                ));
             }
         };
         match private {
-            Some(_) if alg.is_symmetric() => {
-                Err(LoadError::invalid_key(&name, "an HMAC credential takes no private key"))
-            }
-            Some(pem) => credential.with_private_pem(&pem).map_err(|e| rename(e, &name)),
+            Some(_) if alg.is_symmetric() => Err(LoadError::invalid_key(
+                &name,
+                "an HMAC credential takes no private key",
+            )),
+            Some(pem) => credential
+                .with_private_pem(&pem)
+                .map_err(|e| rename(e, &name)),
             None => Ok(credential),
         }
     }
@@ -213,7 +238,10 @@ mod tests {
     use super::*;
 
     fn spec(alg: Algorithm) -> CredentialSpec {
-        CredentialSpec { algorithm: Some(alg), ..CredentialSpec::default() }
+        CredentialSpec {
+            algorithm: Some(alg),
+            ..CredentialSpec::default()
+        }
     }
 
     #[test]
@@ -231,8 +259,14 @@ mod tests {
 
     #[test]
     fn refuses_a_short_secret_and_names_the_consumer() {
-        let spec = CredentialSpec { secret: Some("short".into()), ..spec(Algorithm::HS256) };
-        let err = spec.build("alice", Path::new(".")).expect_err("too short").to_string();
+        let spec = CredentialSpec {
+            secret: Some("short".into()),
+            ..spec(Algorithm::HS256)
+        };
+        let err = spec
+            .build("alice", Path::new("."))
+            .expect_err("too short")
+            .to_string();
         assert!(err.contains("alice"), "{err}");
         assert!(err.contains("at least 32"), "{err}");
     }
@@ -249,7 +283,10 @@ mod tests {
 
     #[test]
     fn refuses_a_missing_algorithm() {
-        let spec = CredentialSpec { secret: Some("a".repeat(32)), ..CredentialSpec::default() };
+        let spec = CredentialSpec {
+            secret: Some("a".repeat(32)),
+            ..CredentialSpec::default()
+        };
         assert!(spec.build("alice", Path::new(".")).is_err());
     }
 
@@ -259,7 +296,9 @@ mod tests {
             public_key_file: Some("does-not-exist.pem".into()),
             ..spec(Algorithm::RS256)
         };
-        let err = spec.build("alice", Path::new("/nonexistent")).expect_err("missing");
+        let err = spec
+            .build("alice", Path::new("/nonexistent"))
+            .expect_err("missing");
         assert!(matches!(err, LoadError::Io { .. }));
     }
 }

@@ -135,7 +135,10 @@ pub enum LoadError {
 
 impl LoadError {
     pub(crate) fn invalid_key(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::InvalidKey { key: key.into(), reason: reason.into() }
+        Self::InvalidKey {
+            key: key.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -171,12 +174,18 @@ mod tests {
         let codes: HashSet<_> = AuthError::ALL.iter().map(AuthError::code).collect();
         assert_eq!(codes.len(), AuthError::ALL.len());
         for code in codes {
-            assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{code}");
+            assert!(
+                code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{code}"
+            );
         }
     }
 
     #[test]
     fn messages_carry_no_detail_beyond_the_code() {
-        assert_eq!(AuthError::BadSignature.to_string(), "the token's signature is invalid");
+        assert_eq!(
+            AuthError::BadSignature.to_string(),
+            "the token's signature is invalid"
+        );
     }
 }

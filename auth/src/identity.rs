@@ -31,7 +31,10 @@ pub struct Identity {
 impl Identity {
     /// An identity for `consumer` with nothing else set; fill the rest with the `with_*` methods.
     pub fn new(consumer: impl Into<String>) -> Self {
-        Self { consumer: consumer.into(), ..Self::default() }
+        Self {
+            consumer: consumer.into(),
+            ..Self::default()
+        }
     }
 
     /// Sets the subject.

@@ -12,6 +12,7 @@ mod credential;
 mod error;
 mod identity;
 mod jwt;
+mod policy;
 mod revocation;
 mod store;
 #[cfg(feature = "test-support")]
@@ -27,5 +28,8 @@ pub use jwt::algorithm::{Algorithm, UnsupportedAlgorithm};
 pub use jwt::issuer::Issuer;
 pub use jwt::jwks::credentials_from_jwks;
 pub use jwt::{Verifier, VerifierConfig, bearer_token};
+pub use policy::{
+    Decision, Effect, Policy, PolicySpec, Reason, RoutePattern, Rule, RuleRef, RuleSpec,
+};
 pub use revocation::Revocations;
 pub use store::{ConsumerStore, ConsumersFile, load_consumers};

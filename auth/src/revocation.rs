@@ -101,7 +101,11 @@ impl Revocations {
         };
         match reason {
             Some(reason) => {
-                tracing::info!(consumer = token.consumer, revoked.by = reason, "Token revoked.");
+                tracing::info!(
+                    consumer = token.consumer,
+                    revoked.by = reason,
+                    "Token revoked."
+                );
                 Err(AuthError::TokenRevoked)
             }
             None => Ok(()),
@@ -123,7 +127,12 @@ mod tests {
     use super::*;
 
     fn token(issued_at: Option<u64>) -> TokenFacts<'static> {
-        TokenFacts { consumer: "a", subject: Some("u1"), token_id: Some("t1"), issued_at }
+        TokenFacts {
+            consumer: "a",
+            subject: Some("u1"),
+            token_id: Some("t1"),
+            issued_at,
+        }
     }
 
     #[test]
@@ -140,7 +149,10 @@ mod tests {
         ] {
             let revocations = Revocations::new();
             revoke(&revocations);
-            assert_eq!(revocations.check(token(Some(10))), Err(AuthError::TokenRevoked));
+            assert_eq!(
+                revocations.check(token(Some(10))),
+                Err(AuthError::TokenRevoked)
+            );
         }
     }
 
@@ -148,7 +160,10 @@ mod tests {
     fn issued_before_spares_newer_tokens_but_not_tokens_without_iat() {
         let revocations = Revocations::new();
         revocations.revoke_issued_before("a", 100);
-        assert_eq!(revocations.check(token(Some(99))), Err(AuthError::TokenRevoked));
+        assert_eq!(
+            revocations.check(token(Some(99))),
+            Err(AuthError::TokenRevoked)
+        );
         assert_eq!(revocations.check(token(Some(100))), Ok(()));
         assert_eq!(revocations.check(token(None)), Err(AuthError::TokenRevoked));
     }

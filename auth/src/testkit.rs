@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair,
-    Ed25519KeyPair, KeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
+    KeyPair,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -99,23 +99,39 @@ impl TestKey {
             let mut secret = vec![0; 64];
             aws_lc_rs::rand::fill(&mut secret).expect("random");
             let encoding = EncodingKey::from_secret(&secret).expect("secret");
-            return Self { alg, kid, secret: Some(secret), private_pem: None, public_pem: None, encoding };
+            return Self {
+                alg,
+                kid,
+                secret: Some(secret),
+                private_pem: None,
+                public_pem: None,
+                encoding,
+            };
         }
         let (private_der, public_der) = generate_pair(alg);
         let private_pem = pem_encode("PRIVATE KEY", &private_der);
         let public_pem = pem_encode("PUBLIC KEY", &public_der);
         let encoding = crate::jwt::keys::private_pem_key(&kid, alg, private_pem.as_bytes())
             .expect("generated key parses");
-        Self { alg, kid, secret: None, private_pem: Some(private_pem), public_pem: Some(public_pem), encoding }
+        Self {
+            alg,
+            kid,
+            secret: None,
+            private_pem: Some(private_pem),
+            public_pem: Some(public_pem),
+            encoding,
+        }
     }
 
     /// The credential a consumer holds for this key, with its `kid` and signing key.
     pub fn credential(&self) -> Credential {
         let credential = match (&self.secret, &self.public_pem, &self.private_pem) {
             (Some(secret), _, _) => Credential::hmac(self.alg, secret).expect("valid secret"),
-            (None, Some(public), Some(private)) => Credential::public_pem(self.alg, public.as_bytes())
-                .and_then(|c| c.with_private_pem(private.as_bytes()))
-                .expect("valid key pair"),
+            (None, Some(public), Some(private)) => {
+                Credential::public_pem(self.alg, public.as_bytes())
+                    .and_then(|c| c.with_private_pem(private.as_bytes()))
+                    .expect("valid key pair")
+            }
             _ => unreachable!("a test key has a secret or a key pair"),
         };
         credential.with_kid(self.kid.clone())
@@ -153,8 +169,8 @@ impl TestKey {
 
     fn sign_bytes_as(&self, alg: Algorithm, header: &[u8], claims: &[u8]) -> String {
         let input = format!("{}.{}", b64(header), b64(claims));
-        let signature =
-            jsonwebtoken::crypto::sign(input.as_bytes(), &self.encoding, alg.to_jwt()).expect("sign");
+        let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &self.encoding, alg.to_jwt())
+            .expect("sign");
         format!("{input}.{signature}")
     }
 
@@ -171,7 +187,10 @@ impl TestKey {
 
 impl std::fmt::Debug for TestKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestKey").field("alg", &self.alg).field("kid", &self.kid).finish()
+        f.debug_struct("TestKey")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .finish()
     }
 }
 
@@ -234,7 +253,9 @@ impl TestKit {
     /// Adds a fresh key of `alg` with `kid` to the existing consumer `name`.
     pub fn add_key(&self, name: &str, alg: Algorithm, kid: &str) -> TestKey {
         let key = TestKey::generate(alg, kid);
-        self.store.add_credential(name, key.credential()).expect("consumer exists");
+        self.store
+            .add_credential(name, key.credential())
+            .expect("consumer exists");
         key
     }
 
@@ -245,8 +266,12 @@ impl TestKit {
 
     /// A verifier with `config` on this kit's clock.
     pub fn verifier_with(&self, config: VerifierConfig) -> Verifier {
-        Verifier::new(Arc::clone(&self.store), Arc::clone(&self.revocations), config)
-            .with_clock(self.clock.clone())
+        Verifier::new(
+            Arc::clone(&self.store),
+            Arc::clone(&self.revocations),
+            config,
+        )
+        .with_clock(self.clock.clone())
     }
 
     /// An issuer on this kit's clock.

@@ -29,7 +29,8 @@ impl Scene {
 
     /// Signs `header` and `claims` as given with alice's real key.
     fn signed(&self, header: &Value, claims: &Value) -> String {
-        self.alice.sign_raw(&header.to_string(), &claims.to_string())
+        self.alice
+            .sign_raw(&header.to_string(), &claims.to_string())
     }
 
     fn refused(&self, token: &str, code: &str) {
@@ -39,14 +40,21 @@ impl Scene {
     /// A control: the scene's honest token verifies, so a refusal is the attack's doing.
     fn honest_token_verifies(&self) {
         let token = self.alice.sign(&self.claims());
-        assert_eq!(self.kit.verifier().verify(&token).map(|i| i.consumer), Ok("alice".into()));
+        assert_eq!(
+            self.kit.verifier().verify(&token).map(|i| i.consumer),
+            Ok("alice".into())
+        );
     }
 }
 
 #[track_caller]
 fn refused_by(verifier: &Verifier, token: &str, code: &str) {
     let before = verifier.cache_stats();
-    assert_eq!(verifier.verify(token).map_err(|e| e.code()), Err(code), "token: {token:.120}");
+    assert_eq!(
+        verifier.verify(token).map_err(|e| e.code()),
+        Err(code),
+        "token: {token:.120}"
+    );
     let after = verifier.cache_stats();
     assert_eq!(after.inserts, before.inserts, "the cache gained an entry");
     assert_eq!(after.len, before.len, "the cache changed size");
@@ -59,7 +67,11 @@ fn alg_none_is_refused_in_any_letter_case() {
     s.honest_token_verifies();
     for none in ["none", "None", "NONE", "nOnE", "noNe"] {
         let header = json!({"alg": none, "kid": s.alice.kid});
-        let unsigned = format!("{}.{}.", b64(header.to_string()), b64(s.claims().to_string()));
+        let unsigned = format!(
+            "{}.{}.",
+            b64(header.to_string()),
+            b64(s.claims().to_string())
+        );
         s.refused(&unsigned, "algorithm_not_allowed");
         s.refused(&s.signed(&header, &s.claims()), "algorithm_not_allowed");
     }
@@ -67,12 +79,27 @@ fn alg_none_is_refused_in_any_letter_case() {
 
 #[test]
 fn hs256_signed_with_a_public_key_is_refused() {
-    for alg in [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA] {
+    for alg in [
+        Algorithm::RS256,
+        Algorithm::PS256,
+        Algorithm::ES256,
+        Algorithm::EdDSA,
+    ] {
         let s = scene(alg);
         let public = s.alice.public_pem.clone().expect("asymmetric");
-        for header in [json!({"alg": "HS256", "kid": s.alice.kid}), json!({"alg": "HS256"})] {
-            let input = format!("{}.{}", b64(header.to_string()), b64(s.claims().to_string()));
-            let forged = format!("{input}.{}", hmac_sign(Algorithm::HS256, public.as_bytes(), &input));
+        for header in [
+            json!({"alg": "HS256", "kid": s.alice.kid}),
+            json!({"alg": "HS256"}),
+        ] {
+            let input = format!(
+                "{}.{}",
+                b64(header.to_string()),
+                b64(s.claims().to_string())
+            );
+            let forged = format!(
+                "{input}.{}",
+                hmac_sign(Algorithm::HS256, public.as_bytes(), &input)
+            );
             s.refused(&forged, "algorithm_not_allowed");
         }
     }
@@ -125,7 +152,10 @@ fn key_locating_headers_are_never_followed() {
         ("jku", json!("https://evil.example/jwks.json")),
         ("x5u", json!("https://evil.example/cert.pem")),
         ("jwk", mallory.jwk()),
-        ("x5c", json!(["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"])),
+        (
+            "x5c",
+            json!(["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"]),
+        ),
     ];
     for (name, value) in pointers {
         // Alice's kid, mallory's signature: the header would vouch for mallory's key.
@@ -143,7 +173,11 @@ fn key_locating_headers_are_never_followed() {
 #[test]
 fn an_unknown_crit_header_is_refused() {
     let s = scene(Algorithm::HS256);
-    for (crit, extra) in [(json!(["exp"]), json!(null)), (json!(["b64"]), json!(false)), (json!([]), json!(null))] {
+    for (crit, extra) in [
+        (json!(["exp"]), json!(null)),
+        (json!(["b64"]), json!(false)),
+        (json!([]), json!(null)),
+    ] {
         let mut header = s.header();
         header["crit"] = crit;
         if !extra.is_null() {
@@ -164,7 +198,12 @@ fn expired_tokens_are_refused_also_just_beyond_the_leeway() {
     }
     let mut within = s.claims();
     within["exp"] = (NOW - leeway + 1).into();
-    assert!(s.kit.verifier().verify(&s.signed(&s.header(), &within)).is_ok());
+    assert!(
+        s.kit
+            .verifier()
+            .verify(&s.signed(&s.header(), &within))
+            .is_ok()
+    );
 }
 
 #[test]
@@ -206,8 +245,11 @@ fn a_future_nbf_or_iat_is_refused() {
 #[test]
 fn a_wrong_or_missing_issuer_or_audience_is_refused_when_configured() {
     let s = scene(Algorithm::HS256);
-    let verifier =
-        s.kit.verifier_with(VerifierConfig::default().with_issuers(["idp"]).with_audiences(["bus"]));
+    let verifier = s.kit.verifier_with(
+        VerifierConfig::default()
+            .with_issuers(["idp"])
+            .with_audiences(["bus"]),
+    );
     let mut good = s.claims();
     good["iss"] = "idp".into();
     good["aud"] = "bus".into();
@@ -231,7 +273,12 @@ fn a_wrong_or_missing_issuer_or_audience_is_refused_when_configured() {
 
 #[test]
 fn empty_truncated_and_wrong_length_signatures_are_refused() {
-    for alg in [Algorithm::HS256, Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+    for alg in [
+        Algorithm::HS256,
+        Algorithm::RS256,
+        Algorithm::ES256,
+        Algorithm::EdDSA,
+    ] {
         let s = scene(alg);
         let token = s.alice.sign(&s.claims());
         let (input, signature) = token.rsplit_once('.').expect("three segments");
@@ -301,15 +348,28 @@ fn tokens_over_the_size_limit_are_refused_unparsed() {
 #[test]
 fn deeply_nested_claims_are_malformed() {
     let s = scene(Algorithm::HS256);
-    let big = s.kit.verifier_with(VerifierConfig::default().with_max_token_bytes(1 << 20));
+    let big = s
+        .kit
+        .verifier_with(VerifierConfig::default().with_max_token_bytes(1 << 20));
     for depth in [16, 200, 100_000] {
         let nested = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
-        let claims = s.claims().to_string().replacen('{', &format!("{{\"deep\":{nested},"), 1);
+        let claims = s
+            .claims()
+            .to_string()
+            .replacen('{', &format!("{{\"deep\":{nested},"), 1);
         let token = s.alice.sign_raw(&s.header().to_string(), &claims);
         refused_by(&big, &token, "token_malformed");
     }
-    let nested_header = format!("{{\"alg\":\"HS256\",\"x\":{}{}}}", "{\"a\":".repeat(40), "1}".repeat(40));
-    refused_by(&big, &s.alice.sign_raw(&nested_header, &s.claims().to_string()), "token_malformed");
+    let nested_header = format!(
+        "{{\"alg\":\"HS256\",\"x\":{}{}}}",
+        "{\"a\":".repeat(40),
+        "1}".repeat(40)
+    );
+    refused_by(
+        &big,
+        &s.alice.sign_raw(&nested_header, &s.claims().to_string()),
+        "token_malformed",
+    );
 }
 
 #[test]
@@ -319,16 +379,29 @@ fn non_utf8_header_or_claims_are_malformed() {
     let header = s.header().to_string();
     let mut bad_claims = claims.clone().into_bytes();
     bad_claims.splice(1..1, *b"\"x\":\"\xff\xfe\",");
-    s.refused(&s.alice.sign_bytes(header.as_bytes(), &bad_claims), "token_malformed");
-    s.refused(&s.alice.sign_bytes(b"\xff\xfe\xfd", claims.as_bytes()), "token_malformed");
-    s.refused(&s.alice.sign_bytes(header.as_bytes(), b"\xc3\x28"), "token_malformed");
+    s.refused(
+        &s.alice.sign_bytes(header.as_bytes(), &bad_claims),
+        "token_malformed",
+    );
+    s.refused(
+        &s.alice.sign_bytes(b"\xff\xfe\xfd", claims.as_bytes()),
+        "token_malformed",
+    );
+    s.refused(
+        &s.alice.sign_bytes(header.as_bytes(), b"\xc3\x28"),
+        "token_malformed",
+    );
 }
 
 #[test]
 fn ecdsa_signatures_with_r_and_s_zero_are_refused() {
     for (alg, len) in [(Algorithm::ES256, 64), (Algorithm::ES384, 96)] {
         let s = scene(alg);
-        let token = raw_token(&s.header().to_string(), &s.claims().to_string(), &vec![0; len]);
+        let token = raw_token(
+            &s.header().to_string(),
+            &s.claims().to_string(),
+            &vec![0; len],
+        );
         s.refused(&token, "bad_signature");
     }
 }
@@ -364,8 +437,14 @@ fn a_consumer_claim_that_names_no_one_is_refused() {
 #[test]
 fn revoked_tokens_are_refused_by_id_subject_consumer_and_issue_time() {
     let revocations: [fn(&TestKit, &Value); 4] = [
-        |kit, claims| kit.revocations.revoke_token(claims["jti"].as_str().expect("jti")),
-        |kit, claims| kit.revocations.revoke_subject(claims["sub"].as_str().expect("sub")),
+        |kit, claims| {
+            kit.revocations
+                .revoke_token(claims["jti"].as_str().expect("jti"))
+        },
+        |kit, claims| {
+            kit.revocations
+                .revoke_subject(claims["sub"].as_str().expect("sub"))
+        },
         |kit, _| kit.revocations.revoke_consumer("alice"),
         |kit, _| kit.revocations.revoke_issued_before("alice", NOW + 1),
     ];
@@ -386,7 +465,9 @@ fn a_revocation_takes_effect_on_the_next_message_even_when_cached() {
     assert!(verifier.verify(&token).is_ok());
     assert!(verifier.verify(&token).is_ok());
     assert_eq!(verifier.cache_stats().hits, 1);
-    s.kit.revocations.revoke_token(claims["jti"].as_str().expect("jti"));
+    s.kit
+        .revocations
+        .revoke_token(claims["jti"].as_str().expect("jti"));
     refused_by(&verifier, &token, "token_revoked");
 }
 
@@ -408,5 +489,11 @@ fn a_disabled_consumer_is_refused_even_when_cached() {
 fn an_empty_token_is_missing() {
     let s = scene(Algorithm::HS256);
     s.refused("", "token_missing");
-    assert_eq!(s.kit.verifier().verify_bearer(Some("Bearer  ")).map_err(|e| e.code()), Err("token_missing"));
+    assert_eq!(
+        s.kit
+            .verifier()
+            .verify_bearer(Some("Bearer  "))
+            .map_err(|e| e.code()),
+        Err("token_missing")
+    );
 }

@@ -7,8 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, json};
 use tollgate_auth::testkit::{TestKey, TestKit};
 use tollgate_auth::{
-    Algorithm, Consumer, Revocations, Verifier, VerifierConfig,
-    credentials_from_jwks,
+    Algorithm, Consumer, Revocations, Verifier, VerifierConfig, credentials_from_jwks,
 };
 
 #[test]
@@ -20,7 +19,9 @@ fn good_tokens_of_every_algorithm_verify_by_kid_and_by_consumer_claim() {
         let key = kit.consumer(&name, alg);
         let claims = kit.claims(&name);
         for token in [key.sign(&claims), key.sign_without_kid(&claims)] {
-            let identity = verifier.verify(&token).unwrap_or_else(|e| panic!("{alg}: {e:?}"));
+            let identity = verifier
+                .verify(&token)
+                .unwrap_or_else(|e| panic!("{alg}: {e:?}"));
             assert_eq!(identity.consumer, name);
             assert_eq!(identity.subject.as_deref(), claims["sub"].as_str());
             assert_eq!(identity.token_id.as_deref(), claims["jti"].as_str());
@@ -31,11 +32,16 @@ fn good_tokens_of_every_algorithm_verify_by_kid_and_by_consumer_claim() {
 
 #[test]
 fn keys_from_a_jwks_are_selected_by_kid() {
-    let keys: Vec<TestKey> = [Algorithm::RS256, Algorithm::PS512, Algorithm::ES384, Algorithm::EdDSA]
-        .into_iter()
-        .enumerate()
-        .map(|(i, alg)| TestKey::generate(alg, format!("idp-{i}")))
-        .collect();
+    let keys: Vec<TestKey> = [
+        Algorithm::RS256,
+        Algorithm::PS512,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, alg)| TestKey::generate(alg, format!("idp-{i}")))
+    .collect();
     let jwks = json!({"keys": keys.iter().map(TestKey::jwk).collect::<Vec<_>>()}).to_string();
     let mut idp = Consumer::new("idp");
     idp.credentials = credentials_from_jwks("idp.jwks.json", &jwks).expect("valid JWKS");
@@ -67,9 +73,15 @@ fn a_key_rotation_accepts_both_keys_then_only_the_new_one() {
     assert!(verifier.verify(&new_token).is_ok());
 
     assert!(kit.store.remove_credential(&old.kid));
-    assert_eq!(verifier.verify(&old_token).map_err(|e| e.code()), Err("unknown_key"));
+    assert_eq!(
+        verifier.verify(&old_token).map_err(|e| e.code()),
+        Err("unknown_key")
+    );
     let without_kid = old.sign_without_kid(&kit.claims("alice"));
-    assert_eq!(verifier.verify(&without_kid).map_err(|e| e.code()), Err("algorithm_not_allowed"));
+    assert_eq!(
+        verifier.verify(&without_kid).map_err(|e| e.code()),
+        Err("algorithm_not_allowed")
+    );
     assert!(verifier.verify(&new_token).is_ok());
 }
 
@@ -83,14 +95,19 @@ fn the_identity_carries_groups_narrowed_scopes_and_forwarded_claims() {
         .with_scopes(["orders.read", "orders.write"])
         .with_credential(key.credential());
     kit.store.upsert(billing).expect("unique");
-    let verifier = kit.verifier_with(VerifierConfig::default().with_forward_claims(["tenant", "absent"]));
+    let verifier =
+        kit.verifier_with(VerifierConfig::default().with_forward_claims(["tenant", "absent"]));
     let mut claims = kit.claims("billing-key");
     claims["scope"] = "orders.read admin".into();
     claims["tenant"] = "acme".into();
     let identity = verifier.verify(&key.sign(&claims)).expect("verifies");
     assert_eq!(identity.consumer, "billing");
     assert_eq!(identity.groups, ["internal"]);
-    assert_eq!(identity.scopes, ["orders.read"], "a token may narrow its scopes, never widen them");
+    assert_eq!(
+        identity.scopes,
+        ["orders.read"],
+        "a token may narrow its scopes, never widen them"
+    );
     assert_eq!(identity.claims.get("tenant"), Some(&json!("acme")));
     assert!(!identity.claims.contains_key("absent"));
 }
@@ -103,12 +120,25 @@ fn a_cached_token_is_served_until_it_expires_then_refused() {
     let token = key.sign(&kit.claims("alice"));
     assert!(verifier.verify(&token).is_ok());
     assert!(verifier.verify(&token).is_ok());
-    assert_eq!((verifier.cache_stats().hits, verifier.cache_stats().misses), (1, 1));
+    assert_eq!(
+        (verifier.cache_stats().hits, verifier.cache_stats().misses),
+        (1, 1)
+    );
     kit.clock.advance(300);
-    assert!(verifier.verify(&token).is_ok(), "within the leeway, re-verified");
-    assert_eq!(verifier.cache_stats().hits, 1, "the entry did not outlive exp");
+    assert!(
+        verifier.verify(&token).is_ok(),
+        "within the leeway, re-verified"
+    );
+    assert_eq!(
+        verifier.cache_stats().hits,
+        1,
+        "the entry did not outlive exp"
+    );
     kit.clock.advance(30);
-    assert_eq!(verifier.verify(&token).map_err(|e| e.code()), Err("token_expired"));
+    assert_eq!(
+        verifier.verify(&token).map_err(|e| e.code()),
+        Err("token_expired")
+    );
 }
 
 #[test]
@@ -117,7 +147,10 @@ fn issued_tokens_verify_and_carry_the_extra_claims() {
     kit.consumer("alice", Algorithm::RS384);
     let mut extra = Map::new();
     extra.insert("sub".into(), "user-7".into());
-    let token = kit.issuer().sign("alice", Duration::from_secs(120), extra).expect("signed");
+    let token = kit
+        .issuer()
+        .sign("alice", Duration::from_secs(120), extra)
+        .expect("signed");
     let identity = kit.verifier().verify(&token).expect("verifies");
     assert_eq!(identity.consumer, "alice");
     assert_eq!(identity.subject.as_deref(), Some("user-7"));
@@ -132,8 +165,13 @@ fn a_reloaded_store_drops_consumers_that_left() {
     let verifier = kit.verifier();
     let token = key.sign(&kit.claims("alice"));
     assert!(verifier.verify(&token).is_ok());
-    kit.store.replace_all(vec![Consumer::new("bob")]).expect("valid");
-    assert_eq!(verifier.verify(&token).map_err(|e| e.code()), Err("unknown_key"));
+    kit.store
+        .replace_all(vec![Consumer::new("bob")])
+        .expect("valid");
+    assert_eq!(
+        verifier.verify(&token).map_err(|e| e.code()),
+        Err("unknown_key")
+    );
 }
 
 #[test]
@@ -141,8 +179,12 @@ fn the_cache_can_be_turned_off() {
     let kit = TestKit::new();
     let key = kit.consumer("alice", Algorithm::HS256);
     let store = Arc::clone(&kit.store);
-    let verifier = Verifier::new(store, Arc::new(Revocations::new()), VerifierConfig::default().with_cache_capacity(0))
-        .with_clock(kit.clock.clone());
+    let verifier = Verifier::new(
+        store,
+        Arc::new(Revocations::new()),
+        VerifierConfig::default().with_cache_capacity(0),
+    )
+    .with_clock(kit.clock.clone());
     let token = key.sign(&kit.claims("alice"));
     assert!(verifier.verify(&token).is_ok());
     assert!(verifier.verify(&token).is_ok());

@@ -65,7 +65,11 @@ pub(crate) fn scopes(claims: &Map<String, Value>) -> Result<Option<Vec<String>>,
         Some(Value::String(s)) => Ok(Some(s.split_whitespace().map(str::to_owned).collect())),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| invalid("scope item")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| invalid("scope item"))
+            })
             .collect::<Result<_, _>>()
             .map(Some),
         Some(_) => Err(invalid("scope is neither a string nor an array")),
@@ -74,9 +78,15 @@ pub(crate) fn scopes(claims: &Map<String, Value>) -> Result<Option<Vec<String>>,
 
 /// A `NumericDate` claim (RFC 7519 §2): a non-negative JSON number, fractions truncated.
 fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, AuthError> {
-    let Some(value) = claims.get(name) else { return Ok(None) };
+    let Some(value) = claims.get(name) else {
+        return Ok(None);
+    };
     if let Some(n) = value.as_u64() {
-        return if n as f64 > MAX_NUMERIC_DATE { Err(invalid(name)) } else { Ok(Some(n)) };
+        return if n as f64 > MAX_NUMERIC_DATE {
+            Err(invalid(name))
+        } else {
+            Ok(Some(n))
+        };
     }
     match value.as_f64() {
         Some(n) if (0.0..=MAX_NUMERIC_DATE).contains(&n) => Ok(Some(n.trunc() as u64)),
@@ -113,7 +123,11 @@ fn invalid(why: &'static str) -> AuthError {
 }
 
 fn fail(error: AuthError, why: &'static str) -> AuthError {
-    tracing::debug!(auth.code = error.code(), reason = why, "Refusing a token's claims.");
+    tracing::debug!(
+        auth.code = error.code(),
+        reason = why,
+        "Refusing a token's claims."
+    );
     error
 }
 
@@ -126,7 +140,9 @@ mod tests {
     const NOW: u64 = 1_700_000_000;
 
     fn check_json(claims: Value, config: &VerifierConfig) -> Result<Checked, AuthError> {
-        let Value::Object(map) = claims else { panic!("not an object") };
+        let Value::Object(map) = claims else {
+            panic!("not an object")
+        };
         check(&map, NOW, config)
     }
 
@@ -137,15 +153,24 @@ mod tests {
     #[test]
     fn exp_is_required_and_numeric() {
         assert_eq!(ok(json!({})), Err(AuthError::ClaimsInvalid));
-        assert_eq!(ok(json!({"exp": "2099-01-01"})), Err(AuthError::ClaimsInvalid));
+        assert_eq!(
+            ok(json!({"exp": "2099-01-01"})),
+            Err(AuthError::ClaimsInvalid)
+        );
         assert_eq!(ok(json!({"exp": -1})), Err(AuthError::ClaimsInvalid));
         assert_eq!(ok(json!({"exp": 1e300})), Err(AuthError::ClaimsInvalid));
-        assert_eq!(ok(json!({"exp": NOW + 60})).map(|c| c.expires_at), Ok(NOW + 60));
+        assert_eq!(
+            ok(json!({"exp": NOW + 60})).map(|c| c.expires_at),
+            Ok(NOW + 60)
+        );
     }
 
     #[test]
     fn a_fractional_exp_is_truncated() {
-        assert_eq!(ok(json!({"exp": NOW as f64 + 60.9})).map(|c| c.expires_at), Ok(NOW + 60));
+        assert_eq!(
+            ok(json!({"exp": NOW as f64 + 60.9})).map(|c| c.expires_at),
+            Ok(NOW + 60)
+        );
     }
 
     #[test]
@@ -156,25 +181,48 @@ mod tests {
 
     #[test]
     fn exp_beyond_the_maximum_lifetime_is_invalid() {
-        assert_eq!(ok(json!({"exp": NOW + 2 * 86_400})), Err(AuthError::ClaimsInvalid));
-        let unlimited = VerifierConfig { max_lifetime_secs: None, ..VerifierConfig::default() };
+        assert_eq!(
+            ok(json!({"exp": NOW + 2 * 86_400})),
+            Err(AuthError::ClaimsInvalid)
+        );
+        let unlimited = VerifierConfig {
+            max_lifetime_secs: None,
+            ..VerifierConfig::default()
+        };
         assert!(check_json(json!({"exp": NOW + 2 * 86_400}), &unlimited).is_ok());
     }
 
     #[test]
     fn nbf_and_iat_in_the_future_are_not_yet_valid() {
         let exp = NOW + 60;
-        assert_eq!(ok(json!({"exp": exp, "nbf": NOW + 31})), Err(AuthError::TokenNotYetValid));
-        assert_eq!(ok(json!({"exp": exp, "iat": NOW + 31})), Err(AuthError::TokenNotYetValid));
+        assert_eq!(
+            ok(json!({"exp": exp, "nbf": NOW + 31})),
+            Err(AuthError::TokenNotYetValid)
+        );
+        assert_eq!(
+            ok(json!({"exp": exp, "iat": NOW + 31})),
+            Err(AuthError::TokenNotYetValid)
+        );
         assert!(ok(json!({"exp": exp, "nbf": NOW + 30, "iat": NOW + 30})).is_ok());
-        assert_eq!(ok(json!({"exp": exp, "nbf": "soon"})), Err(AuthError::ClaimsInvalid));
+        assert_eq!(
+            ok(json!({"exp": exp, "nbf": "soon"})),
+            Err(AuthError::ClaimsInvalid)
+        );
     }
 
     #[test]
     fn issuer_and_audience_are_checked_only_when_configured() {
-        let config = VerifierConfig::default().with_issuers(["idp"]).with_audiences(["bus"]);
+        let config = VerifierConfig::default()
+            .with_issuers(["idp"])
+            .with_audiences(["bus"]);
         let exp = NOW + 60;
-        assert!(check_json(json!({"exp": exp, "iss": "idp", "aud": ["x", "bus"]}), &config).is_ok());
+        assert!(
+            check_json(
+                json!({"exp": exp, "iss": "idp", "aud": ["x", "bus"]}),
+                &config
+            )
+            .is_ok()
+        );
         for claims in [
             json!({"exp": exp, "aud": "bus"}),
             json!({"exp": exp, "iss": "evil", "aud": "bus"}),
@@ -190,17 +238,29 @@ mod tests {
     #[test]
     fn sub_and_jti_must_be_strings() {
         let exp = NOW + 60;
-        assert_eq!(ok(json!({"exp": exp, "sub": 7})), Err(AuthError::ClaimsInvalid));
-        assert_eq!(ok(json!({"exp": exp, "jti": ["x"]})), Err(AuthError::ClaimsInvalid));
+        assert_eq!(
+            ok(json!({"exp": exp, "sub": 7})),
+            Err(AuthError::ClaimsInvalid)
+        );
+        assert_eq!(
+            ok(json!({"exp": exp, "jti": ["x"]})),
+            Err(AuthError::ClaimsInvalid)
+        );
     }
 
     #[test]
     fn scope_is_a_string_or_an_array() {
-        let Value::Object(a) = json!({"scope": "a b"}) else { unreachable!() };
+        let Value::Object(a) = json!({"scope": "a b"}) else {
+            unreachable!()
+        };
         assert_eq!(scopes(&a), Ok(Some(vec!["a".into(), "b".into()])));
-        let Value::Object(b) = json!({"scope": ["a"]}) else { unreachable!() };
+        let Value::Object(b) = json!({"scope": ["a"]}) else {
+            unreachable!()
+        };
         assert_eq!(scopes(&b), Ok(Some(vec!["a".into()])));
-        let Value::Object(c) = json!({"scope": 1}) else { unreachable!() };
+        let Value::Object(c) = json!({"scope": 1}) else {
+            unreachable!()
+        };
         assert_eq!(scopes(&c), Err(AuthError::ClaimsInvalid));
     }
 }

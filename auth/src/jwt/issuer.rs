@@ -25,7 +25,12 @@ pub struct Issuer {
 impl Issuer {
     /// An issuer over `store`, on the system clock, naming consumers in the `key` claim.
     pub fn new(store: Arc<ConsumerStore>) -> Self {
-        Self { store, clock: Arc::new(SystemClock), consumer_claim: "key".into(), issuer: None }
+        Self {
+            store,
+            clock: Arc::new(SystemClock),
+            consumer_claim: "key".into(),
+            issuer: None,
+        }
     }
 
     /// Replaces the clock.
@@ -62,15 +67,19 @@ impl Issuer {
         if ttl.is_zero() || ttl.as_secs() > 10 * 365 * 86_400 {
             return Err(IssueError::InvalidTtl(format!("{ttl:?}")));
         }
-        let owner =
-            self.store.get(consumer).ok_or_else(|| IssueError::UnknownConsumer(consumer.into()))?;
+        let owner = self
+            .store
+            .get(consumer)
+            .ok_or_else(|| IssueError::UnknownConsumer(consumer.into()))?;
         let credential = owner
             .credentials
             .iter()
             .rev()
             .find(|c| c.can_sign())
             .ok_or_else(|| IssueError::NoSigningKey(consumer.into()))?;
-        let key = credential.encoding_key().ok_or_else(|| IssueError::NoSigningKey(consumer.into()))?;
+        let key = credential
+            .encoding_key()
+            .ok_or_else(|| IssueError::NoSigningKey(consumer.into()))?;
         if let Some(name) = extra_claims
             .keys()
             .find(|k| RESERVED.contains(&k.as_str()) || **k == self.consumer_claim)
@@ -102,7 +111,9 @@ mod tests {
     use crate::jwt::algorithm::Algorithm;
 
     fn issuer() -> Issuer {
-        let key = Credential::hmac(Algorithm::HS256, &[3; 32]).expect("valid").with_kid("k1");
+        let key = Credential::hmac(Algorithm::HS256, &[3; 32])
+            .expect("valid")
+            .with_kid("k1");
         let store = ConsumerStore::with_consumers(vec![
             Consumer::new("alice").with_credential(key),
             Consumer::new("bob"),
@@ -117,18 +128,35 @@ mod tests {
         let ttl = Duration::from_secs(60);
         let mut extra = Map::new();
         extra.insert("exp".into(), 1.into());
-        assert!(matches!(issuer.sign("alice", ttl, extra), Err(IssueError::ReservedClaim(_))));
+        assert!(matches!(
+            issuer.sign("alice", ttl, extra),
+            Err(IssueError::ReservedClaim(_))
+        ));
         let mut extra = Map::new();
         extra.insert("key".into(), "bob".into());
-        assert!(matches!(issuer.sign("alice", ttl, extra), Err(IssueError::ReservedClaim(_))));
-        assert!(matches!(issuer.sign("nobody", ttl, Map::new()), Err(IssueError::UnknownConsumer(_))));
-        assert!(matches!(issuer.sign("bob", ttl, Map::new()), Err(IssueError::NoSigningKey(_))));
-        assert!(matches!(issuer.sign("alice", Duration::ZERO, Map::new()), Err(IssueError::InvalidTtl(_))));
+        assert!(matches!(
+            issuer.sign("alice", ttl, extra),
+            Err(IssueError::ReservedClaim(_))
+        ));
+        assert!(matches!(
+            issuer.sign("nobody", ttl, Map::new()),
+            Err(IssueError::UnknownConsumer(_))
+        ));
+        assert!(matches!(
+            issuer.sign("bob", ttl, Map::new()),
+            Err(IssueError::NoSigningKey(_))
+        ));
+        assert!(matches!(
+            issuer.sign("alice", Duration::ZERO, Map::new()),
+            Err(IssueError::InvalidTtl(_))
+        ));
     }
 
     #[test]
     fn signs_with_the_kid_in_the_header() {
-        let token = issuer().sign("alice", Duration::from_secs(60), Map::new()).expect("signed");
+        let token = issuer()
+            .sign("alice", Duration::from_secs(60), Map::new())
+            .expect("signed");
         let header = jsonwebtoken::decode_header(&token).expect("header");
         assert_eq!(header.kid.as_deref(), Some("k1"));
         assert_eq!(header.alg, jsonwebtoken::Algorithm::HS256);

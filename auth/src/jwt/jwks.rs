@@ -18,12 +18,18 @@ use crate::jwt::keys;
 /// errors. Errors on the first key that cannot be used: a half-loaded key set
 /// would fail later, and less clearly.
 pub fn credentials_from_jwks(source: &str, json: &str) -> Result<Vec<Credential>, LoadError> {
-    let set: JwkSet = serde_json::from_str(json)
-        .map_err(|source_err| LoadError::Json { what: source.to_owned(), source: source_err })?;
+    let set: JwkSet = serde_json::from_str(json).map_err(|source_err| LoadError::Json {
+        what: source.to_owned(),
+        source: source_err,
+    })?;
     let mut out = Vec::with_capacity(set.keys.len());
     for (i, jwk) in set.keys.iter().enumerate() {
         if jwk.common.public_key_use == Some(PublicKeyUse::Encryption) {
-            tracing::debug!(jwks.source = source, jwk.index = i, "Skipping an encryption key.");
+            tracing::debug!(
+                jwks.source = source,
+                jwk.index = i,
+                "Skipping an encryption key."
+            );
             continue;
         }
         let name = format!("{source}#{i}");
@@ -41,11 +47,15 @@ pub fn credentials_from_jwks(source: &str, json: &str) -> Result<Vec<Credential>
             .parse()
             .map_err(|e| LoadError::invalid_key(&name, format!("{e}")))?;
         check_fits(&name, alg, &jwk.algorithm)?;
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| LoadError::invalid_key(&name, e.to_string()))?;
+        let key =
+            DecodingKey::from_jwk(jwk).map_err(|e| LoadError::invalid_key(&name, e.to_string()))?;
         if alg.is_symmetric() {
             let len = key.try_get_as_bytes().map_or(0, <[u8]>::len);
             if len < keys::min_secret_len(alg) {
-                return Err(LoadError::invalid_key(&name, format!("{alg} secret is too short")));
+                return Err(LoadError::invalid_key(
+                    &name,
+                    format!("{alg} secret is too short"),
+                ));
             }
         } else {
             keys::check_public_key(&name, alg, &key)?;
@@ -78,7 +88,10 @@ fn check_fits(name: &str, alg: Algorithm, params: &AlgorithmParameters) -> Resul
     if fits {
         Ok(())
     } else {
-        Err(LoadError::invalid_key(name, format!("the key's type does not fit {alg}")))
+        Err(LoadError::invalid_key(
+            name,
+            format!("the key's type does not fit {alg}"),
+        ))
     }
 }
 
@@ -112,11 +125,18 @@ mod tests {
     #[test]
     fn skips_encryption_keys() {
         let json = OCT.replace(r#""kty":"oct","#, r#""kty":"oct","use":"enc","#);
-        assert!(credentials_from_jwks("test", &json).expect("valid").is_empty());
+        assert!(
+            credentials_from_jwks("test", &json)
+                .expect("valid")
+                .is_empty()
+        );
     }
 
     #[test]
     fn refuses_a_document_that_is_not_a_key_set() {
-        assert!(matches!(credentials_from_jwks("test", "[]"), Err(LoadError::Json { .. })));
+        assert!(matches!(
+            credentials_from_jwks("test", "[]"),
+            Err(LoadError::Json { .. })
+        ));
     }
 }

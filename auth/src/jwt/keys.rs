@@ -33,7 +33,10 @@ pub(crate) fn hmac_keys(
     secret: &[u8],
 ) -> Result<(DecodingKey, EncodingKey), LoadError> {
     if !alg.is_symmetric() {
-        return Err(LoadError::invalid_key(name, format!("a secret cannot be used with {alg}")));
+        return Err(LoadError::invalid_key(
+            name,
+            format!("a secret cannot be used with {alg}"),
+        ));
     }
     if secret.len() < min_secret_len(alg) {
         return Err(LoadError::invalid_key(
@@ -64,7 +67,10 @@ pub(crate) fn public_pem_key(
         A::ES256 | A::ES384 => DecodingKey::from_ec_pem(pem),
         A::EdDSA => DecodingKey::from_ed_pem(pem),
         A::HS256 | A::HS384 | A::HS512 => {
-            return Err(LoadError::invalid_key(name, format!("{alg} takes a secret, not a PEM")));
+            return Err(LoadError::invalid_key(
+                name,
+                format!("{alg} takes a secret, not a PEM"),
+            ));
         }
     };
     let key = key.map_err(|e| jwt_err(name, &e))?;
@@ -86,7 +92,10 @@ pub(crate) fn private_pem_key(
         A::ES256 | A::ES384 => EncodingKey::from_ec_pem(pem),
         A::EdDSA => EncodingKey::from_ed_pem(pem),
         A::HS256 | A::HS384 | A::HS512 => {
-            return Err(LoadError::invalid_key(name, format!("{alg} takes a secret, not a PEM")));
+            return Err(LoadError::invalid_key(
+                name,
+                format!("{alg} takes a secret, not a PEM"),
+            ));
         }
     };
     key.map_err(|e| jwt_err(name, &e))
@@ -124,7 +133,10 @@ pub(crate) fn check_public_key(
     if ok {
         Ok(())
     } else {
-        Err(LoadError::invalid_key(name, format!("not a valid public key for {alg}")))
+        Err(LoadError::invalid_key(
+            name,
+            format!("not a valid public key for {alg}"),
+        ))
     }
 }
 
@@ -162,8 +174,14 @@ mod tests {
 
     #[test]
     fn decodes_both_base64_alphabets() {
-        assert_eq!(decode_base64_secret("k", "-_8=").ok(), Some(vec![0xfb, 0xff]));
-        assert_eq!(decode_base64_secret("k", "+/8").ok(), Some(vec![0xfb, 0xff]));
+        assert_eq!(
+            decode_base64_secret("k", "-_8=").ok(),
+            Some(vec![0xfb, 0xff])
+        );
+        assert_eq!(
+            decode_base64_secret("k", "+/8").ok(),
+            Some(vec![0xfb, 0xff])
+        );
         assert!(decode_base64_secret("k", "not base64!").is_err());
     }
 

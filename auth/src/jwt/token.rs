@@ -42,29 +42,49 @@ pub fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
         _ if value.eq_ignore_ascii_case("bearer") => "",
         _ => value,
     };
-    if token.is_empty() { Err(AuthError::TokenMissing) } else { Ok(token) }
+    if token.is_empty() {
+        Err(AuthError::TokenMissing)
+    } else {
+        Ok(token)
+    }
 }
 
 /// Checks size and shape, decodes header and claims. `max_bytes` is checked before
 /// anything else is looked at; `max_depth` bounds JSON nesting before it is parsed.
-pub(crate) fn parse(token: &str, max_bytes: usize, max_depth: usize) -> Result<Parsed<'_>, AuthError> {
+pub(crate) fn parse(
+    token: &str,
+    max_bytes: usize,
+    max_depth: usize,
+) -> Result<Parsed<'_>, AuthError> {
     if token.is_empty() {
         return Err(AuthError::TokenMissing);
     }
     if token.len() > max_bytes {
-        return Err(refuse(AuthError::TokenTooLarge, "token over the size limit"));
+        return Err(refuse(
+            AuthError::TokenTooLarge,
+            "token over the size limit",
+        ));
     }
     let mut segments = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (segments.next(), segments.next(), segments.next(), segments.next())
-    else {
+    let (Some(header), Some(payload), Some(signature), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
         return Err(refuse(AuthError::TokenMalformed, "not three segments"));
     };
     let signing_input = &token[..header.len() + 1 + payload.len()];
     let header = decode_object(header, max_depth, "header")?;
     let claims = decode_object(payload, max_depth, "claims")?;
     let (alg, kid) = read_header(&header)?;
-    Ok(Parsed { alg, kid, claims, signing_input, signature })
+    Ok(Parsed {
+        alg,
+        kid,
+        claims,
+        signing_input,
+        signature,
+    })
 }
 
 fn read_header(header: &Map<String, Value>) -> Result<(Algorithm, Option<String>), AuthError> {
@@ -75,14 +95,27 @@ fn read_header(header: &Map<String, Value>) -> Result<(Algorithm, Option<String>
     if alg.eq_ignore_ascii_case("none") {
         return Err(refuse(AuthError::AlgorithmNotAllowed, "alg none"));
     }
-    let alg: Algorithm =
-        alg.parse().map_err(|_| refuse(AuthError::AlgorithmNotAllowed, "unsupported alg"))?;
-    if let Some(name) = REFUSED_HEADERS.iter().find(|name| header.contains_key(**name)) {
-        tracing::debug!(header = name, "Refusing a token with an unsupported header.");
+    let alg: Algorithm = alg
+        .parse()
+        .map_err(|_| refuse(AuthError::AlgorithmNotAllowed, "unsupported alg"))?;
+    if let Some(name) = REFUSED_HEADERS
+        .iter()
+        .find(|name| header.contains_key(**name))
+    {
+        tracing::debug!(
+            header = name,
+            "Refusing a token with an unsupported header."
+        );
         return Err(AuthError::TokenMalformed);
     }
-    if let Some(name) = IGNORED_KEY_HEADERS.iter().find(|name| header.contains_key(**name)) {
-        tracing::debug!(header = name, "Ignoring a key-locating header; it is never followed.");
+    if let Some(name) = IGNORED_KEY_HEADERS
+        .iter()
+        .find(|name| header.contains_key(**name))
+    {
+        tracing::debug!(
+            header = name,
+            "Ignoring a key-locating header; it is never followed."
+        );
     }
     let kid = match header.get("kid") {
         None => None,
@@ -179,8 +212,14 @@ mod tests {
 
     #[test]
     fn refuses_headers_that_change_what_was_signed() {
-        for header in [r#"{"alg":"HS256","crit":["exp"]}"#, r#"{"alg":"HS256","b64":false}"#] {
-            assert_eq!(parse(&token(header, "{}"), 8192, 16).err(), Some(AuthError::TokenMalformed));
+        for header in [
+            r#"{"alg":"HS256","crit":["exp"]}"#,
+            r#"{"alg":"HS256","b64":false}"#,
+        ] {
+            assert_eq!(
+                parse(&token(header, "{}"), 8192, 16).err(),
+                Some(AuthError::TokenMalformed)
+            );
         }
     }
 

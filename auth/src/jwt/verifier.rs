@@ -42,7 +42,13 @@ impl Verifier {
         config: VerifierConfig,
     ) -> Self {
         let cache = TokenCache::new(config.cache_capacity);
-        Self { store, revocations, config, clock: Arc::new(SystemClock), cache }
+        Self {
+            store,
+            revocations,
+            config,
+            clock: Arc::new(SystemClock),
+            cache,
+        }
     }
 
     /// Replaces the clock (tests move a manual clock instead of sleeping).
@@ -68,7 +74,8 @@ impl Verifier {
         }
         let identity = self.verify_uncached(token, now)?;
         if let Some(expires_at) = identity.expires_at {
-            self.cache.insert(token, identity.clone(), expires_at, generation);
+            self.cache
+                .insert(token, identity.clone(), expires_at, generation);
         }
         Ok(identity)
     }
@@ -104,7 +111,11 @@ impl Verifier {
     }
 
     fn verify_uncached(&self, token: &str, now: u64) -> Result<Identity, AuthError> {
-        let parsed = token::parse(token, self.config.max_token_bytes, self.config.max_json_depth)?;
+        let parsed = token::parse(
+            token,
+            self.config.max_token_bytes,
+            self.config.max_json_depth,
+        )?;
         let table = self.store.snapshot();
         let (consumer, candidates) = self.select_keys(&table, &parsed)?;
         let verified = candidates
@@ -151,12 +162,17 @@ impl Verifier {
                 (consumer, vec![key])
             }
             (None, Some(key)) => {
-                let consumer = table.by_key(key).ok_or_else(|| unknown("no such consumer"))?;
+                let consumer = table
+                    .by_key(key)
+                    .ok_or_else(|| unknown("no such consumer"))?;
                 (consumer, consumer.credentials.iter().collect())
             }
             (None, None) => return Err(unknown("neither kid nor consumer claim")),
         };
-        let pinned: Vec<_> = keys.into_iter().filter(|k| k.algorithm() == parsed.alg).collect();
+        let pinned: Vec<_> = keys
+            .into_iter()
+            .filter(|k| k.algorithm() == parsed.alg)
+            .collect();
         if pinned.is_empty() {
             tracing::debug!(
                 consumer = %consumer.name,
@@ -177,7 +193,10 @@ impl Verifier {
         let scopes = match claims::scopes(claims)? {
             None => consumer.scopes.clone(),
             Some(asked) if consumer.trust_token_scopes => asked,
-            Some(asked) => asked.into_iter().filter(|s| consumer.scopes.contains(s)).collect(),
+            Some(asked) => asked
+                .into_iter()
+                .filter(|s| consumer.scopes.contains(s))
+                .collect(),
         };
         let forwarded = self
             .config

@@ -21,19 +21,32 @@ pub struct ConsumersFile {
 /// otherwise. Key and JWKS files are read relative to the file's folder. Errors on
 /// the first problem, naming the consumer and key.
 pub fn load_consumers(path: &Path) -> Result<Vec<Consumer>, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let file = parse(path, &text)?;
     let base_dir = path.parent().unwrap_or_else(|| Path::new("."));
-    file.consumers.iter().map(|spec| spec.build(base_dir)).collect()
+    file.consumers
+        .iter()
+        .map(|spec| spec.build(base_dir))
+        .collect()
 }
 
 fn parse(path: &Path, text: &str) -> Result<ConsumersFile, LoadError> {
-    if path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("json")) {
-        serde_json::from_str(text)
-            .map_err(|source| LoadError::Json { what: path.display().to_string(), source })
+    if path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("json"))
+    {
+        serde_json::from_str(text).map_err(|source| LoadError::Json {
+            what: path.display().to_string(),
+            source,
+        })
     } else {
-        toml::from_str(text).map_err(|source| LoadError::Toml { path: path.to_path_buf(), source })
+        toml::from_str(text).map_err(|source| LoadError::Toml {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }
 
@@ -47,8 +60,10 @@ mod tests {
 
     impl TempDir {
         fn new(name: &str) -> Self {
-            let dir = std::env::temp_dir()
-                .join(format!("tollgate-auth-{name}-{}", uuid::Uuid::new_v4().simple()));
+            let dir = std::env::temp_dir().join(format!(
+                "tollgate-auth-{name}-{}",
+                uuid::Uuid::new_v4().simple()
+            ));
             std::fs::create_dir_all(&dir).expect("temp dir");
             Self(dir)
         }

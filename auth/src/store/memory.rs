@@ -68,7 +68,11 @@ impl ConsumerStore {
         self.edit(|all| {
             let before = all.len();
             all.retain(|c| c.name != name);
-            if all.len() == before { Err(not_found(name)) } else { Ok(()) }
+            if all.len() == before {
+                Err(not_found(name))
+            } else {
+                Ok(())
+            }
         })
         .is_ok()
     }
@@ -90,7 +94,8 @@ impl ConsumerStore {
         let Some(owner) = self.snapshot().by_kid.get(kid).map(|(c, _)| c.name.clone()) else {
             return false;
         };
-        self.modify(&owner, |c| c.credentials.retain(|k| k.kid() != Some(kid))).is_ok()
+        self.modify(&owner, |c| c.credentials.retain(|k| k.kid() != Some(kid)))
+            .is_ok()
     }
 
     /// The consumer called `name`.
@@ -120,7 +125,10 @@ impl ConsumerStore {
 
     fn modify(&self, name: &str, f: impl FnOnce(&mut Consumer)) -> Result<(), LoadError> {
         self.edit(|all| {
-            let consumer = all.iter_mut().find(|c| c.name == name).ok_or_else(|| not_found(name))?;
+            let consumer = all
+                .iter_mut()
+                .find(|c| c.name == name)
+                .ok_or_else(|| not_found(name))?;
             f(consumer);
             Ok(())
         })
@@ -157,17 +165,35 @@ impl ConsumerTable {
         let mut table = Self::default();
         for consumer in consumers {
             let consumer = Arc::new(consumer);
-            if table.by_name.insert(consumer.name.clone(), Arc::clone(&consumer)).is_some() {
-                return Err(LoadError::Invalid(format!("two consumers named {}", consumer.name)));
+            if table
+                .by_name
+                .insert(consumer.name.clone(), Arc::clone(&consumer))
+                .is_some()
+            {
+                return Err(LoadError::Invalid(format!(
+                    "two consumers named {}",
+                    consumer.name
+                )));
             }
-            if table.by_key.insert(consumer.key.clone(), Arc::clone(&consumer)).is_some() {
-                return Err(LoadError::Invalid(format!("two consumers with key {}", consumer.key)));
+            if table
+                .by_key
+                .insert(consumer.key.clone(), Arc::clone(&consumer))
+                .is_some()
+            {
+                return Err(LoadError::Invalid(format!(
+                    "two consumers with key {}",
+                    consumer.key
+                )));
             }
             for (i, credential) in consumer.credentials.iter().enumerate() {
-                let Some(kid) = credential.kid() else { continue };
+                let Some(kid) = credential.kid() else {
+                    continue;
+                };
                 match table.by_kid.entry(kid.to_owned()) {
                     Entry::Occupied(_) => {
-                        return Err(LoadError::Invalid(format!("two credentials with kid {kid}")));
+                        return Err(LoadError::Invalid(format!(
+                            "two credentials with kid {kid}"
+                        )));
                     }
                     Entry::Vacant(slot) => {
                         slot.insert((Arc::clone(&consumer), i));
@@ -186,7 +212,10 @@ impl ConsumerTable {
     /// The consumer holding the credential with key id `kid`, and that credential.
     pub(crate) fn by_kid(&self, kid: &str) -> Option<(&Arc<Consumer>, &Credential)> {
         let (consumer, i) = self.by_kid.get(kid)?;
-        consumer.credentials.get(*i).map(|credential| (consumer, credential))
+        consumer
+            .credentials
+            .get(*i)
+            .map(|credential| (consumer, credential))
     }
 }
 
@@ -196,7 +225,9 @@ mod tests {
     use crate::jwt::algorithm::Algorithm;
 
     fn key(kid: &str) -> Credential {
-        Credential::hmac(Algorithm::HS256, &[9; 32]).expect("valid").with_kid(kid)
+        Credential::hmac(Algorithm::HS256, &[9; 32])
+            .expect("valid")
+            .with_kid(kid)
     }
 
     #[test]
@@ -242,8 +273,9 @@ mod tests {
 
     #[test]
     fn kid_lookup_finds_the_owner_and_the_credential() {
-        let store = ConsumerStore::with_consumers(vec![Consumer::new("a").with_credential(key("k"))])
-            .expect("valid");
+        let store =
+            ConsumerStore::with_consumers(vec![Consumer::new("a").with_credential(key("k"))])
+                .expect("valid");
         let table = store.snapshot();
         let (owner, credential) = table.by_kid("k").expect("present");
         assert_eq!(owner.name, "a");

@@ -1,12 +1,12 @@
 //! JSON Web Tokens: parse, verify, issue; keys and key sets.
 
 pub(crate) mod algorithm;
-mod claims;
+pub(crate) mod claims;
 mod config;
 pub(crate) mod issuer;
 pub(crate) mod jwks;
 pub(crate) mod keys;
-mod token;
+pub(crate) mod token;
 mod verifier;
 
 pub use config::VerifierConfig;

@@ -5,6 +5,7 @@
 //! nothing of AMQP: the router, every service and the central auth service use
 //! it alike.
 
+mod assertion;
 mod cache;
 mod clock;
 mod consumer;
@@ -18,6 +19,10 @@ mod store;
 #[cfg(feature = "test-support")]
 pub mod testkit;
 
+pub use assertion::{
+    ASSERTION_TYP, AssertedIdentity, AssertionSigner, AssertionVerifier, DEFAULT_ISSUER,
+    generate_assertion_key,
+};
 pub use cache::{CacheStats, TokenCache};
 pub use clock::{Clock, SystemClock};
 pub use consumer::{Consumer, ConsumerSpec};

@@ -15,6 +15,8 @@ use crate::jwt::algorithm::Algorithm;
 pub(crate) struct Parsed<'t> {
     pub(crate) alg: Algorithm,
     pub(crate) kid: Option<String>,
+    /// The header's `typ`, if it is a string.
+    pub(crate) typ: Option<String>,
     pub(crate) claims: Map<String, Value>,
     /// The first two segments and the dot between them: what was signed.
     pub(crate) signing_input: &'t str,
@@ -78,9 +80,11 @@ pub(crate) fn parse(
     let header = decode_object(header, max_depth, "header")?;
     let claims = decode_object(payload, max_depth, "claims")?;
     let (alg, kid) = read_header(&header)?;
+    let typ = header.get("typ").and_then(Value::as_str).map(str::to_owned);
     Ok(Parsed {
         alg,
         kid,
+        typ,
         claims,
         signing_input,
         signature,

@@ -1,0 +1,275 @@
+//! The bus assertion: after the gateway verified a caller, the bus tells the service who
+//! the caller is in a short-lived Ed25519-signed token bound to one route and one message.
+//!
+//! A service checks it with the bus's public key; a message published straight onto a
+//! service queue, around the bus, has no valid assertion and is refused.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use jsonwebtoken::{DecodingKey, EncodingKey, Header};
+use serde_json::{Map, Value, json};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{AuthError, IssueError, LoadError};
+use crate::identity::Identity;
+use crate::jwt::algorithm::Algorithm;
+use crate::jwt::claims;
+use crate::jwt::keys;
+use crate::jwt::token;
+use crate::jwt::VerifierConfig;
+
+/// The `typ` of an assertion: no other token is accepted as one, and an assertion is
+/// never accepted as a consumer token (its key is no consumer's).
+pub const ASSERTION_TYP: &str = "tollgate-assertion+jwt";
+
+/// The default `iss` of assertions.
+pub const DEFAULT_ISSUER: &str = "tollgate-bus";
+
+/// Signs assertions with the bus's Ed25519 key.
+#[derive(Clone)]
+pub struct AssertionSigner {
+    key: EncodingKey,
+    kid: Option<String>,
+    issuer: String,
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+/// Checks assertions with the bus's public key(s).
+#[derive(Clone)]
+pub struct AssertionVerifier {
+    keys: Vec<(Option<String>, DecodingKey)>,
+    config: VerifierConfig,
+    clock: Arc<dyn Clock>,
+}
+
+/// A verified assertion: the caller, and the route and message it was issued for.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct AssertedIdentity {
+    /// The caller as the gateway verified it.
+    pub identity: Identity,
+    /// The route the bus delivered to.
+    pub route: String,
+    /// The message the assertion is bound to.
+    pub message_id: String,
+    /// When the assertion expires (seconds since the epoch).
+    pub expires_at: u64,
+}
+
+/// A fresh Ed25519 key pair for the bus, as `(private PKCS#8 PEM, public SPKI PEM)`.
+pub fn generate_assertion_key() -> Result<(String, String), LoadError> {
+    let fail = |what: &str| LoadError::invalid_key("assertion key", what);
+    let pair = Ed25519KeyPair::generate().map_err(|_| fail("generation failed"))?;
+    let private = pair.to_pkcs8v1().map_err(|_| fail("PKCS#8 encoding failed"))?;
+    let public: PublicKeyX509Der<'_> =
+        pair.public_key().as_der().map_err(|_| fail("SPKI encoding failed"))?;
+    Ok((
+        keys::pem_encode("PRIVATE KEY", private.as_ref()),
+        keys::pem_encode("PUBLIC KEY", public.as_ref()),
+    ))
+}
+
+// === AssertionSigner ===
+
+impl AssertionSigner {
+    /// A signer from the bus's Ed25519 private key (PKCS#8 PEM); assertions live 30 s.
+    pub fn from_pem(private_pem: &[u8]) -> Result<Self, LoadError> {
+        Ok(Self {
+            key: keys::private_pem_key("assertion key", Algorithm::EdDSA, private_pem)?,
+            kid: None,
+            issuer: DEFAULT_ISSUER.to_owned(),
+            ttl: Duration::from_secs(30),
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Sets how long assertions live (clamped to 1 s – 5 min).
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl.clamp(Duration::from_secs(1), Duration::from_secs(300));
+        self
+    }
+
+    /// Puts `kid` in every assertion's header, for key rotation.
+    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self
+    }
+
+    /// Sets `iss`.
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = issuer.into();
+        self
+    }
+
+    /// Replaces the clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// An assertion that `who` calls `route` with message `message_id`, valid for the ttl
+    /// (never past the caller's own credential expiry).
+    pub fn sign(&self, who: &Identity, route: &str, message_id: &str) -> Result<String, IssueError> {
+        let now = self.clock.now();
+        let mut exp = now.saturating_add(self.ttl.as_secs());
+        if let Some(credential_exp) = who.expires_at {
+            exp = exp.min(credential_exp);
+        }
+        let claims = json!({
+            "iss": self.issuer,
+            "iat": now,
+            "exp": exp,
+            "consumer": who.consumer,
+            "sub": who.subject,
+            "groups": who.groups,
+            "scopes": who.scopes,
+            "jti": who.token_id,
+            "claims": who.claims,
+            "route": route,
+            "mid": message_id,
+        });
+        let mut header = Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.typ = Some(ASSERTION_TYP.to_owned());
+        header.kid = self.kid.clone();
+        jsonwebtoken::encode(&header, &claims, &self.key).map_err(IssueError::Signing)
+    }
+}
+
+impl std::fmt::Debug for AssertionSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssertionSigner")
+            .field("kid", &self.kid)
+            .field("issuer", &self.issuer)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+// === AssertionVerifier ===
+
+impl AssertionVerifier {
+    /// A verifier trusting the bus's Ed25519 public key (SPKI PEM), with 5 s of leeway.
+    pub fn from_public_pem(public_pem: &[u8]) -> Result<Self, LoadError> {
+        let config = VerifierConfig {
+            issuers: vec![DEFAULT_ISSUER.to_owned()],
+            leeway_secs: 5,
+            max_lifetime_secs: Some(300),
+            max_token_bytes: 16 * 1024,
+            ..VerifierConfig::default()
+        };
+        let key = keys::public_pem_key("assertion key", Algorithm::EdDSA, public_pem)?;
+        Ok(Self { keys: vec![(None, key)], config, clock: Arc::new(SystemClock) })
+    }
+
+    /// Also trusts `public_pem` for assertions whose header names `kid` (key rotation).
+    pub fn with_key(mut self, kid: impl Into<String>, public_pem: &[u8]) -> Result<Self, LoadError> {
+        let key = keys::public_pem_key("assertion key", Algorithm::EdDSA, public_pem)?;
+        self.keys.push((Some(kid.into()), key));
+        Ok(self)
+    }
+
+    /// Expects `iss` to be `issuer`.
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.config.issuers = vec![issuer.into()];
+        self
+    }
+
+    /// Replaces the clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Verifies `token` as an assertion for `expected_route` and `expected_message_id`.
+    ///
+    /// Errors: `token_missing`/`token_malformed`/`token_too_large` for shape (including a
+    /// `typ` other than [`ASSERTION_TYP`]), `algorithm_not_allowed` unless EdDSA,
+    /// `unknown_key` for an unknown `kid`, `bad_signature`, `token_expired`,
+    /// `token_not_yet_valid`, and `claims_invalid` for a wrong issuer, route or message id.
+    pub fn verify(
+        &self,
+        token: &str,
+        expected_route: &str,
+        expected_message_id: &str,
+    ) -> Result<AssertedIdentity, AuthError> {
+        let parsed =
+            token::parse(token, self.config.max_token_bytes, self.config.max_json_depth)?;
+        if parsed.alg != Algorithm::EdDSA {
+            return Err(AuthError::AlgorithmNotAllowed);
+        }
+        if parsed.typ.as_deref() != Some(ASSERTION_TYP) {
+            tracing::debug!("Refusing an assertion: wrong typ.");
+            return Err(AuthError::TokenMalformed);
+        }
+        let candidates: Vec<&DecodingKey> = match &parsed.kid {
+            Some(kid) => self.keys.iter().filter(|(k, _)| k.as_ref() == Some(kid)).map(|(_, d)| d).collect(),
+            None => self.keys.iter().filter(|(k, _)| k.is_none()).map(|(_, d)| d).collect(),
+        };
+        if candidates.is_empty() {
+            return Err(AuthError::UnknownKey);
+        }
+        let signed = candidates.iter().any(|key| {
+            jsonwebtoken::crypto::verify(
+                parsed.signature,
+                parsed.signing_input.as_bytes(),
+                key,
+                jsonwebtoken::Algorithm::EdDSA,
+            )
+            .unwrap_or(false)
+        });
+        if !signed {
+            return Err(AuthError::BadSignature);
+        }
+        let checked = claims::check(&parsed.claims, self.clock.now(), &self.config)?;
+        let c = &parsed.claims;
+        if str_claim(c, "route")? != expected_route || str_claim(c, "mid")? != expected_message_id {
+            tracing::info!("Refusing an assertion: issued for another route or message.");
+            return Err(AuthError::ClaimsInvalid);
+        }
+        let mut identity = Identity::new(str_claim(c, "consumer")?)
+            .with_groups(str_list(c, "groups")?)
+            .with_scopes(str_list(c, "scopes")?);
+        identity.subject = checked.subject;
+        identity.token_id = checked.token_id;
+        identity.claims = match c.get("claims") {
+            Some(Value::Object(map)) => map.clone().into_iter().collect(),
+            None | Some(Value::Null) => Default::default(),
+            Some(_) => return Err(AuthError::ClaimsInvalid),
+        };
+        identity.expires_at = Some(checked.expires_at);
+        Ok(AssertedIdentity {
+            identity,
+            route: expected_route.to_owned(),
+            message_id: expected_message_id.to_owned(),
+            expires_at: checked.expires_at,
+        })
+    }
+}
+
+impl std::fmt::Debug for AssertionVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssertionVerifier").field("keys", &self.keys.len()).finish_non_exhaustive()
+    }
+}
+
+fn str_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Result<&'a str, AuthError> {
+    claims.get(name).and_then(Value::as_str).ok_or(AuthError::ClaimsInvalid)
+}
+
+fn str_list(claims: &Map<String, Value>, name: &str) -> Result<Vec<String>, AuthError> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or(AuthError::ClaimsInvalid))
+            .collect(),
+        Some(_) => Err(AuthError::ClaimsInvalid),
+    }
+}
+
+#[cfg(test)]
+mod tests;

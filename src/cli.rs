@@ -16,7 +16,7 @@ pub(crate) struct Cli {
 enum Command {
     /// Prints the version.
     Version,
-    /// Measures throughput against a raw lapin baseline in the same run.
+    /// Measures throughput, reported as ratios against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
@@ -24,12 +24,29 @@ enum Command {
 impl Cli {
     /// Runs the chosen subcommand.
     pub(crate) fn run(self) -> anyhow::Result<()> {
+        init_tracing();
         match self.command {
             Command::Version => {
                 println!("tollgate {}", env!("CARGO_PKG_VERSION"));
                 Ok(())
             }
-            Command::Bench(cmd) => cmd.run(),
+            Command::Bench(cmd) => runtime()?.block_on(cmd.run()),
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `warn`), so stdout stays machine-readable.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -1,13 +1,88 @@
 //! `tollgate bench`: throughput figures as ratios against a baseline measured in the same run.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+
+mod raw_lapin;
+mod report;
+mod transport;
 
 /// What to measure.
 #[derive(Debug, Subcommand)]
-pub(crate) enum BenchCommand {}
+pub(crate) enum BenchCommand {
+    /// Publish→consume throughput of 1 KiB messages with confirms and manual acks:
+    /// `AmqpTransport` and `MemoryTransport` against a plain lapin loop.
+    Transport(TransportArgs),
+}
+
+/// Options of `tollgate bench transport`.
+#[derive(Debug, Args)]
+pub(crate) struct TransportArgs {
+    /// RabbitMQ to measure against.
+    #[arg(
+        long,
+        env = "TOLLGATE_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    amqp: String,
+    /// Measured time per scenario and round (e.g. `3s`, `500ms`).
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    duration: std::time::Duration,
+    /// Rounds; scenarios are interleaved per round and the median is reported.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Payload size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
+    /// Publishes awaiting their confirm at once.
+    #[arg(long, default_value_t = 256)]
+    window: usize,
+    /// Consumer prefetch.
+    #[arg(long, default_value_t = 256)]
+    prefetch: u16,
+    /// Print one JSON object per scenario instead of a table.
+    #[arg(long)]
+    json: bool,
+}
 
 impl BenchCommand {
-    pub(crate) fn run(self) -> anyhow::Result<()> {
-        match self {}
+    pub(crate) async fn run(self) -> anyhow::Result<()> {
+        match self {
+            Self::Transport(args) => transport::run(&args).await,
+        }
+    }
+}
+
+/// Parses `250ms`, `3s`, `2m` or a plain number of seconds.
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (number, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 500ms, 3s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("unknown unit `{unit}` in `{s}` (use ms, s or m)")),
+    };
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{s}`: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::parse_duration;
+
+    #[test]
+    fn parses_durations_with_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("3 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
     }
 }

@@ -191,6 +191,9 @@ impl Transport for MemoryTransport {
     }
 
     async fn publish(&self, to: &Address, envelope: &Envelope) -> Result<(), TransportError> {
+        // Publishing never waits on I/O here; take part in tokio's cooperative
+        // budget so a publishing loop cannot starve the consumers it feeds.
+        tokio::task::consume_budget().await;
         self.check_open()?;
         envelope.check_wire()?;
         let mut envelope = envelope.clone();

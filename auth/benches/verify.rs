@@ -1,2 +1,67 @@
-//! Benchmarks (filled in a later commit).
-fn main() {}
+//! Verify per algorithm with the cache off, a cache hit, and a policy decision.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tollgate_auth::testkit::TestKit;
+use tollgate_auth::{Algorithm, Effect, Identity, Policy, Rule, VerifierConfig};
+
+fn verify_per_algorithm(c: &mut Criterion) {
+    let kit = TestKit::new();
+    let uncached = kit.verifier_with(VerifierConfig::default().with_cache_capacity(0));
+    let mut group = c.benchmark_group("verify_miss");
+    for alg in Algorithm::ALL {
+        let name = format!("c-{alg}");
+        let token = kit.consumer(&name, alg).sign(&kit.claims(&name));
+        group.bench_function(alg.as_str(), |b| {
+            b.iter(|| uncached.verify(black_box(&token)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+fn verify_cache_hit(c: &mut Criterion) {
+    let kit = TestKit::new();
+    let verifier = kit.verifier();
+    let mut group = c.benchmark_group("verify_hit");
+    for alg in [Algorithm::HS256, Algorithm::RS256, Algorithm::ES256] {
+        let name = format!("c-{alg}");
+        let token = kit.consumer(&name, alg).sign(&kit.claims(&name));
+        verifier.verify(&token).unwrap();
+        group.bench_function(alg.as_str(), |b| {
+            b.iter(|| verifier.verify(black_box(&token)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+fn policy_decision(c: &mut Criterion) {
+    let mut rules: Vec<Rule> = (0..20)
+        .map(|i| {
+            Rule::new(&format!("svc{i}"), Effect::Allow, [format!("svc{i}.*")])
+                .unwrap()
+                .groups(["ops"])
+        })
+        .collect();
+    rules.push(
+        Rule::new("orders", Effect::Allow, ["orders.#"])
+            .unwrap()
+            .scopes_any(["orders.read"]),
+    );
+    let policy = Policy::new(rules);
+    let who = Identity::new("billing")
+        .with_groups(["staff"])
+        .with_scopes(["orders.read"]);
+    c.bench_function("policy_decide_21_rules", |b| {
+        b.iter(|| policy.decide(black_box(Some(&who)), black_box("orders.get")))
+    });
+}
+
+criterion_group!(
+    benches,
+    verify_per_algorithm,
+    verify_cache_hit,
+    policy_decision
+);
+criterion_main!(benches);

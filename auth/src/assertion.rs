@@ -15,11 +15,11 @@ use serde_json::{Map, Value, json};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, IssueError, LoadError};
 use crate::identity::Identity;
+use crate::jwt::VerifierConfig;
 use crate::jwt::algorithm::Algorithm;
 use crate::jwt::claims;
 use crate::jwt::keys;
 use crate::jwt::token;
-use crate::jwt::VerifierConfig;
 
 /// The `typ` of an assertion: no other token is accepted as one, and an assertion is
 /// never accepted as a consumer token (its key is no consumer's).
@@ -64,9 +64,13 @@ pub struct AssertedIdentity {
 pub fn generate_assertion_key() -> Result<(String, String), LoadError> {
     let fail = |what: &str| LoadError::invalid_key("assertion key", what);
     let pair = Ed25519KeyPair::generate().map_err(|_| fail("generation failed"))?;
-    let private = pair.to_pkcs8v1().map_err(|_| fail("PKCS#8 encoding failed"))?;
-    let public: PublicKeyX509Der<'_> =
-        pair.public_key().as_der().map_err(|_| fail("SPKI encoding failed"))?;
+    let private = pair
+        .to_pkcs8v1()
+        .map_err(|_| fail("PKCS#8 encoding failed"))?;
+    let public: PublicKeyX509Der<'_> = pair
+        .public_key()
+        .as_der()
+        .map_err(|_| fail("SPKI encoding failed"))?;
     Ok((
         keys::pem_encode("PRIVATE KEY", private.as_ref()),
         keys::pem_encode("PUBLIC KEY", public.as_ref()),
@@ -113,7 +117,12 @@ impl AssertionSigner {
 
     /// An assertion that `who` calls `route` with message `message_id`, valid for the ttl
     /// (never past the caller's own credential expiry).
-    pub fn sign(&self, who: &Identity, route: &str, message_id: &str) -> Result<String, IssueError> {
+    pub fn sign(
+        &self,
+        who: &Identity,
+        route: &str,
+        message_id: &str,
+    ) -> Result<String, IssueError> {
         let now = self.clock.now();
         let mut exp = now.saturating_add(self.ttl.as_secs());
         if let Some(credential_exp) = who.expires_at {
@@ -162,11 +171,19 @@ impl AssertionVerifier {
             ..VerifierConfig::default()
         };
         let key = keys::public_pem_key("assertion key", Algorithm::EdDSA, public_pem)?;
-        Ok(Self { keys: vec![(None, key)], config, clock: Arc::new(SystemClock) })
+        Ok(Self {
+            keys: vec![(None, key)],
+            config,
+            clock: Arc::new(SystemClock),
+        })
     }
 
     /// Also trusts `public_pem` for assertions whose header names `kid` (key rotation).
-    pub fn with_key(mut self, kid: impl Into<String>, public_pem: &[u8]) -> Result<Self, LoadError> {
+    pub fn with_key(
+        mut self,
+        kid: impl Into<String>,
+        public_pem: &[u8],
+    ) -> Result<Self, LoadError> {
         let key = keys::public_pem_key("assertion key", Algorithm::EdDSA, public_pem)?;
         self.keys.push((Some(kid.into()), key));
         Ok(self)
@@ -196,8 +213,11 @@ impl AssertionVerifier {
         expected_route: &str,
         expected_message_id: &str,
     ) -> Result<AssertedIdentity, AuthError> {
-        let parsed =
-            token::parse(token, self.config.max_token_bytes, self.config.max_json_depth)?;
+        let parsed = token::parse(
+            token,
+            self.config.max_token_bytes,
+            self.config.max_json_depth,
+        )?;
         if parsed.alg != Algorithm::EdDSA {
             return Err(AuthError::AlgorithmNotAllowed);
         }
@@ -206,8 +226,18 @@ impl AssertionVerifier {
             return Err(AuthError::TokenMalformed);
         }
         let candidates: Vec<&DecodingKey> = match &parsed.kid {
-            Some(kid) => self.keys.iter().filter(|(k, _)| k.as_ref() == Some(kid)).map(|(_, d)| d).collect(),
-            None => self.keys.iter().filter(|(k, _)| k.is_none()).map(|(_, d)| d).collect(),
+            Some(kid) => self
+                .keys
+                .iter()
+                .filter(|(k, _)| k.as_ref() == Some(kid))
+                .map(|(_, d)| d)
+                .collect(),
+            None => self
+                .keys
+                .iter()
+                .filter(|(k, _)| k.is_none())
+                .map(|(_, d)| d)
+                .collect(),
         };
         if candidates.is_empty() {
             return Err(AuthError::UnknownKey);
@@ -252,12 +282,17 @@ impl AssertionVerifier {
 
 impl std::fmt::Debug for AssertionVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AssertionVerifier").field("keys", &self.keys.len()).finish_non_exhaustive()
+        f.debug_struct("AssertionVerifier")
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
     }
 }
 
 fn str_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Result<&'a str, AuthError> {
-    claims.get(name).and_then(Value::as_str).ok_or(AuthError::ClaimsInvalid)
+    claims
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or(AuthError::ClaimsInvalid)
 }
 
 fn str_list(claims: &Map<String, Value>, name: &str) -> Result<Vec<String>, AuthError> {
@@ -265,7 +300,11 @@ fn str_list(claims: &Map<String, Value>, name: &str) -> Result<Vec<String>, Auth
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or(AuthError::ClaimsInvalid))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or(AuthError::ClaimsInvalid)
+            })
             .collect(),
         Some(_) => Err(AuthError::ClaimsInvalid),
     }

@@ -34,7 +34,8 @@ pub use jwt::issuer::Issuer;
 pub use jwt::jwks::credentials_from_jwks;
 pub use jwt::{Verifier, VerifierConfig, bearer_token};
 pub use policy::{
-    Decision, Effect, Policy, PolicySpec, Reason, RoutePattern, Rule, RuleRef, RuleSpec,
+    Decision, Effect, InvalidPattern, Policy, PolicySpec, Reason, RoutePattern, Rule, RuleRef,
+    RuleSpec,
 };
 pub use revocation::Revocations;
 pub use store::{ConsumerStore, ConsumersFile, load_consumers};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use decision::{Decision, Effect, Reason, RuleRef};
-pub use pattern::RoutePattern;
+pub use pattern::{InvalidPattern, RoutePattern};
 pub use rule::{Rule, RuleSpec};
 
 use crate::error::LoadError;
@@ -41,7 +41,10 @@ pub struct PolicySpec {
 impl Policy {
     /// A policy of `rules`, denying callers without a credential.
     pub fn new(rules: Vec<Rule>) -> Self {
-        Self { rules, anonymous: None }
+        Self {
+            rules,
+            anonymous: None,
+        }
     }
 
     /// Builds a policy from its config. Errors on an invalid route pattern or a rule
@@ -53,7 +56,10 @@ impl Policy {
             .enumerate()
             .map(|(i, rule)| rule.build(i))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { rules, anonymous: spec.anonymous_consumer.as_deref().map(Arc::from) })
+        Ok(Self {
+            rules,
+            anonymous: spec.anonymous_consumer.as_deref().map(Arc::from),
+        })
     }
 
     /// Lets callers without a credential through as consumer `name`, on the routes of

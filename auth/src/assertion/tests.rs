@@ -28,14 +28,24 @@ struct Bus {
 fn bus() -> Bus {
     let clock = Arc::new(Manual(AtomicU64::new(NOW)));
     let (private, public) = generate_assertion_key().expect("keygen");
-    let signer = AssertionSigner::from_pem(private.as_bytes()).expect("private").with_clock(clock.clone());
-    let verifier =
-        AssertionVerifier::from_public_pem(public.as_bytes()).expect("public").with_clock(clock.clone());
-    Bus { clock, signer, verifier }
+    let signer = AssertionSigner::from_pem(private.as_bytes())
+        .expect("private")
+        .with_clock(clock.clone());
+    let verifier = AssertionVerifier::from_public_pem(public.as_bytes())
+        .expect("public")
+        .with_clock(clock.clone());
+    Bus {
+        clock,
+        signer,
+        verifier,
+    }
 }
 
 fn caller() -> Identity {
-    let mut who = Identity::new("billing").with_subject("u1").with_groups(["staff"]).with_scopes(["a"]);
+    let mut who = Identity::new("billing")
+        .with_subject("u1")
+        .with_groups(["staff"])
+        .with_scopes(["a"]);
     who.token_id = Some("t1".into());
     who.claims.insert("tenant".into(), "acme".into());
     who
@@ -48,8 +58,14 @@ fn code<T: std::fmt::Debug>(r: Result<T, AuthError>) -> &'static str {
 #[test]
 fn an_assertion_round_trips_the_identity_route_and_message() {
     let bus = bus();
-    let token = bus.signer.sign(&caller(), "orders.get", "m-1").expect("signed");
-    let asserted = bus.verifier.verify(&token, "orders.get", "m-1").expect("verifies");
+    let token = bus
+        .signer
+        .sign(&caller(), "orders.get", "m-1")
+        .expect("signed");
+    let asserted = bus
+        .verifier
+        .verify(&token, "orders.get", "m-1")
+        .expect("verifies");
     assert_eq!(asserted.route, "orders.get");
     assert_eq!(asserted.message_id, "m-1");
     assert_eq!(asserted.expires_at, NOW + 30);
@@ -61,22 +77,45 @@ fn an_assertion_round_trips_the_identity_route_and_message() {
 #[test]
 fn an_assertion_for_another_route_or_message_is_refused() {
     let bus = bus();
-    let token = bus.signer.sign(&caller(), "orders.get", "m-1").expect("signed");
-    assert_eq!(code(bus.verifier.verify(&token, "orders.delete", "m-1")), "claims_invalid");
-    assert_eq!(code(bus.verifier.verify(&token, "orders.get", "m-2")), "claims_invalid");
+    let token = bus
+        .signer
+        .sign(&caller(), "orders.get", "m-1")
+        .expect("signed");
+    assert_eq!(
+        code(bus.verifier.verify(&token, "orders.delete", "m-1")),
+        "claims_invalid"
+    );
+    assert_eq!(
+        code(bus.verifier.verify(&token, "orders.get", "m-2")),
+        "claims_invalid"
+    );
 }
 
 #[test]
 fn an_assertion_expires_after_its_ttl_and_never_outlives_the_credential() {
     let bus = bus();
-    let token = bus.signer.sign(&caller(), "orders.get", "m-1").expect("signed");
+    let token = bus
+        .signer
+        .sign(&caller(), "orders.get", "m-1")
+        .expect("signed");
     bus.clock.0.store(NOW + 35, Ordering::SeqCst);
-    assert_eq!(code(bus.verifier.verify(&token, "orders.get", "m-1")), "token_expired");
+    assert_eq!(
+        code(bus.verifier.verify(&token, "orders.get", "m-1")),
+        "token_expired"
+    );
 
     let mut short = caller();
     short.expires_at = Some(NOW + 40);
-    let token = bus.signer.sign(&short, "orders.get", "m-1").expect("signed");
-    assert_eq!(bus.verifier.verify(&token, "orders.get", "m-1").map(|a| a.expires_at), Ok(NOW + 40));
+    let token = bus
+        .signer
+        .sign(&short, "orders.get", "m-1")
+        .expect("signed");
+    assert_eq!(
+        bus.verifier
+            .verify(&token, "orders.get", "m-1")
+            .map(|a| a.expires_at),
+        Ok(NOW + 40)
+    );
 }
 
 #[test]
@@ -84,13 +123,24 @@ fn an_assertion_signed_by_another_key_or_tampered_is_refused() {
     let bus = bus();
     let other = bus_with_other_key();
     let token = other.sign(&caller(), "orders.get", "m-1").expect("signed");
-    assert_eq!(code(bus.verifier.verify(&token, "orders.get", "m-1")), "bad_signature");
+    assert_eq!(
+        code(bus.verifier.verify(&token, "orders.get", "m-1")),
+        "bad_signature"
+    );
 
-    let token = bus.signer.sign(&caller(), "orders.get", "m-1").expect("signed");
+    let token = bus
+        .signer
+        .sign(&caller(), "orders.get", "m-1")
+        .expect("signed");
     let mut parts: Vec<&str> = token.split('.').collect();
-    let forged = b64(r#"{"consumer":"admin","route":"orders.get","mid":"m-1","exp":1700000030,"iss":"tollgate-bus"}"#);
+    let forged = b64(
+        r#"{"consumer":"admin","route":"orders.get","mid":"m-1","exp":1700000030,"iss":"tollgate-bus"}"#,
+    );
     parts[1] = &forged;
-    assert_eq!(code(bus.verifier.verify(&parts.join("."), "orders.get", "m-1")), "bad_signature");
+    assert_eq!(
+        code(bus.verifier.verify(&parts.join("."), "orders.get", "m-1")),
+        "bad_signature"
+    );
 }
 
 fn bus_with_other_key() -> AssertionSigner {
@@ -102,14 +152,25 @@ fn bus_with_other_key() -> AssertionSigner {
 fn a_consumer_token_is_not_an_assertion() {
     let bus = bus();
     let key = EncodingKey::from_secret(&[1; 32]).expect("secret");
-    let hs = jsonwebtoken::encode(&Header::default(), &json!({"exp": NOW + 10}), &key).expect("signed");
-    assert_eq!(code(bus.verifier.verify(&hs, "orders.get", "m-1")), "algorithm_not_allowed");
+    let hs =
+        jsonwebtoken::encode(&Header::default(), &json!({"exp": NOW + 10}), &key).expect("signed");
+    assert_eq!(
+        code(bus.verifier.verify(&hs, "orders.get", "m-1")),
+        "algorithm_not_allowed"
+    );
 
     let (private, _) = generate_assertion_key().expect("keygen");
     let ed = EncodingKey::from_ed_pem(private.as_bytes()).expect("ed");
-    let jwt = jsonwebtoken::encode(&Header::new(jsonwebtoken::Algorithm::EdDSA), &json!({"exp": NOW + 10}), &ed)
-        .expect("signed");
-    assert_eq!(code(bus.verifier.verify(&jwt, "orders.get", "m-1")), "token_malformed");
+    let jwt = jsonwebtoken::encode(
+        &Header::new(jsonwebtoken::Algorithm::EdDSA),
+        &json!({"exp": NOW + 10}),
+        &ed,
+    )
+    .expect("signed");
+    assert_eq!(
+        code(bus.verifier.verify(&jwt, "orders.get", "m-1")),
+        "token_malformed"
+    );
 }
 
 #[test]
@@ -120,10 +181,20 @@ fn a_rotated_bus_key_is_selected_by_kid() {
         .expect("private")
         .with_kid("bus-2")
         .with_clock(bus.clock.clone());
-    let verifier = bus.verifier.clone().with_key("bus-2", public.as_bytes()).expect("public");
+    let verifier = bus
+        .verifier
+        .clone()
+        .with_key("bus-2", public.as_bytes())
+        .expect("public");
     let token = next.sign(&caller(), "orders.get", "m-1").expect("signed");
     assert!(verifier.verify(&token, "orders.get", "m-1").is_ok());
-    assert_eq!(code(bus.verifier.verify(&token, "orders.get", "m-1")), "unknown_key");
-    let old = bus.signer.sign(&caller(), "orders.get", "m-1").expect("signed");
+    assert_eq!(
+        code(bus.verifier.verify(&token, "orders.get", "m-1")),
+        "unknown_key"
+    );
+    let old = bus
+        .signer
+        .sign(&caller(), "orders.get", "m-1")
+        .expect("signed");
     assert!(verifier.verify(&old, "orders.get", "m-1").is_ok());
 }

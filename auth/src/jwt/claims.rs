@@ -43,7 +43,7 @@ pub(crate) fn check(
     }
     if !config.issuers.is_empty() {
         let iss = string(claims, "iss")?.ok_or_else(|| invalid("iss is missing"))?;
-        if !config.issuers.iter().any(|i| *i == iss) {
+        if !config.issuers.contains(&iss) {
             return Err(invalid("iss is not accepted"));
         }
     }

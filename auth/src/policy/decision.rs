@@ -59,11 +59,22 @@ impl Decision {
             Effect::Allow => Reason::AllowedByRule,
             Effect::Deny => Reason::DeniedByRule,
         };
-        Self { effect: rule.effect(), rule: Some(RuleRef { index, name: rule.name_arc() }), reason }
+        Self {
+            effect: rule.effect(),
+            rule: Some(RuleRef {
+                index,
+                name: rule.name_arc(),
+            }),
+            reason,
+        }
     }
 
     pub(crate) fn deny(rule: Option<RuleRef>, reason: Reason) -> Self {
-        Self { effect: Effect::Deny, rule, reason }
+        Self {
+            effect: Effect::Deny,
+            rule,
+            reason,
+        }
     }
 
     /// Whether the call may proceed.
@@ -73,7 +84,11 @@ impl Decision {
 
     /// `Ok(self)` if allowed, else [`AuthError::Forbidden`] (code `forbidden`).
     pub fn into_result(self) -> Result<Self, AuthError> {
-        if self.is_allowed() { Ok(self) } else { Err(AuthError::Forbidden) }
+        if self.is_allowed() {
+            Ok(self)
+        } else {
+            Err(AuthError::Forbidden)
+        }
     }
 }
 

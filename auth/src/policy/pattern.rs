@@ -50,7 +50,10 @@ impl FromStr for RoutePattern {
                 lit => Ok(Segment::Literal(lit.to_owned())),
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { source: s.to_owned(), segments })
+        Ok(Self {
+            source: s.to_owned(),
+            segments,
+        })
     }
 }
 
@@ -62,7 +65,10 @@ impl fmt::Display for RoutePattern {
 
 /// A route is non-empty dot-separated segments, none empty and none a wildcard.
 pub(crate) fn is_valid_route(route: &str) -> bool {
-    !route.is_empty() && route.split('.').all(|seg| !seg.is_empty() && !seg.contains(['*', '#']))
+    !route.is_empty()
+        && route
+            .split('.')
+            .all(|seg| !seg.is_empty() && !seg.contains(['*', '#']))
 }
 
 fn matches_segments<'a>(
@@ -91,7 +97,10 @@ mod tests {
     use super::*;
 
     fn m(pattern: &str, route: &str) -> bool {
-        pattern.parse::<RoutePattern>().expect("valid").matches(route)
+        pattern
+            .parse::<RoutePattern>()
+            .expect("valid")
+            .matches(route)
     }
 
     #[test]

@@ -68,7 +68,11 @@ impl Rule {
     {
         let routes = routes
             .into_iter()
-            .map(|r| r.as_ref().parse().map_err(|e| LoadError::Invalid(format!("rule {name}: {e}"))))
+            .map(|r| {
+                r.as_ref()
+                    .parse()
+                    .map_err(|e| LoadError::Invalid(format!("rule {name}: {e}")))
+            })
             .collect::<Result<Vec<RoutePattern>, _>>()?;
         if routes.is_empty() {
             return Err(LoadError::Invalid(format!("rule {name} has no routes")));

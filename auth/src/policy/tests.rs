@@ -1,7 +1,9 @@
 use super::*;
 
 fn alice() -> Identity {
-    Identity::new("alice").with_groups(["staff"]).with_scopes(["orders.read"])
+    Identity::new("alice")
+        .with_groups(["staff"])
+        .with_scopes(["orders.read"])
 }
 
 fn allow(name: &str, routes: &[&str]) -> Rule {
@@ -16,7 +18,10 @@ fn deny(name: &str, routes: &[&str]) -> Rule {
 fn an_empty_policy_denies_with_no_rule_matched() {
     let decision = Policy::default().decide(Some(&alice()), "orders.get");
     assert_eq!(decision, Decision::deny(None, Reason::NoRuleMatched));
-    assert_eq!(decision.into_result().map_err(|e| e.code()), Err("forbidden"));
+    assert_eq!(
+        decision.into_result().map_err(|e| e.code()),
+        Err("forbidden")
+    );
 }
 
 #[test]
@@ -27,7 +32,10 @@ fn the_first_matching_rule_decides_and_is_named() {
     ]);
     let denied = policy.decide(Some(&alice()), "orders.delete");
     assert_eq!(denied.reason, Reason::DeniedByRule);
-    assert_eq!(denied.rule.map(|r| (r.index, r.name.to_string())), Some((0, "no-deletes".into())));
+    assert_eq!(
+        denied.rule.map(|r| (r.index, r.name.to_string())),
+        Some((0, "no-deletes".into()))
+    );
     let allowed = policy.decide(Some(&alice()), "orders.get");
     assert!(allowed.is_allowed());
     assert_eq!(allowed.rule.map(|r| r.index), Some(1));
@@ -41,7 +49,11 @@ fn consumer_and_group_conditions_restrict_the_rule() {
         allow("admins", &["admin.*"]).groups(["admin", "ops"]),
     ]);
     assert!(!policy.decide(Some(&alice()), "billing.pay").is_allowed());
-    assert!(policy.decide(Some(&Identity::new("bob")), "billing.pay").is_allowed());
+    assert!(
+        policy
+            .decide(Some(&Identity::new("bob")), "billing.pay")
+            .is_allowed()
+    );
     assert!(!policy.decide(Some(&alice()), "admin.reset").is_allowed());
     let ops = Identity::new("carol").with_groups(["ops"]);
     assert!(policy.decide(Some(&ops), "admin.reset").is_allowed());
@@ -57,7 +69,11 @@ fn scopes_any_needs_one_and_scopes_all_needs_every_one() {
     assert!(!policy.decide(Some(&alice()), "orders.put").is_allowed());
     let writer = Identity::new("w").with_scopes(["orders.write", "orders.read"]);
     assert!(policy.decide(Some(&writer), "orders.put").is_allowed());
-    assert!(!policy.decide(Some(&Identity::new("none")), "orders.get").is_allowed());
+    assert!(
+        !policy
+            .decide(Some(&Identity::new("none")), "orders.get")
+            .is_allowed()
+    );
 }
 
 #[test]
@@ -67,22 +83,34 @@ fn callers_without_credentials_are_denied_unless_an_anonymous_rule_allows_them()
         allow("everyone", &["#"]),
     ];
     let closed = Policy::new(rules.clone());
-    assert_eq!(closed.decide(None, "orders.health").reason, Reason::Unauthenticated);
+    assert_eq!(
+        closed.decide(None, "orders.health").reason,
+        Reason::Unauthenticated
+    );
 
     let open = Policy::new(rules).with_anonymous_consumer("anonymous");
     let health = open.decide(None, "orders.health");
     assert!(health.is_allowed());
     assert_eq!(health.rule.map(|r| r.index), Some(0));
-    assert_eq!(open.decide(None, "orders.get").reason, Reason::NoRuleMatched);
+    assert_eq!(
+        open.decide(None, "orders.get").reason,
+        Reason::NoRuleMatched
+    );
     assert!(open.decide(Some(&alice()), "orders.get").is_allowed());
-    assert_eq!(open.anonymous_identity().map(|i| i.consumer), Some("anonymous".into()));
+    assert_eq!(
+        open.anonymous_identity().map(|i| i.consumer),
+        Some("anonymous".into())
+    );
 }
 
 #[test]
 fn malformed_routes_are_denied() {
     let policy = Policy::new(vec![allow("all", &["#"])]);
     for route in ["", "orders.", "orders.*", "a..b"] {
-        assert_eq!(policy.decide(Some(&alice()), route).reason, Reason::InvalidRoute);
+        assert_eq!(
+            policy.decide(Some(&alice()), route).reason,
+            Reason::InvalidRoute
+        );
     }
 }
 

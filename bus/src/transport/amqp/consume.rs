@@ -120,8 +120,8 @@ impl Job {
             };
             match item {
                 Some(Ok(d)) => {
-                    let (envelope, info) = convert::envelope(&d);
-                    let delivery = Delivery::new(envelope, info, Box::new(AmqpSettle(d.acker)));
+                    let (envelope, info, acker) = convert::split(d);
+                    let delivery = Delivery::new(envelope, info, Box::new(AmqpSettle(acker)));
                     if self.tx.send(delivery).is_err() {
                         return Ended::Stop;
                     }

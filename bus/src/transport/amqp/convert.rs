@@ -40,9 +40,19 @@ pub(super) fn properties(envelope: &Envelope) -> Result<BasicProperties, Transpo
     Ok(props)
 }
 
-/// The envelope and delivery facts of a lapin delivery (without its acker).
-pub(super) fn envelope(delivery: &lapin::message::Delivery) -> (Envelope, DeliveryInfo) {
-    let props = &delivery.properties;
+/// Splits a lapin delivery into our envelope, its delivery facts and its acker.
+/// The payload moves into the envelope without a copy.
+pub(super) fn split(delivery: lapin::message::Delivery) -> (Envelope, DeliveryInfo, lapin::Acker) {
+    let lapin::message::Delivery {
+        exchange,
+        routing_key,
+        redelivered,
+        properties,
+        data,
+        acker,
+        ..
+    } = delivery;
+    let props = &properties;
     let headers = props.headers().as_ref().map(headers_of).unwrap_or_default();
     let delivery_count = headers
         .get(headers::X_DELIVERY_COUNT)
@@ -57,16 +67,16 @@ pub(super) fn envelope(delivery: &lapin::message::Delivery) -> (Envelope, Delive
         content_type: string(props.content_type()),
         timestamp: *props.timestamp(),
         headers,
-        payload: Bytes::copy_from_slice(&delivery.data),
+        payload: Bytes::from(data),
         identity: None,
     };
     let info = DeliveryInfo {
-        exchange: delivery.exchange.as_str().to_owned(),
-        routing_key: delivery.routing_key.as_str().to_owned(),
-        redelivered: delivery.redelivered,
+        exchange: exchange.as_str().to_owned(),
+        routing_key: routing_key.as_str().to_owned(),
+        redelivered,
         delivery_count,
     };
-    (envelope, info)
+    (envelope, info, acker)
 }
 
 pub(super) fn short(s: &str) -> Result<ShortString, TransportError> {
@@ -232,7 +242,7 @@ mod tests {
             .with_headers(
                 field_table(&Headers::new().with(headers::X_DELIVERY_COUNT, 2i64)).unwrap(),
             );
-        let (env, info) = envelope(&d);
+        let (env, info, _acker) = split(d);
         assert_eq!(env.id, "m-1");
         assert_eq!(env.reply_to.as_deref(), Some("r"));
         assert_eq!(&env.payload[..], b"hi");

@@ -4,5 +4,8 @@
 //! exchange and queue, deleted at the end, so tests run in parallel on one
 //! shared RabbitMQ.
 
+// This crate is test code: a failed expectation should panic loudly.
+#![allow(clippy::unwrap_used)]
+
 pub mod conformance;
 pub mod support;

@@ -10,6 +10,8 @@ mod envelope;
 mod error;
 pub mod header_map;
 pub mod headers;
+mod names;
+pub mod registry;
 mod rejection;
 mod topology;
 pub mod transport;
@@ -18,6 +20,7 @@ pub use address::Address;
 pub use envelope::Envelope;
 pub use error::TransportError;
 pub use header_map::{HeaderError, HeaderValue, Headers};
+pub use names::{BusNames, DEFAULT_NAMESPACE};
 pub use rejection::{RejectCode, Rejection, Stage};
 pub use topology::{
     Binding, DeadLetter, ExchangeKind, ExchangeSpec, Overflow, QueueKind, QueueSpec, Topology,

@@ -1,0 +1,158 @@
+//! The wire format of registry announcements on the control exchange.
+//!
+//! A service publishes `register` when it starts, `heartbeat` (the same
+//! content) every few seconds, and `deregister` when it stops; a router
+//! publishes `discover` when it starts so services announce at once. Service
+//! announcements carry the service's credential in the `authorization` header
+//! and are verified like any message.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{envelope::Envelope, headers};
+
+/// Content type of announcements.
+pub const ANNOUNCEMENT_CONTENT_TYPE: &str = "application/json";
+
+/// One announcement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Announcement {
+    /// An instance starts serving.
+    Register(Registration),
+    /// An instance is still alive (same content as `register`).
+    Heartbeat(Registration),
+    /// An instance stops serving.
+    Deregister {
+        /// Service name.
+        service: String,
+        /// Instance id.
+        instance: String,
+    },
+    /// A router asks every service to announce itself now.
+    Discover,
+}
+
+/// What an instance of a service announces about itself.
+///
+/// Unknown fields are ignored, so newer services can announce more to older
+/// routers during a rolling upgrade; unknown kinds are refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// Service name: the first segment of its routes (`orders` for `orders.create`).
+    pub service: String,
+    /// Unique id of this instance.
+    pub instance: String,
+    /// Content type the service accepts and replies in.
+    pub content_type: String,
+    /// Schema version the service speaks.
+    pub schema_version: String,
+    /// Seconds after the last heartbeat when the instance is considered gone.
+    pub ttl_secs: u64,
+}
+
+/// Why an announcement cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed announcement: {0}")]
+pub struct AnnouncementError(#[from] serde_json::Error);
+
+impl Announcement {
+    /// The announcement as a message, with `credential` (a bearer token) when given.
+    pub fn to_envelope(&self, credential: Option<&str>) -> Result<Envelope, AnnouncementError> {
+        let mut envelope =
+            Envelope::new(serde_json::to_vec(self)?).with_content_type(ANNOUNCEMENT_CONTENT_TYPE);
+        if let Some(token) = credential {
+            envelope
+                .headers
+                .insert(headers::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        Ok(envelope)
+    }
+
+    /// Reads an announcement from a message body.
+    pub fn from_bytes(body: &[u8]) -> Result<Self, AnnouncementError> {
+        Ok(serde_json::from_slice(body)?)
+    }
+
+    /// The service it is about, if any.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Self::Register(r) | Self::Heartbeat(r) => Some(&r.service),
+            Self::Deregister { service, .. } => Some(service),
+            Self::Discover => None,
+        }
+    }
+}
+
+impl Registration {
+    /// How long the instance stays registered without a heartbeat.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_secs)
+    }
+
+    /// Whether `service` is a valid service name: lowercase ASCII letters,
+    /// digits, `-` and `_`, 1 to 64 bytes (no `.`, `*` or `#`).
+    pub fn is_valid_service_name(service: &str) -> bool {
+        (1..=64).contains(&service.len())
+            && service
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registration() -> Registration {
+        Registration {
+            service: "orders".into(),
+            instance: "i-1".into(),
+            content_type: "application/json".into(),
+            schema_version: "2".into(),
+            ttl_secs: 15,
+        }
+    }
+
+    #[test]
+    fn announcements_roundtrip_through_an_envelope() {
+        for a in [
+            Announcement::Register(registration()),
+            Announcement::Heartbeat(registration()),
+            Announcement::Deregister {
+                service: "orders".into(),
+                instance: "i-1".into(),
+            },
+            Announcement::Discover,
+        ] {
+            let env = a.to_envelope(Some("tok")).unwrap();
+            assert_eq!(
+                env.headers.get_str(headers::AUTHORIZATION),
+                Some("Bearer tok")
+            );
+            assert_eq!(Announcement::from_bytes(&env.payload).unwrap(), a);
+        }
+    }
+
+    #[test]
+    fn unknown_kinds_are_refused_and_unknown_fields_ignored() {
+        assert!(Announcement::from_bytes(br#"{"kind":"takeover","service":"x"}"#).is_err());
+        assert!(Announcement::from_bytes(b"not json").is_err());
+        assert!(Announcement::from_bytes(br#"{"kind":"register","service":"x"}"#).is_err());
+        let newer = br#"{"kind":"discover","since":"v2"}"#;
+        assert_eq!(
+            Announcement::from_bytes(newer).unwrap(),
+            Announcement::Discover
+        );
+    }
+
+    #[test]
+    fn service_names_are_restricted() {
+        assert!(Registration::is_valid_service_name("billing-legacy"));
+        assert!(!Registration::is_valid_service_name("orders.create"));
+        assert!(!Registration::is_valid_service_name("#"));
+        assert!(!Registration::is_valid_service_name(""));
+        assert!(!Registration::is_valid_service_name("Orders"));
+    }
+}

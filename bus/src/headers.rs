@@ -31,12 +31,18 @@ pub const SCOPES: &str = "x-tollgate-scopes";
 pub const ASSERTION: &str = "x-tollgate-assertion";
 /// The route (`service.method`) the message was admitted to.
 pub const ROUTE: &str = "x-tollgate-route";
-/// The caller's original `reply_to`, carried through the service statelessly.
-pub const CALLER_REPLY_TO: &str = "x-tollgate-caller-reply-to";
-/// The content type the caller speaks, so the reply can be translated back.
-pub const CALLER_CONTENT_TYPE: &str = "x-tollgate-caller-content-type";
-/// The schema version of the payload.
+/// Opaque, bus-signed context of a request (the caller's `reply_to`, format and
+/// schema version). A service copies it verbatim onto its reply; the router
+/// checks it and uses it to translate and forward the reply, holding no state.
+pub const REPLY_CONTEXT: &str = "x-tollgate-reply-context";
+/// The schema version of the payload as delivered to a service (set by the router).
 pub const SCHEMA_VERSION: &str = "x-tollgate-schema-version";
+/// How the router authenticated the message: `gateway` or `service`.
+/// Informational only: a service never trusts it (see the SDK).
+pub const AUTH_MODE: &str = "x-tollgate-auth-mode";
+
+/// The schema version a caller speaks (a public header: callers set it).
+pub const CALLER_SCHEMA_VERSION: &str = "schema-version";
 
 /// Set by RabbitMQ (and the memory transport) on dead-lettered messages.
 pub const X_DEATH: &str = "x-death";

@@ -6,8 +6,10 @@
 //! process ([`MemoryTransport`]).
 
 mod address;
+pub mod bus_topology;
 mod envelope;
 mod error;
+mod error_reply;
 pub mod header_map;
 pub mod headers;
 mod names;
@@ -19,6 +21,7 @@ pub mod transport;
 pub use address::Address;
 pub use envelope::Envelope;
 pub use error::TransportError;
+pub use error_reply::{ERROR_CONTENT_TYPE, ErrorBody, ErrorDetail};
 pub use header_map::{HeaderError, HeaderValue, Headers};
 pub use names::{BusNames, DEFAULT_NAMESPACE};
 pub use rejection::{RejectCode, Rejection, Stage};

@@ -16,6 +16,7 @@ mod names;
 pub mod registry;
 mod rejection;
 mod topology;
+pub mod translate;
 pub mod transport;
 
 pub use address::Address;

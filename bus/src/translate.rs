@@ -1,0 +1,23 @@
+//! Translation between what a caller speaks and what a service speaks: the
+//! codec (JSON, MessagePack, CBOR) and the schema version.
+//!
+//! Pure and synchronous. Every payload that is translated goes through a
+//! pivot, a JSON document ([`serde_json::Value`]), so a translation can only
+//! carry what JSON can:
+//!
+//! - MessagePack and CBOR binary becomes an array of byte values (0–255);
+//! - a map key that is not a string is refused;
+//! - an integer beyond `i64`/`u64`, or a NaN or infinite float, is refused;
+//! - CBOR tags are dropped and their content kept; MessagePack extension
+//!   types are refused;
+//! - nesting deeper than [`MAX_DEPTH`] levels is refused.
+//!
+//! Every refusal is a [`TranslateError`], which becomes a `bad_payload`
+//! [`Rejection`](crate::Rejection) at stage `translate`.
+
+mod codec;
+mod error;
+mod pivot;
+
+pub use codec::{Codec, MAX_DEPTH};
+pub use error::{MappingError, TranslateError};

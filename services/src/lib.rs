@@ -1,6 +1,23 @@
-//! `tollgate-services`: the SDK for writing services and callers on the Tollgate bus.
-//!
-//! The service builder, typed handlers and the caller arrive with the SDK issue;
-//! the crate exists now so the workspace has its final shape.
+#![doc = include_str!("../README.md")]
 
+mod caller;
+mod credential;
+mod dispatch;
+mod error;
+mod guard;
+mod handler;
+mod options;
+mod registration;
+mod request;
+mod running;
+mod service;
+
+pub use caller::Caller;
+pub use credential::TokenSource;
+pub use error::{CallError, HandlerError, ServiceError};
+pub use handler::{BAD_PAYLOAD, HANDLER_FAILED, UNKNOWN_METHOD};
+pub use options::{DEFAULT_TIMEOUT, RequestOptions};
+pub use request::Request;
+pub use running::RunningService;
+pub use service::{DEFAULT_HEARTBEAT, DEFAULT_PREFETCH, Service, ServiceBuilder};
 pub use tollgate_bus as bus;

@@ -1,0 +1,224 @@
+//! One delivery from admission to settlement: guard, handler, reply, ack.
+//!
+//! * Refused by the guard: an error reply (only to a `reply_to` the router
+//!   could have set) and a reject without requeue, so the broker dead-letters it.
+//! * Admitted: the handler's reply or error reply, then an ack. A handler
+//!   error or panic is an answer, never a retry.
+//! * The reply cannot be published: reject with requeue; the queue's delivery
+//!   limit dead-letters a message that keeps failing.
+
+use std::{panic::AssertUnwindSafe, sync::Arc};
+
+use futures_util::FutureExt;
+use tollgate_bus::{
+    Address, BusNames, Delivery, Envelope, ErrorBody, ErrorDetail, Headers, Stage, Transport,
+    headers, translate::Codec, transport::Acker,
+};
+use tracing::Instrument;
+
+use crate::{
+    error::HandlerError,
+    guard::{Admitted, Guard, Refusal},
+    handler::{HANDLER_FAILED, Handled, Handlers, Incoming, UNKNOWN_METHOD},
+};
+
+/// Everything a delivery needs, shared by the service's tasks.
+pub(crate) struct Dispatcher {
+    pub(crate) service: String,
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) names: BusNames,
+    pub(crate) guard: Guard,
+    pub(crate) handlers: Handlers,
+    pub(crate) codec: Codec,
+}
+
+impl Dispatcher {
+    /// Takes `delivery` through the guard and its handler, replies, and settles it.
+    pub(crate) async fn handle(self: Arc<Self>, delivery: Delivery) {
+        let (envelope, info, acker) = delivery.into_parts();
+        let span = tracing::debug_span!(
+            "delivery",
+            service = %self.service,
+            msg.id = %envelope.id,
+            redelivered = info.redelivered,
+            delivery_count = info.delivery_count,
+        );
+        async move {
+            match self.guard.admit(&envelope) {
+                Err(refusal) => self.refuse(&envelope, acker, &refusal).await,
+                Ok(admitted) => self.serve(envelope, acker, admitted).await,
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn refuse(&self, envelope: &Envelope, acker: Acker, refusal: &Refusal) {
+        tracing::warn!(
+            target: "tollgate::audit",
+            service = %self.service,
+            msg.id = %envelope.id,
+            route = envelope.headers.get_str(headers::ROUTE).unwrap_or("-"),
+            code = refusal.code.as_str(),
+            detail = refusal.detail,
+            "Refused a message that did not pass the guard.",
+        );
+        if let Some(reply_to) = self.reply_target(envelope) {
+            let detail = ErrorDetail {
+                code: refusal.code.as_str().to_owned(),
+                stage: refusal.stage.as_str().to_owned(),
+                message: refusal.reason.to_owned(),
+            };
+            let reply = error_reply(envelope, detail);
+            if let Err(e) = self
+                .transport
+                .publish(&Address::queue(reply_to), &reply)
+                .await
+            {
+                tracing::warn!(msg.id = %envelope.id, error = %e, "Cannot send the refusal.");
+            }
+        }
+        if let Err(e) = acker.reject(false).await {
+            tracing::warn!(msg.id = %envelope.id, error = %e, "Cannot reject a refused message.");
+        }
+    }
+
+    async fn serve(&self, envelope: Envelope, acker: Acker, admitted: Admitted) {
+        let reply_to = self.reply_target(&envelope).map(str::to_owned);
+        if reply_to.is_none() && envelope.reply_to.is_some() {
+            tracing::warn!(
+                target: "tollgate::audit",
+                route = %admitted.route,
+                msg.id = %envelope.id,
+                "Not replying to a reply_to that is no queue of the bus.",
+            );
+        }
+        let consumer = admitted.identity.consumer.clone();
+        let (id, route) = (envelope.id.clone(), admitted.route.clone());
+        let outcome = self.run_handler(&envelope, admitted).await;
+        if let Err(e) = &outcome {
+            tracing::info!(msg.id = %id, %route, %consumer, code = e.code(), "Handler refused.");
+        } else {
+            tracing::debug!(msg.id = %id, %route, %consumer, "Handled.");
+        }
+        let Some(reply_to) = reply_to else {
+            settle_ack(acker, &id).await;
+            return;
+        };
+        let reply = match outcome {
+            Ok(body) => ok_reply(&envelope, body, self.codec),
+            Err(e) => error_reply(&envelope, detail_of(e)),
+        };
+        match self
+            .transport
+            .publish(&Address::queue(&reply_to), &reply)
+            .await
+        {
+            Ok(()) => settle_ack(acker, &id).await,
+            Err(e) => {
+                // Not the message's fault: requeue; the delivery limit stops a loop.
+                tracing::warn!(msg.id = %id, error = %e, code = e.code(), "Cannot reply; requeueing.");
+                if let Err(e) = acker.reject(true).await {
+                    tracing::debug!(msg.id = %id, error = %e, "Cannot requeue.");
+                }
+            }
+        }
+    }
+
+    /// Decodes and runs the handler, turning a panic into `handler_failed`.
+    async fn run_handler(&self, envelope: &Envelope, admitted: Admitted) -> Handled {
+        let Some(handler) = self.handlers.get(&admitted.method) else {
+            let message = format!("service {} has no method {}", self.service, admitted.method);
+            return Err(HandlerError::new(UNKNOWN_METHOD, message));
+        };
+        let codec = match envelope.content_type.as_deref() {
+            None => self.codec,
+            Some(ct) => Codec::from_content_type(ct).ok_or_else(|| {
+                HandlerError::new(
+                    crate::handler::BAD_PAYLOAD,
+                    "the content type is not supported",
+                )
+            })?,
+        };
+        let incoming = Incoming {
+            identity: admitted.identity,
+            route: admitted.route,
+            method: admitted.method,
+            message_id: envelope.id.clone(),
+            correlation_id: envelope.correlation_id.clone(),
+            headers: public_headers(&envelope.headers),
+            payload: envelope.payload.clone(),
+            codec,
+        };
+        let reply_codec = self.codec;
+        let run = AssertUnwindSafe(async move { handler.call(incoming, reply_codec).await });
+        match run.catch_unwind().await {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(msg.id = %envelope.id, panic = %what, "Handler panicked.");
+                Err(HandlerError::new(HANDLER_FAILED, "the handler failed"))
+            }
+        }
+    }
+
+    /// The queue to reply to: only the bus's replies queue or a caller queue,
+    /// never a queue of the bus or of a service.
+    fn reply_target<'e>(&self, envelope: &'e Envelope) -> Option<&'e str> {
+        let reply_to = envelope.reply_to.as_deref()?;
+        (reply_to == self.names.replies_queue() || self.names.is_valid_reply_to(reply_to))
+            .then_some(reply_to)
+    }
+}
+
+async fn settle_ack(acker: Acker, id: &str) {
+    if let Err(e) = acker.ack().await {
+        tracing::debug!(msg.id = %id, error = %e, "Cannot ack; the broker will redeliver.");
+    }
+}
+
+fn detail_of(error: HandlerError) -> ErrorDetail {
+    ErrorDetail {
+        code: error.code().to_owned(),
+        stage: Stage::Service.as_str().to_owned(),
+        message: error.message().to_owned(),
+    }
+}
+
+fn ok_reply(request: &Envelope, body: Vec<u8>, codec: Codec) -> Envelope {
+    let correlation = request.correlation_id.as_ref().unwrap_or(&request.id);
+    let mut reply = Envelope::new(body)
+        .with_content_type(codec.content_type())
+        .with_correlation_id(correlation.clone());
+    copy_reply_context(request, &mut reply);
+    reply
+}
+
+fn error_reply(request: &Envelope, detail: ErrorDetail) -> Envelope {
+    let mut reply = ErrorBody { error: detail }.reply_to(request);
+    copy_reply_context(request, &mut reply);
+    reply
+}
+
+/// The router's opaque reply context goes back verbatim; nothing else of the request's.
+fn copy_reply_context(request: &Envelope, reply: &mut Envelope) {
+    if let Some(context) = request.headers.get(headers::REPLY_CONTEXT) {
+        reply
+            .headers
+            .insert(headers::REPLY_CONTEXT, context.clone());
+    }
+}
+
+/// The request's headers without the credential and the assertion.
+fn public_headers(all: &Headers) -> Headers {
+    let mut kept = all.clone();
+    kept.retain(|name, _| {
+        !name.eq_ignore_ascii_case(headers::AUTHORIZATION)
+            && !name.eq_ignore_ascii_case(headers::ASSERTION)
+    });
+    kept
+}

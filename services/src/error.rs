@@ -1,0 +1,192 @@
+//! The errors of the SDK: [`HandlerError`] is what a handler returns,
+//! [`ServiceError`] what building or running a service fails with, and
+//! [`CallError`] what a caller gets instead of a reply.
+//!
+//! Every error has a stable snake_case `code()`, for logs and error replies.
+
+use std::time::Duration;
+
+use tollgate_bus::{TransportError, translate::TranslateError};
+
+/// A handler's refusal: becomes an error reply `{"error":{"code","stage":"service","message"}}`.
+///
+/// The request is still acked: a handler error is an answer, never a retry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} ({code})")]
+pub struct HandlerError {
+    code: String,
+    message: String,
+}
+
+/// Why a service could not be built or stopped running.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The service name is not a valid service name (lowercase letters, digits, `-`, `_`).
+    #[error("`{0}` is not a valid service name")]
+    InvalidName(String),
+    /// A method name is empty or contains `*`, `#` or whitespace.
+    #[error("`{0}` is not a valid method name")]
+    InvalidMethod(String),
+    /// Two handlers were registered for one method.
+    #[error("method `{0}` has two handlers")]
+    DuplicateMethod(String),
+    /// The service has no handler.
+    #[error("the service has no handler")]
+    NoHandlers,
+    /// Neither a bus key nor a verifier was given, so no message could be admitted.
+    #[error("the service needs a bus key (gateway mode) or a verifier (service mode)")]
+    NoAuthentication,
+    /// The service has no credential to register with.
+    #[error("the service needs a credential to register with the router")]
+    MissingCredential,
+    /// The content type has no codec.
+    #[error("content type `{0}` is not supported")]
+    UnsupportedContentType(String),
+    /// The broker failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// A task of the running service ended abnormally.
+    #[error("a task of the service failed: {0}")]
+    TaskFailed(String),
+}
+
+/// Why a request got no reply, or an error reply.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The router or the service refused the request (an error reply).
+    #[error("{message} ({code} at {stage})")]
+    Rejected {
+        /// Stable machine code (`forbidden`, `token_expired`, `out_of_stock`, …).
+        code: String,
+        /// Who refused (`authenticate`, `authorize`, …, `service`).
+        stage: String,
+        /// Human-readable reason.
+        message: String,
+    },
+    /// No reply came in time. The request may still be processed.
+    #[error("no reply within {after:?}")]
+    Timeout {
+        /// How long the caller waited.
+        after: Duration,
+    },
+    /// The broker failed; the request may not have been sent.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The request body could not be encoded.
+    #[error("cannot encode the request: {0}")]
+    Encode(#[source] TranslateError),
+    /// The reply body could not be decoded into the expected type.
+    #[error("cannot decode the reply: {0}")]
+    Decode(#[source] TranslateError),
+    /// The content type has no codec.
+    #[error("content type `{0}` is not supported")]
+    UnsupportedContentType(String),
+    /// The caller's reply consumer stopped (transport closed or caller closed).
+    #[error("the caller is closed")]
+    Closed,
+}
+
+// === HandlerError ===
+
+impl HandlerError {
+    /// An error with a machine `code` (snake_case, e.g. `out_of_stock`) and a
+    /// human `message`. Both reach the caller: keep secrets out of them.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// `invalid_request`: the request is well-formed but not acceptable.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new("invalid_request", message)
+    }
+
+    /// `not_found`: what the request names does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new("not_found", message)
+    }
+
+    /// `forbidden`: the service's own rules refuse this caller.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new("forbidden", message)
+    }
+
+    /// `handler_failed`: the handler could not do its work.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(crate::handler::HANDLER_FAILED, message)
+    }
+
+    /// The machine code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The human message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+// === ServiceError ===
+
+impl ServiceError {
+    /// A stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidName(_) => "invalid_service_name",
+            Self::InvalidMethod(_) => "invalid_method",
+            Self::DuplicateMethod(_) => "duplicate_method",
+            Self::NoHandlers => "no_handlers",
+            Self::NoAuthentication => "no_authentication",
+            Self::MissingCredential => "missing_credential",
+            Self::UnsupportedContentType(_) => "unsupported_content_type",
+            Self::Transport(e) => e.code(),
+            Self::TaskFailed(_) => "task_failed",
+        }
+    }
+}
+
+// === CallError ===
+
+impl CallError {
+    /// A stable snake_case code: the rejection's own code for [`CallError::Rejected`].
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Rejected { code, .. } => code,
+            Self::Timeout { .. } => "timeout",
+            Self::Transport(e) => e.code(),
+            Self::Encode(_) => "encode_failed",
+            Self::Decode(_) => "decode_failed",
+            Self::UnsupportedContentType(_) => "unsupported_content_type",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handler_errors_keep_code_and_message() {
+        let e = HandlerError::new("out_of_stock", "no more widgets");
+        assert_eq!(e.code(), "out_of_stock");
+        assert_eq!(e.to_string(), "no more widgets (out_of_stock)");
+        assert_eq!(HandlerError::internal("x").code(), "handler_failed");
+    }
+
+    #[test]
+    fn a_rejection_keeps_its_own_code() {
+        let e = CallError::Rejected {
+            code: "forbidden".into(),
+            stage: "authorize".into(),
+            message: "no".into(),
+        };
+        assert_eq!(e.code(), "forbidden");
+        assert_eq!(e.to_string(), "no (forbidden at authorize)");
+    }
+}

@@ -1,0 +1,283 @@
+//! Declaring a service: name, contract, credential, how it admits messages,
+//! and one typed handler per method.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use serde::{Deserialize, Serialize};
+//! # use tollgate_auth::AssertionVerifier;
+//! # use tollgate_bus::{BusNames, MemoryTransport, Transport};
+//! # use tollgate_services::{HandlerError, Request, Service};
+//! #[derive(Deserialize)]
+//! struct Create { item: String }
+//! #[derive(Serialize)]
+//! struct Created { id: u64 }
+//!
+//! # async fn demo(bus_key: AssertionVerifier, transport: Arc<dyn Transport>) -> Result<(), Box<dyn std::error::Error>> {
+//! let orders = Service::builder("orders")
+//!     .content_type("application/json")
+//!     .schema_version("2")
+//!     .credential("service-token")
+//!     .bus_key(bus_key)
+//!     .handler("create", |req: Request<Create>| async move {
+//!         if req.body.item.is_empty() {
+//!             return Err(HandlerError::invalid("no item"));
+//!         }
+//!         Ok(Created { id: 1 })
+//!     })
+//!     .build()?;
+//! let running = orders.run(transport, BusNames::default()).await?;
+//! running.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use serde::{Serialize, de::DeserializeOwned};
+use tollgate_auth::{AssertionVerifier, Policy, Verifier};
+use tollgate_bus::{
+    BusNames, Topology, Transport, TransportError, bus_topology,
+    registry::{Announcement, Registration},
+    translate::Codec,
+};
+
+use crate::{
+    credential::TokenSource,
+    dispatch::Dispatcher,
+    error::{HandlerError, ServiceError},
+    guard::Guard,
+    handler::Handlers,
+    registration::{Announcer, ttl_secs},
+    request::Request,
+    running::RunningService,
+};
+
+/// Default number of requests a service instance handles at once.
+pub const DEFAULT_PREFETCH: u16 = 16;
+/// Default interval between heartbeats (the registration lives three of them).
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// A service, ready to [`run`](Service::run) on a transport.
+#[derive(Debug, Clone)]
+pub struct Service {
+    name: String,
+    codec: Codec,
+    schema_version: String,
+    credential: TokenSource,
+    guard: Guard,
+    handlers: Handlers,
+    prefetch: u16,
+    heartbeat: Duration,
+}
+
+/// Builds a [`Service`]; see [`Service::builder`].
+#[must_use]
+pub struct ServiceBuilder {
+    name: String,
+    content_type: String,
+    schema_version: String,
+    credential: Option<TokenSource>,
+    bus_key: Option<AssertionVerifier>,
+    verifier: Option<Arc<Verifier>>,
+    policy: Option<Arc<Policy>>,
+    handlers: Handlers,
+    first_error: Option<ServiceError>,
+    prefetch: u16,
+    heartbeat: Duration,
+}
+
+// === ServiceBuilder ===
+
+impl ServiceBuilder {
+    /// Content type the service accepts and replies in (default `application/json`).
+    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = content_type.into();
+        self
+    }
+
+    /// Schema version the service speaks (default `1`).
+    pub fn schema_version(mut self, version: impl Into<String>) -> Self {
+        self.schema_version = version.into();
+        self
+    }
+
+    /// The credential the service registers with: a token, or a [`TokenSource`].
+    pub fn credential(mut self, credential: impl Into<TokenSource>) -> Self {
+        self.credential = Some(credential.into());
+        self
+    }
+
+    /// Gateway mode: admit messages that carry a bus assertion this key verifies.
+    pub fn bus_key(mut self, key: AssertionVerifier) -> Self {
+        self.bus_key = Some(key);
+        self
+    }
+
+    /// Service mode: admit messages whose bearer token this verifier accepts.
+    pub fn verifier(mut self, verifier: Arc<Verifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// Service mode: also require `policy` to allow the caller on the route.
+    pub fn policy(mut self, policy: Arc<Policy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Handles `method` (route `service.method`) with `f`: the body is decoded
+    /// into `T`, and `f`'s `R` encoded as the reply, in the service's content type.
+    pub fn handler<F, Fut, T, R>(mut self, method: &str, f: F) -> Self
+    where
+        F: Fn(Request<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, HandlerError>> + Send + 'static,
+        T: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+    {
+        if let Err(e) = self.handlers.insert(method, f) {
+            self.first_error.get_or_insert(e);
+        }
+        self
+    }
+
+    /// Most requests handled at once (the consumer's prefetch; default 16).
+    pub fn prefetch(mut self, prefetch: u16) -> Self {
+        self.prefetch = prefetch.max(1);
+        self
+    }
+
+    /// Interval between heartbeats (default 5 s); the registration's TTL is three of them.
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.heartbeat = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// The service, or the first problem: an invalid name or method, no handler,
+    /// no credential, no way to admit messages, or an unsupported content type.
+    pub fn build(self) -> Result<Service, ServiceError> {
+        if let Some(e) = self.first_error {
+            return Err(e);
+        }
+        if !Registration::is_valid_service_name(&self.name) {
+            return Err(ServiceError::InvalidName(self.name));
+        }
+        if self.handlers.is_empty() {
+            return Err(ServiceError::NoHandlers);
+        }
+        if self.bus_key.is_none() && self.verifier.is_none() {
+            return Err(ServiceError::NoAuthentication);
+        }
+        let credential = self.credential.ok_or(ServiceError::MissingCredential)?;
+        let codec = Codec::from_content_type(&self.content_type)
+            .ok_or(ServiceError::UnsupportedContentType(self.content_type))?;
+        let guard = Guard::new(self.name.clone(), self.bus_key, self.verifier, self.policy);
+        Ok(Service {
+            name: self.name,
+            codec,
+            schema_version: self.schema_version,
+            credential,
+            guard,
+            handlers: self.handlers,
+            prefetch: self.prefetch,
+            heartbeat: self.heartbeat,
+        })
+    }
+}
+
+// === Service ===
+
+impl Service {
+    /// A builder for service `name` (lowercase letters, digits, `-`, `_`).
+    pub fn builder(name: impl Into<String>) -> ServiceBuilder {
+        ServiceBuilder {
+            name: name.into(),
+            content_type: "application/json".to_owned(),
+            schema_version: "1".to_owned(),
+            credential: None,
+            bus_key: None,
+            verifier: None,
+            policy: None,
+            handlers: Handlers::default(),
+            first_error: None,
+            prefetch: DEFAULT_PREFETCH,
+            heartbeat: DEFAULT_HEARTBEAT,
+        }
+    }
+
+    /// The service name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Starts an instance on `transport` under `names`.
+    ///
+    /// Declares the service queue and the instance's control queue (and the
+    /// bus's core topology if the router has not yet), starts consuming, then
+    /// registers. Returns once registered; errors when the broker refuses any
+    /// of these steps.
+    pub async fn run(
+        &self,
+        transport: Arc<dyn Transport>,
+        names: BusNames,
+    ) -> Result<RunningService, ServiceError> {
+        let instance = uuid::Uuid::new_v4().simple().to_string();
+        let control_queue = Announcer::control_queue(&names, &instance);
+        let mut topology = bus_topology::service(&names, &self.name);
+        topology.merge(&bus_topology::control_listener(&names, &control_queue));
+        declare(transport.as_ref(), &names, &topology).await?;
+
+        let queue = names.service_queue(&self.name);
+        let options = tollgate_bus::SubscribeOptions::prefetch(self.prefetch);
+        let deliveries = transport.subscribe(&queue, options).await?;
+        let control = transport
+            .subscribe(&control_queue, tollgate_bus::SubscribeOptions::prefetch(8))
+            .await?;
+        let announcer = Announcer {
+            transport: Arc::clone(&transport),
+            names: names.clone(),
+            registration: Registration {
+                service: self.name.clone(),
+                instance: instance.clone(),
+                content_type: self.codec.content_type().to_owned(),
+                schema_version: self.schema_version.clone(),
+                ttl_secs: ttl_secs(self.heartbeat),
+            },
+            credential: self.credential.clone(),
+            interval: self.heartbeat,
+        };
+        announcer
+            .announce(&Announcement::Register(announcer.registration.clone()))
+            .await?;
+        tracing::info!(service = %self.name, %instance, %queue, "Service registered and consuming.");
+        let dispatcher = Arc::new(Dispatcher {
+            service: self.name.clone(),
+            transport,
+            names,
+            guard: self.guard.clone(),
+            handlers: self.handlers.clone(),
+            codec: self.codec,
+        });
+        Ok(RunningService::start(
+            instance, dispatcher, deliveries, announcer, control,
+        ))
+    }
+}
+
+/// Declares `topology`, first declaring the bus's core when its exchanges are missing.
+async fn declare(
+    transport: &dyn Transport,
+    names: &BusNames,
+    topology: &Topology,
+) -> Result<(), ServiceError> {
+    match transport.declare(topology).await {
+        Err(TransportError::NotFound { .. }) => {
+            tracing::info!(
+                ns = names.namespace(),
+                "Bus topology missing; declaring it."
+            );
+            transport.declare(&bus_topology::core(names)).await?;
+            transport.declare(topology).await?;
+            Ok(())
+        }
+        other => Ok(other?),
+    }
+}

@@ -14,7 +14,7 @@
 //! - an integer beyond `i64`/`u64`, or a NaN or infinite float, is refused;
 //! - CBOR tags are dropped and their content kept; MessagePack extension
 //!   types are refused;
-//! - nesting deeper than [`MAX_DEPTH`] levels is refused.
+//! - a document nested [`MAX_DEPTH`] or more levels deep is refused.
 //!
 //! Every refusal is a [`TranslateError`], which becomes a `bad_payload`
 //! [`Rejection`](crate::Rejection) at stage `translate`.

@@ -12,9 +12,14 @@ use serde_json::Value;
 
 use super::{error::TranslateError, pivot};
 
-/// The deepest nesting of arrays, maps (and CBOR tags) any codec decodes.
+/// Nesting of arrays and maps (and CBOR tags) at which every codec stops:
+/// a document `MAX_DEPTH` levels deep or deeper is refused. This is
 /// serde_json's own fixed limit, applied to the binary codecs too.
 pub const MAX_DEPTH: usize = 128;
+
+// ciborium counts the levels it may still enter; serde_json and rmp-serde
+// refuse the level that reaches their limit.
+const CBOR_RECURSION_LIMIT: usize = MAX_DEPTH - 1;
 
 /// A wire format of payloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,8 +113,9 @@ impl Codec {
             Self::MessagePack => decode_msgpack(bytes, |de| T::deserialize(de)),
             Self::Cbor => {
                 let mut rest = bytes;
-                let value = ciborium::de::from_reader_with_recursion_limit(&mut rest, MAX_DEPTH)
-                    .map_err(cbor_error)?;
+                let value =
+                    ciborium::de::from_reader_with_recursion_limit(&mut rest, CBOR_RECURSION_LIMIT)
+                        .map_err(cbor_error)?;
                 ensure_consumed(self, rest)?;
                 Ok(value)
             }

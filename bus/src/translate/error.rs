@@ -27,10 +27,10 @@ pub enum TranslateError {
         /// The codec that found them.
         codec: Codec,
     },
-    /// Arrays, maps and tags are nested deeper than allowed.
-    #[error("payload is nested deeper than {max} levels")]
+    /// Arrays, maps and tags are nested too deep (see [`MAX_DEPTH`](super::MAX_DEPTH)).
+    #[error("payload is nested {max} or more levels deep")]
     TooDeep {
-        /// The allowed depth.
+        /// The depth at which decoding stops.
         max: usize,
     },
     /// A map key is not a string (the pivot is JSON, whose keys are strings).

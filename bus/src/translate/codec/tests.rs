@@ -183,14 +183,23 @@ fn cbor_refuses_100k_nested_tags_without_crashing() {
 }
 
 #[test]
-fn nesting_up_to_the_limit_is_accepted() {
+fn every_codec_stops_at_the_same_depth() {
     for codec in ALL {
-        let depth = MAX_DEPTH - 1;
+        let below = MAX_DEPTH - 1;
         assert!(
-            codec.decode(&nested_arrays(codec, depth)).is_ok(),
+            codec.decode(&nested_arrays(codec, below)).is_ok(),
             "{codec}"
         );
-        assert!(codec.decode(&nested_maps(codec, depth)).is_ok(), "{codec}");
+        assert!(codec.decode(&nested_maps(codec, below)).is_ok(), "{codec}");
+        let at = MAX_DEPTH;
+        assert_eq!(
+            codec.decode(&nested_arrays(codec, at)).unwrap_err().code(),
+            "too_deep"
+        );
+        assert_eq!(
+            codec.decode(&nested_maps(codec, at)).unwrap_err().code(),
+            "too_deep"
+        );
     }
 }
 

@@ -1,0 +1,165 @@
+//! The service SDK and the caller on RabbitMQ, with a stand-in router.
+
+// Test code: a failed expectation should panic loudly.
+#![allow(clippy::unwrap_used)]
+
+mod sdk_common;
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use sdk_common::{BusKeys, StandIn, recv};
+use serde::{Deserialize, Serialize};
+use tollgate_bus::{Address, BusNames, Envelope, SubscribeOptions, bus_topology, headers};
+use tollgate_services::{
+    CallError, Caller, HandlerError, Request, RequestOptions, Service, ServiceBuilder,
+};
+use tollgate_tests::support::Fixture;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Order {
+    item: String,
+    qty: u32,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Placed {
+    item: String,
+    by: String,
+}
+
+fn orders(keys: &BusKeys, calls: Arc<AtomicUsize>) -> ServiceBuilder {
+    Service::builder("orders")
+        .credential("svc-orders-token")
+        .bus_key(keys.verifier.clone())
+        .handler("place", move |req: Request<Order>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if req.body.qty == 0 {
+                    return Err(HandlerError::new("out_of_stock", "none left"));
+                }
+                Ok(Placed {
+                    item: req.body.item,
+                    by: req.identity.consumer,
+                })
+            }
+        })
+}
+
+/// Declares the bus and the service queue through the fixture, so cleanup deletes them.
+async fn declared_bus(fx: &Fixture) -> BusNames {
+    let names = BusNames::new(fx.ns.prefix());
+    fx.declare(&bus_topology::core(&names)).await.unwrap();
+    fx.declare(&bus_topology::service(&names, "orders"))
+        .await
+        .unwrap();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_request_and_a_handler_error_round_trip_over_rabbitmq() {
+    let fx = Fixture::amqp().await;
+    let names = declared_bus(&fx).await;
+    let keys = BusKeys::generate();
+    let router = StandIn::start(fx.transport().clone(), &names, keys.signer.clone()).await;
+    let service_conn = fx.connect().await;
+    let running = orders(&keys, Arc::default())
+        .build()
+        .unwrap()
+        .run(Arc::clone(&service_conn), names.clone())
+        .await
+        .unwrap();
+    let caller_conn = fx.connect().await;
+    let caller = Caller::connect(Arc::clone(&caller_conn), names.clone())
+        .await
+        .unwrap();
+    let alice = RequestOptions::with_token("alice");
+
+    let order = Order {
+        item: "widget".into(),
+        qty: 2,
+    };
+    let placed: Placed = caller
+        .request("orders.place", &order, &alice)
+        .await
+        .unwrap();
+    assert_eq!(
+        placed,
+        Placed {
+            item: "widget".into(),
+            by: "alice".into()
+        }
+    );
+    let none = Order {
+        item: "widget".into(),
+        qty: 0,
+    };
+    let refused = caller
+        .request::<_, Placed>("orders.place", &none, &alice)
+        .await;
+    assert!(
+        matches!(&refused, Err(CallError::Rejected { code, stage, .. }) if code == "out_of_stock" && stage == "service"),
+        "got {refused:?}"
+    );
+
+    running.shutdown().await.unwrap();
+    drop((caller, router));
+    caller_conn.close().await.unwrap();
+    service_conn.close().await.unwrap();
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_published_around_the_router_is_refused_and_dead_lettered_on_rabbitmq() {
+    let fx = Fixture::amqp().await;
+    let names = declared_bus(&fx).await;
+    let keys = BusKeys::generate();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service_conn = fx.connect().await;
+    let running = orders(&keys, Arc::clone(&calls))
+        .build()
+        .unwrap()
+        .run(Arc::clone(&service_conn), names.clone())
+        .await
+        .unwrap();
+    let tr = fx.transport();
+    let mut dead = tr
+        .subscribe(&names.dead_queue(), SubscribeOptions::default())
+        .await
+        .unwrap();
+
+    // Forged identity headers, a forged assertion, straight onto the service queue.
+    let mut bypass = Envelope::new(r#"{"item":"free","qty":1}"#)
+        .with_content_type("application/json")
+        .with_reply_to(names.replies_queue());
+    bypass.headers.insert(headers::ROUTE, "orders.place");
+    bypass.headers.insert(headers::CONSUMER, "admin");
+    let forged = BusKeys::generate()
+        .signer
+        .sign(
+            &sdk_common::identity_of("admin"),
+            "orders.place",
+            &bypass.id,
+        )
+        .unwrap();
+    bypass.headers.insert(headers::ASSERTION, forged);
+    tr.publish(&Address::queue(names.service_queue("orders")), &bypass)
+        .await
+        .unwrap();
+
+    let d = recv(&mut dead, "the bypass message in the dead-letter queue").await;
+    assert_eq!(d.envelope.id, bypass.id);
+    assert_eq!(
+        d.envelope.headers.get_str(headers::X_FIRST_DEATH_REASON),
+        Some("rejected")
+    );
+    d.ack().await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "no handler saw it");
+
+    running.shutdown().await.unwrap();
+    drop(dead);
+    service_conn.close().await.unwrap();
+    fx.cleanup().await;
+}

@@ -250,6 +250,37 @@ async fn a_panicking_handler_is_handler_failed_and_the_service_keeps_serving() {
     running.shutdown().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_and_forget_publish_reaches_the_handler_without_a_reply() {
+    let bus = bus().await;
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let service = orders(&bus.keys, Arc::default())
+        .handler("note", move |req: Request<String>| {
+            let seen = seen_tx.clone();
+            async move {
+                seen.send((req.body, req.identity.consumer, req.correlation_id))
+                    .ok();
+                Ok::<_, HandlerError>(())
+            }
+        })
+        .build()
+        .unwrap();
+    let running = service
+        .run(bus.fx.transport().clone(), bus.names.clone())
+        .await
+        .unwrap();
+    bus.caller
+        .publish("orders.note", "remember the milk", &as_alice())
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(sdk_common::WAIT, seen.recv()).await;
+    assert_eq!(
+        got.unwrap().unwrap(),
+        ("remember the milk".to_owned(), "alice".to_owned(), None)
+    );
+    running.shutdown().await.unwrap();
+}
+
 /// Messages put straight onto the service queue, each with a different flaw.
 fn bypass_attempts(bus: &Bus, reply_to: &str) -> Vec<(&'static str, Envelope)> {
     let signer = &bus.keys.signer;

@@ -128,19 +128,26 @@ impl AssertionSigner {
         if let Some(credential_exp) = who.expires_at {
             exp = exp.min(credential_exp);
         }
-        let claims = json!({
+        let mut claims = json!({
             "iss": self.issuer,
             "iat": now,
             "exp": exp,
             "consumer": who.consumer,
-            "sub": who.subject,
             "groups": who.groups,
             "scopes": who.scopes,
-            "jti": who.token_id,
             "claims": who.claims,
             "route": route,
             "mid": message_id,
         });
+        // Absent, not null: the verifier refuses a `sub` or `jti` that is not a string.
+        if let Some(fields) = claims.as_object_mut() {
+            if let Some(subject) = &who.subject {
+                fields.insert("sub".into(), json!(subject));
+            }
+            if let Some(token_id) = &who.token_id {
+                fields.insert("jti".into(), json!(token_id));
+            }
+        }
         let mut header = Header::new(jsonwebtoken::Algorithm::EdDSA);
         header.typ = Some(ASSERTION_TYP.to_owned());
         header.kid = self.kid.clone();

@@ -75,6 +75,23 @@ fn an_assertion_round_trips_the_identity_route_and_message() {
 }
 
 #[test]
+fn an_identity_without_subject_or_token_id_round_trips() {
+    let bus = bus();
+    let anonymous = Identity::new("anonymous");
+    let token = bus
+        .signer
+        .sign(&anonymous, "orders.health", "m-2")
+        .expect("signed");
+    let asserted = bus
+        .verifier
+        .verify(&token, "orders.health", "m-2")
+        .expect("verifies");
+    assert_eq!(asserted.identity.consumer, "anonymous");
+    assert_eq!(asserted.identity.subject, None);
+    assert_eq!(asserted.identity.token_id, None);
+}
+
+#[test]
 fn an_assertion_for_another_route_or_message_is_refused() {
     let bus = bus();
     let token = bus

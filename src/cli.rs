@@ -3,6 +3,9 @@
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod config;
+mod keys;
+mod serve;
 
 /// Tollgate: a message bus whose router authenticates and authorizes every message.
 #[derive(Debug, Parser)]
@@ -16,6 +19,14 @@ pub(crate) struct Cli {
 enum Command {
     /// Prints the version.
     Version,
+    /// Runs a router: consumes the ingress queue and gates every message.
+    Serve(serve::ServeArgs),
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Key commands.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Measures throughput, reported as ratios against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -31,6 +42,9 @@ impl Cli {
                 Ok(())
             }
             Command::Bench(cmd) => runtime()?.block_on(cmd.run()),
+            Command::Serve(args) => runtime()?.block_on(args.run()),
+            Command::Config(cmd) => cmd.run(),
+            Command::Keys(cmd) => cmd.run(),
         }
     }
 }

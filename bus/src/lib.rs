@@ -7,14 +7,19 @@
 
 mod address;
 pub mod bus_topology;
+pub mod chain;
+pub mod config;
 mod envelope;
 mod error;
 mod error_reply;
+pub mod events;
 pub mod header_map;
 pub mod headers;
 mod names;
 pub mod registry;
 mod rejection;
+pub mod reply_context;
+pub mod router;
 mod topology;
 pub mod translate;
 pub mod transport;

@@ -9,11 +9,10 @@ use std::fmt;
 pub enum RejectCode {
     /// No credential was presented where one is required.
     TokenMissing,
-    /// The credential is not a well-formed token.
-    TokenMalformed,
     /// The credential is larger than allowed.
     TokenTooLarge,
-    /// The credential is invalid (signature, algorithm, key, claims).
+    /// The credential is invalid: malformed, wrong algorithm, unknown key, bad
+    /// signature, not yet valid, or bad claims (the precise reason is logged, not told).
     InvalidToken,
     /// The credential has expired.
     TokenExpired,
@@ -74,7 +73,6 @@ impl RejectCode {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::TokenMissing => "token_missing",
-            Self::TokenMalformed => "token_malformed",
             Self::TokenTooLarge => "token_too_large",
             Self::InvalidToken => "invalid_token",
             Self::TokenExpired => "token_expired",

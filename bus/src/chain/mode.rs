@@ -1,0 +1,84 @@
+//! Which authentication mode applies to which route.
+
+use serde::{Deserialize, Serialize};
+use tollgate_auth::RoutePattern;
+
+/// Where a route's callers are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuthMode {
+    /// The router verifies the credential and applies the access policy; the
+    /// service gets the identity and a bus-signed assertion.
+    #[default]
+    Gateway,
+    /// The router passes the credential through untouched; the service verifies
+    /// it with `tollgate-auth` (the SDK does this when given a verifier).
+    Service,
+}
+
+/// `[[routes]]` in the config: an auth mode for routes matching `pattern`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteAuth {
+    /// Route pattern (`orders.*`, `billing.#`).
+    pub pattern: String,
+    /// Mode for matching routes.
+    pub auth: AuthMode,
+}
+
+/// Per-route modes; the first matching pattern decides, else the default.
+#[derive(Debug, Clone, Default)]
+pub struct AuthModes {
+    default: AuthMode,
+    routes: Vec<(RoutePattern, AuthMode)>,
+}
+
+impl AuthModes {
+    /// Builds from config; errors name the bad pattern.
+    pub fn new(default: AuthMode, routes: &[RouteAuth]) -> Result<Self, String> {
+        let routes = routes
+            .iter()
+            .map(|r| {
+                r.pattern
+                    .parse::<RoutePattern>()
+                    .map(|p| (p, r.auth))
+                    .map_err(|e| format!("route pattern `{}`: {e}", r.pattern))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { default, routes })
+    }
+
+    /// The mode of `route` (a `service.method` string, possibly invalid).
+    pub fn mode_for(&self, route: &str) -> AuthMode {
+        self.routes
+            .iter()
+            .find(|(p, _)| p.matches(route))
+            .map_or(self.default, |(_, m)| *m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_matching_pattern_decides() {
+        let modes = AuthModes::new(
+            AuthMode::Gateway,
+            &[
+                RouteAuth {
+                    pattern: "legacy.*".into(),
+                    auth: AuthMode::Service,
+                },
+                RouteAuth {
+                    pattern: "#".into(),
+                    auth: AuthMode::Gateway,
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(modes.mode_for("legacy.get"), AuthMode::Service);
+        assert_eq!(modes.mode_for("orders.get"), AuthMode::Gateway);
+    }
+}

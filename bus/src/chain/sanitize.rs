@@ -1,0 +1,175 @@
+//! The first step: strip what a client could forge, enforce size limits,
+//! check the `reply_to`. Nothing here parses the payload.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    envelope::Envelope,
+    headers,
+    names::BusNames,
+    rejection::{RejectCode, Rejection, Stage},
+};
+
+use super::{Context, Interceptor};
+
+/// Size limits applied before anything is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest payload in bytes.
+    pub max_message_bytes: usize,
+    /// Largest encoded header table in bytes.
+    pub max_header_bytes: usize,
+    /// Most headers (top-level entries).
+    pub max_header_count: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 1024 * 1024,
+            max_header_bytes: 16 * 1024,
+            max_header_count: 64,
+        }
+    }
+}
+
+/// Strips reserved and broker headers, enforces [`Limits`], checks `reply_to`.
+pub struct Sanitize {
+    limits: Limits,
+    names: BusNames,
+}
+
+impl Sanitize {
+    /// The step with `limits`, for the bus named by `names`.
+    pub fn new(limits: Limits, names: BusNames) -> Self {
+        Self { limits, names }
+    }
+}
+
+/// Headers the broker sets on redelivered or dead-lettered messages; they
+/// describe the ingress queue's history, not the caller's request.
+fn is_broker_header(name: &str) -> bool {
+    name == headers::X_DEATH
+        || name.starts_with("x-first-death-")
+        || name.starts_with("x-last-death-")
+        || name == headers::X_DELIVERY_COUNT
+}
+
+#[async_trait]
+impl Interceptor for Sanitize {
+    fn stage(&self) -> Stage {
+        Stage::Limits
+    }
+
+    fn name(&self) -> &'static str {
+        "sanitize"
+    }
+
+    async fn intercept(
+        &self,
+        mut envelope: Envelope,
+        cx: &mut Context,
+    ) -> Result<Envelope, Rejection> {
+        // reply_to first: a refusal for size still gets its error reply.
+        if let Some(reply_to) = envelope.reply_to.take() {
+            if !self.names.is_valid_reply_to(&reply_to) {
+                return Err(Rejection::new(
+                    RejectCode::BadReplyTo,
+                    Stage::Limits,
+                    format!(
+                        "reply_to must be a caller queue (`{}…`)",
+                        self.names.caller_queue_prefix()
+                    ),
+                ));
+            }
+            cx.caller_reply_to = Some(reply_to);
+        }
+        let too_large = |what: String| Rejection::new(RejectCode::TooLarge, Stage::Limits, what);
+        if envelope.payload.len() > self.limits.max_message_bytes {
+            return Err(too_large(format!(
+                "payload of {} bytes exceeds the limit of {}",
+                envelope.payload.len(),
+                self.limits.max_message_bytes
+            )));
+        }
+        if envelope.headers.len() > self.limits.max_header_count {
+            return Err(too_large(format!(
+                "{} headers exceed the limit of {}",
+                envelope.headers.len(),
+                self.limits.max_header_count
+            )));
+        }
+        let header_bytes = envelope.headers.encoded_len();
+        if header_bytes > self.limits.max_header_bytes {
+            return Err(too_large(format!(
+                "headers of {header_bytes} bytes exceed the limit of {}",
+                self.limits.max_header_bytes
+            )));
+        }
+        envelope
+            .headers
+            .retain(|name, _| !headers::is_reserved(name) && !is_broker_header(name));
+        Ok(envelope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{chain::AuthMode, header_map::Headers};
+
+    fn run(envelope: Envelope) -> (Result<Envelope, Rejection>, Context) {
+        let step = Sanitize::new(Limits::default(), BusNames::new("tg"));
+        let mut cx = Context::new("orders.create", AuthMode::Gateway);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        (rt.block_on(step.intercept(envelope, &mut cx)), cx)
+    }
+
+    #[test]
+    fn forged_bus_headers_are_stripped_in_any_letter_case() {
+        let h = Headers::new()
+            .with("x-tollgate-consumer", "admin")
+            .with("X-Tollgate-Scopes", "all")
+            .with("x-death", "old")
+            .with("trace-id", "keep");
+        let (out, _) = run(Envelope::new("{}").with_headers(h));
+        let out = out.unwrap();
+        assert_eq!(out.headers.len(), 1);
+        assert_eq!(out.headers.get_str("trace-id"), Some("keep"));
+    }
+
+    #[test]
+    fn a_reply_to_outside_the_caller_queues_is_refused() {
+        let (out, _) = run(Envelope::new("{}").with_reply_to("tg.svc.billing"));
+        assert_eq!(out.unwrap_err().code, RejectCode::BadReplyTo);
+        let (out, cx) = run(Envelope::new("{}").with_reply_to("tg.caller.me"));
+        assert_eq!(out.unwrap().reply_to, None);
+        assert_eq!(cx.caller_reply_to.as_deref(), Some("tg.caller.me"));
+    }
+
+    #[test]
+    fn oversized_messages_and_headers_are_refused() {
+        let (out, _) = run(Envelope::new(vec![0u8; 2 * 1024 * 1024]));
+        assert_eq!(out.unwrap_err().code, RejectCode::TooLarge);
+        let many: Headers = (0..100).map(|i| (format!("h{i}"), 1i32.into())).collect();
+        assert_eq!(
+            run(Envelope::new("{}").with_headers(many))
+                .0
+                .unwrap_err()
+                .code,
+            RejectCode::TooLarge
+        );
+        let big = Headers::new().with("big", "x".repeat(20_000));
+        assert_eq!(
+            run(Envelope::new("{}").with_headers(big))
+                .0
+                .unwrap_err()
+                .code,
+            RejectCode::TooLarge
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! The router's configuration: `tollgate.toml`, overridden by `TOLLGATE_*`
+//! environment variables, checked as a whole before anything connects.
+//!
+//! Unknown fields are refused everywhere; every field has a default except
+//! what only the operator can know (the consumers and the bus's key).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use tollgate_auth::{ConsumerSpec, PolicySpec, VerifierConfig};
+
+use crate::{
+    chain::{AuthMode, Limits, RouteAuth},
+    names::DEFAULT_NAMESPACE,
+    registry::RegistryGrant,
+    translate::MappingSpec,
+};
+
+mod build;
+mod env;
+mod error;
+
+pub use env::{EnvSource, ProcessEnv};
+pub use error::ConfigError;
+
+/// Default broker.
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// RabbitMQ URL (`TOLLGATE_AMQP_URL`).
+    #[serde(default = "default_amqp_url")]
+    pub amqp_url: String,
+    /// Prefix of every exchange and queue of the bus (`TOLLGATE_NAMESPACE`).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// This router instance's id; a random one when unset (`TOLLGATE_INSTANCE`).
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// Address of the Prometheus `/metrics` endpoint, e.g. `127.0.0.1:9464`;
+    /// none when unset (`TOLLGATE_METRICS_ADDR`).
+    #[serde(default)]
+    pub metrics_addr: Option<String>,
+    /// Mode of routes no `[[routes]]` entry matches (`TOLLGATE_DEFAULT_AUTH`).
+    #[serde(default)]
+    pub default_auth: AuthMode,
+    /// Auth mode per route pattern; the first match decides.
+    #[serde(default)]
+    pub routes: Vec<RouteAuth>,
+    /// Consumers, keys, verification and the bus's own key.
+    #[serde(default)]
+    pub auth: AuthSection,
+    /// The access policy (gateway mode).
+    #[serde(default)]
+    pub policy: PolicySpec,
+    /// Who may register which service.
+    #[serde(default)]
+    pub registry: RegistrySection,
+    /// Size limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Schema mappings between versions.
+    #[serde(default)]
+    pub translation: TranslationSection,
+    /// Consumption settings.
+    #[serde(default)]
+    pub router: RouterSection,
+    /// Folder relative paths are resolved against (the config file's); not read from the file.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// A consumers file (TOML, or JSON by extension), relative to the config
+    /// file (`TOLLGATE_CONSUMERS_FILE`). Combined with `consumers`.
+    pub consumers_file: Option<PathBuf>,
+    /// Consumers written inline.
+    pub consumers: Vec<ConsumerSpec>,
+    /// Token verification settings.
+    pub verifier: VerifierConfig,
+    /// Remove the caller's credential before the service sees the message.
+    pub strip_credential: bool,
+    /// The bus's Ed25519 private key (PEM) signing assertions; every router
+    /// instance of a bus needs the same one (`TOLLGATE_ASSERTION_KEY_FILE`).
+    pub assertion_key_file: Option<PathBuf>,
+    /// Generate a throw-away assertion key at start instead (a single router,
+    /// in-process services: the demo and tests). Never for production.
+    pub ephemeral_assertion_key: bool,
+    /// Lifetime of an assertion in seconds (1–300).
+    pub assertion_ttl_secs: u64,
+}
+
+/// `[registry]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrySection {
+    /// `{ consumer = "orders-svc", services = ["orders"] }`; `*` grants any service.
+    pub grants: Vec<RegistryGrant>,
+    /// Longest lease (seconds) a registration may ask for.
+    pub max_ttl_secs: u64,
+}
+
+/// `[translation]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TranslationSection {
+    /// `[[translation.mappings]]`, one per service and version pair.
+    pub mappings: Vec<MappingSpec>,
+}
+
+/// `[router]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterSection {
+    /// Unsettled messages at once per queue (`TOLLGATE_PREFETCH`).
+    pub prefetch: u16,
+}
+
+fn default_amqp_url() -> String {
+    DEFAULT_AMQP_URL.to_owned()
+}
+
+fn default_namespace() -> String {
+    DEFAULT_NAMESPACE.to_owned()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            amqp_url: default_amqp_url(),
+            namespace: default_namespace(),
+            instance: None,
+            metrics_addr: None,
+            default_auth: AuthMode::Gateway,
+            routes: Vec::new(),
+            auth: AuthSection::default(),
+            policy: PolicySpec::default(),
+            registry: RegistrySection::default(),
+            limits: Limits::default(),
+            translation: TranslationSection::default(),
+            router: RouterSection::default(),
+            base_dir: PathBuf::from("."),
+        }
+    }
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            consumers_file: None,
+            consumers: Vec::new(),
+            verifier: VerifierConfig::default(),
+            strip_credential: true,
+            assertion_key_file: None,
+            ephemeral_assertion_key: false,
+            assertion_ttl_secs: 30,
+        }
+    }
+}
+
+impl Default for RegistrySection {
+    fn default() -> Self {
+        Self {
+            grants: Vec::new(),
+            max_ttl_secs: 60,
+        }
+    }
+}
+
+impl Default for RouterSection {
+    fn default() -> Self {
+        Self { prefetch: 256 }
+    }
+}
+
+impl Config {
+    /// Parses TOML text; relative paths resolve against `base_dir`.
+    pub fn from_toml(text: &str, base_dir: impl Into<PathBuf>) -> Result<Self, ConfigError> {
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::new("(file)", e.to_string()))?;
+        config.base_dir = base_dir.into();
+        Ok(config)
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new("(file)", format!("cannot read {}: {e}", path.display()))
+        })?;
+        let base = path
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::from_toml(
+            &text,
+            if base.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                base
+            },
+        )
+    }
+
+    /// Resolves `path` against the config file's folder.
+    pub fn resolve(&self, path: &std::path::Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! From a [`Config`] to everything the router runs with, reporting every
+//! problem at once (MassTransit's `Validate`) before anything connects.
+
+use std::{net::SocketAddr, str::FromStr, sync::Arc, time::Duration};
+
+use lapin::uri::AMQPUri;
+use tollgate_auth::{
+    AssertionSigner, Consumer, ConsumerStore, Policy, Revocations, Verifier,
+    generate_assertion_key, load_consumers,
+};
+
+use crate::{
+    chain::AuthModes,
+    names::BusNames,
+    registry::{Registration, RegistryGrants},
+    reply_context::ReplyContextKey,
+    router::RouterSettings,
+    translate::Translator,
+};
+
+use super::{Config, ConfigError};
+
+impl Config {
+    /// Checks everything `router_settings` would build; lists every problem.
+    pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+        self.router_settings().map(drop)
+    }
+
+    /// Builds the router's settings: loads consumers and keys, compiles the
+    /// policy, route modes and mappings. Errors list every problem found.
+    pub fn router_settings(&self) -> Result<RouterSettings, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        self.check_basics(&mut errors);
+        let store = self.consumer_store(&mut errors);
+        let policy = Policy::from_spec(&self.policy)
+            .map_err(|e| errors.push(ConfigError::new("policy", e.to_string())))
+            .ok();
+        let modes = AuthModes::new(self.default_auth, &self.routes)
+            .map_err(|e| errors.push(ConfigError::new("routes", e)))
+            .ok();
+        let translator = Translator::new(&self.translation.mappings)
+            .map_err(|problems| {
+                errors.extend(
+                    problems
+                        .into_iter()
+                        .map(|p| ConfigError::new("translation.mappings", p.to_string())),
+                );
+            })
+            .ok();
+        let keys = self.assertion_keys(&mut errors);
+        if let Some(store) = &store {
+            self.check_grants(store, &mut errors);
+        }
+        let (
+            Some(store),
+            Some(policy),
+            Some(modes),
+            Some(translator),
+            Some((signer, reply_key)),
+            true,
+        ) = (store, policy, modes, translator, keys, errors.is_empty())
+        else {
+            return Err(errors);
+        };
+        let verifier = Verifier::new(
+            Arc::new(store),
+            Arc::new(Revocations::new()),
+            self.auth.verifier.clone(),
+        );
+        Ok(RouterSettings {
+            names: BusNames::new(self.namespace.clone()),
+            instance: self
+                .instance
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+            verifier: Arc::new(verifier),
+            policy: Arc::new(policy),
+            signer,
+            reply_key,
+            translator: Arc::new(translator),
+            grants: RegistryGrants::new(self.registry.grants.clone()),
+            limits: self.limits,
+            modes,
+            strip_credential: self.auth.strip_credential,
+            prefetch: self.router.prefetch,
+            max_registration_ttl: Duration::from_secs(self.registry.max_ttl_secs),
+        })
+    }
+
+    /// The metrics address, if configured and valid.
+    pub fn metrics_socket(&self) -> Option<SocketAddr> {
+        self.metrics_addr.as_deref().and_then(|a| a.parse().ok())
+    }
+
+    fn check_basics(&self, errors: &mut Vec<ConfigError>) {
+        let ns_ok = (1..=64).contains(&self.namespace.len())
+            && self
+                .namespace
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !ns_ok {
+            errors.push(ConfigError::new(
+                "namespace",
+                "1–64 characters of a-z, 0-9, - and _",
+            ));
+        }
+        if let Err(e) = AMQPUri::from_str(&self.amqp_url) {
+            errors.push(ConfigError::new(
+                "amqp_url",
+                format!("not an AMQP URL: {e}"),
+            ));
+        }
+        if let Some(addr) = &self.metrics_addr
+            && addr.parse::<SocketAddr>().is_err()
+        {
+            errors.push(ConfigError::new(
+                "metrics_addr",
+                format!("`{addr}` is not host:port"),
+            ));
+        }
+        if self.router.prefetch == 0 {
+            errors.push(ConfigError::new("router.prefetch", "must be at least 1"));
+        }
+        let l = &self.limits;
+        if l.max_message_bytes == 0 || l.max_header_bytes == 0 || l.max_header_count == 0 {
+            errors.push(ConfigError::new("limits", "every limit must be at least 1"));
+        }
+        if !(1..=300).contains(&self.auth.assertion_ttl_secs) {
+            errors.push(ConfigError::new("auth.assertion_ttl_secs", "must be 1–300"));
+        }
+        if !(1..=3600).contains(&self.registry.max_ttl_secs) {
+            errors.push(ConfigError::new("registry.max_ttl_secs", "must be 1–3600"));
+        }
+    }
+
+    fn consumer_store(&self, errors: &mut Vec<ConfigError>) -> Option<ConsumerStore> {
+        let mut consumers: Vec<Consumer> = Vec::new();
+        if let Some(file) = &self.auth.consumers_file {
+            match load_consumers(&self.resolve(file)) {
+                Ok(found) => consumers.extend(found),
+                Err(e) => errors.push(ConfigError::new("auth.consumers_file", e.to_string())),
+            }
+        }
+        for (i, spec) in self.auth.consumers.iter().enumerate() {
+            match spec.build(&self.base_dir) {
+                Ok(c) => consumers.push(c),
+                Err(e) => errors.push(ConfigError::new(
+                    format!("auth.consumers[{i}]"),
+                    e.to_string(),
+                )),
+            }
+        }
+        ConsumerStore::with_consumers(consumers)
+            .map_err(|e| errors.push(ConfigError::new("auth.consumers", e.to_string())))
+            .ok()
+    }
+
+    fn assertion_keys(
+        &self,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<(AssertionSigner, ReplyContextKey)> {
+        let pem = match (
+            &self.auth.assertion_key_file,
+            self.auth.ephemeral_assertion_key,
+        ) {
+            (Some(file), _) => std::fs::read(self.resolve(file))
+                .map_err(|e| {
+                    errors.push(ConfigError::new(
+                        "auth.assertion_key_file",
+                        format!("{}: {e}", file.display()),
+                    ))
+                })
+                .ok()?,
+            (None, true) => generate_assertion_key()
+                .map_err(|e| {
+                    errors.push(ConfigError::new(
+                        "auth.ephemeral_assertion_key",
+                        e.to_string(),
+                    ))
+                })
+                .ok()?
+                .0
+                .into_bytes(),
+            (None, false) => {
+                errors.push(ConfigError::new(
+                    "auth.assertion_key_file",
+                    "required: the bus's Ed25519 key (create one with `tollgate keys generate`)",
+                ));
+                return None;
+            }
+        };
+        let signer = AssertionSigner::from_pem(&pem)
+            .map_err(|e| errors.push(ConfigError::new("auth.assertion_key_file", e.to_string())))
+            .ok()?
+            .with_ttl(Duration::from_secs(self.auth.assertion_ttl_secs));
+        Some((signer, ReplyContextKey::derive(&pem)))
+    }
+
+    fn check_grants(&self, store: &ConsumerStore, errors: &mut Vec<ConfigError>) {
+        for (i, grant) in self.registry.grants.iter().enumerate() {
+            let field = format!("registry.grants[{i}]");
+            if store.get(&grant.consumer).is_none() {
+                errors.push(ConfigError::new(
+                    &field,
+                    format!("unknown consumer `{}`", grant.consumer),
+                ));
+            }
+            for service in &grant.services {
+                if service != "*" && !Registration::is_valid_service_name(service) {
+                    errors.push(ConfigError::new(
+                        &field,
+                        format!("invalid service name `{service}`"),
+                    ));
+                }
+            }
+        }
+    }
+}

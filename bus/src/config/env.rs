@@ -1,0 +1,100 @@
+//! `TOLLGATE_*` overrides, read through [`EnvSource`] so tests never touch the
+//! process environment.
+
+use std::{collections::HashMap, path::PathBuf};
+
+use crate::chain::AuthMode;
+
+use super::{Config, ConfigError};
+
+/// Where environment variables come from.
+pub trait EnvSource {
+    /// The value of `key`, if set.
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok()
+    }
+}
+
+impl EnvSource for HashMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        HashMap::get(self, key).cloned()
+    }
+}
+
+impl Config {
+    /// Applies every `TOLLGATE_*` override present in `env`; reports all bad values.
+    pub fn apply_env(&mut self, env: &dyn EnvSource) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        if let Some(v) = env.get("TOLLGATE_AMQP_URL") {
+            self.amqp_url = v;
+        }
+        if let Some(v) = env.get("TOLLGATE_NAMESPACE") {
+            self.namespace = v;
+        }
+        if let Some(v) = env.get("TOLLGATE_INSTANCE") {
+            self.instance = Some(v);
+        }
+        if let Some(v) = env.get("TOLLGATE_METRICS_ADDR") {
+            self.metrics_addr = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = env.get("TOLLGATE_CONSUMERS_FILE") {
+            self.auth.consumers_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env.get("TOLLGATE_ASSERTION_KEY_FILE") {
+            self.auth.assertion_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env.get("TOLLGATE_PREFETCH") {
+            match v.parse() {
+                Ok(n) => self.router.prefetch = n,
+                Err(_) => errors.push(ConfigError::new(
+                    "TOLLGATE_PREFETCH",
+                    format!("`{v}` is not a number 1–65535"),
+                )),
+            }
+        }
+        if let Some(v) = env.get("TOLLGATE_DEFAULT_AUTH") {
+            match v.as_str() {
+                "gateway" => self.default_auth = AuthMode::Gateway,
+                "service" => self.default_auth = AuthMode::Service,
+                _ => errors.push(ConfigError::new(
+                    "TOLLGATE_DEFAULT_AUTH",
+                    format!("`{v}` is not gateway or service"),
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_replace_file_values_and_bad_values_are_all_reported() {
+        let mut config = Config::default();
+        let env: HashMap<String, String> = [
+            ("TOLLGATE_NAMESPACE", "prod"),
+            ("TOLLGATE_PREFETCH", "lots"),
+            ("TOLLGATE_DEFAULT_AUTH", "central"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let errors = config.apply_env(&env).unwrap_err();
+        assert_eq!(config.namespace, "prod");
+        assert_eq!(errors.len(), 2);
+    }
+}

@@ -1,0 +1,106 @@
+//! Telemetry events: each `emit()` both logs and counts, so logs and metrics
+//! never disagree. Metric names are defined here, once.
+
+use std::time::Duration;
+
+use crate::rejection::{RejectCode, Stage};
+
+/// Counter of messages by `outcome` (`delivered`, `rejected`, `requeued`) and `code`.
+pub const MESSAGES_TOTAL: &str = "tollgate_messages_total";
+/// Histogram of seconds spent per pipeline `stage`.
+pub const STAGE_SECONDS: &str = "tollgate_stage_seconds";
+/// Counter of verified-token cache `result` (`hit`, `miss`).
+pub const VERIFY_CACHE_TOTAL: &str = "tollgate_verify_cache_total";
+/// Gauge of live services in the registry.
+pub const REGISTRY_SERVICES: &str = "tollgate_registry_services";
+/// Counter of registry announcements by `outcome` (`accepted`, `refused`).
+pub const ANNOUNCEMENTS_TOTAL: &str = "tollgate_announcements_total";
+/// Counter of replies forwarded to callers by `outcome`.
+pub const REPLIES_TOTAL: &str = "tollgate_replies_total";
+
+/// A message was delivered to its service.
+pub struct MessageDelivered<'a> {
+    /// `service.method`.
+    pub route: &'a str,
+    /// Verified consumer, if any.
+    pub consumer: Option<&'a str>,
+    /// Message id.
+    pub message_id: &'a str,
+}
+
+/// A message was refused (the message's fault).
+pub struct MessageRejected<'a> {
+    /// Stable code.
+    pub code: RejectCode,
+    /// Stage that refused.
+    pub stage: Stage,
+    /// Route, when known.
+    pub route: &'a str,
+    /// Verified consumer, when known.
+    pub consumer: Option<&'a str>,
+    /// Message id.
+    pub message_id: &'a str,
+    /// Reason, free of secrets.
+    pub reason: &'a str,
+}
+
+/// A message went back to the queue (the infrastructure's fault).
+pub struct MessageRequeued<'a> {
+    /// Message id.
+    pub message_id: &'a str,
+    /// Transport error code.
+    pub error: &'a str,
+}
+
+impl MessageDelivered<'_> {
+    /// Logs the audit line and counts.
+    pub fn emit(&self) {
+        tracing::info!(
+            audit = true, msg.id = %self.message_id, route = %self.route,
+            consumer = self.consumer.unwrap_or("-"), outcome = "delivered",
+            "Message admitted and delivered."
+        );
+        metrics::counter!(MESSAGES_TOTAL, "outcome" => "delivered", "code" => "ok").increment(1);
+    }
+}
+
+impl MessageRejected<'_> {
+    /// Logs the audit line and counts.
+    pub fn emit(&self) {
+        tracing::warn!(
+            audit = true, msg.id = %self.message_id, route = %self.route,
+            consumer = self.consumer.unwrap_or("-"), outcome = "rejected",
+            code = self.code.as_str(), stage = self.stage.as_str(), reason = %self.reason,
+            "Message refused."
+        );
+        metrics::counter!(
+            MESSAGES_TOTAL, "outcome" => "rejected", "code" => self.code.as_str(), "stage" => self.stage.as_str()
+        )
+        .increment(1);
+    }
+}
+
+impl MessageRequeued<'_> {
+    /// Logs and counts.
+    pub fn emit(&self) {
+        tracing::warn!(msg.id = %self.message_id, error = self.error, outcome = "requeued", "Delivery failed; message requeued.");
+        metrics::counter!(MESSAGES_TOTAL, "outcome" => "requeued", "code" => self.error.to_owned())
+            .increment(1);
+    }
+}
+
+/// Records the time spent in `stage`.
+pub fn stage_timing(stage: &'static str, elapsed: Duration) {
+    metrics::histogram!(STAGE_SECONDS, "stage" => stage).record(elapsed.as_secs_f64());
+}
+
+/// Records an announcement outcome and the registry size.
+pub fn announcement(outcome: &'static str, services: usize) {
+    metrics::counter!(ANNOUNCEMENTS_TOTAL, "outcome" => outcome).increment(1);
+    metrics::gauge!(REGISTRY_SERVICES).set(services as f64);
+}
+
+/// Records a forwarded (or dropped) reply.
+pub fn reply(outcome: &'static str) {
+    metrics::counter!(REPLIES_TOTAL, "outcome" => outcome).increment(1);
+}

@@ -1,0 +1,196 @@
+//! Consumes the control exchange: authenticates each announcement, checks
+//! the registration grant, declares the service's queue, updates the table.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use tokio_util::sync::CancellationToken;
+use tollgate_auth::{Verifier, bearer_token};
+
+use crate::{
+    address::Address,
+    bus_topology,
+    error::TransportError,
+    events, headers,
+    names::BusNames,
+    transport::{Delivery, SubscribeOptions, Transport},
+};
+
+use super::{
+    announce::{Announcement, Registration},
+    grants::RegistryGrants,
+    table::{Change, RegistryTable},
+};
+
+/// How often expired leases are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// One router instance's registry listener.
+pub struct RegistryListener {
+    /// The table it maintains.
+    pub table: Arc<RegistryTable>,
+    /// Verifies the services' credentials.
+    pub verifier: Arc<Verifier>,
+    /// Who may register what.
+    pub grants: RegistryGrants,
+    /// Longest lease an announcement may ask for.
+    pub max_ttl: Duration,
+    /// The bus's names.
+    pub names: BusNames,
+    /// This router instance's id.
+    pub instance: String,
+}
+
+/// Why an announcement was refused.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("malformed: {0}")]
+    Malformed(String),
+    #[error("credential refused: {0}")]
+    Credential(&'static str),
+    #[error("consumer `{consumer}` may not register service `{service}`")]
+    NotGranted { consumer: String, service: String },
+    #[error("invalid registration: {0}")]
+    Invalid(String),
+}
+
+impl RegistryListener {
+    /// Declares this instance's control queue and starts listening; returns once
+    /// subscribed (so nothing announced afterwards is missed), with the task handle.
+    pub async fn start(
+        self,
+        transport: Arc<dyn Transport>,
+        shutdown: CancellationToken,
+    ) -> Result<tokio::task::JoinHandle<()>, TransportError> {
+        let queue = self.names.router_control_queue(&self.instance);
+        transport
+            .declare(&bus_topology::control_listener(&self.names, &queue))
+            .await?;
+        let mut subscription = transport
+            .subscribe(&queue, SubscribeOptions::prefetch(64))
+            .await?;
+        let discover = Announcement::Discover
+            .to_envelope(None)
+            .map_err(|e| TransportError::InvalidTopology(e.to_string()))?;
+        transport
+            .publish(&Address::new(self.names.control_exchange(), ""), &discover)
+            .await?;
+        Ok(tokio::spawn(async move {
+            let mut sweep = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = sweep.tick() => self.sweep(),
+                    delivery = subscription.next() => match delivery {
+                        Some(d) => self.handle(d, transport.as_ref()).await,
+                        None => {
+                            tracing::error!("Registry control queue closed; registry stops updating.");
+                            return;
+                        }
+                    },
+                }
+            }
+        }))
+    }
+
+    fn sweep(&self) {
+        for service in self.table.expire(Instant::now()) {
+            tracing::info!(service = %service, "Service left the registry (lease expired).");
+        }
+        metrics::gauge!(events::REGISTRY_SERVICES).set(self.table.len(Instant::now()) as f64);
+    }
+
+    async fn handle(&self, delivery: Delivery, transport: &dyn Transport) {
+        let outcome = self.admit(&delivery);
+        match outcome {
+            Ok(Announcement::Discover) => {}
+            Ok(announcement) => {
+                if let Err(e) = self.apply(&announcement, transport).await {
+                    tracing::warn!(error = %e, "Cannot apply an announcement; retrying later.");
+                    delivery.reject(true).await.ok();
+                    return;
+                }
+                events::announcement("accepted", self.table.len(Instant::now()));
+            }
+            Err(refusal) => {
+                tracing::warn!(audit = true, outcome = "refused", reason = %refusal, "Registry announcement refused.");
+                events::announcement("refused", self.table.len(Instant::now()));
+            }
+        }
+        if let Err(e) = delivery.ack().await {
+            tracing::debug!(error = %e, "Announcement ack failed.");
+        }
+    }
+
+    /// Authenticates and authorizes an announcement. `discover` needs no credential.
+    fn admit(&self, delivery: &Delivery) -> Result<Announcement, Refusal> {
+        let announcement = Announcement::from_bytes(&delivery.envelope.payload)
+            .map_err(|e| Refusal::Malformed(e.to_string()))?;
+        let Some(service) = announcement.service() else {
+            return Ok(announcement);
+        };
+        let header = delivery.envelope.headers.get_str(headers::AUTHORIZATION);
+        let identity = bearer_token(header)
+            .and_then(|token| self.verifier.verify(token))
+            .map_err(|e| Refusal::Credential(e.code()))?;
+        if !self.grants.allows(&identity.consumer, service) {
+            return Err(Refusal::NotGranted {
+                consumer: identity.consumer,
+                service: service.to_owned(),
+            });
+        }
+        if let Announcement::Register(r) | Announcement::Heartbeat(r) = &announcement {
+            self.check(r)?;
+        }
+        Ok(announcement)
+    }
+
+    fn check(&self, r: &Registration) -> Result<(), Refusal> {
+        if !Registration::is_valid_service_name(&r.service) {
+            return Err(Refusal::Invalid(format!("service name `{}`", r.service)));
+        }
+        if crate::translate::Codec::from_content_type(&r.content_type).is_none() {
+            return Err(Refusal::Invalid(format!(
+                "unsupported content type `{}`",
+                r.content_type
+            )));
+        }
+        if r.ttl_secs == 0
+            || r.ttl() > self.max_ttl
+            || r.schema_version.is_empty()
+            || r.instance.is_empty()
+        {
+            return Err(Refusal::Invalid(
+                "ttl, schema version or instance out of range".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        announcement: &Announcement,
+        transport: &dyn Transport,
+    ) -> Result<(), TransportError> {
+        if let Announcement::Register(r) | Announcement::Heartbeat(r) = announcement
+            && self.table.resolve(&r.service, Instant::now()).is_none()
+        {
+            // The service's queue exists before the first message is routed to it.
+            transport
+                .declare(&bus_topology::service(&self.names, &r.service))
+                .await?;
+        }
+        match self.table.apply(announcement, Instant::now()) {
+            Change::ServiceAdded => {
+                tracing::info!(service = ?announcement.service(), "Service joined the registry.")
+            }
+            Change::InstanceRemoved => {
+                tracing::info!(service = ?announcement.service(), "Service instance left.")
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,268 @@
+//! The routing table built from announcements: which services are up, and
+//! what they speak.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use parking_lot::RwLock;
+
+use super::announce::{Announcement, Registration};
+
+/// What the router needs to deliver to a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceContract {
+    /// Service name.
+    pub service: String,
+    /// Content type it accepts and replies in.
+    pub content_type: String,
+    /// Schema version it speaks.
+    pub schema_version: String,
+}
+
+/// One row of `tollgate services`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceView {
+    /// Service name.
+    pub service: String,
+    /// Live instances.
+    pub instances: usize,
+    /// Content type.
+    pub content_type: String,
+    /// Schema version.
+    pub schema_version: String,
+    /// Seconds since the Unix epoch of the newest heartbeat.
+    pub last_heartbeat: u64,
+}
+
+/// What an announcement changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A service appeared.
+    ServiceAdded,
+    /// An instance joined a known service.
+    InstanceAdded,
+    /// A known instance refreshed its lease.
+    Refreshed,
+    /// An instance left (its service may remain).
+    InstanceRemoved,
+    /// Nothing (e.g. deregistering an unknown instance, or `discover`).
+    None,
+}
+
+struct Entry {
+    contract: ServiceContract,
+    /// Instance id → lease expiry.
+    instances: HashMap<String, Instant>,
+    last_heartbeat: SystemTime,
+}
+
+/// The registry table; every router instance builds the same one.
+#[derive(Default)]
+pub struct RegistryTable {
+    entries: RwLock<HashMap<String, Entry>>,
+}
+
+impl RegistryTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies an already authenticated and authorized announcement at `now`.
+    ///
+    /// The newest registration of a service decides its contract (all
+    /// instances of a service share one queue, so they must agree; a change is
+    /// logged as the rollout it is).
+    pub fn apply(&self, announcement: &Announcement, now: Instant) -> Change {
+        match announcement {
+            Announcement::Register(r) | Announcement::Heartbeat(r) => self.register(r, now),
+            Announcement::Deregister { service, instance } => self.deregister(service, instance),
+            Announcement::Discover => Change::None,
+        }
+    }
+
+    fn register(&self, r: &Registration, now: Instant) -> Change {
+        let lease = now + r.ttl();
+        let contract = ServiceContract {
+            service: r.service.clone(),
+            content_type: r.content_type.clone(),
+            schema_version: r.schema_version.clone(),
+        };
+        let mut entries = self.entries.write();
+        let Some(entry) = entries.get_mut(&r.service) else {
+            let instances = HashMap::from([(r.instance.clone(), lease)]);
+            let entry = Entry {
+                contract,
+                instances,
+                last_heartbeat: SystemTime::now(),
+            };
+            entries.insert(r.service.clone(), entry);
+            return Change::ServiceAdded;
+        };
+        if entry.contract != contract {
+            tracing::warn!(
+                service = %r.service, instance = %r.instance,
+                content_type = %r.content_type, schema_version = %r.schema_version,
+                "Service contract changed."
+            );
+            entry.contract = contract;
+        }
+        entry.last_heartbeat = SystemTime::now();
+        match entry.instances.insert(r.instance.clone(), lease) {
+            Some(_) => Change::Refreshed,
+            None => Change::InstanceAdded,
+        }
+    }
+
+    fn deregister(&self, service: &str, instance: &str) -> Change {
+        let mut entries = self.entries.write();
+        let Some(entry) = entries.get_mut(service) else {
+            return Change::None;
+        };
+        if entry.instances.remove(instance).is_none() {
+            return Change::None;
+        }
+        if entry.instances.is_empty() {
+            entries.remove(service);
+        }
+        Change::InstanceRemoved
+    }
+
+    /// The contract of `service` if at least one instance holds a live lease.
+    pub fn resolve(&self, service: &str, now: Instant) -> Option<ServiceContract> {
+        let entries = self.entries.read();
+        let entry = entries.get(service)?;
+        entry
+            .instances
+            .values()
+            .any(|&lease| lease > now)
+            .then(|| entry.contract.clone())
+    }
+
+    /// Drops expired instances and services without any; returns the services that left.
+    pub fn expire(&self, now: Instant) -> Vec<String> {
+        let mut entries = self.entries.write();
+        let mut gone = Vec::new();
+        entries.retain(|name, entry| {
+            entry.instances.retain(|_, lease| *lease > now);
+            let keep = !entry.instances.is_empty();
+            if !keep {
+                gone.push(name.clone());
+            }
+            keep
+        });
+        gone
+    }
+
+    /// Live services, sorted by name.
+    pub fn snapshot(&self, now: Instant) -> Vec<ServiceView> {
+        let entries = self.entries.read();
+        let mut views: Vec<ServiceView> = entries
+            .values()
+            .filter_map(|e| {
+                let instances = e.instances.values().filter(|&&lease| lease > now).count();
+                (instances > 0).then(|| ServiceView {
+                    service: e.contract.service.clone(),
+                    instances,
+                    content_type: e.contract.content_type.clone(),
+                    schema_version: e.contract.schema_version.clone(),
+                    last_heartbeat: unix(e.last_heartbeat),
+                })
+            })
+            .collect();
+        views.sort_by(|a, b| a.service.cmp(&b.service));
+        views
+    }
+
+    /// Number of services with a live instance.
+    pub fn len(&self, now: Instant) -> usize {
+        self.snapshot(now).len()
+    }
+
+    /// Whether no service is live.
+    pub fn is_empty(&self, now: Instant) -> bool {
+        self.len(now) == 0
+    }
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(service: &str, instance: &str, version: &str, ttl: u64) -> Announcement {
+        Announcement::Register(Registration {
+            service: service.into(),
+            instance: instance.into(),
+            content_type: "application/json".into(),
+            schema_version: version.into(),
+            ttl_secs: ttl,
+        })
+    }
+
+    #[test]
+    fn a_registered_service_resolves_until_its_lease_ends() {
+        let t = RegistryTable::new();
+        let now = Instant::now();
+        assert_eq!(
+            t.apply(&reg("orders", "a", "2", 10), now),
+            Change::ServiceAdded
+        );
+        assert_eq!(t.resolve("orders", now).unwrap().schema_version, "2");
+        assert_eq!(t.resolve("orders", now + Duration::from_secs(11)), None);
+        assert_eq!(
+            t.expire(now + Duration::from_secs(11)),
+            vec!["orders".to_string()]
+        );
+        assert!(t.is_empty(now));
+    }
+
+    #[test]
+    fn heartbeats_extend_the_lease_and_instances_share_a_service() {
+        let t = RegistryTable::new();
+        let now = Instant::now();
+        t.apply(&reg("orders", "a", "2", 10), now);
+        assert_eq!(
+            t.apply(&reg("orders", "b", "2", 10), now),
+            Change::InstanceAdded
+        );
+        let later = now + Duration::from_secs(8);
+        assert_eq!(
+            t.apply(&reg("orders", "a", "2", 10), later),
+            Change::Refreshed
+        );
+        let view = &t.snapshot(later)[0];
+        assert_eq!(view.instances, 2);
+        assert_eq!(t.snapshot(now + Duration::from_secs(15))[0].instances, 1);
+    }
+
+    #[test]
+    fn deregistering_the_last_instance_removes_the_service() {
+        let t = RegistryTable::new();
+        let now = Instant::now();
+        t.apply(&reg("orders", "a", "2", 10), now);
+        let bye = Announcement::Deregister {
+            service: "orders".into(),
+            instance: "a".into(),
+        };
+        assert_eq!(t.apply(&bye, now), Change::InstanceRemoved);
+        assert_eq!(t.resolve("orders", now), None);
+        assert_eq!(t.apply(&bye, now), Change::None);
+    }
+
+    #[test]
+    fn the_newest_registration_sets_the_contract() {
+        let t = RegistryTable::new();
+        let now = Instant::now();
+        t.apply(&reg("orders", "a", "1", 10), now);
+        t.apply(&reg("orders", "b", "2", 10), now);
+        assert_eq!(t.resolve("orders", now).unwrap().schema_version, "2");
+    }
+}

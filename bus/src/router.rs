@@ -1,0 +1,173 @@
+//! The router: consumes the ingress queue, runs every message through the
+//! chain, delivers it with a publisher confirm and only then acks the
+//! ingress; forwards replies back to callers; keeps the registry.
+//!
+//! A router holds no state another instance lacks (the registry is rebuilt
+//! from announcements, reply routing travels in signed headers), so more
+//! instances on the same broker share the load as competing consumers.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tollgate_auth::{AssertionSigner, Policy, Verifier};
+
+use crate::{
+    bus_topology,
+    chain::{
+        AuthModes, Authenticate, Authorize, Chain, Limits, Resolve, Sanitize, Stamp, Translate,
+    },
+    error::TransportError,
+    names::BusNames,
+    registry::{RegistryGrants, RegistryListener, RegistryTable},
+    reply_context::ReplyContextKey,
+    translate::Translator,
+    transport::{SubscribeOptions, Transport},
+};
+
+mod ingress;
+mod pipeline;
+mod reject;
+mod reply;
+
+use pipeline::Pipeline;
+use reply::ReplyForwarder;
+
+/// Everything a router needs, built from the config (`Config::router_settings`).
+pub struct RouterSettings {
+    /// Names of the bus.
+    pub names: BusNames,
+    /// This instance's id (unique per process).
+    pub instance: String,
+    /// Verifies callers' and services' credentials.
+    pub verifier: Arc<Verifier>,
+    /// The access policy.
+    pub policy: Arc<Policy>,
+    /// Signs the assertion services check.
+    pub signer: AssertionSigner,
+    /// Signs and checks reply contexts.
+    pub reply_key: ReplyContextKey,
+    /// Codecs and schema mappings.
+    pub translator: Arc<Translator>,
+    /// Who may register which service.
+    pub grants: RegistryGrants,
+    /// Size limits.
+    pub limits: Limits,
+    /// Auth mode per route.
+    pub modes: AuthModes,
+    /// Remove the credential before delivery (gateway mode).
+    pub strip_credential: bool,
+    /// Unsettled ingress (and reply) deliveries at once.
+    pub prefetch: u16,
+    /// Longest lease a registration may ask for.
+    pub max_registration_ttl: Duration,
+}
+
+/// A router, ready to start.
+pub struct Router {
+    settings: RouterSettings,
+    transport: Arc<dyn Transport>,
+    table: Arc<RegistryTable>,
+}
+
+/// A started router.
+pub struct RunningRouter {
+    /// The registry table this instance keeps.
+    pub registry: Arc<RegistryTable>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Router {
+    /// A router over `transport`.
+    pub fn new(settings: RouterSettings, transport: Arc<dyn Transport>) -> Self {
+        Self {
+            settings,
+            transport,
+            table: Arc::new(RegistryTable::new()),
+        }
+    }
+
+    /// Declares the bus topology, starts the registry listener, then consumes
+    /// the ingress and replies queues until `shutdown` is cancelled.
+    ///
+    /// Errors if the topology cannot be declared or a queue consumed.
+    pub async fn start(self, shutdown: CancellationToken) -> Result<RunningRouter, TransportError> {
+        let Self {
+            settings: s,
+            transport,
+            table,
+        } = self;
+        transport.declare(&bus_topology::core(&s.names)).await?;
+        let listener = RegistryListener {
+            table: Arc::clone(&table),
+            verifier: Arc::clone(&s.verifier),
+            grants: s.grants.clone(),
+            max_ttl: s.max_registration_ttl,
+            names: s.names.clone(),
+            instance: s.instance.clone(),
+        };
+        let registry_task = listener
+            .start(Arc::clone(&transport), shutdown.clone())
+            .await?;
+        let anonymous = s.policy.anonymous_identity().is_some();
+        let chain = Chain::new(vec![
+            Arc::new(Sanitize::new(s.limits, s.names.clone())),
+            Arc::new(Authenticate::new(
+                Arc::clone(&s.verifier),
+                s.strip_credential,
+                anonymous,
+            )),
+            Arc::new(Authorize::new(Arc::clone(&s.policy))),
+            Arc::new(Resolve::new(Arc::clone(&table))),
+            Arc::new(Translate::new(Arc::clone(&s.translator))),
+            Arc::new(Stamp::new(s.signer, s.reply_key.clone(), s.names.clone())),
+        ]);
+        let pipeline = Arc::new(Pipeline::new(
+            chain,
+            s.modes,
+            Arc::clone(&transport),
+            s.names.clone(),
+        ));
+        let forwarder = Arc::new(ReplyForwarder::new(
+            Arc::clone(&s.translator),
+            s.reply_key,
+            Arc::clone(&transport),
+            s.names.clone(),
+        ));
+        let options = SubscribeOptions::prefetch(s.prefetch);
+        let ingress = transport
+            .subscribe(&s.names.ingress_queue(), options.clone())
+            .await?;
+        let replies = transport
+            .subscribe(&s.names.replies_queue(), options)
+            .await?;
+        tracing::info!(instance = %s.instance, namespace = %s.names.namespace(), "Router started.");
+        let tasks = vec![
+            registry_task,
+            tokio::spawn(ingress::consume(ingress, shutdown.clone(), move |d| {
+                let pipeline = Arc::clone(&pipeline);
+                async move { pipeline.handle(d).await }
+            })),
+            tokio::spawn(ingress::consume(replies, shutdown, move |d| {
+                let forwarder = Arc::clone(&forwarder);
+                async move { forwarder.forward(d).await }
+            })),
+        ];
+        Ok(RunningRouter {
+            registry: table,
+            tasks,
+        })
+    }
+}
+
+impl RunningRouter {
+    /// Waits until every loop has stopped (after shutdown: in-flight messages
+    /// are settled first).
+    pub async fn wait(self) {
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "A router task failed.");
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! `tollgate serve`: runs one router instance until SIGTERM or Ctrl-C.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+use tollgate_bus::{
+    AmqpConfig, AmqpTransport, Transport,
+    config::{Config, ProcessEnv},
+    events,
+    router::Router,
+};
+
+/// Options of `tollgate serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The configuration file.
+    #[arg(long, short, default_value = "tollgate.toml")]
+    config: PathBuf,
+}
+
+impl ServeArgs {
+    pub(crate) async fn run(self) -> anyhow::Result<()> {
+        let config = load(&self.config)?;
+        let settings = match config.router_settings() {
+            Ok(s) => s,
+            Err(problems) => bail!(super::config::listing(&self.config, &problems)),
+        };
+        if let Some(addr) = config.metrics_socket() {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .with_http_listener(addr)
+                .install()
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            tracing::info!(%addr, "Serving Prometheus metrics on /metrics.");
+        }
+        let amqp = AmqpConfig::new(&config.amqp_url)
+            .with_connection_name(format!("tollgate-router-{}", settings.instance));
+        let transport = AmqpTransport::connect(amqp)
+            .await
+            .with_context(|| format!("cannot reach RabbitMQ at {}", redact(&config.amqp_url)))?;
+        let transport: Arc<dyn Transport> = Arc::new(transport);
+        let verifier = Arc::clone(&settings.verifier);
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        tokio::spawn(export_cache_stats(verifier, shutdown.clone()));
+        let running = Router::new(settings, Arc::clone(&transport))
+            .start(shutdown)
+            .await?;
+        running.wait().await;
+        transport.close().await?;
+        tracing::info!("Router stopped.");
+        Ok(())
+    }
+}
+
+/// Reads the file and applies `TOLLGATE_*` overrides.
+pub(crate) fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    let mut config = Config::load(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if let Err(problems) = config.apply_env(&ProcessEnv) {
+        bail!(super::config::listing(path, &problems));
+    }
+    Ok(config)
+}
+
+/// The URL without its password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            tracing::error!("Cannot listen for SIGTERM.");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await.ok();
+    tracing::info!("Shutting down: finishing in-flight messages.");
+    shutdown.cancel();
+}
+
+/// Publishes the verified-token cache counters as Prometheus counters.
+async fn export_cache_stats(verifier: Arc<tollgate_auth::Verifier>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let stats = verifier.cache_stats();
+                metrics::counter!(events::VERIFY_CACHE_TOTAL, "result" => "hit").absolute(stats.hits);
+                metrics::counter!(events::VERIFY_CACHE_TOTAL, "result" => "miss").absolute(stats.misses);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("amqp://guest:secret@host:5672/%2f"),
+            "amqp://guest:***@host:5672/%2f"
+        );
+        assert_eq!(redact("amqp://host:5672"), "amqp://host:5672");
+    }
+}

@@ -1,0 +1,281 @@
+//! A whole bus for integration tests: keys, consumers, policy and mappings
+//! written as a real config, a router started on the fixture's broker, and
+//! helpers to mint tokens, register raw services and call through the bus.
+
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tollgate_auth::{Algorithm, testkit::TestKey};
+use tollgate_bus::{
+    Address, BusNames, Envelope, SubscribeOptions, Subscription, Transport, bus_topology,
+    config::Config,
+    headers,
+    registry::{Announcement, Registration, RegistryTable},
+    router::{Router, RunningRouter},
+};
+
+use super::Fixture;
+
+/// Consumers of the test bus: callers and the services' own accounts.
+pub const CALLERS: [&str; 3] = ["web", "reader", "intruder"];
+/// Service accounts, each granted the service of the same name minus `-svc`.
+pub const SERVICE_ACCOUNTS: [&str; 3] = ["orders-svc", "billing-svc", "inventory-svc"];
+
+/// A running router plus everything a test needs around it.
+pub struct TestBus {
+    /// Names of this bus (namespace = the fixture's).
+    pub names: BusNames,
+    /// The bus's public assertion key (PEM), for services.
+    pub assertion_public_pem: String,
+    /// The folder holding the config and keys.
+    pub dir: PathBuf,
+    keys: Vec<(String, TestKey)>,
+    shutdown: CancellationToken,
+    running: Option<RunningRouter>,
+}
+
+/// The policy and mappings every test bus runs with.
+const POLICY_AND_MAPPINGS: &str = r#"
+[policy]
+[[policy.rules]]
+name = "web-orders-billing-inventory"
+routes = ["orders.*", "billing.*", "inventory.*", "ghost.*"]
+consumers = ["web"]
+[[policy.rules]]
+name = "reader-orders-get"
+routes = ["orders.get"]
+consumers = ["reader"]
+
+[registry]
+grants = [
+  { consumer = "orders-svc", services = ["orders"] },
+  { consumer = "billing-svc", services = ["billing"] },
+  { consumer = "inventory-svc", services = ["inventory"] },
+]
+
+[[translation.mappings]]
+service = "billing"
+from = "2"
+to = "1"
+request = [
+  { op = "rename", from = "/customer/id", to = "/customer/number" },
+  { op = "move", from = "/amount/cents", to = "/amount_cents" },
+  { op = "default", path = "/currency", value = "EUR" },
+]
+"#;
+
+impl TestBus {
+    /// Writes keys and config under a temp folder and starts a router on `fx`.
+    pub async fn start(fx: &Fixture) -> Self {
+        Self::start_with(fx, "").await
+    }
+
+    /// Like [`TestBus::start`], with extra TOML put at the top of the config.
+    pub async fn start_with(fx: &Fixture, extra_toml: &str) -> Self {
+        let mut bus = Self::prepare(fx, extra_toml).await;
+        let config = Config::load(&bus.config_path()).unwrap();
+        let settings = config
+            .router_settings()
+            .unwrap_or_else(|e| panic!("test config invalid: {e:?}"));
+        let running = Router::new(settings, Arc::clone(fx.transport()))
+            .start(bus.shutdown.clone())
+            .await
+            .unwrap();
+        bus.running = Some(running);
+        bus
+    }
+
+    /// Writes keys and config and declares the topology, without starting a
+    /// router (tests that run `tollgate serve` processes).
+    pub async fn prepare(fx: &Fixture, extra_toml: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("tollgate-test-{}", fx.ns.prefix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (private, public) = tollgate_auth::generate_assertion_key().unwrap();
+        std::fs::write(dir.join("bus.pem"), private).unwrap();
+        let mut keys = Vec::new();
+        let mut consumers = String::new();
+        for name in CALLERS.iter().chain(SERVICE_ACCOUNTS.iter()) {
+            let key = TestKey::generate(Algorithm::HS256, format!("{name}-k1"));
+            let secret = STANDARD.encode(key.secret.clone().unwrap());
+            consumers.push_str(&format!(
+                "[[auth.consumers]]\nname = \"{name}\"\nscopes = [\"orders.write\"]\n\
+                 [[auth.consumers.credentials]]\nkid = \"{}\"\nalgorithm = \"HS256\"\nsecret_base64 = \"{secret}\"\n",
+                key.kid
+            ));
+            keys.push(((*name).to_owned(), key));
+        }
+        let toml = format!(
+            "namespace = \"{ns}\"\n{extra_toml}\n[auth]\nassertion_key_file = \"bus.pem\"\n{consumers}{POLICY_AND_MAPPINGS}",
+            ns = fx.ns.prefix(),
+        );
+        std::fs::write(dir.join("tollgate.toml"), &toml).unwrap();
+        let names = BusNames::new(fx.ns.prefix());
+        // Recorded for cleanup (the router declares the same, idempotently).
+        fx.declare(&bus_topology::core(&names)).await.unwrap();
+        for service in ["orders", "billing", "inventory"] {
+            fx.declare(&bus_topology::service(&names, service))
+                .await
+                .unwrap();
+        }
+        Self {
+            names,
+            assertion_public_pem: public,
+            dir,
+            keys,
+            shutdown: CancellationToken::new(),
+            running: None,
+        }
+    }
+
+    /// The config file of this bus.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("tollgate.toml")
+    }
+
+    /// The registry table of the router.
+    pub fn registry(&self) -> Arc<RegistryTable> {
+        Arc::clone(&self.running.as_ref().unwrap().registry)
+    }
+
+    /// A valid token for `consumer`, living `ttl_secs`, with extra `claims`.
+    pub fn token_with(&self, consumer: &str, ttl_secs: i64, claims: Value) -> String {
+        let key = &self.keys.iter().find(|(n, _)| n == consumer).unwrap().1;
+        let now = now() as i64;
+        let mut body = json!({"key": consumer, "sub": format!("{consumer}-user"), "iat": now, "exp": now + ttl_secs,
+                               "jti": uuid::Uuid::new_v4().to_string()});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), claims.as_object()) {
+            body.extend(extra.clone());
+        }
+        key.sign(&body)
+    }
+
+    /// A valid five-minute token for `consumer`.
+    pub fn token(&self, consumer: &str) -> String {
+        self.token_with(consumer, 300, json!({}))
+    }
+
+    /// The key of `consumer`, to craft bad tokens.
+    pub fn key(&self, consumer: &str) -> &TestKey {
+        &self.keys.iter().find(|(n, _)| n == consumer).unwrap().1
+    }
+
+    /// Registers `service` (as its service account) and waits until the router routes to it.
+    pub async fn register(
+        &self,
+        transport: &dyn Transport,
+        service: &str,
+        content_type: &str,
+        version: &str,
+    ) {
+        self.announce(transport, service, content_type, version)
+            .await;
+        self.wait_for(
+            || {
+                self.registry()
+                    .resolve(service, std::time::Instant::now())
+                    .is_some()
+            },
+            "registration",
+        )
+        .await;
+    }
+
+    /// Publishes a registration of `service` (as its service account), without waiting.
+    pub async fn announce(
+        &self,
+        transport: &dyn Transport,
+        service: &str,
+        content_type: &str,
+        version: &str,
+    ) {
+        let registration = Registration {
+            service: service.into(),
+            instance: format!("{service}-test"),
+            content_type: content_type.into(),
+            schema_version: version.into(),
+            ttl_secs: 30,
+        };
+        let token = self.token(&format!("{service}-svc"));
+        let envelope = Announcement::Register(registration)
+            .to_envelope(Some(&token))
+            .unwrap();
+        transport
+            .publish(&Address::new(self.names.control_exchange(), ""), &envelope)
+            .await
+            .unwrap();
+    }
+
+    /// Polls `condition` for up to 15 s.
+    pub async fn wait_for(&self, condition: impl Fn() -> bool, what: &str) {
+        for _ in 0..300 {
+            if condition() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    /// A caller's reply queue on `transport`, subscribed.
+    pub async fn caller_queue(&self, transport: &dyn Transport) -> (String, Subscription) {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        transport
+            .declare(&bus_topology::caller(&self.names, &id))
+            .await
+            .unwrap();
+        let queue = self.names.caller_queue(&id);
+        let sub = transport
+            .subscribe(&queue, SubscribeOptions::default())
+            .await
+            .unwrap();
+        (queue, sub)
+    }
+
+    /// A request to `route` with `token` (if any), JSON `body`, replying to `reply_to`.
+    pub fn request(&self, body: &Value, token: Option<&str>, reply_to: Option<&str>) -> Envelope {
+        let mut envelope = Envelope::new(serde_json::to_vec(body).unwrap())
+            .with_content_type("application/json")
+            .with_correlation_id(uuid::Uuid::new_v4().to_string());
+        if let Some(token) = token {
+            envelope
+                .headers
+                .insert(headers::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        envelope.reply_to = reply_to.map(str::to_owned);
+        envelope
+    }
+
+    /// Publishes to the ingress exchange with routing key `route`.
+    pub async fn send(&self, transport: &dyn Transport, route: &str, envelope: &Envelope) {
+        transport
+            .publish(
+                &Address::new(self.names.ingress_exchange(), route),
+                envelope,
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Stops the router (graceful) and removes the temp folder.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(running) = self.running.take() {
+            running.wait().await;
+        }
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,85 @@
+//! The example configuration parses and validates; bad configurations list
+//! every problem at once.
+
+use std::path::PathBuf;
+
+use tollgate_bus::config::Config;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+#[test]
+fn the_example_config_parses_and_validates_once_the_key_exists() {
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-example-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(dir.join("keys")).unwrap();
+    let text = std::fs::read_to_string(repo_root().join("tollgate.example.toml")).unwrap();
+    let config = Config::from_toml(&text, &dir).unwrap();
+    let problems = config.validate().unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.field == "auth.assertion_key_file"),
+        "{problems:?}"
+    );
+    let (private, _) = tollgate_auth::generate_assertion_key().unwrap();
+    std::fs::write(dir.join("keys/bus-assertion.pem"), private).unwrap();
+    config
+        .validate()
+        .unwrap_or_else(|p| panic!("example config invalid: {p:#?}"));
+    assert_eq!(config.namespace, "tollgate");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = r#"
+namespace = "Bad Name!"
+amqp_url = "http://nope"
+metrics_addr = "not an address"
+[router]
+prefetch = 0
+[registry]
+grants = [{ consumer = "ghost", services = ["a.b"] }]
+[[routes]]
+pattern = "orders.**"
+auth = "gateway"
+[[translation.mappings]]
+service = "x"
+from = "1"
+to = "1"
+request = [{ op = "rename", from = "bad", to = "/y" }]
+"#;
+    let problems = Config::from_toml(text, ".")
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    for expected in [
+        "namespace",
+        "amqp_url",
+        "metrics_addr",
+        "router.prefetch",
+        "routes",
+        "auth.assertion_key_file",
+        "registry.grants[0]",
+        "translation.mappings",
+    ] {
+        assert!(
+            fields.contains(&expected),
+            "missing a problem for {expected}: {problems:#?}"
+        );
+    }
+}
+
+#[test]
+fn unknown_fields_are_refused() {
+    let err = Config::from_toml("namespace = \"a\"\nnamspace_typo = 1\n", ".").unwrap_err();
+    assert!(err.message.contains("namspace_typo"), "{err}");
+}

@@ -1,0 +1,112 @@
+//! The registry on RabbitMQ: registration is authenticated and authorized
+//! like any message, and a service that stops heartbeating leaves the table.
+
+use std::time::Instant;
+
+use serde_json::json;
+use tollgate_bus::{
+    Address, headers,
+    registry::{Announcement, Registration},
+};
+use tollgate_tests::{
+    conformance::transport::recv,
+    support::{Fixture, TestBus},
+};
+
+fn registration(service: &str, ttl_secs: u64) -> Announcement {
+    Announcement::Register(Registration {
+        service: service.into(),
+        instance: format!("{service}-1"),
+        content_type: "application/json".into(),
+        schema_version: "2".into(),
+        ttl_secs,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_and_unauthorized_registrations_are_refused() {
+    let fx = Fixture::amqp().await;
+    let bus = TestBus::start(&fx).await;
+    let tr = fx.transport().as_ref();
+    let control = Address::new(bus.names.control_exchange(), "");
+    let attempts = [
+        registration("billing", 30).to_envelope(None).unwrap(),
+        registration("billing", 30)
+            .to_envelope(Some("not-a-token"))
+            .unwrap(),
+        // orders-svc may register `orders` only.
+        registration("billing", 30)
+            .to_envelope(Some(&bus.token("orders-svc")))
+            .unwrap(),
+        // A caller account may register nothing.
+        registration("billing", 30)
+            .to_envelope(Some(&bus.token("web")))
+            .unwrap(),
+        // A token that expired.
+        registration("billing", 30)
+            .to_envelope(Some(&bus.token_with("billing-svc", -120, json!({}))))
+            .unwrap(),
+    ];
+    for attempt in &attempts {
+        tr.publish(&control, attempt).await.unwrap();
+    }
+    // Announcements are handled in order: once this one is in, the others were judged.
+    bus.register(tr, "orders", "application/json", "2").await;
+    assert!(bus.registry().resolve("billing", Instant::now()).is_none());
+    assert_eq!(bus.registry().snapshot(Instant::now()).len(), 1);
+    bus.stop().await;
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_stops_heartbeating_leaves_routing() {
+    let fx = Fixture::amqp().await;
+    let bus = TestBus::start(&fx).await;
+    let tr = fx.transport().as_ref();
+    let token = bus.token("inventory-svc");
+    tr.publish(
+        &Address::new(bus.names.control_exchange(), ""),
+        &registration("inventory", 1)
+            .to_envelope(Some(&token))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    bus.wait_for(
+        || {
+            bus.registry()
+                .resolve("inventory", Instant::now())
+                .is_some()
+        },
+        "the registration",
+    )
+    .await;
+    bus.wait_for(
+        || {
+            bus.registry()
+                .resolve("inventory", Instant::now())
+                .is_none()
+        },
+        "the lease to expire",
+    )
+    .await;
+
+    let (caller_q, mut replies) = bus.caller_queue(tr).await;
+    let request = bus.request(&json!({}), Some(&bus.token("web")), Some(&caller_q));
+    bus.send(tr, "inventory.reserve", &request).await;
+    let reply = recv(&mut replies, "the no_route error").await;
+    assert_eq!(
+        reply.envelope.headers.get_str(headers::ERROR),
+        Some("no_route")
+    );
+    reply.ack().await.unwrap();
+    assert_eq!(
+        tr.inspect(&bus.names.service_queue("inventory"))
+            .await
+            .unwrap()
+            .messages,
+        0
+    );
+    bus.stop().await;
+    fx.cleanup().await;
+}

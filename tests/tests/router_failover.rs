@@ -1,0 +1,158 @@
+//! Two `tollgate serve` processes share one ingress queue; one is killed with
+//! SIGKILL while 10,000 requests are in flight, and none is lost: every
+//! message id reaches the service at least once.
+
+use std::{
+    collections::HashSet,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use futures_util::{StreamExt, stream::FuturesUnordered};
+use parking_lot::Mutex;
+use serde_json::json;
+use tollgate_bus::{SubscribeOptions, TransportError};
+use tollgate_tests::support::{Fixture, TestBus, amqp_url};
+
+const REQUESTS: usize = 10_000;
+const PROBES: usize = 50;
+
+/// `target/<profile>/tollgate`, built by `cargo test --workspace` with the root package.
+fn tollgate_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let binary = profile_dir.join(format!("tollgate{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --bin tollgate` (cargo test --workspace does)",
+        binary.display()
+    );
+    binary
+}
+
+fn spawn_router(bus: &TestBus, instance: &str) -> Child {
+    Command::new(tollgate_binary())
+        .args(["serve", "--config"])
+        .arg(bus.config_path())
+        .env("TOLLGATE_INSTANCE", instance)
+        .env("TOLLGATE_AMQP_URL", amqp_url())
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start tollgate serve")
+}
+
+async fn wait_until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..secs * 10 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {secs} s waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_of_two_routers_loses_no_message() {
+    let fx = Fixture::amqp().await;
+    let bus = TestBus::prepare(&fx, "").await;
+    let tr = Arc::clone(fx.transport());
+    let (a, b) = (
+        format!("{}-a", fx.ns.prefix()),
+        format!("{}-b", fx.ns.prefix()),
+    );
+    let mut router_a = spawn_router(&bus, &a);
+    let mut router_b = spawn_router(&bus, &b);
+    for instance in [&a, &b] {
+        let queue = bus.names.router_control_queue(instance);
+        wait_until("both routers to start", 60, async || {
+            tr.inspect(&queue).await.is_ok()
+        })
+        .await;
+    }
+    bus.announce(tr.as_ref(), "orders", "application/json", "2")
+        .await;
+
+    // The service records every message id it sees.
+    let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let mut service = tr
+        .subscribe(
+            &bus.names.service_queue("orders"),
+            SubscribeOptions::prefetch(500),
+        )
+        .await
+        .unwrap();
+    let recorder = {
+        let seen = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Some(d) = service.next().await {
+                seen.lock().insert(d.envelope.id.clone());
+                d.ack().await.ok();
+            }
+        })
+    };
+
+    // Probes until both routers route (each router took some of them).
+    let token = bus.token("web");
+    let mut probes = Vec::new();
+    for _ in 0..PROBES {
+        let probe = bus.request(&json!({"probe": true}), Some(&token), None);
+        bus.send(tr.as_ref(), "orders.get", &probe).await;
+        probes.push(probe.id);
+    }
+    wait_until("the probes to reach the service", 60, async || {
+        let seen = seen.lock();
+        probes.iter().all(|id| seen.contains(id))
+    })
+    .await;
+
+    let requests: Vec<_> = (0..REQUESTS)
+        .map(|i| bus.request(&json!({"n": i}), Some(&token), None))
+        .collect();
+    let ids: Vec<String> = requests.iter().map(|r| r.id.clone()).collect();
+    let publisher = {
+        let (tr, exchange) = (Arc::clone(&tr), bus.names.ingress_exchange());
+        tokio::spawn(async move {
+            let to = tollgate_bus::Address::new(exchange, "orders.get");
+            let mut in_flight = FuturesUnordered::new();
+            for request in &requests {
+                if in_flight.len() >= 256 {
+                    let sent: Option<Result<(), TransportError>> = in_flight.next().await;
+                    sent.unwrap().unwrap();
+                }
+                in_flight.push(tr.publish(&to, request));
+            }
+            while let Some(r) = in_flight.next().await {
+                r.unwrap();
+            }
+        })
+    };
+    let first_id = ids[0].clone();
+    wait_until("traffic to flow", 60, async || {
+        seen.lock().len() >= PROBES + REQUESTS / 10 || seen.lock().contains(&first_id)
+    })
+    .await;
+    router_a.kill().expect("SIGKILL router a");
+    router_a.wait().ok();
+    publisher.await.unwrap();
+
+    wait_until("every request to reach the service", 180, async || {
+        let seen = seen.lock();
+        ids.iter().all(|id| seen.contains(id))
+    })
+    .await;
+    assert_eq!(
+        tr.inspect(&bus.names.dead_queue()).await.unwrap().messages,
+        0,
+        "nothing was refused"
+    );
+
+    router_b.kill().ok();
+    router_b.wait().ok();
+    recorder.abort();
+    bus.stop().await;
+    fx.cleanup().await;
+}

@@ -8,7 +8,7 @@ use tollgate_bus::config::Config;
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .unwrap()
+        .expect("the tests crate lives in the repository root")
         .to_path_buf()
 }
 

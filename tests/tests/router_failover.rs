@@ -21,8 +21,11 @@ const PROBES: usize = 50;
 
 /// `target/<profile>/tollgate`, built by `cargo test --workspace` with the root package.
 fn tollgate_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
     let binary = profile_dir.join(format!("tollgate{}", std::env::consts::EXE_SUFFIX));
     assert!(
         binary.exists(),
@@ -32,17 +35,34 @@ fn tollgate_binary() -> PathBuf {
     binary
 }
 
-fn spawn_router(bus: &TestBus, instance: &str) -> Child {
-    Command::new(tollgate_binary())
+/// A router process, killed if the test ends early.
+struct RouterProcess(Child);
+
+impl RouterProcess {
+    fn kill(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+impl Drop for RouterProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn_router(bus: &TestBus, instance: &str) -> RouterProcess {
+    let child = Command::new(tollgate_binary())
         .args(["serve", "--config"])
         .arg(bus.config_path())
         .env("TOLLGATE_INSTANCE", instance)
         .env("TOLLGATE_AMQP_URL", amqp_url())
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .spawn()
-        .expect("start tollgate serve")
+        .expect("start tollgate serve");
+    RouterProcess(child)
 }
 
 async fn wait_until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
@@ -68,8 +88,12 @@ async fn killing_one_of_two_routers_loses_no_message() {
     let mut router_b = spawn_router(&bus, &b);
     for instance in [&a, &b] {
         let queue = bus.names.router_control_queue(instance);
+        // The queue is exclusive to the router's connection: "locked" means it exists.
         wait_until("both routers to start", 60, async || {
-            tr.inspect(&queue).await.is_ok()
+            matches!(
+                tr.inspect(&queue).await,
+                Ok(_) | Err(TransportError::PreconditionFailed(_))
+            )
         })
         .await;
     }
@@ -135,8 +159,7 @@ async fn killing_one_of_two_routers_loses_no_message() {
         seen.lock().len() >= PROBES + REQUESTS / 10 || seen.lock().contains(&first_id)
     })
     .await;
-    router_a.kill().expect("SIGKILL router a");
-    router_a.wait().ok();
+    router_a.kill(); // SIGKILL: no chance to settle anything.
     publisher.await.unwrap();
 
     wait_until("every request to reach the service", 180, async || {
@@ -150,8 +173,7 @@ async fn killing_one_of_two_routers_loses_no_message() {
         "nothing was refused"
     );
 
-    router_b.kill().ok();
-    router_b.wait().ok();
+    router_b.kill();
     recorder.abort();
     bus.stop().await;
     fx.cleanup().await;

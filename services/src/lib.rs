@@ -4,6 +4,7 @@ mod caller;
 mod credential;
 mod dispatch;
 mod error;
+pub mod examples;
 mod guard;
 mod handler;
 mod options;

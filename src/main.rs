@@ -1,9 +1,14 @@
 //! `tollgate`: the one binary of the Tollgate message bus.
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
 mod cli;
 
-fn main() -> anyhow::Result<()> {
-    cli::Cli::parse().run()
+fn main() -> ExitCode {
+    match cli::Cli::parse().run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => ExitCode::from(cli::exit::report(&error)),
+    }
 }

@@ -1,11 +1,13 @@
 //! Fixtures shared by the integration tests.
 
+mod binary;
 mod broker;
 mod bus;
 mod fixture;
 mod namespace;
 mod proxy;
 
+pub use binary::tollgate_binary;
 pub use broker::{DEFAULT_AMQP_URL, amqp_url, await_broker};
 pub use bus::{CALLERS, SERVICE_ACCOUNTS, TestBus, now};
 pub use fixture::Fixture;

@@ -4,7 +4,6 @@
 
 use std::{
     collections::HashSet,
-    path::PathBuf,
     process::{Child, Command, Stdio},
     sync::Arc,
     time::Duration,
@@ -14,31 +13,32 @@ use futures_util::{StreamExt, stream::FuturesUnordered};
 use parking_lot::Mutex;
 use serde_json::json;
 use tollgate_bus::{SubscribeOptions, TransportError};
-use tollgate_tests::support::{Fixture, TestBus, amqp_url};
+use tollgate_tests::support::{Fixture, TestBus, amqp_url, tollgate_binary};
 
 const REQUESTS: usize = 10_000;
 const PROBES: usize = 50;
-
-/// `target/<profile>/tollgate`, built by `cargo test --workspace` with the root package.
-fn tollgate_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let binary = profile_dir.join(format!("tollgate{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build --bin tollgate` (cargo test --workspace does)",
-        binary.display()
-    );
-    binary
-}
 
 /// A router process, killed if the test ends early.
 struct RouterProcess(Child);
 
 impl RouterProcess {
+    /// SIGTERM, then the exit status (the router finishes in-flight messages first).
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.0.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        for _ in 0..200 {
+            if let Some(status) = self.0.try_wait().expect("router status") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the router did not stop within 10 s of SIGTERM");
+    }
+
     fn kill(&mut self) {
         self.0.kill().ok();
         self.0.wait().ok();
@@ -51,11 +51,12 @@ impl Drop for RouterProcess {
     }
 }
 
-fn spawn_router(bus: &TestBus, instance: &str) -> RouterProcess {
+fn spawn_router(bus: &TestBus, instance: &str, metrics_addr: &str) -> RouterProcess {
     let child = Command::new(tollgate_binary())
         .args(["serve", "--config"])
         .arg(bus.config_path())
         .env("TOLLGATE_INSTANCE", instance)
+        .env("TOLLGATE_METRICS_ADDR", metrics_addr)
         .env("TOLLGATE_AMQP_URL", amqp_url())
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
@@ -63,6 +64,27 @@ fn spawn_router(bus: &TestBus, instance: &str) -> RouterProcess {
         .spawn()
         .expect("start tollgate serve");
     RouterProcess(child)
+}
+
+/// A free 127.0.0.1 port, as `host:port`.
+fn free_local_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").to_string()
+}
+
+/// `GET /metrics` over a plain TCP connection.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("metrics endpoint");
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
 }
 
 async fn wait_until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
@@ -84,8 +106,9 @@ async fn killing_one_of_two_routers_loses_no_message() {
         format!("{}-a", fx.ns.prefix()),
         format!("{}-b", fx.ns.prefix()),
     );
-    let mut router_a = spawn_router(&bus, &a);
-    let mut router_b = spawn_router(&bus, &b);
+    let metrics_b = free_local_addr();
+    let mut router_a = spawn_router(&bus, &a, "");
+    let mut router_b = spawn_router(&bus, &b, &metrics_b);
     for instance in [&a, &b] {
         let queue = bus.names.router_control_queue(instance);
         // The queue is exclusive to the router's connection: "locked" means it exists.
@@ -173,7 +196,23 @@ async fn killing_one_of_two_routers_loses_no_message() {
         "nothing was refused"
     );
 
-    router_b.kill();
+    let metrics = scrape(&metrics_b);
+    for series in [
+        "tollgate_messages_total",
+        "tollgate_stage_seconds",
+        "tollgate_registry_services",
+    ] {
+        assert!(
+            metrics.contains(series),
+            "/metrics lacks {series}:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("outcome=\"delivered\""), "{metrics}");
+    let status = router_b.terminate();
+    assert!(
+        status.success(),
+        "a SIGTERM'd router exits cleanly, got {status}"
+    );
     recorder.abort();
     bus.stop().await;
     fx.cleanup().await;

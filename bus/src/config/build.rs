@@ -87,6 +87,15 @@ impl Config {
         })
     }
 
+    /// The consumers of `[auth]` (file and inline), for issuing tokens.
+    pub fn consumers(&self) -> Result<ConsumerStore, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        match self.consumer_store(&mut errors) {
+            Some(store) if errors.is_empty() => Ok(store),
+            _ => Err(errors),
+        }
+    }
+
     /// The metrics address, if configured and valid.
     pub fn metrics_socket(&self) -> Option<SocketAddr> {
         self.metrics_addr.as_deref().and_then(|a| a.parse().ok())

@@ -1,0 +1,169 @@
+//! The `tollgate` binary as users run it: token sign → request round trip,
+//! exit codes, config check, and the demo on both transports.
+
+use std::process::{Command, Output};
+
+use tollgate_auth::AssertionVerifier;
+use tollgate_tests::support::{Fixture, TestBus, amqp_url, tollgate_binary};
+
+fn tollgate(args: &[&str]) -> Output {
+    Command::new(tollgate_binary())
+        .args(args)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run tollgate")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_token_calls_a_service_through_the_bus_from_the_command_line() {
+    let fx = Fixture::amqp().await;
+    let bus = TestBus::start(&fx).await;
+    let bus_key = AssertionVerifier::from_public_pem(bus.assertion_public_pem.as_bytes()).unwrap();
+    let orders = tollgate_services::examples::orders::service(bus.token("orders-svc"), bus_key)
+        .build()
+        .unwrap()
+        .run(fx.connect().await, bus.names.clone())
+        .await
+        .unwrap();
+    bus.wait_for(
+        || {
+            bus.registry()
+                .resolve("orders", std::time::Instant::now())
+                .is_some()
+        },
+        "orders",
+    )
+    .await;
+
+    let config = bus.config_path();
+    let signed = tokio::task::spawn_blocking(move || {
+        tollgate(&[
+            "token",
+            "sign",
+            "--config",
+            config.to_str().unwrap(),
+            "--consumer",
+            "web",
+            "--ttl",
+            "5m",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(
+        signed.status.success(),
+        "token sign failed: {}",
+        stderr(&signed)
+    );
+    let token = stdout(&signed).trim().to_owned();
+
+    let (url, ns) = (amqp_url(), fx.ns.prefix().to_owned());
+    let data = r#"{"customer":{"id":"c-1"},"items":[{"sku":"widget","qty":2}]}"#;
+    let args = |token: &str| {
+        vec![
+            "request".to_owned(),
+            "orders.create".into(),
+            "--data".into(),
+            data.into(),
+            "--token".into(),
+            token.into(),
+            "--amqp".into(),
+            url.clone(),
+            "--namespace".into(),
+            ns.clone(),
+            "--timeout".into(),
+            "10s".into(),
+        ]
+    };
+    let (ok_args, bad_args) = (args(&token), args("not-a-token"));
+    let (ok, refused) = tokio::task::spawn_blocking(move || {
+        let run = |a: Vec<String>| tollgate(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        (run(ok_args), run(bad_args))
+    })
+    .await
+    .unwrap();
+    assert!(ok.status.success(), "request failed: {}", stderr(&ok));
+    let reply: serde_json::Value =
+        serde_json::from_str(&stdout(&ok)).expect("the reply is printed as JSON");
+    assert_eq!(reply["placed_by"], "web", "{reply}");
+    assert_eq!(
+        refused.status.code(),
+        Some(3),
+        "a refusal exits 3: {}",
+        stderr(&refused)
+    );
+    assert!(
+        stderr(&refused).contains("invalid_token"),
+        "{}",
+        stderr(&refused)
+    );
+
+    orders.shutdown().await.unwrap();
+    bus.stop().await;
+    fx.cleanup().await;
+}
+
+#[test]
+fn config_check_lists_problems_and_exits_non_zero() {
+    let dir = std::env::temp_dir().join(format!("tollgate-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "namespace = \"Bad!\"\n[router]\nprefetch = 0\n").unwrap();
+    let out = tollgate(&["config", "check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("namespace")
+            && err.contains("router.prefetch")
+            && err.contains("assertion_key_file"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn the_demo_runs_in_process_and_every_step_behaves() {
+    let out = tollgate(&["demo"]);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let table = stdout(&out);
+    for code in [
+        "token_expired",
+        "invalid_token",
+        "token_missing",
+        "forbidden",
+        "no_route",
+        "not_from_bus",
+        "out_of_stock",
+    ] {
+        assert!(
+            table.contains(code),
+            "the demo table lacks {code}:\n{table}"
+        );
+    }
+    assert!(!table.contains("UNEXPECTED"), "{table}");
+}
+
+#[test]
+fn the_demo_runs_on_rabbitmq() {
+    let out = tollgate(&["demo", "--amqp", &amqp_url()]);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("RabbitMQ"), "{}", stdout(&out));
+}

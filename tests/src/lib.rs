@@ -9,3 +9,32 @@
 
 pub mod conformance;
 pub mod support;
+
+/// Instantiates each `async fn case(fx: &Fixture)` of the calling test file
+/// twice, as `memory::case` and `amqp::case`: the same assertions on the
+/// in-process transport and on RabbitMQ.
+#[macro_export]
+macro_rules! on_both_transports {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let fx = $crate::support::Fixture::memory().await;
+                    super::$case(&fx).await;
+                    fx.cleanup().await;
+                }
+            )*
+        }
+        mod amqp {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let fx = $crate::support::Fixture::amqp().await;
+                    super::$case(&fx).await;
+                    fx.cleanup().await;
+                }
+            )*
+        }
+    };
+}

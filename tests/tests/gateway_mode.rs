@@ -9,10 +9,10 @@ use tollgate_tests::{
     support::{Fixture, TestBus},
 };
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_json_v2_caller_reaches_a_msgpack_v1_service_and_gets_its_reply_back_in_json_v2() {
-    let fx = Fixture::amqp().await;
-    let bus = TestBus::start(&fx).await;
+async fn a_json_v2_caller_reaches_a_msgpack_v1_service_and_gets_its_reply_back_in_json_v2(
+    fx: &Fixture,
+) {
+    let bus = TestBus::start(fx).await;
     let tr = fx.transport().as_ref();
     bus.register(tr, "billing", "application/msgpack", "1")
         .await;
@@ -88,13 +88,10 @@ async fn a_json_v2_caller_reaches_a_msgpack_v1_service_and_gets_its_reply_back_i
     );
     got.ack().await.unwrap();
     bus.stop().await;
-    fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forged_bus_headers_never_reach_a_service_as_identity() {
-    let fx = Fixture::amqp().await;
-    let bus = TestBus::start(&fx).await;
+async fn forged_bus_headers_never_reach_a_service_as_identity(fx: &Fixture) {
+    let bus = TestBus::start(fx).await;
     let tr = fx.transport().as_ref();
     bus.register(tr, "orders", "application/json", "2").await;
     let mut service = tr
@@ -138,5 +135,9 @@ async fn forged_bus_headers_never_reach_a_service_as_identity() {
     assert_eq!(asserted.identity.consumer, "reader");
     d.ack().await.unwrap();
     bus.stop().await;
-    fx.cleanup().await;
 }
+
+tollgate_tests::on_both_transports!(
+    a_json_v2_caller_reaches_a_msgpack_v1_service_and_gets_its_reply_back_in_json_v2,
+    forged_bus_headers_never_reach_a_service_as_identity
+);

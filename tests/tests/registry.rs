@@ -23,10 +23,8 @@ fn registration(service: &str, ttl_secs: u64) -> Announcement {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unauthenticated_and_unauthorized_registrations_are_refused() {
-    let fx = Fixture::amqp().await;
-    let bus = TestBus::start(&fx).await;
+async fn unauthenticated_and_unauthorized_registrations_are_refused(fx: &Fixture) {
+    let bus = TestBus::start(fx).await;
     let tr = fx.transport().as_ref();
     let control = Address::new(bus.names.control_exchange(), "");
     let attempts = [
@@ -55,13 +53,10 @@ async fn unauthenticated_and_unauthorized_registrations_are_refused() {
     assert!(bus.registry().resolve("billing", Instant::now()).is_none());
     assert_eq!(bus.registry().snapshot(Instant::now()).len(), 1);
     bus.stop().await;
-    fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_service_that_stops_heartbeating_leaves_routing() {
-    let fx = Fixture::amqp().await;
-    let bus = TestBus::start(&fx).await;
+async fn a_service_that_stops_heartbeating_leaves_routing(fx: &Fixture) {
+    let bus = TestBus::start(fx).await;
     let tr = fx.transport().as_ref();
     let token = bus.token("inventory-svc");
     tr.publish(
@@ -108,5 +103,9 @@ async fn a_service_that_stops_heartbeating_leaves_routing() {
         0
     );
     bus.stop().await;
-    fx.cleanup().await;
 }
+
+tollgate_tests::on_both_transports!(
+    unauthenticated_and_unauthorized_registrations_are_refused,
+    a_service_that_stops_heartbeating_leaves_routing
+);

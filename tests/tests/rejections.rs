@@ -164,10 +164,8 @@ fn cases(bus: &TestBus, caller_q: &str) -> Vec<Case> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_refusal_gets_one_error_reply_and_one_dead_letter_and_delivers_nothing() {
-    let fx = Fixture::amqp().await;
-    let bus = TestBus::start(&fx).await;
+async fn every_refusal_gets_one_error_reply_and_one_dead_letter_and_delivers_nothing(fx: &Fixture) {
+    let bus = TestBus::start(fx).await;
     let tr = fx.transport().as_ref();
     bus.register(tr, "orders", "application/json", "2").await;
     bus.register(tr, "inventory", "application/msgpack", "2")
@@ -271,13 +269,10 @@ async fn every_refusal_gets_one_error_reply_and_one_dead_letter_and_delivers_not
         0
     );
     bus.stop().await;
-    fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reply_without_a_valid_context_is_dead_lettered_not_forwarded() {
-    let fx = Fixture::amqp().await;
-    let bus = TestBus::start(&fx).await;
+async fn a_reply_without_a_valid_context_is_dead_lettered_not_forwarded(fx: &Fixture) {
+    let bus = TestBus::start(fx).await;
     let tr: &dyn Transport = fx.transport().as_ref();
     let (caller_q, _replies) = bus.caller_queue(tr).await;
     let mut dead = tr
@@ -302,5 +297,9 @@ async fn a_reply_without_a_valid_context_is_dead_lettered_not_forwarded() {
     copy.ack().await.unwrap();
     assert_eq!(tr.inspect(&caller_q).await.unwrap().messages, 0);
     bus.stop().await;
-    fx.cleanup().await;
 }
+
+tollgate_tests::on_both_transports!(
+    every_refusal_gets_one_error_reply_and_one_dead_letter_and_delivers_nothing,
+    a_reply_without_a_valid_context_is_dead_lettered_not_forwarded
+);

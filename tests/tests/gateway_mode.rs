@@ -1,6 +1,10 @@
 //! Gateway mode end to end on RabbitMQ: request → router → service → reply,
 //! translated both ways; identity and assertion as the service sees them.
 
+// The cases are plain async fns instantiated per transport by
+// `on_both_transports!`; a failed expectation must panic.
+#![allow(clippy::unwrap_used)]
+
 use serde_json::{Value, json};
 use tollgate_auth::AssertionVerifier;
 use tollgate_bus::{Address, Envelope, SubscribeOptions, headers, translate::Codec};

@@ -1,6 +1,10 @@
 //! The registry on RabbitMQ: registration is authenticated and authorized
 //! like any message, and a service that stops heartbeating leaves the table.
 
+// The cases are plain async fns instantiated per transport by
+// `on_both_transports!`; a failed expectation must panic.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Instant;
 
 use serde_json::json;

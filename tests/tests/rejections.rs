@@ -2,6 +2,10 @@
 //! caller, one dead-letter copy with the reason and without the credential,
 //! nothing delivered to any service, and the router still serving.
 
+// The cases are plain async fns instantiated per transport by
+// `on_both_transports!`; a failed expectation must panic.
+#![allow(clippy::unwrap_used)]
+
 use serde_json::json;
 use tollgate_bus::{Envelope, ErrorBody, Headers, SubscribeOptions, Transport, headers};
 use tollgate_tests::{

@@ -91,7 +91,10 @@ pub struct AuthSection {
     /// Generate a throw-away assertion key at start instead (a single router,
     /// in-process services: the demo and tests). Never for production.
     pub ephemeral_assertion_key: bool,
-    /// Lifetime of an assertion in seconds (1–300).
+    /// Lifetime of an assertion in seconds (1–300, default 300; never past the
+    /// caller's own token). A message that waits in a service's queue longer
+    /// than this is refused by the service (`not_from_bus`): the trade-off
+    /// between replay window and tolerated service outage.
     pub assertion_ttl_secs: u64,
 }
 
@@ -158,7 +161,7 @@ impl Default for AuthSection {
             strip_credential: true,
             assertion_key_file: None,
             ephemeral_assertion_key: false,
-            assertion_ttl_secs: 30,
+            assertion_ttl_secs: 300,
         }
     }
 }

@@ -1,0 +1,39 @@
+//! `billing_legacy`: runs one instance of the example service `billing-legacy`
+//! (JSON, schema version 1: `billing-legacy.charge`; the router maps version-2
+//! callers both ways) on RabbitMQ in gateway mode, until Ctrl-C or SIGTERM,
+//! then shuts down gracefully.
+//!
+//! ```text
+//! billing_legacy --token-file /run/secrets/billing-svc.jwt --bus-key keys/bus-assertion.pub.pem
+//! ```
+//!
+//! | Flag                 | Environment                    | Default / meaning                              |
+//! |----------------------|--------------------------------|------------------------------------------------|
+//! | `--amqp URL`         | `TOLLGATE_AMQP_URL`            | `amqp://guest:guest@127.0.0.1:5672/%2f`        |
+//! | `--namespace NS`     | `TOLLGATE_NAMESPACE`           | `tollgate`                                     |
+//! | `--token JWT`        | `TOLLGATE_SERVICE_TOKEN`       | the service account's token                    |
+//! | `--token-file FILE`  | `TOLLGATE_SERVICE_TOKEN_FILE`  | or a file holding it, re-read on each heartbeat |
+//! | `--bus-key FILE`     | `TOLLGATE_BUS_PUBLIC_KEY_FILE` | required: the router's `bus-assertion.pub.pem` |
+//! | `--prefetch N`       | `TOLLGATE_SERVICE_PREFETCH`    | `16`: most requests handled at once            |
+//!
+//! Exactly one of `--token` and `--token-file` is required.
+//!
+//! The token is the service account's (`tollgate token sign --config tollgate.toml
+//! --consumer billing-svc`); the router lets it register `billing-legacy` only if its
+//! `[registry] grants` say so. Logs go to stderr, filtered by `RUST_LOG`.
+
+mod common;
+
+use std::process::ExitCode;
+
+use tollgate_services::examples::billing_legacy;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    common::main(
+        "billing_legacy",
+        "The example billing-legacy service (JSON, schema v1) on RabbitMQ.",
+        billing_legacy::service,
+    )
+    .await
+}

@@ -106,6 +106,36 @@ async fn a_signed_token_calls_a_service_through_the_bus_from_the_command_line() 
         stderr(&refused)
     );
 
+    // `tollgate services` asks the services to announce themselves and lists them.
+    let (url, ns) = (amqp_url(), fx.ns.prefix().to_owned());
+    let listing = tokio::task::spawn_blocking(move || {
+        tollgate(&[
+            "services",
+            "--amqp",
+            &url,
+            "--namespace",
+            &ns,
+            "--wait",
+            "2s",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(
+        listing.status.success(),
+        "services failed: {}",
+        stderr(&listing)
+    );
+    let table = stdout(&listing);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("orders "))
+        .unwrap_or_else(|| panic!("no orders row:\n{table}"));
+    assert!(
+        row.contains("application/json") && row.contains(" 2 "),
+        "{row}"
+    );
+
     orders.shutdown().await.unwrap();
     bus.stop().await;
     fx.cleanup().await;

@@ -1,7 +1,5 @@
 //! The one type for a message in flight.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use bytes::Bytes;
 use tollgate_auth::Identity;
 
@@ -38,7 +36,7 @@ impl Envelope {
             correlation_id: None,
             reply_to: None,
             content_type: None,
-            timestamp: Some(now_secs()),
+            timestamp: Some(crate::time::unix_now()),
             headers: Headers::new(),
             payload: payload.into(),
             identity: None,
@@ -99,13 +97,6 @@ impl Envelope {
     pub fn size(&self) -> usize {
         self.payload.len() + self.headers.encoded_len()
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

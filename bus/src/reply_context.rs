@@ -2,12 +2,12 @@
 //! router can translate and forward the reply without keeping any state —
 //! and no service or stray publisher can make it write to another queue.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::time::unix_now;
 
 /// How long a reply may take before its context is refused (a day).
 pub const CONTEXT_LIFETIME_SECS: u64 = 24 * 60 * 60;
@@ -90,7 +90,7 @@ impl ReplyContextKey {
             .map_err(|_| ReplyContextError::Malformed)?;
         let context: ReplyContext =
             serde_json::from_slice(&json).map_err(|_| ReplyContextError::Malformed)?;
-        if context.expires_at < now() {
+        if context.expires_at < unix_now() {
             return Err(ReplyContextError::Expired);
         }
         Ok(context)
@@ -115,14 +115,6 @@ impl std::fmt::Debug for ReplyContextKey {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,15 +134,15 @@ mod tests {
     #[test]
     fn a_signed_context_verifies() {
         let key = ReplyContextKey::derive(b"secret");
-        let token = key.sign(&context(now() + 60));
-        assert_eq!(key.verify(&token).unwrap(), context(now() + 60));
+        let token = key.sign(&context(unix_now() + 60));
+        assert_eq!(key.verify(&token).unwrap(), context(unix_now() + 60));
     }
 
     #[test]
     fn an_altered_or_foreign_context_is_refused() {
         let key = ReplyContextKey::derive(b"secret");
-        let token = key.sign(&context(now() + 60));
-        let mut forged = context(now() + 60);
+        let token = key.sign(&context(unix_now() + 60));
+        let mut forged = context(unix_now() + 60);
         forged.caller_reply_to = "tg.svc.billing".into();
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
         let (_, mac) = token.split_once('.').unwrap();
@@ -169,7 +161,7 @@ mod tests {
     #[test]
     fn an_expired_context_is_refused() {
         let key = ReplyContextKey::derive(b"secret");
-        let token = key.sign(&context(now() - 1));
+        let token = key.sign(&context(unix_now() - 1));
         assert_eq!(key.verify(&token), Err(ReplyContextError::Expired));
     }
 }

@@ -7,7 +7,6 @@ use clap::Args;
 use tollgate_bus::{
     Address, SubscribeOptions, bus_topology,
     registry::{Announcement, RegistryTable},
-    reply_context::now,
 };
 
 use super::{bench::parse_duration, connect::BusArgs};
@@ -55,7 +54,7 @@ impl ServicesArgs {
             "service", "instances", "content type", "version"
         );
         for s in &services {
-            let ago = now().saturating_sub(s.last_heartbeat);
+            let ago = tollgate_bus::time::unix_now().saturating_sub(s.last_heartbeat);
             println!(
                 "{:<24} {:>9}  {:<22} {:>7}  {ago}s ago",
                 s.service, s.instances, s.content_type, s.schema_version

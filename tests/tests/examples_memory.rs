@@ -11,49 +11,21 @@ mod sdk_common;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use sdk_common::{BusKeys, StandIn};
+use sdk_common::{Bus, bus};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use tollgate_bus::{
-    BusNames, Envelope, bus_topology,
+    Envelope,
     config::Config,
     translate::{Codec, Format, Translator},
 };
 use tollgate_services::{
-    CallError, Caller, RequestOptions, RunningService, ServiceBuilder, TokenSource,
+    CallError, RequestOptions, RunningService, ServiceBuilder, TokenSource,
     examples::{
         billing_legacy::{self, v2},
         inventory, orders,
     },
 };
-use tollgate_tests::support::Fixture;
-
-/// A memory bus with its core topology, the stand-in router, and a caller.
-struct Bus {
-    fx: Fixture,
-    names: BusNames,
-    keys: BusKeys,
-    _router: StandIn,
-    caller: Caller,
-}
-
-async fn bus() -> Bus {
-    let fx = Fixture::memory().await;
-    let names = BusNames::new(fx.ns.prefix());
-    fx.declare(&bus_topology::core(&names)).await.unwrap();
-    let keys = BusKeys::generate();
-    let router = StandIn::start(fx.transport().clone(), &names, keys.signer.clone()).await;
-    let caller = Caller::connect(fx.connect().await, names.clone())
-        .await
-        .unwrap();
-    Bus {
-        fx,
-        names,
-        keys,
-        _router: router,
-        caller,
-    }
-}
 
 impl Bus {
     /// Runs the example service `build` returns, registered with `account`'s token.

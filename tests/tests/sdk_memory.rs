@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use sdk_common::{BusKeys, StandIn, identity_of, recv, stays_quiet};
+use sdk_common::{Bus, BusKeys, bus, identity_of, recv, stays_quiet};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc};
 use tollgate_auth::{
@@ -26,7 +26,7 @@ use tollgate_bus::{
     registry::Announcement,
 };
 use tollgate_services::{
-    CallError, Caller, HandlerError, Request, RequestOptions, Service, ServiceBuilder,
+    CallError, HandlerError, Request, RequestOptions, Service, ServiceBuilder,
 };
 use tollgate_tests::support::Fixture;
 
@@ -41,33 +41,6 @@ struct Created {
     item: String,
     qty: u32,
     by: String,
-}
-
-/// A memory bus with its core topology, the stand-in router, and a caller.
-struct Bus {
-    fx: Fixture,
-    names: BusNames,
-    keys: BusKeys,
-    _router: StandIn,
-    caller: Caller,
-}
-
-async fn bus() -> Bus {
-    let fx = Fixture::memory().await;
-    let names = BusNames::new(fx.ns.prefix());
-    fx.declare(&bus_topology::core(&names)).await.unwrap();
-    let keys = BusKeys::generate();
-    let router = StandIn::start(fx.transport().clone(), &names, keys.signer.clone()).await;
-    let caller = Caller::connect(fx.connect().await, names.clone())
-        .await
-        .unwrap();
-    Bus {
-        fx,
-        names,
-        keys,
-        _router: router,
-        caller,
-    }
 }
 
 /// `orders.create`: refuses a quantity of 0 with `out_of_stock`; `orders.explode` panics.

@@ -10,7 +10,7 @@ use crate::{
     headers,
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
-    reply_context::{self, CONTEXT_LIFETIME_SECS, ReplyContext, ReplyContextKey},
+    reply_context::{CONTEXT_LIFETIME_SECS, ReplyContext, ReplyContextKey},
 };
 
 use super::{AuthMode, Context, Interceptor};
@@ -98,7 +98,7 @@ impl Interceptor for Stamp {
                 service: target.service.clone(),
                 service_content_type: target.content_type.clone(),
                 service_version: target.schema_version.clone(),
-                expires_at: reply_context::now() + CONTEXT_LIFETIME_SECS,
+                expires_at: crate::time::unix_now() + CONTEXT_LIFETIME_SECS,
             };
             envelope
                 .headers

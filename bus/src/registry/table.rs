@@ -3,7 +3,7 @@
 
 use std::{
     collections::HashMap,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Instant, SystemTime},
 };
 
 use parking_lot::RwLock;
@@ -168,7 +168,7 @@ impl RegistryTable {
                     instances,
                     content_type: e.contract.content_type.clone(),
                     schema_version: e.contract.schema_version.clone(),
-                    last_heartbeat: unix(e.last_heartbeat),
+                    last_heartbeat: crate::time::unix_secs(e.last_heartbeat),
                 })
             })
             .collect();
@@ -187,14 +187,10 @@ impl RegistryTable {
     }
 }
 
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn reg(service: &str, instance: &str, version: &str, ttl: u64) -> Announcement {

@@ -12,7 +12,7 @@ struct AnHourAgo;
 
 impl Clock for AnHourAgo {
     fn now(&self) -> u64 {
-        tollgate_bus::reply_context::now().saturating_sub(3600)
+        tollgate_bus::time::unix_now().saturating_sub(3600)
     }
 }
 
@@ -55,7 +55,7 @@ impl Tokens {
 
     /// An unsigned token (`alg: none`) claiming to be `consumer`.
     pub(super) fn alg_none(&self, consumer: &str) -> String {
-        let now = tollgate_bus::reply_context::now();
+        let now = tollgate_bus::time::unix_now();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let claims = URL_SAFE_NO_PAD
             .encode(json!({"key": consumer, "iat": now, "exp": now + 600}).to_string());

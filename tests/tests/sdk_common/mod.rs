@@ -16,8 +16,10 @@ use tokio::task::JoinHandle;
 use tollgate_auth::{AssertionSigner, AssertionVerifier, Identity, generate_assertion_key};
 use tollgate_bus::{
     Address, BusNames, Delivery, Envelope, ErrorBody, ErrorDetail, SubscribeOptions, Subscription,
-    Transport, headers,
+    Transport, bus_topology, headers,
 };
+use tollgate_services::Caller;
+use tollgate_tests::support::Fixture;
 
 /// How long a test waits for something that must happen.
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -163,4 +165,32 @@ pub async fn recv(sub: &mut Subscription, what: &str) -> Delivery {
 /// after something that must happen has been awaited).
 pub async fn stays_quiet(sub: &mut Subscription, quiet: Duration) -> bool {
     tokio::time::timeout(quiet, sub.next()).await.is_err()
+}
+
+/// A memory bus with its core topology, the stand-in router, and a caller.
+pub struct Bus {
+    pub fx: Fixture,
+    pub names: BusNames,
+    pub keys: BusKeys,
+    _router: StandIn,
+    pub caller: Caller,
+}
+
+/// A fresh [`Bus`] on the memory transport.
+pub async fn bus() -> Bus {
+    let fx = Fixture::memory().await;
+    let names = BusNames::new(fx.ns.prefix());
+    fx.declare(&bus_topology::core(&names)).await.unwrap();
+    let keys = BusKeys::generate();
+    let router = StandIn::start(fx.transport().clone(), &names, keys.signer.clone()).await;
+    let caller = Caller::connect(fx.connect().await, names.clone())
+        .await
+        .unwrap();
+    Bus {
+        fx,
+        names,
+        keys,
+        _router: router,
+        caller,
+    }
 }

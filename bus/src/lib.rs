@@ -1,5 +1,5 @@
-//! `tollgate-bus`: the envelope, the transports, and (in later modules) the
-//! interceptor chain, registry, translation and router of Tollgate.
+//! `tollgate-bus`: the envelope, the transports, the interceptor chain, the
+//! registry, translation, the router and its configuration.
 //!
 //! Everything above the transport layer is written against the [`Transport`]
 //! trait alone, so the same router runs on RabbitMQ ([`AmqpTransport`]) and in

@@ -1,22 +1,45 @@
 //! The `tollgate` binary, for tests that run it as users do.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, process::Command, sync::OnceLock};
 
-/// `target/<profile>/tollgate`, built by `cargo test --workspace` with the root package.
+/// `target/<profile>/tollgate`, built on first use if `cargo test` did not
+/// build it (it builds the root package's binary only for its own tests).
 ///
 /// # Panics
-/// When the binary is missing (run `cargo build --bin tollgate`).
+/// When the binary cannot be built.
 pub fn tollgate_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let binary = profile_dir.join(format!("tollgate{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build --bin tollgate` (cargo test --workspace does)",
-        binary.display()
-    );
-    binary
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test executable path");
+            let profile_dir = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .expect("target/<profile>/deps");
+            let binary = profile_dir.join(format!("tollgate{}", std::env::consts::EXE_SUFFIX));
+            let profile = profile_dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("debug");
+            let target_dir = profile_dir.parent().expect("target dir");
+            // Always rebuild (a no-op when fresh), so a stale binary is never tested.
+            let mut build = Command::new(env!("CARGO"));
+            build
+                .args(["build", "--bin", "tollgate", "--target-dir"])
+                .arg(target_dir);
+            if profile == "release" {
+                build.arg("--release");
+            }
+            let status = build
+                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+                .status()
+                .expect("run cargo build --bin tollgate");
+            assert!(
+                status.success() && binary.exists(),
+                "cannot build {}",
+                binary.display()
+            );
+            binary
+        })
+        .clone()
 }

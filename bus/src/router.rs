@@ -25,7 +25,7 @@ use crate::{
     transport::{SubscribeOptions, Transport},
 };
 
-mod ingress;
+mod consume;
 mod pipeline;
 mod reject;
 mod reply;
@@ -144,11 +144,11 @@ impl Router {
         tracing::info!(instance = %s.instance, namespace = %s.names.namespace(), "Router started.");
         let tasks = vec![
             registry_task,
-            tokio::spawn(ingress::consume(ingress, shutdown.clone(), move |d| {
+            tokio::spawn(consume::consume(ingress, shutdown.clone(), move |d| {
                 let pipeline = Arc::clone(&pipeline);
                 async move { pipeline.handle(d).await }
             })),
-            tokio::spawn(ingress::consume(replies, shutdown, move |d| {
+            tokio::spawn(consume::consume(replies, shutdown, move |d| {
                 let forwarder = Arc::clone(&forwarder);
                 async move { forwarder.forward(d).await }
             })),

@@ -3,7 +3,9 @@
 use clap::{Args, Subcommand};
 
 mod raw_lapin;
+mod relay;
 mod report;
+mod router;
 mod transport;
 
 /// What to measure.
@@ -12,7 +14,13 @@ pub(crate) enum BenchCommand {
     /// Publish→consume throughput of 1 KiB messages with confirms and manual acks:
     /// `AmqpTransport` and `MemoryTransport` against a plain lapin loop.
     Transport(TransportArgs),
+    /// Requests through a router (gateway mode, service mode) into a service
+    /// queue, against a plain lapin relay (consume, publish with confirm, ack).
+    Router(RouterArgs),
 }
+
+/// Options of `tollgate bench router` (the same as `bench transport`).
+pub(crate) type RouterArgs = TransportArgs;
 
 /// Options of `tollgate bench transport`.
 #[derive(Debug, Args)]
@@ -48,6 +56,7 @@ impl BenchCommand {
     pub(crate) async fn run(self) -> anyhow::Result<()> {
         match self {
             Self::Transport(args) => transport::run(&args).await,
+            Self::Router(args) => router::run(&args).await,
         }
     }
 }

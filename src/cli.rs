@@ -79,6 +79,7 @@ impl Cli {
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(tollgate_bus::stack::WORKER_STACK_BYTES)
         .enable_all()
         .build()?)
 }

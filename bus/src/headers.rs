@@ -16,6 +16,8 @@ pub const CODE: &str = "x-tollgate-code";
 pub const STAGE: &str = "x-tollgate-stage";
 /// Human-readable reason of a rejection.
 pub const REASON: &str = "x-tollgate-reason";
+/// On a dead-letter copy: why the original headers were left out.
+pub const HEADERS_DROPPED: &str = "x-tollgate-headers-dropped";
 /// Marks an error reply; its value is the rejection code.
 pub const ERROR: &str = "x-tollgate-error";
 

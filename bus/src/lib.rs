@@ -20,6 +20,7 @@ pub mod registry;
 mod rejection;
 pub mod reply_context;
 pub mod router;
+pub mod stack;
 pub mod time;
 mod topology;
 pub mod translate;

@@ -28,12 +28,10 @@ use std::process::ExitCode;
 
 use tollgate_services::examples::billing_legacy;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     common::main(
         "billing_legacy",
         "The example billing-legacy service (JSON, schema v1) on RabbitMQ.",
         billing_legacy::service,
     )
-    .await
 }

@@ -27,12 +27,10 @@ use std::process::ExitCode;
 
 use tollgate_services::examples::inventory;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     common::main(
         "inventory",
         "The example inventory service (MessagePack, schema v2) on RabbitMQ.",
         inventory::service,
     )
-    .await
 }

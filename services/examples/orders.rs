@@ -27,12 +27,10 @@ use std::process::ExitCode;
 
 use tollgate_services::examples::orders;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     common::main(
         "orders",
         "The example orders service (JSON, schema v2) on RabbitMQ.",
         orders::service,
     )
-    .await
 }

@@ -108,6 +108,11 @@ impl Interceptor for Sanitize {
                 self.limits.max_header_bytes
             )));
         }
+        // Nested deeper than AMQP carries (a hostile table): it could never be
+        // delivered, so refuse it now rather than fail at delivery time.
+        if let Err(e) = envelope.headers.check_wire() {
+            return Err(too_large(format!("headers cannot be carried: {e}")));
+        }
         envelope
             .headers
             .retain(|name, _| !headers::is_reserved(name) && !is_broker_header(name));
@@ -158,6 +163,17 @@ mod tests {
         let many: Headers = (0..100).map(|i| (format!("h{i}"), 1i32.into())).collect();
         assert_eq!(
             run(Envelope::new("{}").with_headers(many))
+                .0
+                .unwrap_err()
+                .code,
+            RejectCode::TooLarge
+        );
+        let deep = (0..40).fold(crate::HeaderValue::Void, |v, _| {
+            crate::HeaderValue::Array(vec![v])
+        });
+        let deep = Headers::new().with("deep", deep);
+        assert_eq!(
+            run(Envelope::new("{}").with_headers(deep))
                 .0
                 .unwrap_err()
                 .code,

@@ -11,7 +11,7 @@ use crate::{
     error::TransportError,
     events::{MessageDelivered, MessageRequeued},
     names::BusNames,
-    rejection::Rejection,
+    rejection::{RejectCode, Rejection, Stage},
     transport::{Acker, Delivery, Transport},
 };
 
@@ -103,6 +103,12 @@ impl Pipeline {
             // Registered, but its queue is gone: the service left between lookup and delivery.
             Err(TransportError::Unroutable { .. }) => Err(Outcome::Refused(Rejection::no_route(
                 format!("service `{}` has no queue", target.service),
+            ))),
+            // Nothing a retry could fix: the message itself cannot be carried.
+            Err(TransportError::InvalidHeaders(e)) => Err(Outcome::Refused(Rejection::new(
+                RejectCode::TooLarge,
+                Stage::Limits,
+                format!("cannot be delivered: {e}"),
             ))),
             Err(e) => Err(Outcome::Failed(e)),
         }

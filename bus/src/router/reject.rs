@@ -61,6 +61,12 @@ fn dead_letter(original: &Envelope, cx: &Context, rejection: &Rejection) -> Enve
     copy.headers
         .insert(headers::REASON, rejection.reason.as_str());
     copy.headers.insert(headers::ROUTE, cx.route_str());
+    if let Err(e) = copy.check_wire() {
+        // The original headers cannot be sent again (a hostile table): keep the
+        // copy deliverable with the verdict alone, so it is never requeued forever.
+        copy.headers.retain(|name, _| headers::is_reserved(name));
+        copy.headers.insert(headers::HEADERS_DROPPED, e.to_string());
+    }
     copy
 }
 
@@ -68,6 +74,19 @@ fn dead_letter(original: &Envelope, cx: &Context, rejection: &Rejection) -> Enve
 mod tests {
     use super::*;
     use crate::{chain::AuthMode, header_map::Headers};
+
+    #[test]
+    fn a_copy_whose_headers_cannot_be_sent_keeps_only_the_verdict() {
+        let deep = (0..40).fold(crate::HeaderValue::Void, |v, _| {
+            crate::HeaderValue::Array(vec![v])
+        });
+        let original = Envelope::new("{}").with_headers(Headers::new().with("deep", deep));
+        let cx = Context::new("orders.create", AuthMode::Gateway);
+        let copy = dead_letter(&original, &cx, &Rejection::forbidden("no"));
+        assert_eq!(copy.check_wire(), Ok(()));
+        assert!(copy.headers.get_str(headers::HEADERS_DROPPED).is_some());
+        assert_eq!(copy.headers.get_str(headers::CODE), Some("forbidden"));
+    }
 
     #[test]
     fn the_dead_letter_copy_has_no_credential_and_says_why() {

@@ -87,12 +87,24 @@ impl Args {
 ///
 /// Exits 0 after a graceful shutdown, 2 on bad flags, 1 on any other error,
 /// printed as one line on stderr.
-pub(crate) async fn main(
+///
+/// Re-executes itself with deep thread stacks first, so a hostile header
+/// table cannot crash it (see `tollgate_bus::stack`).
+pub(crate) fn main(
     name: &'static str,
     about: &'static str,
     build: impl FnOnce(TokenSource, AssertionVerifier) -> ServiceBuilder,
 ) -> ExitCode {
-    match run(name, about, build).await {
+    tollgate_bus::stack::ensure_deep_stack();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(tollgate_bus::stack::WORKER_STACK_BYTES)
+        .enable_all()
+        .build();
+    let outcome = match runtime {
+        Ok(runtime) => runtime.block_on(run(name, about, build)),
+        Err(e) => Err(e.into()),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{name}: error: {e:#}");

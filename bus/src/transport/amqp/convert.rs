@@ -10,7 +10,7 @@ use lapin::{
 use crate::{
     envelope::Envelope,
     error::TransportError,
-    header_map::{HeaderError, HeaderValue, Headers},
+    header_map::{HeaderError, HeaderValue, Headers, MAX_DEPTH},
     headers,
     transport::DeliveryInfo,
 };
@@ -122,16 +122,29 @@ fn amqp_value(value: &HeaderValue) -> Result<AMQPValue, TransportError> {
     })
 }
 
-/// Lapin's header table as ours. Total: every AMQP value has a counterpart.
+/// Deepest level converted: a little past what [`Headers::check_wire`]
+/// accepts, so a hostile table stays recognisably too deep (and is refused
+/// downstream) without its full depth ever being walked by recursion here.
+const CONVERT_DEPTH: usize = MAX_DEPTH + 2;
+
+/// Lapin's header table as ours. Every AMQP value has a counterpart; nesting
+/// below [`CONVERT_DEPTH`] is cut (replaced by `Void`).
 pub(super) fn headers_of(table: &FieldTable) -> Headers {
+    table_at(table, 1)
+}
+
+fn table_at(table: &FieldTable, depth: usize) -> Headers {
     table
         .inner()
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), header_value(v)))
+        .map(|(k, v)| (k.as_str().to_owned(), header_value(v, depth)))
         .collect()
 }
 
-fn header_value(value: &AMQPValue) -> HeaderValue {
+fn header_value(value: &AMQPValue, depth: usize) -> HeaderValue {
+    if depth > CONVERT_DEPTH {
+        return HeaderValue::Void;
+    }
     match value {
         AMQPValue::Boolean(v) => HeaderValue::Bool(*v),
         AMQPValue::ShortShortInt(v) => HeaderValue::I8(*v),
@@ -152,11 +165,14 @@ fn header_value(value: &AMQPValue) -> HeaderValue {
             Ok(text) => HeaderValue::String(text.to_owned()),
             Err(_) => HeaderValue::Bytes(Bytes::copy_from_slice(s.as_bytes())),
         },
-        AMQPValue::FieldArray(a) => {
-            HeaderValue::Array(a.as_slice().iter().map(header_value).collect())
-        }
+        AMQPValue::FieldArray(a) => HeaderValue::Array(
+            a.as_slice()
+                .iter()
+                .map(|v| header_value(v, depth + 1))
+                .collect(),
+        ),
         AMQPValue::Timestamp(t) => HeaderValue::Timestamp(*t),
-        AMQPValue::FieldTable(t) => HeaderValue::Table(headers_of(t)),
+        AMQPValue::FieldTable(t) => HeaderValue::Table(table_at(t, depth + 1)),
         AMQPValue::ByteArray(b) => HeaderValue::Bytes(Bytes::copy_from_slice(b.as_slice())),
         AMQPValue::Void => HeaderValue::Void,
     }
@@ -255,6 +271,26 @@ mod tests {
                 delivery_count: 2
             }
         );
+    }
+
+    #[test]
+    fn hostile_nesting_is_cut_and_stays_too_deep_to_pass() {
+        let mut deep = AMQPValue::Void;
+        for _ in 0..10_000 {
+            deep = AMQPValue::FieldArray(FieldArray::from(vec![deep]));
+        }
+        let mut table = FieldTable::default();
+        table.insert("deep".into(), deep);
+        let headers = headers_of(&table);
+        assert!(matches!(
+            headers.check_wire(),
+            Err(HeaderError::TooDeep { .. })
+        ));
+        // The cut copy is shallow: walking it again recurses at most CONVERT_DEPTH levels.
+        assert!(headers.encoded_len() < 1024);
+        // Dropping lapin's 10,000-deep value recurses; leak it rather than depend on
+        // this thread's stack (the router runs its runtime on deep-stack threads).
+        std::mem::forget(table);
     }
 
     #[test]

@@ -21,10 +21,9 @@ pub fn core(names: &BusNames) -> Topology {
     Topology::new()
         .exchange(ExchangeSpec::topic(&ingress_x))
         .exchange(ExchangeSpec::new(&dlx, ExchangeKind::Fanout))
-        .exchange(ExchangeSpec::new(
-            names.deliver_exchange(),
-            ExchangeKind::Direct,
-        ))
+        // Topic, not direct: RabbitMQ's topic permissions can then restrict which
+        // routing key (service) each service's broker user may bind to.
+        .exchange(ExchangeSpec::topic(names.deliver_exchange()))
         .exchange(ExchangeSpec::new(
             names.control_exchange(),
             ExchangeKind::Fanout,

@@ -33,7 +33,8 @@ impl BusNames {
         format!("{}.ingress", self.ns)
     }
 
-    /// Direct exchange the router delivers to, routing key = service name.
+    /// Topic exchange the router delivers to, routing key = service name (topic,
+    /// so broker topic permissions can bind each service user to its own name).
     pub fn deliver_exchange(&self) -> String {
         format!("{}.deliver", self.ns)
     }

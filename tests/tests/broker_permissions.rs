@@ -23,8 +23,8 @@ use std::{path::PathBuf, sync::Arc};
 use lapin::uri::AMQPUri;
 use tollgate_auth::AssertionVerifier;
 use tollgate_bus::{
-    Address, AmqpConfig, AmqpTransport, BusNames, Envelope, QueueSpec, SubscribeOptions, Topology,
-    Transport, TransportError, bus_topology, headers,
+    Address, AmqpConfig, AmqpTransport, BusNames, Envelope, ExchangeSpec, QueueSpec,
+    SubscribeOptions, Topology, Transport, TransportError, bus_topology, headers,
 };
 use tollgate_services::{CallError, Caller, Request, RequestOptions, Service};
 use tollgate_tests::support::await_broker;
@@ -127,7 +127,17 @@ async fn declare_bus_exchanges(guest: &AmqpTransport) {
         .iter()
         .cloned()
         .fold(Topology::new(), Topology::exchange);
-    guest.declare(&exchanges).await.unwrap();
+    match guest.declare(&exchanges).await {
+        Ok(()) => {}
+        // A broker that ran an older Tollgate holds `tollgate.deliver` as a
+        // direct exchange; it is topic now (for topic permissions): replace it.
+        Err(TransportError::PreconditionFailed(_)) => {
+            let deliver = Topology::new().exchange(ExchangeSpec::topic(names().deliver_exchange()));
+            guest.delete(&deliver).await.unwrap();
+            guest.declare(&exchanges).await.unwrap();
+        }
+        Err(e) => panic!("cannot declare the bus's exchanges: {e}"),
+    }
 }
 
 /// A service-like queue `tollgate.svc.permtest-<random>`, declared by guest.
@@ -338,4 +348,36 @@ async fn a_service_user_runs_its_service_and_replies_but_no_other_service_user_r
         .delete(&bus_topology::service(&n, &name))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_service_user_binds_the_delivery_exchange_only_to_its_own_name() {
+    let Some(orders) = login("tollgate-svc-orders").await else {
+        return;
+    };
+    let guest = await_broker("broker-permissions-guest").await;
+    declare_bus_exchanges(&guest).await;
+    let n = names();
+    // A queue orders' user may use, declared by guest so only the binding is under test.
+    let queue = n.service_queue("orders");
+    let own = Topology::new().queue(
+        QueueSpec::quorum(&queue)
+            .delivery_limit(bus_topology::DELIVERY_LIMIT)
+            .dead_letter_to(n.dead_letter_exchange(), None),
+    );
+    guest.declare(&own).await.unwrap();
+    let snoop = Topology::new().bind(&n.deliver_exchange(), &queue, "billing-legacy");
+    assert_refused(
+        orders.declare(&snoop).await,
+        "bind to another service's deliveries",
+    );
+    let Some(orders) = login("tollgate-svc-orders").await else {
+        return;
+    };
+    let allowed = Topology::new().bind(&n.deliver_exchange(), &queue, "orders");
+    orders
+        .declare(&allowed)
+        .await
+        .unwrap_or_else(|e| panic!("binding its own name is allowed: {e}"));
+    guest.delete(&own).await.unwrap();
 }

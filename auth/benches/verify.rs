@@ -1,11 +1,15 @@
-//! Verify per algorithm with the cache off, a cache hit, and a policy decision.
+//! Verify per algorithm with the cache off, a cache hit, a policy decision,
+//! and signing and checking the bus assertion (paid on every routed message).
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tollgate_auth::testkit::TestKit;
-use tollgate_auth::{Algorithm, Effect, Identity, Policy, Rule, VerifierConfig};
+use tollgate_auth::{
+    Algorithm, AssertionSigner, AssertionVerifier, Effect, Identity, Policy, Rule, VerifierConfig,
+    generate_assertion_key,
+};
 
 fn verify_per_algorithm(c: &mut Criterion) {
     let kit = TestKit::new();
@@ -58,10 +62,36 @@ fn policy_decision(c: &mut Criterion) {
     });
 }
 
+fn bus_assertion(c: &mut Criterion) {
+    let (private, public) = generate_assertion_key().unwrap();
+    let signer = AssertionSigner::from_pem(private.as_bytes()).unwrap();
+    let verifier = AssertionVerifier::from_public_pem(public.as_bytes()).unwrap();
+    let who = Identity::new("web")
+        .with_subject("web-user")
+        .with_groups(["frontend"])
+        .with_scopes(["orders.write"]);
+    let token = signer.sign(&who, "orders.create", "m-1").unwrap();
+    c.bench_function("assertion_sign", |b| {
+        b.iter(|| {
+            signer
+                .sign(black_box(&who), "orders.create", "m-1")
+                .unwrap()
+        })
+    });
+    c.bench_function("assertion_verify", |b| {
+        b.iter(|| {
+            verifier
+                .verify(black_box(&token), "orders.create", "m-1")
+                .unwrap()
+        })
+    });
+}
+
 criterion_group!(
     benches,
     verify_per_algorithm,
     verify_cache_hit,
-    policy_decision
+    policy_decision,
+    bus_assertion
 );
 criterion_main!(benches);

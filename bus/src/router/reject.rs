@@ -43,14 +43,14 @@ pub(super) async fn refuse(
     transport
         .publish(
             &Address::queue(names.dead_queue()),
-            &dead_letter(original, cx, rejection),
+            &dead_letter(original, cx.route_str(), rejection),
         )
         .await
 }
 
 /// The dead-letter copy: the original message, its credential removed, with
 /// the code, stage, reason and route of the refusal.
-fn dead_letter(original: &Envelope, cx: &Context, rejection: &Rejection) -> Envelope {
+pub(super) fn dead_letter(original: &Envelope, route: &str, rejection: &Rejection) -> Envelope {
     let mut copy = original.clone();
     copy.identity = None;
     copy.headers
@@ -60,7 +60,7 @@ fn dead_letter(original: &Envelope, cx: &Context, rejection: &Rejection) -> Enve
         .insert(headers::STAGE, rejection.stage.as_str());
     copy.headers
         .insert(headers::REASON, rejection.reason.as_str());
-    copy.headers.insert(headers::ROUTE, cx.route_str());
+    copy.headers.insert(headers::ROUTE, route);
     if let Err(e) = copy.check_wire() {
         // The original headers cannot be sent again (a hostile table): keep the
         // copy deliverable with the verdict alone, so it is never requeued forever.
@@ -82,7 +82,7 @@ mod tests {
         });
         let original = Envelope::new("{}").with_headers(Headers::new().with("deep", deep));
         let cx = Context::new("orders.create", AuthMode::Gateway);
-        let copy = dead_letter(&original, &cx, &Rejection::forbidden("no"));
+        let copy = dead_letter(&original, cx.route_str(), &Rejection::forbidden("no"));
         assert_eq!(copy.check_wire(), Ok(()));
         assert!(copy.headers.get_str(headers::HEADERS_DROPPED).is_some());
         assert_eq!(copy.headers.get_str(headers::CODE), Some("forbidden"));
@@ -96,7 +96,7 @@ mod tests {
                 .with("authorization", "Bearer x"),
         );
         let cx = Context::new("orders.create", AuthMode::Gateway);
-        let copy = dead_letter(&original, &cx, &Rejection::forbidden("no"));
+        let copy = dead_letter(&original, cx.route_str(), &Rejection::forbidden("no"));
         assert!(
             copy.headers
                 .iter()

@@ -133,12 +133,7 @@ impl ReplyForwarder {
         let rejection = Rejection::new(RejectCode::NotFromBus, Stage::Route, why);
         tracing::warn!(audit = true, msg.id = %reply.id, reason = why, "Reply refused.");
         events::reply("refused");
-        let mut copy = reply.clone();
-        copy.headers.insert(headers::CODE, rejection.code.as_str());
-        copy.headers
-            .insert(headers::STAGE, rejection.stage.as_str());
-        copy.headers
-            .insert(headers::REASON, rejection.reason.as_str());
+        let copy = super::reject::dead_letter(reply, "-", &rejection);
         self.transport
             .publish(&Address::queue(self.names.dead_queue()), &copy)
             .await

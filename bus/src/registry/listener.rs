@@ -27,6 +27,9 @@ use super::{
 /// How often expired leases are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
+/// Wait before retrying an announcement the broker could not act on.
+const APPLY_BACKOFF: Duration = Duration::from_millis(500);
+
 /// One router instance's registry listener.
 pub struct RegistryListener {
     /// The table it maintains.
@@ -109,6 +112,9 @@ impl RegistryListener {
             Ok(announcement) => {
                 if let Err(e) = self.apply(&announcement, transport).await {
                     tracing::warn!(error = %e, "Cannot apply an announcement; retrying later.");
+                    // Back off: the control queue has no delivery limit, so an
+                    // immediate requeue would spin while the broker refuses.
+                    tokio::time::sleep(APPLY_BACKOFF).await;
                     delivery.reject(true).await.ok();
                     return;
                 }

@@ -47,7 +47,12 @@ impl Pipeline {
     /// Handles one delivery; the ingress is acked only once the delivery, or
     /// the refusal (error reply and dead-letter copy), is confirmed.
     pub(super) async fn handle(&self, delivery: Delivery) {
-        let (envelope, info, acker) = delivery.into_parts();
+        let (mut envelope, info, acker) = delivery.into_parts();
+        // Every message the bus handles has an id: logs, the dead-letter copy
+        // and the assertion (bound to it) need one even when the client sent none.
+        if envelope.id.is_empty() {
+            envelope.id = uuid::Uuid::new_v4().to_string();
+        }
         let span = tracing::info_span!(
             "message",
             msg.id = %envelope.id,

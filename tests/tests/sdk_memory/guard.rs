@@ -1,0 +1,202 @@
+//! Messages published around the router are refused; service mode verifies tokens.
+
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+/// Messages put straight onto the service queue, each with a different flaw.
+fn bypass_attempts(bus: &Bus, reply_to: &str) -> Vec<(&'static str, Envelope)> {
+    let signer = &bus.keys.signer;
+    let alice = identity_of("alice");
+    let message = |route: &str| {
+        let mut env = Envelope::new(r#"{"item":"free","qty":1}"#)
+            .with_content_type("application/json")
+            .with_correlation_id(uuid::Uuid::new_v4().to_string())
+            .with_reply_to(reply_to);
+        env.headers.insert(headers::ROUTE, route);
+        env
+    };
+    let with_assertion = |mut env: Envelope, token: String| {
+        env.headers.insert(headers::ASSERTION, token);
+        env
+    };
+    let mut no_assertion = message("orders.create");
+    no_assertion.headers.insert(headers::CONSUMER, "admin");
+    no_assertion.headers.insert(headers::AUTH_MODE, "service");
+    let forged = {
+        let env = message("orders.create");
+        let token = BusKeys::generate()
+            .signer
+            .sign(&alice, "orders.create", &env.id);
+        with_assertion(env, token.unwrap())
+    };
+    let other_route = {
+        let env = message("orders.create");
+        let token = signer.sign(&alice, "orders.explode", &env.id);
+        with_assertion(env, token.unwrap())
+    };
+    let other_message = {
+        let env = message("orders.create");
+        let token = signer.sign(&alice, "orders.create", "another-message");
+        with_assertion(env, token.unwrap())
+    };
+    let expired = {
+        let env = message("orders.create");
+        let past = signer
+            .clone()
+            .with_clock(Arc::new(TestClock::new(TestKit::NOW)));
+        let token = past.sign(&alice, "orders.create", &env.id);
+        with_assertion(env, token.unwrap())
+    };
+    let other_service = {
+        let env = message("billing.pay");
+        let token = signer.sign(&alice, "billing.pay", &env.id);
+        with_assertion(env, token.unwrap())
+    };
+    vec![
+        ("no assertion, forged identity headers", no_assertion),
+        ("assertion signed by another key", forged),
+        ("assertion for another route", other_route),
+        ("assertion for another message", other_message),
+        ("expired assertion", expired),
+        ("valid assertion for another service", other_service),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_published_around_the_router_are_refused_and_dead_lettered() {
+    let bus = bus().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service = orders(&bus.keys, Arc::clone(&calls)).build().unwrap();
+    let running = service
+        .run(bus.fx.transport().clone(), bus.names.clone())
+        .await
+        .unwrap();
+    let tr = bus.fx.transport();
+    let intruder = bus.names.caller_queue("intruder");
+    bus.fx
+        .declare(&bus_topology::caller(&bus.names, "intruder"))
+        .await
+        .unwrap();
+    bus.fx
+        .declare(&bus_topology::service(&bus.names, "billing"))
+        .await
+        .unwrap();
+    let mut replies = tr
+        .subscribe(&intruder, SubscribeOptions::default())
+        .await
+        .unwrap();
+    let mut dead = tr
+        .subscribe(&bus.names.dead_queue(), SubscribeOptions::default())
+        .await
+        .unwrap();
+
+    let queue = Address::queue(bus.names.service_queue("orders"));
+    let mut expected = BTreeSet::new();
+    for (what, env) in bypass_attempts(&bus, &intruder) {
+        expected.insert(env.id.clone());
+        tr.publish(&queue, &env).await.unwrap();
+        let refusal = recv(&mut replies, what).await;
+        let body = ErrorBody::from_envelope(&refusal.envelope).expect("an error reply");
+        assert_eq!(body.error.code, "not_from_bus", "{what}");
+        assert_eq!(
+            refusal.envelope.correlation_id, env.correlation_id,
+            "{what}"
+        );
+        refusal.ack().await.unwrap();
+    }
+    // A refused message never writes into a queue the router would refuse as reply_to.
+    let into_billing = bypass_attempts(&bus, &bus.names.service_queue("billing"))
+        .swap_remove(0)
+        .1;
+    expected.insert(into_billing.id.clone());
+    tr.publish(&queue, &into_billing).await.unwrap();
+
+    let mut dead_ids = BTreeSet::new();
+    for _ in 0..expected.len() {
+        let d = recv(&mut dead, "a refused message in the dead-letter queue").await;
+        assert_eq!(
+            d.envelope.headers.get_str(headers::X_FIRST_DEATH_REASON),
+            Some("rejected")
+        );
+        dead_ids.insert(d.envelope.id.clone());
+        d.ack().await.unwrap();
+    }
+    assert_eq!(dead_ids, expected);
+    let billing = tr
+        .inspect(&bus.names.service_queue("billing"))
+        .await
+        .unwrap();
+    assert_eq!(
+        billing.messages, 0,
+        "no refusal was written into another service's queue"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "no handler saw a bypass message"
+    );
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_mode_accepts_a_valid_token_and_refuses_a_bad_one() {
+    let bus = bus().await;
+    let kit = TestKit::new();
+    let alice = kit.consumer("alice", Algorithm::ES256);
+    let service = Service::builder("ledger")
+        .credential("svc-ledger-token")
+        .verifier(Arc::new(kit.verifier()))
+        .handler("whoami", |req: Request<()>| async move {
+            Ok::<_, HandlerError>(req.identity.consumer)
+        })
+        .build()
+        .unwrap();
+    let running = service
+        .run(bus.fx.transport().clone(), bus.names.clone())
+        .await
+        .unwrap();
+    let tr = bus.fx.transport();
+    bus.fx
+        .declare(&bus_topology::caller(&bus.names, "probe"))
+        .await
+        .unwrap();
+    let probe = bus.names.caller_queue("probe");
+    let mut replies = tr
+        .subscribe(&probe, SubscribeOptions::default())
+        .await
+        .unwrap();
+    let mut dead = tr
+        .subscribe(&bus.names.dead_queue(), SubscribeOptions::default())
+        .await
+        .unwrap();
+    // What a router in service mode delivers: the route and the caller's own token.
+    let delivered = |token: String| {
+        let mut env = Envelope::new("null")
+            .with_content_type("application/json")
+            .with_correlation_id(uuid::Uuid::new_v4().to_string())
+            .with_reply_to(probe.clone());
+        env.headers.insert(headers::ROUTE, "ledger.whoami");
+        env.headers
+            .insert(headers::AUTHORIZATION, format!("Bearer {token}"));
+        env
+    };
+    let to = Address::new(bus.names.deliver_exchange(), "ledger");
+    tr.publish(&to, &delivered(alice.sign(&kit.claims("alice"))))
+        .await
+        .unwrap();
+    let ok = recv(&mut replies, "the reply to a valid token").await;
+    assert_eq!(&ok.envelope.payload[..], br#""alice""#);
+    ok.ack().await.unwrap();
+
+    let mallory = TestKit::new().consumer("alice", Algorithm::ES256);
+    let forged = delivered(mallory.sign(&kit.claims("alice")));
+    tr.publish(&to, &forged).await.unwrap();
+    let refused = recv(&mut replies, "the refusal of a forged token").await;
+    let body = ErrorBody::from_envelope(&refused.envelope).expect("an error reply");
+    assert_eq!(body.error.code, "invalid_token");
+    refused.ack().await.unwrap();
+    let d = recv(&mut dead, "the forged request in the dead-letter queue").await;
+    assert_eq!(d.envelope.id, forged.id);
+    running.shutdown().await.unwrap();
+}

@@ -2,69 +2,16 @@
 //! SIGKILL while 10,000 requests are in flight, and none is lost: every
 //! message id reaches the service at least once.
 
-use std::{
-    collections::HashSet,
-    process::{Child, Command, Stdio},
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use futures_util::{StreamExt, stream::FuturesUnordered};
 use parking_lot::Mutex;
 use serde_json::json;
 use tollgate_bus::{SubscribeOptions, TransportError};
-use tollgate_tests::support::{Fixture, TestBus, amqp_url, tollgate_binary};
+use tollgate_tests::support::{Fixture, RouterProcess, TestBus};
 
 const REQUESTS: usize = 10_000;
 const PROBES: usize = 50;
-
-/// A router process, killed if the test ends early.
-struct RouterProcess(Child);
-
-impl RouterProcess {
-    /// SIGTERM, then the exit status (the router finishes in-flight messages first).
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.0.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "kill -TERM {pid} failed");
-        for _ in 0..200 {
-            if let Some(status) = self.0.try_wait().expect("router status") {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the router did not stop within 10 s of SIGTERM");
-    }
-
-    fn kill(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
-impl Drop for RouterProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn spawn_router(bus: &TestBus, instance: &str, metrics_addr: &str) -> RouterProcess {
-    let child = Command::new(tollgate_binary())
-        .args(["serve", "--config"])
-        .arg(bus.config_path())
-        .env("TOLLGATE_INSTANCE", instance)
-        .env("TOLLGATE_METRICS_ADDR", metrics_addr)
-        .env("TOLLGATE_AMQP_URL", amqp_url())
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tollgate serve");
-    RouterProcess(child)
-}
 
 /// A free 127.0.0.1 port, as `host:port`.
 fn free_local_addr() -> String {
@@ -107,19 +54,10 @@ async fn killing_one_of_two_routers_loses_no_message() {
         format!("{}-b", fx.ns.prefix()),
     );
     let metrics_b = free_local_addr();
-    let mut router_a = spawn_router(&bus, &a, "");
-    let mut router_b = spawn_router(&bus, &b, &metrics_b);
-    for instance in [&a, &b] {
-        let queue = bus.names.router_control_queue(instance);
-        // The queue is exclusive to the router's connection: "locked" means it exists.
-        wait_until("both routers to start", 60, async || {
-            matches!(
-                tr.inspect(&queue).await,
-                Ok(_) | Err(TransportError::PreconditionFailed(_))
-            )
-        })
-        .await;
-    }
+    let mut router_a = RouterProcess::spawn(&bus, &a, "");
+    let mut router_b = RouterProcess::spawn(&bus, &b, &metrics_b);
+    router_a.wait_started(&bus, tr.as_ref()).await;
+    router_b.wait_started(&bus, tr.as_ref()).await;
     bus.announce(tr.as_ref(), "orders", "application/json", "2")
         .await;
 

@@ -3,7 +3,6 @@
 
 use std::process::{Command, Output};
 
-use tollgate_auth::AssertionVerifier;
 use tollgate_tests::support::{Fixture, TestBus, amqp_url, tollgate_binary};
 
 fn tollgate(args: &[&str]) -> Output {
@@ -26,22 +25,7 @@ fn stderr(o: &Output) -> String {
 async fn a_signed_token_calls_a_service_through_the_bus_from_the_command_line() {
     let fx = Fixture::amqp().await;
     let bus = TestBus::start(&fx).await;
-    let bus_key = AssertionVerifier::from_public_pem(bus.assertion_public_pem.as_bytes()).unwrap();
-    let orders = tollgate_services::examples::orders::service(bus.token("orders-svc"), bus_key)
-        .build()
-        .unwrap()
-        .run(fx.connect().await, bus.names.clone())
-        .await
-        .unwrap();
-    bus.wait_for(
-        || {
-            bus.registry()
-                .resolve("orders", std::time::Instant::now())
-                .is_some()
-        },
-        "orders",
-    )
-    .await;
+    let orders = bus.run_orders(fx.connect().await, |b| b).await;
 
     let config = bus.config_path();
     let signed = tokio::task::spawn_blocking(move || {

@@ -10,30 +10,13 @@ use lapin::{
     options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions},
     types::{AMQPValue, FieldTable, LongString},
 };
-use tollgate_auth::AssertionVerifier;
-use tollgate_services::examples;
 use tollgate_tests::support::{Fixture, TestBus, amqp_url};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_amqp_client_with_direct_reply_to_gets_its_reply() {
     let fx = Fixture::amqp().await;
     let bus = TestBus::start(&fx).await;
-    let bus_key = AssertionVerifier::from_public_pem(bus.assertion_public_pem.as_bytes()).unwrap();
-    let orders = examples::orders::service(bus.token("orders-svc"), bus_key)
-        .build()
-        .unwrap()
-        .run(fx.connect().await, bus.names.clone())
-        .await
-        .unwrap();
-    bus.wait_for(
-        || {
-            bus.registry()
-                .resolve("orders", std::time::Instant::now())
-                .is_some()
-        },
-        "orders",
-    )
-    .await;
+    let orders = bus.run_orders(fx.connect().await, |b| b).await;
 
     let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
         .await

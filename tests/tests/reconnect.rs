@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tollgate_auth::AssertionVerifier;
 use tollgate_bus::{AmqpConfig, AmqpTransport, Transport};
-use tollgate_services::{CallError, Caller, RequestOptions, examples};
+use tollgate_services::{CallError, Caller, RequestOptions};
 use tollgate_tests::support::{ChaosProxy, Fixture, TestBus};
 
 async fn through(proxy: &ChaosProxy, name: &str) -> std::sync::Arc<dyn Transport> {
@@ -46,23 +45,11 @@ async fn caller_and_service_survive_a_cut_connection() {
     let proxy = ChaosProxy::start("127.0.0.1:5672".into())
         .await
         .expect("proxy");
-    let bus_key = AssertionVerifier::from_public_pem(bus.assertion_public_pem.as_bytes()).unwrap();
-    let orders = examples::orders::service(bus.token("orders-svc"), bus_key)
-        .heartbeat(Duration::from_millis(500))
-        .build()
-        .unwrap()
-        .run(through(&proxy, "svc").await, bus.names.clone())
-        .await
-        .unwrap();
-    bus.wait_for(
-        || {
-            bus.registry()
-                .resolve("orders", std::time::Instant::now())
-                .is_some()
-        },
-        "orders",
-    )
-    .await;
+    let orders = bus
+        .run_orders(through(&proxy, "svc").await, |b| {
+            b.heartbeat(Duration::from_millis(500))
+        })
+        .await;
     let caller = Caller::connect(through(&proxy, "caller").await, bus.names.clone())
         .await
         .unwrap();

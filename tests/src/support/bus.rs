@@ -11,7 +11,7 @@ use std::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use tollgate_auth::{Algorithm, testkit::TestKey};
+use tollgate_auth::{Algorithm, AssertionVerifier, testkit::TestKey};
 use tollgate_bus::{
     Address, BusNames, Envelope, SubscribeOptions, Subscription, Transport, bus_topology,
     config::Config,
@@ -19,6 +19,8 @@ use tollgate_bus::{
     registry::{Announcement, Registration, RegistryTable},
     router::{Router, RunningRouter},
 };
+
+use tollgate_services::{RunningService, ServiceBuilder, examples};
 
 use super::Fixture;
 
@@ -175,15 +177,39 @@ impl TestBus {
     ) {
         self.announce(transport, service, content_type, version)
             .await;
-        self.wait_for(
-            || {
-                self.registry()
-                    .resolve(service, std::time::Instant::now())
-                    .is_some()
-            },
-            "registration",
-        )
-        .await;
+        self.wait_registered(service).await;
+    }
+
+    /// Waits until the in-process router routes to `service`.
+    pub async fn wait_registered(&self, service: &str) {
+        let registered = || {
+            self.registry()
+                .resolve(service, std::time::Instant::now())
+                .is_some()
+        };
+        self.wait_for(registered, &format!("`{service}` to register"))
+            .await;
+    }
+
+    /// Runs the example `orders` service on `transport` with this bus's
+    /// service account and key (`adjust` may change its settings), and waits
+    /// until the router routes to it.
+    pub async fn run_orders(
+        &self,
+        transport: Arc<dyn Transport>,
+        adjust: impl FnOnce(ServiceBuilder) -> ServiceBuilder,
+    ) -> RunningService {
+        let bus_key =
+            AssertionVerifier::from_public_pem(self.assertion_public_pem.as_bytes()).unwrap();
+        let builder = examples::orders::service(self.token("orders-svc"), bus_key);
+        let running = adjust(builder)
+            .build()
+            .unwrap()
+            .run(transport, self.names.clone())
+            .await
+            .unwrap();
+        self.wait_registered(examples::orders::NAME).await;
+        running
     }
 
     /// Publishes a registration of `service` (as its service account), without waiting.

@@ -2,6 +2,7 @@
 
 use clap::{Args, Subcommand};
 
+mod drive;
 mod raw_lapin;
 mod relay;
 mod report;

@@ -17,7 +17,7 @@ use lapin::{
     types::FieldTable,
 };
 
-use super::{TransportArgs, transport::Meter};
+use super::{TransportArgs, drive::Meter};
 
 /// Messages per second through raw lapin on a fresh queue.
 pub(crate) async fn measure(args: &TransportArgs) -> anyhow::Result<f64> {

@@ -9,6 +9,14 @@ pub(crate) struct Scenario {
 }
 
 impl Scenario {
+    /// A scenario with no round yet.
+    pub(crate) fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            rates: Vec::new(),
+        }
+    }
+
     pub(crate) fn median(&self) -> f64 {
         let mut sorted = self.rates.clone();
         sorted.sort_by(f64::total_cmp);
@@ -18,6 +26,17 @@ impl Scenario {
             n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
         }
     }
+}
+
+/// The run's settings, printed with every scenario.
+pub(crate) fn settings(args: &super::TransportArgs) -> serde_json::Value {
+    json!({
+        "payload_bytes": args.size,
+        "window": args.window,
+        "prefetch": args.prefetch,
+        "duration_s": args.duration.as_secs_f64(),
+        "rounds": args.rounds.max(1),
+    })
 }
 
 /// Prints every scenario with its ratio to `baseline`, as JSON lines or a table.

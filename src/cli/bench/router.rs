@@ -2,28 +2,20 @@
 //! verify, authorize, translate, assert, deliver with confirm) and through
 //! service mode, against a plain lapin relay measured in the same run.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
-    time::Instant,
-};
+use std::{sync::Arc, time::Instant};
 
-use anyhow::{Context as _, anyhow};
-use futures_util::{StreamExt, stream::FuturesUnordered};
+use anyhow::anyhow;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tollgate_bus::{
-    Address, AmqpConfig, AmqpTransport, BusNames, Envelope, QueueSpec, SubscribeOptions, Topology,
-    Transport, bus_topology,
+    Address, BusNames, Envelope, QueueSpec, Topology, bus_topology,
     config::Config,
     headers,
     registry::{Announcement, Registration},
     router::Router,
 };
 
-use super::{RouterArgs, relay::Relay, report, transport::Meter};
+use super::{RouterArgs, drive, relay::Relay, report};
 
 /// Consumers and policy of the bench bus: `caller` may call anything, `sink-svc` registers `sink`.
 const BENCH_CONFIG: &str = r##"
@@ -48,47 +40,23 @@ grants = [{ consumer = "sink-svc", services = ["sink"] }]
 "##;
 
 pub(crate) async fn run(args: &RouterArgs) -> anyhow::Result<()> {
-    let mut relay = report::Scenario {
-        name: "raw_relay",
-        rates: Vec::new(),
-    };
-    let mut gateway = report::Scenario {
-        name: "router_gateway",
-        rates: Vec::new(),
-    };
-    let mut service = report::Scenario {
-        name: "router_service_mode",
-        rates: Vec::new(),
-    };
+    let mut relay = report::Scenario::new("raw_relay");
+    let mut gateway = report::Scenario::new("router_gateway");
+    let mut service = report::Scenario::new("router_service_mode");
     for round in 0..args.rounds.max(1) {
         tracing::info!(round, "Bench round.");
         relay.rates.push(measure_relay(args).await?);
         gateway.rates.push(measure_router(args, "gateway").await?);
         service.rates.push(measure_router(args, "service").await?);
     }
-    let extra = json!({
-        "payload_bytes": args.size,
-        "window": args.window,
-        "prefetch": args.prefetch,
-        "duration_s": args.duration.as_secs_f64(),
-        "rounds": args.rounds.max(1),
-    });
+    let extra = report::settings(args);
     report::print(&[relay, gateway, service], "raw_relay", &extra, args.json);
     Ok(())
 }
 
-async fn connect(url: &str, name: &str) -> anyhow::Result<Arc<dyn Transport>> {
-    let config = AmqpConfig::new(url).with_connection_name(name);
-    Ok(Arc::new(
-        AmqpTransport::connect(config)
-            .await
-            .context("connecting to RabbitMQ")?,
-    ))
-}
-
 /// Messages per second from an input queue, through the raw relay, into a sink queue.
 async fn measure_relay(args: &RouterArgs) -> anyhow::Result<f64> {
-    let transport = connect(&args.amqp, "tollgate-bench-relay").await?;
+    let transport = drive::connect(&args.amqp, "tollgate-bench-relay").await?;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (input, output) = (
         format!("tollgate-bench.relay-in.{id}"),
@@ -99,7 +67,8 @@ async fn measure_relay(args: &RouterArgs) -> anyhow::Result<f64> {
         .queue(QueueSpec::quorum(&output));
     transport.declare(&topology).await?;
     let relay = Relay::start(&args.amqp, &input, &output, args.prefetch).await?;
-    let rate = drive(args, &transport, &Address::queue(&input), &output, None).await;
+    let entry = Address::queue(&input);
+    let rate = drive::drive(args, &transport, &entry, &output, request(args, None)).await;
     relay.stop().await;
     transport.delete(&topology).await?;
     transport.close().await?;
@@ -127,11 +96,11 @@ async fn measure_router(args: &RouterArgs, mode: &str) -> anyhow::Result<f64> {
         )
     };
     let names = BusNames::new(namespace);
-    let transport = connect(&args.amqp, "tollgate-bench-client").await?;
+    let transport = drive::connect(&args.amqp, "tollgate-bench-client").await?;
     let shutdown = CancellationToken::new();
     let router = Router::new(
         settings,
-        connect(&args.amqp, "tollgate-bench-router").await?,
+        drive::connect(&args.amqp, "tollgate-bench-router").await?,
     )
     .start(shutdown.clone())
     .await?;
@@ -155,12 +124,14 @@ async fn measure_router(args: &RouterArgs, mode: &str) -> anyhow::Result<f64> {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let credential = format!("Bearer {}", token("caller")?);
-    let rate = drive(
+    let entry = Address::new(names.ingress_exchange(), "sink.consume");
+    let sink = names.service_queue("sink");
+    let rate = drive::drive(
         args,
         &transport,
-        &Address::new(names.ingress_exchange(), "sink.consume"),
-        &names.service_queue("sink"),
-        Some(&credential),
+        &entry,
+        &sink,
+        request(args, Some(credential)),
     )
     .await;
     shutdown.cancel();
@@ -173,62 +144,12 @@ async fn measure_router(args: &RouterArgs, mode: &str) -> anyhow::Result<f64> {
     rate
 }
 
-/// Publishes 1 KiB JSON messages to `entry` with a pipelined window while
-/// consuming (and acking) `sink`; messages per second arriving at the sink.
-async fn drive(
-    args: &RouterArgs,
-    transport: &Arc<dyn Transport>,
-    entry: &Address,
-    sink: &str,
-    credential: Option<&str>,
-) -> anyhow::Result<f64> {
-    let mut subscription = transport
-        .subscribe(sink, SubscribeOptions::prefetch(args.prefetch))
-        .await?;
-    let consumed = Arc::new(AtomicU64::new(0));
-    let consume = {
-        let consumed = Arc::clone(&consumed);
-        tokio::spawn(async move {
-            while let Some(d) = subscription.next().await {
-                if d.ack().await.is_err() {
-                    break;
-                }
-                consumed.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    };
+/// The bench's request: about `args.size` bytes of JSON, with `credential`.
+fn request(args: &RouterArgs, credential: Option<String>) -> Envelope {
     let body = json!({"padding": "x".repeat(args.size.saturating_sub(16))}).to_string();
     let mut envelope = Envelope::new(body).with_content_type("application/json");
     if let Some(credential) = credential {
         envelope.headers.insert(headers::AUTHORIZATION, credential);
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let publish = {
-        let (stop, transport, to, window) = (
-            Arc::clone(&stop),
-            Arc::clone(transport),
-            entry.clone(),
-            args.window,
-        );
-        tokio::spawn(async move {
-            let mut in_flight = FuturesUnordered::new();
-            while !stop.load(Ordering::Relaxed) {
-                while in_flight.len() < window {
-                    in_flight.push(transport.publish(&to, &envelope));
-                }
-                if let Some(result) = in_flight.next().await {
-                    result?;
-                }
-            }
-            while let Some(result) = in_flight.next().await {
-                result?;
-            }
-            anyhow::Ok(())
-        })
-    };
-    let rate = Meter::new(&consumed).measure(args.duration).await;
-    stop.store(true, Ordering::Relaxed);
-    publish.await?.context("bench publisher")?;
-    consume.abort();
-    Ok(rate)
+    envelope
 }

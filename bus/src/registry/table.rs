@@ -58,6 +58,21 @@ struct Entry {
     last_heartbeat: SystemTime,
 }
 
+impl Entry {
+    /// Instances whose lease runs past `now`.
+    fn live_instances(&self, now: Instant) -> usize {
+        self.instances
+            .values()
+            .filter(|&&lease| lease > now)
+            .count()
+    }
+
+    /// Whether any instance's lease runs past `now`.
+    fn is_live(&self, now: Instant) -> bool {
+        self.instances.values().any(|&lease| lease > now)
+    }
+}
+
 /// The registry table; every router instance builds the same one.
 #[derive(Default)]
 pub struct RegistryTable {
@@ -134,11 +149,7 @@ impl RegistryTable {
     pub fn resolve(&self, service: &str, now: Instant) -> Option<ServiceContract> {
         let entries = self.entries.read();
         let entry = entries.get(service)?;
-        entry
-            .instances
-            .values()
-            .any(|&lease| lease > now)
-            .then(|| entry.contract.clone())
+        entry.is_live(now).then(|| entry.contract.clone())
     }
 
     /// Drops expired instances and services without any; returns the services that left.
@@ -162,7 +173,7 @@ impl RegistryTable {
         let mut views: Vec<ServiceView> = entries
             .values()
             .filter_map(|e| {
-                let instances = e.instances.values().filter(|&&lease| lease > now).count();
+                let instances = e.live_instances(now);
                 (instances > 0).then(|| ServiceView {
                     service: e.contract.service.clone(),
                     instances,
@@ -178,7 +189,11 @@ impl RegistryTable {
 
     /// Number of services with a live instance.
     pub fn len(&self, now: Instant) -> usize {
-        self.snapshot(now).len()
+        self.entries
+            .read()
+            .values()
+            .filter(|e| e.is_live(now))
+            .count()
     }
 
     /// Whether no service is live.

@@ -1,12 +1,19 @@
 //! The exchanges, queues and bindings of a bus, declared alike by the router,
 //! the services and the callers (declarations are idempotent).
+//!
+//! The shared queues are durable, of the bus's queue type
+//! ([`BusNames::queue_type`]): classic on one node, quorum in a cluster. What
+//! each hop publishes as persistent or transient is decided in
+//! [`crate::envelope::DeliveryMode`]'s users and written down in README's
+//! delivery contract: requests persistent, replies transient.
 
 use crate::{
     names::BusNames,
     topology::{ExchangeKind, ExchangeSpec, Overflow, QueueSpec, Topology},
 };
 
-/// Returns after which the broker dead-letters a message instead of redelivering it.
+/// Returns after which the broker dead-letters a message instead of
+/// redelivering it (quorum queues; classic queues cannot count returns).
 pub const DELIVERY_LIMIT: u32 = 5;
 
 /// Most messages the ingress queue holds; past it publishers get a nack
@@ -18,9 +25,10 @@ pub const INGRESS_MAX_LENGTH: u32 = 1_000_000;
 pub fn core(names: &BusNames) -> Topology {
     let (ingress_x, ingress_q) = (names.ingress_exchange(), names.ingress_queue());
     let (dlx, dead) = (names.dead_letter_exchange(), names.dead_queue());
+    let kind = names.queue_type();
     Topology::new()
-        .exchange(ExchangeSpec::topic(&ingress_x))
-        .exchange(ExchangeSpec::new(&dlx, ExchangeKind::Fanout))
+        .exchange(ExchangeSpec::topic(ingress_x))
+        .exchange(ExchangeSpec::new(dlx, ExchangeKind::Fanout))
         // Topic, not direct: RabbitMQ's topic permissions can then restrict which
         // routing key (service) each service's broker user may bind to.
         .exchange(ExchangeSpec::topic(names.deliver_exchange()))
@@ -28,20 +36,20 @@ pub fn core(names: &BusNames) -> Topology {
             names.control_exchange(),
             ExchangeKind::Fanout,
         ))
-        .queue(QueueSpec::quorum(&dead))
+        .queue(QueueSpec::durable(dead, kind, DELIVERY_LIMIT))
         .queue(
-            QueueSpec::quorum(&ingress_q)
-                .delivery_limit(DELIVERY_LIMIT)
+            QueueSpec::durable(ingress_q, kind, DELIVERY_LIMIT)
                 .max_length(INGRESS_MAX_LENGTH, Overflow::RejectPublish)
-                .dead_letter_to(&dlx, None),
+                .dead_letter_to(dlx, None),
         )
+        // Durable so it outlives a broker restart as a name services can
+        // reply to; its messages are transient (a reply dies with its caller).
         .queue(
-            QueueSpec::quorum(names.replies_queue())
-                .delivery_limit(DELIVERY_LIMIT)
-                .dead_letter_to(&dlx, None),
+            QueueSpec::durable(names.replies_queue(), kind, DELIVERY_LIMIT)
+                .dead_letter_to(dlx, None),
         )
-        .bind(&ingress_x, &ingress_q, "#")
-        .bind(&dlx, &dead, "")
+        .bind(ingress_x, ingress_q, "#")
+        .bind(dlx, dead, "")
 }
 
 /// The queue of service `service` and its binding from the delivery exchange.
@@ -49,18 +57,17 @@ pub fn service(names: &BusNames, service: &str) -> Topology {
     let queue = names.service_queue(service);
     Topology::new()
         .queue(
-            QueueSpec::quorum(&queue)
-                .delivery_limit(DELIVERY_LIMIT)
+            QueueSpec::durable(&queue, names.queue_type(), DELIVERY_LIMIT)
                 .dead_letter_to(names.dead_letter_exchange(), None),
         )
-        .bind(&names.deliver_exchange(), &queue, service)
+        .bind(names.deliver_exchange(), &queue, service)
 }
 
 /// A private queue bound to the control exchange (a router's or a service instance's).
 pub fn control_listener(names: &BusNames, queue: &str) -> Topology {
     Topology::new()
         .queue(QueueSpec::exclusive(queue))
-        .bind(&names.control_exchange(), queue, "")
+        .bind(names.control_exchange(), queue, "")
 }
 
 /// A caller's private reply queue `id`.
@@ -74,12 +81,20 @@ mod tests {
 
     #[test]
     fn every_topology_is_valid() {
-        let n = BusNames::new("tg");
+        for n in [
+            BusNames::new("tg"),
+            BusNames::new("tg").with_queue_type(crate::QueueKind::Quorum),
+        ] {
+            every_topology_of(&n);
+        }
+    }
+
+    fn every_topology_of(n: &BusNames) {
         for t in [
-            core(&n),
-            service(&n, "orders"),
-            control_listener(&n, "tg.router.1"),
-            caller(&n, "c1"),
+            core(n),
+            service(n, "orders"),
+            control_listener(n, "tg.router.1"),
+            caller(n, "c1"),
         ] {
             t.validate().unwrap();
         }

@@ -11,7 +11,8 @@ use tollgate_auth::{ConsumerSpec, PolicySpec, VerifierConfig};
 
 use crate::{
     chain::{AuthMode, Limits, RouteAuth},
-    names::DEFAULT_NAMESPACE,
+    names::{BusNames, DEFAULT_NAMESPACE},
+    topology::QueueKind,
     registry::RegistryGrant,
     translate::MappingSpec,
 };
@@ -36,6 +37,12 @@ pub struct Config {
     /// Prefix of every exchange and queue of the bus (`TOLLGATE_NAMESPACE`).
     #[serde(default = "default_namespace")]
     pub namespace: String,
+    /// Type of the bus's shared durable queues (`TOLLGATE_QUEUE_TYPE`):
+    /// `classic` on a single node (default), `quorum` in a cluster. Every
+    /// router and service of a bus must use the same; see README's delivery
+    /// contract.
+    #[serde(default)]
+    pub queue_type: QueueKind,
     /// This router instance's id; a random one when unset (`TOLLGATE_INSTANCE`).
     #[serde(default)]
     pub instance: Option<String>,
@@ -137,6 +144,7 @@ impl Default for Config {
         Self {
             amqp_url: default_amqp_url(),
             namespace: default_namespace(),
+            queue_type: QueueKind::Classic,
             instance: None,
             metrics_addr: None,
             default_auth: AuthMode::Gateway,
@@ -207,6 +215,11 @@ impl Config {
                 base
             },
         )
+    }
+
+    /// The names of the bus this config describes (namespace and queue type).
+    pub fn bus_names(&self) -> BusNames {
+        BusNames::new(self.namespace.clone()).with_queue_type(self.queue_type)
     }
 
     /// Resolves `path` against the config file's folder.

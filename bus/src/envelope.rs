@@ -26,6 +26,22 @@ pub struct Envelope {
     /// Who sent it, once verified. Never read from the wire: only the router's
     /// authenticate step sets it.
     pub identity: Option<Identity>,
+    /// Whether the broker keeps it on disk (AMQP `delivery_mode`); see
+    /// README's delivery contract for which hop uses which.
+    pub delivery_mode: DeliveryMode,
+}
+
+/// Whether the broker writes a message to disk (AMQP `delivery_mode` 2 or 1).
+///
+/// A persistent message in a durable queue survives a broker restart, and its
+/// publisher confirm waits for the disk; a transient one lives in memory only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DeliveryMode {
+    /// Written to disk (requests: never lost once confirmed).
+    #[default]
+    Persistent,
+    /// Kept in memory (replies: a reply dies with its caller's queue anyway).
+    Transient,
 }
 
 impl Envelope {
@@ -40,7 +56,14 @@ impl Envelope {
             headers: Headers::new(),
             payload: payload.into(),
             identity: None,
+            delivery_mode: DeliveryMode::Persistent,
         }
+    }
+
+    /// Publishes it transient: kept in memory, not on the broker's disk.
+    pub fn transient(mut self) -> Self {
+        self.delivery_mode = DeliveryMode::Transient;
+        self
     }
 
     /// Sets the content type.

@@ -38,7 +38,8 @@ impl ErrorBody {
     }
 
     /// The error reply to `request`: same correlation id (or the request's id
-    /// when it has none), JSON body, and the `x-tollgate-error` header.
+    /// when it has none), JSON body, the `x-tollgate-error` header; transient,
+    /// like every reply.
     pub fn reply_to(&self, request: &Envelope) -> Envelope {
         let body = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
         let correlation = request
@@ -47,7 +48,8 @@ impl ErrorBody {
             .unwrap_or_else(|| request.id.clone());
         let mut reply = Envelope::new(body)
             .with_content_type(ERROR_CONTENT_TYPE)
-            .with_correlation_id(correlation);
+            .with_correlation_id(correlation)
+            .transient();
         reply
             .headers
             .insert(headers::ERROR, self.error.code.as_str());
@@ -70,6 +72,7 @@ mod tests {
         let request = Envelope::new("x").with_correlation_id("c-1");
         let reply = ErrorBody::from_rejection(&Rejection::forbidden("no")).reply_to(&request);
         assert_eq!(reply.correlation_id.as_deref(), Some("c-1"));
+        assert_eq!(reply.delivery_mode, crate::DeliveryMode::Transient);
         assert_eq!(reply.headers.get_str(headers::ERROR), Some("forbidden"));
         let body = ErrorBody::from_envelope(&reply).unwrap();
         assert_eq!(body.error.stage, "authorize");

@@ -27,7 +27,7 @@ pub mod translate;
 pub mod transport;
 
 pub use address::Address;
-pub use envelope::Envelope;
+pub use envelope::{DeliveryMode, Envelope};
 pub use error::TransportError;
 pub use error_reply::{ERROR_CONTENT_TYPE, ErrorBody, ErrorDetail};
 pub use header_map::{HeaderError, HeaderValue, Headers};

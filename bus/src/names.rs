@@ -1,21 +1,55 @@
-//! Names of every exchange and queue of one bus, derived from its namespace.
+//! Names of every exchange and queue of one bus, derived from its namespace,
+//! and the queue type its shared queues are declared with.
 //!
 //! Everything the bus owns lives under `<ns>.`; callers' reply queues live
 //! under `<ns>.caller.` and are the only names a `reply_to` may point at.
+//! The fixed names are built once, not per message.
 
-/// The names of one bus (namespace `ns`, default `tollgate`).
+use crate::topology::QueueKind;
+
+/// What every participant of one bus must agree on to declare the same
+/// topology: the namespace `ns` (default `tollgate`) and the type of the
+/// shared durable queues (classic on one node, quorum in a cluster).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BusNames {
     ns: String,
+    queue_type: QueueKind,
+    ingress: String,
+    deliver: String,
+    dlx: String,
+    dead: String,
+    replies: String,
+    control: String,
+    caller_prefix: String,
 }
 
 /// The default namespace.
 pub const DEFAULT_NAMESPACE: &str = "tollgate";
 
 impl BusNames {
-    /// Names under namespace `ns`.
+    /// Names under namespace `ns`, with classic durable queues.
     pub fn new(ns: impl Into<String>) -> Self {
-        Self { ns: ns.into() }
+        let ns = ns.into();
+        Self {
+            queue_type: QueueKind::Classic,
+            ingress: format!("{ns}.ingress"),
+            deliver: format!("{ns}.deliver"),
+            dlx: format!("{ns}.dlx"),
+            dead: format!("{ns}.dead"),
+            replies: format!("{ns}.replies"),
+            control: format!("{ns}.control"),
+            caller_prefix: format!("{ns}.caller."),
+            ns,
+        }
+    }
+
+    /// Declares the bus's shared queues (ingress, service queues, replies,
+    /// dead letters) as `queue_type`: [`QueueKind::Classic`] on a single node,
+    /// [`QueueKind::Quorum`] in a cluster. Every router and service of a bus
+    /// must use the same type: the broker refuses a redeclaration with another.
+    pub fn with_queue_type(mut self, queue_type: QueueKind) -> Self {
+        self.queue_type = queue_type;
+        self
     }
 
     /// The namespace.
@@ -23,20 +57,25 @@ impl BusNames {
         &self.ns
     }
 
-    /// Topic exchange callers publish requests to, routing key `service.method`.
-    pub fn ingress_exchange(&self) -> String {
-        format!("{}.ingress", self.ns)
+    /// The type of the bus's shared durable queues.
+    pub fn queue_type(&self) -> QueueKind {
+        self.queue_type
     }
 
-    /// Quorum queue the routers consume, bound to the ingress exchange with `#`.
-    pub fn ingress_queue(&self) -> String {
-        format!("{}.ingress", self.ns)
+    /// Topic exchange callers publish requests to, routing key `service.method`.
+    pub fn ingress_exchange(&self) -> &str {
+        &self.ingress
+    }
+
+    /// Durable queue the routers consume, bound to the ingress exchange with `#`.
+    pub fn ingress_queue(&self) -> &str {
+        &self.ingress
     }
 
     /// Topic exchange the router delivers to, routing key = service name (topic,
     /// so broker topic permissions can bind each service user to its own name).
-    pub fn deliver_exchange(&self) -> String {
-        format!("{}.deliver", self.ns)
+    pub fn deliver_exchange(&self) -> &str {
+        &self.deliver
     }
 
     /// Queue of service `service`, shared by all its instances.
@@ -45,23 +84,23 @@ impl BusNames {
     }
 
     /// Fanout exchange of dead letters (the broker's and the router's).
-    pub fn dead_letter_exchange(&self) -> String {
-        format!("{}.dlx", self.ns)
+    pub fn dead_letter_exchange(&self) -> &str {
+        &self.dlx
     }
 
     /// Queue holding every dead letter.
-    pub fn dead_queue(&self) -> String {
-        format!("{}.dead", self.ns)
+    pub fn dead_queue(&self) -> &str {
+        &self.dead
     }
 
     /// Queue services reply to; the routers translate and forward replies from it.
-    pub fn replies_queue(&self) -> String {
-        format!("{}.replies", self.ns)
+    pub fn replies_queue(&self) -> &str {
+        &self.replies
     }
 
     /// Fanout exchange of registry announcements.
-    pub fn control_exchange(&self) -> String {
-        format!("{}.control", self.ns)
+    pub fn control_exchange(&self) -> &str {
+        &self.control
     }
 
     /// A router instance's private queue on the control exchange.
@@ -70,8 +109,8 @@ impl BusNames {
     }
 
     /// Prefix of callers' reply queues.
-    pub fn caller_queue_prefix(&self) -> String {
-        format!("{}.caller.", self.ns)
+    pub fn caller_queue_prefix(&self) -> &str {
+        &self.caller_prefix
     }
 
     /// A caller's reply queue named `id`.

@@ -191,9 +191,12 @@ fn detail_of(error: HandlerError) -> ErrorDetail {
 
 fn ok_reply(request: &Envelope, body: Vec<u8>, codec: Codec) -> Envelope {
     let correlation = request.correlation_id.as_ref().unwrap_or(&request.id);
+    // Transient: the replies queue hands it to a router at once, and a reply
+    // lost with the broker is covered by the caller's timeout (README).
     let mut reply = Envelope::new(body)
         .with_content_type(codec.content_type())
-        .with_correlation_id(correlation.clone());
+        .with_correlation_id(correlation.clone())
+        .transient();
     copy_reply_context(request, &mut reply);
     reply
 }

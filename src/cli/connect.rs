@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use clap::Args;
 use tollgate_bus::{
-    AmqpConfig, AmqpTransport, BusNames, DEFAULT_NAMESPACE, Transport, config::DEFAULT_AMQP_URL,
+    AmqpConfig, AmqpTransport, BusNames, DEFAULT_NAMESPACE, QueueKind, Transport,
+    config::DEFAULT_AMQP_URL,
 };
 
 use super::exit::{Exit, UNREACHABLE};
@@ -18,6 +19,10 @@ pub(crate) struct BusArgs {
     /// The bus's namespace.
     #[arg(long, env = "TOLLGATE_NAMESPACE", default_value = DEFAULT_NAMESPACE)]
     pub(crate) namespace: String,
+    /// Type of the bus's shared queues: `classic` (one node) or `quorum` (a
+    /// cluster); the same as the routers' `queue_type`.
+    #[arg(long, env = "TOLLGATE_QUEUE_TYPE", default_value = "classic")]
+    pub(crate) queue_type: QueueKind,
 }
 
 impl BusArgs {
@@ -38,6 +43,6 @@ impl BusArgs {
 
     /// The bus's names.
     pub(crate) fn names(&self) -> BusNames {
-        BusNames::new(self.namespace.clone())
+        BusNames::new(self.namespace.clone()).with_queue_type(self.queue_type)
     }
 }

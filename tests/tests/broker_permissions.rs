@@ -205,7 +205,7 @@ async fn caller_cannot_publish_to_the_exchanges_behind_the_router() {
         // A fresh connection each: a refusal closes the publishing channel.
         let caller = caller_transport().await.unwrap();
         let result = caller
-            .publish(&Address::new(&exchange, &key), &probe())
+            .publish(&Address::new(exchange, &key), &probe())
             .await;
         assert_refused(result, &format!("publish to {exchange}"));
     }
@@ -360,11 +360,10 @@ async fn a_service_user_binds_the_delivery_exchange_only_to_its_own_name() {
     let n = names();
     // A queue orders' user may use, declared by guest so only the binding is under test.
     let queue = n.service_queue("orders");
-    let own = Topology::new().queue(
-        QueueSpec::quorum(&queue)
-            .delivery_limit(bus_topology::DELIVERY_LIMIT)
-            .dead_letter_to(n.dead_letter_exchange(), None),
-    );
+    let own = Topology {
+        queues: bus_topology::service(&n, "orders").queues,
+        ..Topology::new()
+    };
     guest.declare(&own).await.unwrap();
     let snoop = Topology::new().bind(&n.deliver_exchange(), &queue, "billing-legacy");
     assert_refused(

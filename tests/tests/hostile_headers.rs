@@ -35,7 +35,7 @@ async fn hostile_headers_do_not_take_the_router_down() {
         .await
         .unwrap();
 
-    let exchange = bus.names.ingress_exchange();
+    let exchange = bus.names.ingress_exchange().to_owned();
     let helper = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_publish_hostile"))
             .args([

@@ -254,7 +254,7 @@ async fn every_refusal_gets_one_error_reply_and_one_dead_letter_and_delivers_not
     // Exactly one reply and one copy each: nothing else is waiting anywhere.
     for queue in [
         caller_q.clone(),
-        bus.names.dead_queue(),
+        bus.names.dead_queue().to_owned(),
         bus.names.service_queue("inventory"),
         bus.names.service_queue("billing"),
     ] {

@@ -99,7 +99,7 @@ async fn killing_one_of_two_routers_loses_no_message() {
         .collect();
     let ids: Vec<String> = requests.iter().map(|r| r.id.clone()).collect();
     let publisher = {
-        let (tr, exchange) = (Arc::clone(&tr), bus.names.ingress_exchange());
+        let (tr, exchange) = (Arc::clone(&tr), bus.names.ingress_exchange().to_owned());
         tokio::spawn(async move {
             let to = tollgate_bus::Address::new(exchange, "orders.get");
             let mut in_flight = FuturesUnordered::new();

@@ -103,7 +103,7 @@ impl Interceptor for Stamp {
             envelope
                 .headers
                 .insert(headers::REPLY_CONTEXT, self.reply_key.sign(&context));
-            envelope.reply_to = Some(self.names.replies_queue());
+            envelope.reply_to = Some(self.names.replies_queue().to_owned());
         }
         Ok(envelope)
     }

@@ -11,7 +11,6 @@ use tollgate_auth::{
 
 use crate::{
     chain::AuthModes,
-    names::BusNames,
     registry::{Registration, RegistryGrants},
     reply_context::ReplyContextKey,
     router::RouterSettings,
@@ -68,7 +67,7 @@ impl Config {
             self.auth.verifier.clone(),
         );
         Ok(RouterSettings {
-            names: BusNames::new(self.namespace.clone()),
+            names: self.bus_names(),
             instance: self
                 .instance
                 .clone()

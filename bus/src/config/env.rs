@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, path::PathBuf};
 
-use crate::chain::AuthMode;
+use crate::{chain::AuthMode, topology::QueueKind};
 
 use super::{Config, ConfigError};
 
@@ -38,6 +38,12 @@ impl Config {
         }
         if let Some(v) = env.get("TOLLGATE_NAMESPACE") {
             self.namespace = v;
+        }
+        if let Some(v) = env.get("TOLLGATE_QUEUE_TYPE") {
+            match v.parse::<QueueKind>() {
+                Ok(kind) => self.queue_type = kind,
+                Err(e) => errors.push(ConfigError::new("TOLLGATE_QUEUE_TYPE", e)),
+            }
         }
         if let Some(v) = env.get("TOLLGATE_INSTANCE") {
             self.instance = Some(v);
@@ -89,12 +95,14 @@ mod tests {
             ("TOLLGATE_NAMESPACE", "prod"),
             ("TOLLGATE_PREFETCH", "lots"),
             ("TOLLGATE_DEFAULT_AUTH", "central"),
+            ("TOLLGATE_QUEUE_TYPE", "quorum"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
         let errors = config.apply_env(&env).unwrap_err();
         assert_eq!(config.namespace, "prod");
+        assert_eq!(config.queue_type, QueueKind::Quorum);
         assert_eq!(errors.len(), 2);
     }
 }

@@ -7,7 +7,7 @@ use tracing::Instrument;
 use crate::{
     address::Address,
     chain::{AuthModes, Chain, Context},
-    envelope::Envelope,
+    envelope::{DeliveryMode, Envelope},
     error::TransportError,
     events::{MessageDelivered, MessageRequeued},
     names::BusNames,
@@ -95,6 +95,9 @@ impl Pipeline {
             return Err(Outcome::Refused(Rejection::no_route("no target resolved")));
         };
         let to = Address::new(self.names.deliver_exchange(), target.service.clone());
+        // The ingress is acked once this confirm is in: the copy must survive a restart.
+        let mut envelope = envelope;
+        envelope.delivery_mode = DeliveryMode::Persistent;
         match self.transport.publish(&to, &envelope).await {
             Ok(()) => {
                 MessageDelivered {

@@ -53,6 +53,8 @@ pub(super) async fn refuse(
 pub(super) fn dead_letter(original: &Envelope, route: &str, rejection: &Rejection) -> Envelope {
     let mut copy = original.clone();
     copy.identity = None;
+    // The only record of a refusal: kept on disk whatever the sender chose.
+    copy.delivery_mode = crate::DeliveryMode::Persistent;
     copy.headers
         .retain(|name, _| !name.eq_ignore_ascii_case(headers::AUTHORIZATION));
     copy.headers.insert(headers::CODE, rejection.code.as_str());

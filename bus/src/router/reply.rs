@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use crate::{
     address::Address,
-    envelope::Envelope,
+    envelope::{DeliveryMode, Envelope},
     error::TransportError,
     error_reply::ErrorBody,
     events, headers,
@@ -72,13 +72,15 @@ impl ReplyForwarder {
     }
 
     async fn send(&self, reply: &Envelope, context: &ReplyContext) -> Result<(), TransportError> {
-        let out = match self.translate(reply, context) {
+        let mut out = match self.translate(reply, context) {
             Ok(out) => out,
             Err(rejection) => {
                 tracing::warn!(service = %context.service, reason = %rejection.reason, "Reply cannot be translated.");
                 ErrorBody::from_rejection(&rejection).reply_to(reply)
             }
         };
+        // The caller's queue dies with the caller: a reply needs no disk.
+        out.delivery_mode = DeliveryMode::Transient;
         match self
             .transport
             .publish(&Address::queue(context.caller_reply_to.as_str()), &out)

@@ -12,7 +12,7 @@ use clap::{CommandFactory as _, FromArgMatches as _, Parser};
 use tollgate_auth::AssertionVerifier;
 use tollgate_services::{
     DEFAULT_PREFETCH, ServiceBuilder, TokenSource,
-    bus::{AmqpConfig, AmqpTransport, BusNames, DEFAULT_NAMESPACE, Transport},
+    bus::{AmqpConfig, AmqpTransport, BusNames, DEFAULT_NAMESPACE, QueueKind, Transport},
 };
 
 /// The broker a service connects to when neither `--amqp` nor `TOLLGATE_AMQP_URL` says.
@@ -27,6 +27,10 @@ pub(crate) struct Args {
     /// Namespace of the bus's exchanges and queues (the router's `namespace`).
     #[arg(long, env = "TOLLGATE_NAMESPACE", default_value = DEFAULT_NAMESPACE)]
     namespace: String,
+    /// Type of the bus's shared queues: `classic` (one node) or `quorum` (a
+    /// cluster); the same as the routers' `queue_type`.
+    #[arg(long, env = "TOLLGATE_QUEUE_TYPE", default_value = "classic")]
+    queue_type: QueueKind,
     /// The service account's token (JWT), e.g. from `tollgate token sign --consumer orders-svc`.
     #[arg(
         long,
@@ -132,7 +136,7 @@ async fn run(
             .with_context(|| format!("cannot reach RabbitMQ at {}", redact(&args.amqp)))?,
     );
     let running = service
-        .run(Arc::clone(&transport), BusNames::new(args.namespace))
+        .run(Arc::clone(&transport), BusNames::new(args.namespace).with_queue_type(args.queue_type))
         .await
         .with_context(|| format!("cannot start {}", service.name()))?;
     shutdown_signal().await;

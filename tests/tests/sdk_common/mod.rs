@@ -117,7 +117,7 @@ async fn deliver(
         out.headers.insert(headers::ASSERTION, assertion);
         out.headers.insert(headers::CONSUMER, consumer.as_str());
         if let Some(caller_queue) = &request.reply_to {
-            out.reply_to = Some(names.replies_queue());
+            out.reply_to = Some(names.replies_queue().to_owned());
             out.headers
                 .insert(headers::REPLY_CONTEXT, caller_queue.as_str());
         }

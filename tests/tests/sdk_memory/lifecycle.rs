@@ -145,8 +145,9 @@ async fn graceful_shutdown_finishes_an_in_flight_handler() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_whose_reply_keeps_failing_is_dead_lettered_after_the_delivery_limit() {
     // No router here: the replies queue is deleted, so every reply is unroutable.
+    // The broker's delivery limit is the quorum queues' safety net.
     let fx = Fixture::memory().await;
-    let names = BusNames::new(fx.ns.prefix());
+    let names = BusNames::new(fx.ns.prefix()).with_queue_type(tollgate_bus::QueueKind::Quorum);
     fx.declare(&bus_topology::core(&names)).await.unwrap();
     let keys = BusKeys::generate();
     let calls = Arc::new(AtomicUsize::new(0));
@@ -157,8 +158,9 @@ async fn a_message_whose_reply_keeps_failing_is_dead_lettered_after_the_delivery
         .await
         .unwrap();
     let tr = fx.transport();
-    let replies =
-        tollgate_bus::Topology::new().queue(tollgate_bus::QueueSpec::quorum(names.replies_queue()));
+    let replies = tollgate_bus::Topology::new().queue(tollgate_bus::QueueSpec::quorum(
+        names.replies_queue(),
+    ));
     tr.delete(&replies).await.unwrap();
     let mut dead = tr
         .subscribe(&names.dead_queue(), SubscribeOptions::default())

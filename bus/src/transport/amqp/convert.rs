@@ -8,7 +8,7 @@ use lapin::{
 };
 
 use crate::{
-    envelope::Envelope,
+    envelope::{DeliveryMode, Envelope},
     error::TransportError,
     header_map::{HeaderError, HeaderValue, Headers, MAX_DEPTH},
     headers,
@@ -17,12 +17,17 @@ use crate::{
 
 /// AMQP delivery mode of messages that survive a broker restart.
 const PERSISTENT: u8 = 2;
+/// AMQP delivery mode of messages kept in memory only.
+const TRANSIENT: u8 = 1;
 
 /// The AMQP properties of `envelope`, checked for what AMQP can carry.
 pub(super) fn properties(envelope: &Envelope) -> Result<BasicProperties, TransportError> {
     envelope.check_wire()?;
     let mut props = BasicProperties::default()
-        .with_delivery_mode(PERSISTENT)
+        .with_delivery_mode(match envelope.delivery_mode {
+            DeliveryMode::Persistent => PERSISTENT,
+            DeliveryMode::Transient => TRANSIENT,
+        })
         .with_message_id(short(&envelope.id)?)
         .with_headers(field_table(&envelope.headers)?);
     if let Some(v) = &envelope.correlation_id {
@@ -69,6 +74,10 @@ pub(super) fn split(delivery: lapin::message::Delivery) -> (Envelope, DeliveryIn
         headers,
         payload: Bytes::from(data),
         identity: None,
+        delivery_mode: match props.delivery_mode() {
+            Some(PERSISTENT) => DeliveryMode::Persistent,
+            _ => DeliveryMode::Transient,
+        },
     };
     let info = DeliveryInfo {
         exchange: exchange.as_str().to_owned(),

@@ -5,15 +5,14 @@
 //! service queue, around the bus, has no valid assertion and is refused.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use jsonwebtoken::{DecodingKey, EncodingKey, Header};
-use serde_json::{Map, Value, json};
+use jsonwebtoken::DecodingKey;
+use serde_json::{Map, Value};
 
 use crate::clock::{Clock, SystemClock};
-use crate::error::{AuthError, IssueError, LoadError};
+use crate::error::{AuthError, LoadError};
 use crate::identity::Identity;
 use crate::jwt::VerifierConfig;
 use crate::jwt::algorithm::Algorithm;
@@ -21,22 +20,16 @@ use crate::jwt::claims;
 use crate::jwt::keys;
 use crate::jwt::token;
 
+mod signer;
+
+pub use signer::AssertionSigner;
+
 /// The `typ` of an assertion: no other token is accepted as one, and an assertion is
 /// never accepted as a consumer token (its key is no consumer's).
 pub const ASSERTION_TYP: &str = "tollgate-assertion+jwt";
 
 /// The default `iss` of assertions.
 pub const DEFAULT_ISSUER: &str = "tollgate-bus";
-
-/// Signs assertions with the bus's Ed25519 key.
-#[derive(Clone)]
-pub struct AssertionSigner {
-    key: EncodingKey,
-    kid: Option<String>,
-    issuer: String,
-    ttl: Duration,
-    clock: Arc<dyn Clock>,
-}
 
 /// Checks assertions with the bus's public key(s).
 #[derive(Clone)]
@@ -75,94 +68,6 @@ pub fn generate_assertion_key() -> Result<(String, String), LoadError> {
         keys::pem_encode("PRIVATE KEY", private.as_ref()),
         keys::pem_encode("PUBLIC KEY", public.as_ref()),
     ))
-}
-
-// === AssertionSigner ===
-
-impl AssertionSigner {
-    /// A signer from the bus's Ed25519 private key (PKCS#8 PEM); assertions live 30 s.
-    pub fn from_pem(private_pem: &[u8]) -> Result<Self, LoadError> {
-        Ok(Self {
-            key: keys::private_pem_key("assertion key", Algorithm::EdDSA, private_pem)?,
-            kid: None,
-            issuer: DEFAULT_ISSUER.to_owned(),
-            ttl: Duration::from_secs(30),
-            clock: Arc::new(SystemClock),
-        })
-    }
-
-    /// Sets how long assertions live (clamped to 1 s – 5 min).
-    pub fn with_ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl.clamp(Duration::from_secs(1), Duration::from_secs(300));
-        self
-    }
-
-    /// Puts `kid` in every assertion's header, for key rotation.
-    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
-        self.kid = Some(kid.into());
-        self
-    }
-
-    /// Sets `iss`.
-    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = issuer.into();
-        self
-    }
-
-    /// Replaces the clock.
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// An assertion that `who` calls `route` with message `message_id`, valid for the ttl
-    /// (never past the caller's own credential expiry).
-    pub fn sign(
-        &self,
-        who: &Identity,
-        route: &str,
-        message_id: &str,
-    ) -> Result<String, IssueError> {
-        let now = self.clock.now();
-        let mut exp = now.saturating_add(self.ttl.as_secs());
-        if let Some(credential_exp) = who.expires_at {
-            exp = exp.min(credential_exp);
-        }
-        let mut claims = json!({
-            "iss": self.issuer,
-            "iat": now,
-            "exp": exp,
-            "consumer": who.consumer,
-            "groups": who.groups,
-            "scopes": who.scopes,
-            "claims": who.claims,
-            "route": route,
-            "mid": message_id,
-        });
-        // Absent, not null: the verifier refuses a `sub` or `jti` that is not a string.
-        if let Some(fields) = claims.as_object_mut() {
-            if let Some(subject) = &who.subject {
-                fields.insert("sub".into(), json!(subject));
-            }
-            if let Some(token_id) = &who.token_id {
-                fields.insert("jti".into(), json!(token_id));
-            }
-        }
-        let mut header = Header::new(jsonwebtoken::Algorithm::EdDSA);
-        header.typ = Some(ASSERTION_TYP.to_owned());
-        header.kid = self.kid.clone();
-        jsonwebtoken::encode(&header, &claims, &self.key).map_err(IssueError::Signing)
-    }
-}
-
-impl std::fmt::Debug for AssertionSigner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AssertionSigner")
-            .field("kid", &self.kid)
-            .field("issuer", &self.issuer)
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
-    }
 }
 
 // === AssertionVerifier ===

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
@@ -57,7 +58,7 @@ struct Entries {
 
 #[derive(Debug)]
 struct Entry {
-    identity: Identity,
+    identity: Arc<Identity>,
     expires_at: u64,
     seq: u64,
 }
@@ -96,7 +97,12 @@ impl TokenCache {
 
     /// The identity `token` verified to, if it is cached, unexpired at `now` and of
     /// `generation`. Counts a hit or a miss.
-    pub(crate) fn get(&self, token: &str, now: u64, generation: Generation) -> Option<Identity> {
+    pub(crate) fn get(
+        &self,
+        token: &str,
+        now: u64,
+        generation: Generation,
+    ) -> Option<Arc<Identity>> {
         if self.capacity == 0 {
             return None;
         }
@@ -106,7 +112,7 @@ impl TokenCache {
             map.by_hash
                 .get(&hash)
                 .filter(|e| map.generation == generation && now < e.expires_at)
-                .map(|e| e.identity.clone())
+                .map(|e| Arc::clone(&e.identity))
         };
         let counter = if found.is_some() {
             &self.hits
@@ -123,7 +129,7 @@ impl TokenCache {
     pub(crate) fn insert(
         &self,
         token: &str,
-        identity: Identity,
+        identity: Arc<Identity>,
         expires_at: u64,
         generation: Generation,
     ) {
@@ -197,7 +203,7 @@ mod tests {
     fn cache_with(capacity: usize, tokens: &[&str]) -> TokenCache {
         let cache = TokenCache::new(capacity);
         for t in tokens {
-            cache.insert(t, Identity::new(*t), 100, G);
+            cache.insert(t, Arc::new(Identity::new(*t)), 100, G);
         }
         cache
     }
@@ -205,7 +211,10 @@ mod tests {
     #[test]
     fn serves_an_entry_until_the_token_expires() {
         let cache = cache_with(10, &["a"]);
-        assert_eq!(cache.get("a", 99, G).map(|i| i.consumer), Some("a".into()));
+        assert_eq!(
+            cache.get("a", 99, G).map(|i| i.consumer.clone()),
+            Some("a".into())
+        );
         assert_eq!(cache.get("a", 100, G), None);
         let stats = cache.stats();
         assert_eq!(
@@ -219,7 +228,7 @@ mod tests {
         let cache = cache_with(10, &["a", "b"]);
         assert_eq!(cache.get("a", 1, (2, 1)), None);
         assert_eq!(cache.get("a", 1, (1, 2)), None);
-        cache.insert("c", Identity::new("c"), 100, (2, 1));
+        cache.insert("c", Arc::new(Identity::new("c")), 100, (2, 1));
         assert_eq!(cache.stats().len, 1);
         assert!(cache.get("c", 1, (2, 1)).is_some());
     }
@@ -227,7 +236,7 @@ mod tests {
     #[test]
     fn a_verification_from_an_older_generation_is_not_kept() {
         let cache = cache_with(10, &["a"]);
-        cache.insert("old", Identity::new("old"), 100, (0, 1));
+        cache.insert("old", Arc::new(Identity::new("old")), 100, (0, 1));
         assert_eq!(cache.get("old", 1, (0, 1)), None);
         assert_eq!(cache.stats().len, 1);
     }
@@ -245,7 +254,7 @@ mod tests {
     fn reinserting_the_same_token_keeps_the_queue_bounded() {
         let cache = TokenCache::new(2);
         for _ in 0..100 {
-            cache.insert("a", Identity::new("a"), 100, G);
+            cache.insert("a", Arc::new(Identity::new("a")), 100, G);
         }
         assert_eq!(cache.stats().len, 1);
         assert!(cache.map.read().order.len() <= 4);

@@ -41,7 +41,10 @@ impl Scene {
     fn honest_token_verifies(&self) {
         let token = self.alice.sign(&self.claims());
         assert_eq!(
-            self.kit.verifier().verify(&token).map(|i| i.consumer),
+            self.kit
+                .verifier()
+                .verify(&token)
+                .map(|i| i.consumer.clone()),
             Ok("alice".into())
         );
     }

@@ -1,72 +1,131 @@
-//! The interceptor chain every ingress message passes: sanitize → authenticate
-//! → authorize → resolve → translate → stamp. Each step returns the envelope
-//! or a [`Rejection`] as a value (tonic style); the driver times each step.
+//! The gate every ingress message passes: sanitize → authenticate → authorize
+//! → resolve → translate → stamp.
+//!
+//! Progress is a type: authentication yields [`Authenticated`], only
+//! authorization can turn it into a [`Permitted`], only resolving a
+//! [`Permitted`] yields the [`Resolved`] target, and delivery takes nothing
+//! else. Each step answers the message's fault as a [`Rejection`] and the
+//! infrastructure's as an [`InfraError`] ([`Verdict`]). No step awaits, so
+//! none is `async`; the driver times each one.
 
 use std::{sync::Arc, time::Instant};
 
-use async_trait::async_trait;
+use tollgate_auth::Identity;
 
-use crate::{
-    envelope::Envelope,
-    events,
-    rejection::{Rejection, Stage},
-};
+use crate::{envelope::Envelope, events};
 
 mod authenticate;
 mod authorize;
-mod context;
 mod mode;
 mod resolve;
+mod route_key;
 mod sanitize;
 mod stamp;
 mod translate;
+mod verdict;
 
-pub use authenticate::Authenticate;
-pub use authorize::{Authorize, Permit};
-pub use context::{Context, Route};
+pub use authenticate::{Authenticate, Authenticated};
+pub use authorize::{Authorize, Caller, Permitted};
 pub use mode::{AuthMode, AuthModes, RouteAuth};
-pub use resolve::Resolve;
+pub use resolve::{Resolve, Resolved};
+pub use route_key::RouteKey;
 pub use sanitize::{Limits, Sanitize};
-pub use stamp::Stamp;
+pub use stamp::{ReplyRoute, Stamp};
 pub use translate::{DEFAULT_CONTENT_TYPE, Translate};
+pub use verdict::{InfraError, Verdict};
 
-/// One step of the chain.
-#[async_trait]
-pub trait Interceptor: Send + Sync {
-    /// The stage this step reports in rejections.
-    fn stage(&self) -> Stage;
-
-    /// A short name for spans and metrics.
-    fn name(&self) -> &'static str;
-
-    /// Passes the envelope on (possibly changed) or refuses it.
-    async fn intercept(&self, envelope: Envelope, cx: &mut Context) -> Result<Envelope, Rejection>;
+/// The steps, in order, and the auth mode of each route.
+pub struct Gate {
+    /// Limits, forged headers, `reply_to`.
+    pub sanitize: Sanitize,
+    /// Credentials (gateway mode).
+    pub authenticate: Authenticate,
+    /// The access policy.
+    pub authorize: Authorize,
+    /// The registry.
+    pub resolve: Resolve,
+    /// Codecs and schema mappings.
+    pub translate: Translate,
+    /// Identity headers, assertion, reply context.
+    pub stamp: Stamp,
+    /// Which mode each route authenticates in.
+    pub modes: AuthModes,
 }
 
-/// The steps, in order.
-#[derive(Clone)]
-pub struct Chain {
-    steps: Vec<Arc<dyn Interceptor>>,
+/// What the gate learned about one message on its way, whatever the verdict:
+/// the audit line and a refusal's error reply need it.
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// The route, when the routing key is a valid `service.method`.
+    pub route: Option<RouteKey>,
+    /// The caller's `reply_to`, once sanitize accepted it.
+    pub reply_to: Option<String>,
+    /// The verified caller, once known.
+    pub caller: Option<Arc<Identity>>,
 }
 
-impl Chain {
-    /// A chain of `steps`, run in order.
-    pub fn new(steps: Vec<Arc<dyn Interceptor>>) -> Self {
-        Self { steps }
+impl Facts {
+    /// The route as a string for logs (`-` when invalid).
+    pub fn route_str(&self) -> &str {
+        self.route.as_ref().map_or("-", RouteKey::as_str)
     }
 
-    /// Runs every step; stops at the first rejection.
-    pub async fn run(
+    /// The verified consumer's name, if any.
+    pub fn consumer(&self) -> Option<&str> {
+        self.caller.as_deref().map(|i| i.consumer.as_str())
+    }
+}
+
+impl Gate {
+    /// Takes `envelope`, published with `routing_key`, through every step,
+    /// changing it in place into what the service receives. Records what it
+    /// learns in `facts`. On a refusal the envelope holds the sanitized
+    /// request (its credential and `reply_to` removed, its payload untouched).
+    pub fn pass(
         &self,
-        mut envelope: Envelope,
-        cx: &mut Context,
-    ) -> Result<Envelope, Rejection> {
-        for step in &self.steps {
-            let started = Instant::now();
-            let result = step.intercept(envelope, cx).await;
-            events::stage_timing(step.name(), started.elapsed());
-            envelope = result?;
+        envelope: &mut Envelope,
+        routing_key: &str,
+        facts: &mut Facts,
+    ) -> Verdict<Resolved> {
+        facts.route = RouteKey::parse(routing_key);
+        let mode = self.modes.mode_for(routing_key);
+        let resolved = timed("sanitize", || {
+            facts.reply_to = self.sanitize.reply_to(envelope)?;
+            self.sanitize.limits(envelope)
+        })
+        .and_then(|()| timed("authenticate", || self.authenticate.check(envelope, mode)))
+        .and_then(|who| {
+            if let Authenticated::Verified(identity) = &who {
+                facts.caller = Some(Arc::clone(identity));
+            }
+            timed("authorize", || {
+                self.authorize.check(facts.route.as_ref(), who)
+            })
+        })
+        .and_then(|permit| timed("resolve", || self.resolve.check(permit)));
+        let resolved = match resolved {
+            Ok(resolved) => resolved,
+            Err(rejection) => return Verdict::Refused(rejection),
+        };
+        let caller = match timed("translate", || self.translate.apply(envelope, &resolved)) {
+            Ok(format) => format,
+            Err(rejection) => return Verdict::Refused(rejection),
+        };
+        let reply = facts.reply_to.as_deref().map(|reply_to| ReplyRoute {
+            reply_to,
+            format: &caller,
+        });
+        match timed("stamp", || self.stamp.apply(envelope, &resolved, reply)) {
+            Ok(()) => Verdict::Pass(resolved),
+            Err(e) => Verdict::Failed(e),
         }
-        Ok(envelope)
     }
+}
+
+/// Runs one step and records its duration.
+fn timed<T>(stage: &'static str, step: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let out = step();
+    events::stage_timing(stage, started.elapsed());
+    out
 }

@@ -12,8 +12,8 @@ use tollgate_auth::{ConsumerSpec, PolicySpec, VerifierConfig};
 use crate::{
     chain::{AuthMode, Limits, RouteAuth},
     names::{BusNames, DEFAULT_NAMESPACE},
-    topology::QueueKind,
     registry::RegistryGrant,
+    topology::QueueKind,
     translate::MappingSpec,
 };
 

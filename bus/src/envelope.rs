@@ -1,12 +1,11 @@
 //! The one type for a message in flight.
 
 use bytes::Bytes;
-use tollgate_auth::Identity;
 
 use crate::header_map::{HeaderError, Headers, MAX_NAME_BYTES};
 
-/// A message in flight: payload, AMQP properties, headers and, once
-/// authentication succeeded, the verified identity of its sender.
+/// A message in flight: payload, AMQP properties and headers. Who sent it is
+/// not part of it: the gate's [`crate::chain::Permitted`] carries that.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
     /// Message id; [`Envelope::new`] assigns a fresh UUID.
@@ -23,9 +22,6 @@ pub struct Envelope {
     pub headers: Headers,
     /// The body.
     pub payload: Bytes,
-    /// Who sent it, once verified. Never read from the wire: only the router's
-    /// authenticate step sets it.
-    pub identity: Option<Identity>,
     /// Whether the broker keeps it on disk (AMQP `delivery_mode`); see
     /// README's delivery contract for which hop uses which.
     pub delivery_mode: DeliveryMode,
@@ -55,7 +51,6 @@ impl Envelope {
             timestamp: Some(crate::time::unix_now()),
             headers: Headers::new(),
             payload: payload.into(),
-            identity: None,
             delivery_mode: DeliveryMode::Persistent,
         }
     }
@@ -127,11 +122,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn new_envelopes_get_distinct_ids_and_no_identity() {
+    fn new_envelopes_get_distinct_ids() {
         let a = Envelope::new("a");
         let b = Envelope::new("b");
         assert_ne!(a.id, b.id);
-        assert!(a.identity.is_none());
         assert!(a.timestamp.is_some());
     }
 }

@@ -123,7 +123,7 @@ impl BusNames {
     pub fn is_valid_reply_to(&self, reply_to: &str) -> bool {
         let prefix = self.caller_queue_prefix();
         let is_caller = reply_to.len() > prefix.len()
-            && reply_to.starts_with(&prefix)
+            && reply_to.starts_with(prefix)
             && !reply_to[prefix.len()..].contains(['*', '#']);
         is_caller || reply_to.starts_with("amq.rabbitmq.reply-to")
     }

@@ -15,7 +15,7 @@ use tollgate_auth::{AssertionSigner, Policy, Verifier};
 use crate::{
     bus_topology,
     chain::{
-        AuthModes, Authenticate, Authorize, Chain, Limits, Resolve, Sanitize, Stamp, Translate,
+        AuthModes, Authenticate, Authorize, Gate, Limits, Resolve, Sanitize, Stamp, Translate,
     },
     error::TransportError,
     names::BusNames,
@@ -110,24 +110,16 @@ impl Router {
             .start(Arc::clone(&transport), shutdown.clone())
             .await?;
         let anonymous = s.policy.anonymous_identity().is_some();
-        let chain = Chain::new(vec![
-            Arc::new(Sanitize::new(s.limits, s.names.clone())),
-            Arc::new(Authenticate::new(
-                Arc::clone(&s.verifier),
-                s.strip_credential,
-                anonymous,
-            )),
-            Arc::new(Authorize::new(Arc::clone(&s.policy))),
-            Arc::new(Resolve::new(Arc::clone(&table))),
-            Arc::new(Translate::new(Arc::clone(&s.translator))),
-            Arc::new(Stamp::new(s.signer, s.reply_key.clone(), s.names.clone())),
-        ]);
-        let pipeline = Arc::new(Pipeline::new(
-            chain,
-            s.modes,
-            Arc::clone(&transport),
-            s.names.clone(),
-        ));
+        let gate = Gate {
+            sanitize: Sanitize::new(s.limits, s.names.clone()),
+            authenticate: Authenticate::new(Arc::clone(&s.verifier), s.strip_credential, anonymous),
+            authorize: Authorize::new(Arc::clone(&s.policy)),
+            resolve: Resolve::new(Arc::clone(&table)),
+            translate: Translate::new(Arc::clone(&s.translator)),
+            stamp: Stamp::new(s.signer, s.reply_key.clone(), s.names.clone()),
+            modes: s.modes,
+        };
+        let pipeline = Arc::new(Pipeline::new(gate, Arc::clone(&transport), s.names.clone()));
         let forwarder = Arc::new(ReplyForwarder::new(
             Arc::clone(&s.translator),
             s.reply_key,
@@ -136,10 +128,10 @@ impl Router {
         ));
         let options = SubscribeOptions::prefetch(s.prefetch);
         let ingress = transport
-            .subscribe(&s.names.ingress_queue(), options.clone())
+            .subscribe(s.names.ingress_queue(), options.clone())
             .await?;
         let replies = transport
-            .subscribe(&s.names.replies_queue(), options)
+            .subscribe(s.names.replies_queue(), options)
             .await?;
         tracing::info!(instance = %s.instance, namespace = %s.names.namespace(), "Router started.");
         let tasks = vec![

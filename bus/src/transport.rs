@@ -47,7 +47,6 @@ pub trait Transport: Send + Sync + 'static {
     /// [`TransportError::NotFound`] for a missing exchange,
     /// [`TransportError::InvalidHeaders`] for headers AMQP cannot carry, and
     /// [`TransportError::ConnectionLost`] when the outcome is unknown (retry).
-    /// The envelope's `identity` is never sent.
     async fn publish(&self, to: &Address, envelope: &Envelope) -> Result<(), TransportError>;
 
     /// Starts consuming `queue` with at most `options.prefetch` unsettled deliveries.

@@ -112,10 +112,9 @@ impl Caller {
         options: &RequestOptions,
     ) -> Result<Envelope, CallError> {
         let correlation_id = uuid::Uuid::new_v4().to_string();
-        let mut envelope = prepare(envelope, options)
+        let envelope = prepare(envelope, options)
             .with_correlation_id(correlation_id.clone())
             .with_reply_to(self.inner.queue.clone());
-        envelope.identity = None;
         let (tx, rx) = oneshot::channel();
         let waiting = self.inner.wait_for(correlation_id, tx)?;
         self.inner.publish(route, &envelope).await?;

@@ -92,7 +92,7 @@ impl Guard {
                 });
             }
         }
-        Ok(self.admitted(identity, route, method))
+        Ok(self.admitted(Arc::unwrap_or_clone(identity), route, method))
     }
 
     /// The method of `route` when it is a route of this service.

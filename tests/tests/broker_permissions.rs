@@ -249,7 +249,7 @@ async fn caller_cannot_redeclare_the_bus_nor_bind_its_queue_to_the_ingress() {
     let own = bus_topology::caller(&n, &id);
     caller.declare(&own).await.unwrap();
     let queue = n.caller_queue(&id);
-    let snoop = Topology::new().bind(&n.ingress_exchange(), &queue, "#");
+    let snoop = Topology::new().bind(n.ingress_exchange(), &queue, "#");
     assert_refused(caller.declare(&snoop).await, "bind to the ingress exchange");
 }
 
@@ -365,7 +365,7 @@ async fn a_service_user_binds_the_delivery_exchange_only_to_its_own_name() {
         ..Topology::new()
     };
     guest.declare(&own).await.unwrap();
-    let snoop = Topology::new().bind(&n.deliver_exchange(), &queue, "billing-legacy");
+    let snoop = Topology::new().bind(n.deliver_exchange(), &queue, "billing-legacy");
     assert_refused(
         orders.declare(&snoop).await,
         "bind to another service's deliveries",
@@ -373,7 +373,7 @@ async fn a_service_user_binds_the_delivery_exchange_only_to_its_own_name() {
     let Some(orders) = login("tollgate-svc-orders").await else {
         return;
     };
-    let allowed = Topology::new().bind(&n.deliver_exchange(), &queue, "orders");
+    let allowed = Topology::new().bind(n.deliver_exchange(), &queue, "orders");
     orders
         .declare(&allowed)
         .await

@@ -58,10 +58,7 @@ async fn a_json_v2_caller_reaches_a_msgpack_v1_service_and_gets_its_reply_back_i
         )
         .unwrap();
     assert_eq!(asserted.identity.consumer, "web");
-    assert_eq!(
-        env.reply_to.as_deref(),
-        Some(bus.names.replies_queue())
-    );
+    assert_eq!(env.reply_to.as_deref(), Some(bus.names.replies_queue()));
 
     // The service replies in its own format, copying the reply context.
     let reply_body =

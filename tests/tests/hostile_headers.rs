@@ -24,7 +24,7 @@ async fn hostile_headers_do_not_take_the_router_down() {
     bus.announce(tr.as_ref(), "orders", "application/json", "2")
         .await;
     let mut dead = tr
-        .subscribe(&bus.names.dead_queue(), SubscribeOptions::default())
+        .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
         .await
         .unwrap();
     let mut service = tr

@@ -176,7 +176,7 @@ async fn every_refusal_gets_one_error_reply_and_one_dead_letter_and_delivers_not
         .await;
     let (caller_q, mut replies) = bus.caller_queue(tr).await;
     let mut dead = tr
-        .subscribe(&bus.names.dead_queue(), SubscribeOptions::prefetch(100))
+        .subscribe(bus.names.dead_queue(), SubscribeOptions::prefetch(100))
         .await
         .unwrap();
 
@@ -280,7 +280,7 @@ async fn a_reply_without_a_valid_context_is_dead_lettered_not_forwarded(fx: &Fix
     let tr: &dyn Transport = fx.transport().as_ref();
     let (caller_q, _replies) = bus.caller_queue(tr).await;
     let mut dead = tr
-        .subscribe(&bus.names.dead_queue(), SubscribeOptions::default())
+        .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
         .await
         .unwrap();
     let mut forged = Envelope::new("{}").with_correlation_id("c");

@@ -129,7 +129,7 @@ async fn killing_one_of_two_routers_loses_no_message() {
     })
     .await;
     assert_eq!(
-        tr.inspect(&bus.names.dead_queue()).await.unwrap().messages,
+        tr.inspect(bus.names.dead_queue()).await.unwrap().messages,
         0,
         "nothing was refused"
     );

@@ -126,7 +126,7 @@ async fn a_message_published_around_the_router_is_refused_and_dead_lettered_on_r
         .unwrap();
     let tr = fx.transport();
     let mut dead = tr
-        .subscribe(&names.dead_queue(), SubscribeOptions::default())
+        .subscribe(names.dead_queue(), SubscribeOptions::default())
         .await
         .unwrap();
 

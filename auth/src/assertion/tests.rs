@@ -2,6 +2,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine;
 
+use jsonwebtoken::{EncodingKey, Header};
+use serde_json::json;
+
 use super::*;
 
 fn b64(s: &str) -> String {

@@ -64,7 +64,8 @@ impl Verifier {
     /// by the consumer claim), that `alg` is the key's pinned algorithm, the
     /// signature, the registered claims, that the consumer is enabled, and
     /// revocation. Errors carry only a code; the detail is logged at `debug`.
-    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+    /// The identity is shared with the cache (no copy per message).
+    pub fn verify(&self, token: &str) -> Result<Arc<Identity>, AuthError> {
         let now = self.clock.now();
         // Read before the store and the revocations, so that an entry verified while
         // either changed is tagged with the older generation and never served.
@@ -72,17 +73,17 @@ impl Verifier {
         if let Some(identity) = self.cache.get(token, now, generation) {
             return Ok(identity);
         }
-        let identity = self.verify_uncached(token, now)?;
+        let identity = Arc::new(self.verify_uncached(token, now)?);
         if let Some(expires_at) = identity.expires_at {
             self.cache
-                .insert(token, identity.clone(), expires_at, generation);
+                .insert(token, Arc::clone(&identity), expires_at, generation);
         }
         Ok(identity)
     }
 
     /// Verifies the token in an `Authorization`-style header value (see
     /// [`bearer_token`](crate::bearer_token)); `token_missing` if there is none.
-    pub fn verify_bearer(&self, header: Option<&str>) -> Result<Identity, AuthError> {
+    pub fn verify_bearer(&self, header: Option<&str>) -> Result<Arc<Identity>, AuthError> {
         self.verify(token::bearer_token(header)?)
     }
 

@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use tollgate_auth::{AuthError, Verifier, bearer_token};
+use tollgate_auth::{AuthError, Identity, Verifier, bearer_token};
 
 use crate::{
     envelope::Envelope,
@@ -13,7 +12,18 @@ use crate::{
     rejection::{RejectCode, Rejection, Stage},
 };
 
-use super::{AuthMode, Context, Interceptor};
+use super::AuthMode;
+
+/// Who sent a message, as far as the gate knows after authentication.
+#[derive(Debug, Clone)]
+pub enum Authenticated {
+    /// The credential was verified: this is the caller.
+    Verified(Arc<Identity>),
+    /// No credential, and the bus admits anonymous callers (the policy decides).
+    Anonymous,
+    /// A service-mode route: the service verifies the credential itself.
+    Deferred,
+}
 
 /// Verifies the caller's credential (gateway-mode routes only).
 pub struct Authenticate {
@@ -81,40 +91,34 @@ fn credential(envelope: &Envelope) -> Result<Option<String>, Rejection> {
     }
 }
 
-#[async_trait]
-impl Interceptor for Authenticate {
-    fn stage(&self) -> Stage {
-        Stage::Authenticate
-    }
-
-    fn name(&self) -> &'static str {
-        "authenticate"
-    }
-
-    async fn intercept(
+impl Authenticate {
+    /// Reads the one credential of the message and, on a gateway-mode route,
+    /// verifies it and removes it (when configured to). A service-mode route
+    /// passes the credential on untouched: its service verifies it.
+    ///
+    /// Refuses an ambiguous credential on every route, and a missing or
+    /// invalid one on gateway routes (unless anonymous callers are allowed).
+    pub fn check(
         &self,
-        mut envelope: Envelope,
-        cx: &mut Context,
-    ) -> Result<Envelope, Rejection> {
-        let presented = credential(&envelope)?;
-        if cx.mode == AuthMode::Service {
-            // The service verifies; the credential travels on untouched.
-            return Ok(envelope);
+        envelope: &mut Envelope,
+        mode: AuthMode,
+    ) -> Result<Authenticated, Rejection> {
+        let presented = credential(envelope)?;
+        if mode == AuthMode::Service {
+            return Ok(Authenticated::Deferred);
         }
         if self.strip_credential {
             envelope
                 .headers
                 .retain(|name, _| !name.eq_ignore_ascii_case(headers::AUTHORIZATION));
         }
-        let identity = match presented {
-            None if self.allow_anonymous => return Ok(envelope),
-            None => return Err(rejection(AuthError::TokenMissing)),
+        match presented {
+            None if self.allow_anonymous => Ok(Authenticated::Anonymous),
+            None => Err(rejection(AuthError::TokenMissing)),
             Some(value) => bearer_token(Some(&value))
                 .and_then(|t| self.verifier.verify(t))
-                .map_err(rejection)?,
-        };
-        envelope.identity = Some(identity.clone());
-        cx.identity = Some(identity);
-        Ok(envelope)
+                .map(Authenticated::Verified)
+                .map_err(rejection),
+        }
     }
 }

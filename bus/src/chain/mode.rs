@@ -34,6 +34,16 @@ pub struct AuthModes {
     routes: Vec<(RoutePattern, AuthMode)>,
 }
 
+impl AuthMode {
+    /// `gateway` or `service`, as in the config and the `x-tollgate-auth-mode` header.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Gateway => "gateway",
+            Self::Service => "service",
+        }
+    }
+}
+
 impl AuthModes {
     /// Builds from config; errors name the bad pattern.
     pub fn new(default: AuthMode, routes: &[RouteAuth]) -> Result<Self, String> {

@@ -1,21 +1,39 @@
-//! Routing: the registry names the service's contract. Runs after
-//! authorization, so an unauthorized caller never learns whether a route exists.
+//! Routing: the registry names the service's contract. Only a [`Permitted`]
+//! message can be resolved, so an unauthorized caller never learns whether a
+//! route exists, and only a [`Resolved`] one can be delivered.
 
 use std::{sync::Arc, time::Instant};
 
-use async_trait::async_trait;
-
 use crate::{
-    envelope::Envelope,
-    registry::RegistryTable,
-    rejection::{Rejection, Stage},
+    registry::{RegistryTable, ServiceContract},
+    rejection::Rejection,
 };
 
-use super::{Context, Interceptor};
+use super::Permitted;
+
+/// A permitted message and the live service it goes to. Only [`Resolve`]
+/// builds one, from a [`Permitted`]; delivery takes nothing else.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    permit: Permitted,
+    target: Arc<ServiceContract>,
+}
 
 /// Looks the target service up in the registry.
 pub struct Resolve {
     table: Arc<RegistryTable>,
+}
+
+impl Resolved {
+    /// The permit it was resolved for.
+    pub fn permit(&self) -> &Permitted {
+        &self.permit
+    }
+
+    /// What the target service speaks.
+    pub fn target(&self) -> &ServiceContract {
+        &self.target
+    }
 }
 
 impl Resolve {
@@ -23,32 +41,15 @@ impl Resolve {
     pub fn new(table: Arc<RegistryTable>) -> Self {
         Self { table }
     }
-}
 
-#[async_trait]
-impl Interceptor for Resolve {
-    fn stage(&self) -> Stage {
-        Stage::Route
-    }
-
-    fn name(&self) -> &'static str {
-        "resolve"
-    }
-
-    async fn intercept(&self, envelope: Envelope, cx: &mut Context) -> Result<Envelope, Rejection> {
-        if cx.permit().is_none() {
-            return Err(Rejection::forbidden("not authorized"));
+    /// The live contract of the permitted route's service, or `no_route`.
+    pub fn check(&self, permit: Permitted) -> Result<Resolved, Rejection> {
+        let service = permit.route().service();
+        match self.table.resolve(service, Instant::now()) {
+            Some(target) => Ok(Resolved { permit, target }),
+            None => Err(Rejection::no_route(format!(
+                "no service `{service}` is registered"
+            ))),
         }
-        let service = cx
-            .route
-            .as_ref()
-            .map(|r| r.service.clone())
-            .unwrap_or_default();
-        let contract = self
-            .table
-            .resolve(&service, Instant::now())
-            .ok_or_else(|| Rejection::no_route(format!("no service `{service}` is registered")))?;
-        cx.target = Some(contract);
-        Ok(envelope)
     }
 }

@@ -1,7 +1,6 @@
 //! The first step: strip what a client could forge, enforce size limits,
 //! check the `reply_to`. Nothing here parses the payload.
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -10,8 +9,6 @@ use crate::{
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
 };
-
-use super::{Context, Interceptor};
 
 /// Size limits applied before anything is parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,46 +43,29 @@ impl Sanitize {
     pub fn new(limits: Limits, names: BusNames) -> Self {
         Self { limits, names }
     }
-}
 
-/// Headers the broker sets on redelivered or dead-lettered messages; they
-/// describe the ingress queue's history, not the caller's request.
-fn is_broker_header(name: &str) -> bool {
-    name == headers::X_DEATH
-        || name.starts_with("x-first-death-")
-        || name.starts_with("x-last-death-")
-        || name == headers::X_DELIVERY_COUNT
-}
-
-#[async_trait]
-impl Interceptor for Sanitize {
-    fn stage(&self) -> Stage {
-        Stage::Limits
-    }
-
-    fn name(&self) -> &'static str {
-        "sanitize"
-    }
-
-    async fn intercept(
-        &self,
-        mut envelope: Envelope,
-        cx: &mut Context,
-    ) -> Result<Envelope, Rejection> {
-        // reply_to first: a refusal for size still gets its error reply.
-        if let Some(reply_to) = envelope.reply_to.take() {
-            if !self.names.is_valid_reply_to(&reply_to) {
-                return Err(Rejection::new(
-                    RejectCode::BadReplyTo,
-                    Stage::Limits,
-                    format!(
-                        "reply_to must be a caller queue (`{}…`)",
-                        self.names.caller_queue_prefix()
-                    ),
-                ));
-            }
-            cx.caller_reply_to = Some(reply_to);
+    /// Takes the `reply_to` out of the envelope and checks it: only a caller
+    /// queue of this bus or direct reply-to. Runs first, so a refusal for size
+    /// still gets its error reply.
+    pub fn reply_to(&self, envelope: &mut Envelope) -> Result<Option<String>, Rejection> {
+        let Some(reply_to) = envelope.reply_to.take() else {
+            return Ok(None);
+        };
+        if !self.names.is_valid_reply_to(&reply_to) {
+            return Err(Rejection::new(
+                RejectCode::BadReplyTo,
+                Stage::Limits,
+                format!(
+                    "reply_to must be a caller queue (`{}…`)",
+                    self.names.caller_queue_prefix()
+                ),
+            ));
         }
+        Ok(Some(reply_to))
+    }
+
+    /// Enforces the [`Limits`] and strips reserved and broker headers.
+    pub fn limits(&self, envelope: &mut Envelope) -> Result<(), Rejection> {
         let too_large = |what: String| Rejection::new(RejectCode::TooLarge, Stage::Limits, what);
         if envelope.payload.len() > self.limits.max_message_bytes {
             return Err(too_large(format!(
@@ -116,22 +96,32 @@ impl Interceptor for Sanitize {
         envelope
             .headers
             .retain(|name, _| !headers::is_reserved(name) && !is_broker_header(name));
-        Ok(envelope)
+        Ok(())
     }
+}
+
+/// Headers the broker sets on redelivered or dead-lettered messages; they
+/// describe the ingress queue's history, not the caller's request.
+fn is_broker_header(name: &str) -> bool {
+    name == headers::X_DEATH
+        || name.starts_with("x-first-death-")
+        || name.starts_with("x-last-death-")
+        || name == headers::X_DELIVERY_COUNT
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{chain::AuthMode, header_map::Headers};
+    use crate::header_map::Headers;
 
-    fn run(envelope: Envelope) -> (Result<Envelope, Rejection>, Context) {
+    /// Both checks, in the gate's order; the envelope as it leaves, and the reply_to.
+    fn run(mut envelope: Envelope) -> (Result<Envelope, Rejection>, Option<String>) {
         let step = Sanitize::new(Limits::default(), BusNames::new("tg"));
-        let mut cx = Context::new("orders.create", AuthMode::Gateway);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        (rt.block_on(step.intercept(envelope, &mut cx)), cx)
+        let reply_to = match step.reply_to(&mut envelope) {
+            Ok(r) => r,
+            Err(e) => return (Err(e), None),
+        };
+        (step.limits(&mut envelope).map(|()| envelope), reply_to)
     }
 
     #[test]
@@ -151,9 +141,9 @@ mod tests {
     fn a_reply_to_outside_the_caller_queues_is_refused() {
         let (out, _) = run(Envelope::new("{}").with_reply_to("tg.svc.billing"));
         assert_eq!(out.unwrap_err().code, RejectCode::BadReplyTo);
-        let (out, cx) = run(Envelope::new("{}").with_reply_to("tg.caller.me"));
+        let (out, reply_to) = run(Envelope::new("{}").with_reply_to("tg.caller.me"));
         assert_eq!(out.unwrap().reply_to, None);
-        assert_eq!(cx.caller_reply_to.as_deref(), Some("tg.caller.me"));
+        assert_eq!(reply_to.as_deref(), Some("tg.caller.me"));
     }
 
     #[test]

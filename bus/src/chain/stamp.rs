@@ -1,7 +1,6 @@
 //! The last step before delivery: who the caller is (as headers and a
 //! bus-signed assertion) and where the reply goes (a signed reply context).
 
-use async_trait::async_trait;
 use tollgate_auth::AssertionSigner;
 
 use crate::{
@@ -9,17 +8,26 @@ use crate::{
     header_map::HeaderValue,
     headers,
     names::BusNames,
-    rejection::{RejectCode, Rejection, Stage},
     reply_context::{CONTEXT_LIFETIME_SECS, ReplyContext, ReplyContextKey},
+    translate::Format,
 };
 
-use super::{AuthMode, Context, Interceptor};
+use super::{Caller, InfraError, Resolved};
 
 /// Adds identity headers, the assertion and the reply context.
 pub struct Stamp {
     signer: AssertionSigner,
     reply_key: ReplyContextKey,
     names: BusNames,
+}
+
+/// Where and in which format the caller wants its reply.
+#[derive(Debug)]
+pub struct ReplyRoute<'a> {
+    /// The caller's `reply_to`, as sanitize checked it.
+    pub reply_to: &'a str,
+    /// The format the caller speaks.
+    pub format: &'a Format,
 }
 
 impl Stamp {
@@ -31,6 +39,53 @@ impl Stamp {
             names,
         }
     }
+
+    /// Writes the route, the mode, the caller's identity and its assertion
+    /// (gateway mode), and the reply context when the caller wants a reply.
+    ///
+    /// Fails only when the bus cannot sign (an infrastructure fault: the
+    /// message is requeued, never refused as if the caller's token were bad).
+    pub fn apply(
+        &self,
+        envelope: &mut Envelope,
+        to: &Resolved,
+        reply: Option<ReplyRoute<'_>>,
+    ) -> Result<(), InfraError> {
+        let route = to.permit().route().as_str();
+        let h = &mut envelope.headers;
+        h.insert(headers::ROUTE, route);
+        h.insert(headers::AUTH_MODE, to.permit().mode().as_str());
+        if let Caller::Gateway(identity) = to.permit().caller() {
+            h.insert(headers::CONSUMER, identity.consumer.as_str());
+            if let Some(subject) = &identity.subject {
+                h.insert(headers::SUBJECT, subject.as_str());
+            }
+            h.insert(headers::GROUPS, strings(&identity.groups));
+            h.insert(headers::SCOPES, strings(&identity.scopes));
+            let assertion = self
+                .signer
+                .sign(identity, route, &envelope.id)
+                .map_err(InfraError::Signing)?;
+            envelope.headers.insert(headers::ASSERTION, assertion);
+        }
+        if let Some(reply) = reply {
+            let target = to.target();
+            let context = ReplyContext {
+                caller_reply_to: reply.reply_to.to_owned(),
+                caller_content_type: reply.format.codec.content_type().to_owned(),
+                caller_version: reply.format.schema_version.clone(),
+                service: target.service.clone(),
+                service_content_type: target.format.codec.content_type().to_owned(),
+                service_version: target.format.schema_version.clone(),
+                expires_at: crate::time::unix_now() + CONTEXT_LIFETIME_SECS,
+            };
+            envelope
+                .headers
+                .insert(headers::REPLY_CONTEXT, self.reply_key.sign(&context));
+            envelope.reply_to = Some(self.names.replies_queue().to_owned());
+        }
+        Ok(())
+    }
 }
 
 fn strings(items: &[String]) -> HeaderValue {
@@ -40,71 +95,4 @@ fn strings(items: &[String]) -> HeaderValue {
             .map(|s| HeaderValue::from(s.as_str()))
             .collect(),
     )
-}
-
-#[async_trait]
-impl Interceptor for Stamp {
-    fn stage(&self) -> Stage {
-        Stage::Route
-    }
-
-    fn name(&self) -> &'static str {
-        "stamp"
-    }
-
-    async fn intercept(
-        &self,
-        mut envelope: Envelope,
-        cx: &mut Context,
-    ) -> Result<Envelope, Rejection> {
-        let (Some(target), Some(route)) = (cx.target.clone(), cx.route.clone()) else {
-            return Err(Rejection::no_route("no target resolved"));
-        };
-        let h = &mut envelope.headers;
-        h.insert(headers::ROUTE, route.full.as_str());
-        let mode = if cx.mode == AuthMode::Service {
-            "service"
-        } else {
-            "gateway"
-        };
-        h.insert(headers::AUTH_MODE, mode);
-        if let Some(identity) = &cx.identity {
-            h.insert(headers::CONSUMER, identity.consumer.as_str());
-            if let Some(subject) = &identity.subject {
-                h.insert(headers::SUBJECT, subject.as_str());
-            }
-            h.insert(headers::GROUPS, strings(&identity.groups));
-            h.insert(headers::SCOPES, strings(&identity.scopes));
-            let assertion = self
-                .signer
-                .sign(identity, &route.full, &envelope.id)
-                .map_err(|e| {
-                    tracing::error!(error = %e, "Cannot sign the bus assertion.");
-                    Rejection::new(
-                        RejectCode::InvalidToken,
-                        Stage::Authenticate,
-                        "cannot assert the caller",
-                    )
-                })?;
-            envelope.headers.insert(headers::ASSERTION, assertion);
-        }
-        if let (Some(reply_to), Some(caller)) =
-            (cx.caller_reply_to.clone(), cx.caller_format.clone())
-        {
-            let context = ReplyContext {
-                caller_reply_to: reply_to,
-                caller_content_type: caller.codec.content_type().to_owned(),
-                caller_version: caller.schema_version,
-                service: target.service.clone(),
-                service_content_type: target.content_type.clone(),
-                service_version: target.schema_version.clone(),
-                expires_at: crate::time::unix_now() + CONTEXT_LIFETIME_SECS,
-            };
-            envelope
-                .headers
-                .insert(headers::REPLY_CONTEXT, self.reply_key.sign(&context));
-            envelope.reply_to = Some(self.names.replies_queue().to_owned());
-        }
-        Ok(envelope)
-    }
 }

@@ -2,16 +2,14 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
 use crate::{
     envelope::Envelope,
     headers,
-    rejection::{Rejection, Stage},
+    rejection::Rejection,
     translate::{Codec, Format, Translator},
 };
 
-use super::{Context, Interceptor};
+use super::Resolved;
 
 /// Content type assumed when a caller sets none.
 pub const DEFAULT_CONTENT_TYPE: &str = "application/json";
@@ -26,55 +24,37 @@ impl Translate {
     pub fn new(translator: Arc<Translator>) -> Self {
         Self { translator }
     }
-}
 
-fn format_of(content_type: &str, version: &str) -> Result<Format, Rejection> {
-    let codec = Codec::from_content_type(content_type).ok_or_else(|| {
-        Rejection::bad_payload(format!("unsupported content type `{content_type}`"))
-    })?;
-    Ok(Format {
-        codec,
-        schema_version: version.to_owned(),
-    })
-}
-
-#[async_trait]
-impl Interceptor for Translate {
-    fn stage(&self) -> Stage {
-        Stage::Translate
-    }
-
-    fn name(&self) -> &'static str {
-        "translate"
-    }
-
-    async fn intercept(
-        &self,
-        mut envelope: Envelope,
-        cx: &mut Context,
-    ) -> Result<Envelope, Rejection> {
-        let Some(target) = cx.target.clone() else {
-            return Err(Rejection::no_route("no target resolved"));
-        };
+    /// Rewrites the payload, content type and schema version for the target;
+    /// returns the format the caller speaks (its reply is translated back to
+    /// it). Refuses (`bad_payload`, `no_mapping`, …) what cannot be translated,
+    /// leaving the envelope as it was.
+    pub fn apply(&self, envelope: &mut Envelope, to: &Resolved) -> Result<Format, Rejection> {
+        let target = to.target();
         let caller_type = envelope
             .content_type
-            .clone()
-            .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned());
-        let caller_version = envelope
-            .headers
-            .remove(headers::CALLER_SCHEMA_VERSION)
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| target.schema_version.clone());
-        let caller = format_of(&caller_type, &caller_version)?;
-        let service = format_of(&target.content_type, &target.schema_version)?;
+            .as_deref()
+            .unwrap_or(DEFAULT_CONTENT_TYPE);
+        let codec = Codec::from_content_type(caller_type).ok_or_else(|| {
+            Rejection::bad_payload(format!("unsupported content type `{caller_type}`"))
+        })?;
+        let caller = Format {
+            codec,
+            schema_version: envelope
+                .headers
+                .get_str(headers::CALLER_SCHEMA_VERSION)
+                .unwrap_or(&target.format.schema_version)
+                .to_owned(),
+        };
         envelope.payload =
             self.translator
-                .request(&target.service, &envelope.payload, &caller, &service)?;
-        envelope.content_type = Some(target.content_type.clone());
-        envelope
-            .headers
-            .insert(headers::SCHEMA_VERSION, target.schema_version.as_str());
-        cx.caller_format = Some(caller);
-        Ok(envelope)
+                .request(&target.service, &envelope.payload, &caller, &target.format)?;
+        envelope.headers.remove(headers::CALLER_SCHEMA_VERSION);
+        envelope.content_type = Some(target.format.codec.content_type().to_owned());
+        envelope.headers.insert(
+            headers::SCHEMA_VERSION,
+            target.format.schema_version.as_str(),
+        );
+        Ok(caller)
     }
 }

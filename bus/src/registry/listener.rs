@@ -143,7 +143,7 @@ impl RegistryListener {
             .map_err(|e| Refusal::Credential(e.code()))?;
         if !self.grants.allows(&identity.consumer, service) {
             return Err(Refusal::NotGranted {
-                consumer: identity.consumer,
+                consumer: identity.consumer.clone(),
                 service: service.to_owned(),
             });
         }

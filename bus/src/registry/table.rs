@@ -3,22 +3,26 @@
 
 use std::{
     collections::HashMap,
+    sync::Arc,
     time::{Instant, SystemTime},
 };
 
 use parking_lot::RwLock;
 
+use crate::translate::{Codec, Format};
+
 use super::announce::{Announcement, Registration};
 
-/// What the router needs to deliver to a service.
+/// What the router needs to deliver to a service: its name and the format
+/// it speaks, parsed once at registration and shared by every message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceContract {
     /// Service name.
     pub service: String,
-    /// Content type it accepts and replies in.
+    /// Content type it accepts and replies in, as it announced it.
     pub content_type: String,
-    /// Schema version it speaks.
-    pub schema_version: String,
+    /// Its codec and schema version.
+    pub format: Format,
 }
 
 /// One row of `tollgate services`.
@@ -52,7 +56,7 @@ pub enum Change {
 }
 
 struct Entry {
-    contract: ServiceContract,
+    contract: Arc<ServiceContract>,
     /// Instance id → lease expiry.
     instances: HashMap<String, Instant>,
     last_heartbeat: SystemTime,
@@ -100,29 +104,37 @@ impl RegistryTable {
 
     fn register(&self, r: &Registration, now: Instant) -> Change {
         let lease = now + r.ttl();
+        let Some(codec) = Codec::from_content_type(&r.content_type) else {
+            // The listener refuses these before they get here.
+            tracing::warn!(service = %r.service, content_type = %r.content_type, "Registration with an unsupported content type ignored.");
+            return Change::None;
+        };
         let contract = ServiceContract {
             service: r.service.clone(),
             content_type: r.content_type.clone(),
-            schema_version: r.schema_version.clone(),
+            format: Format {
+                codec,
+                schema_version: r.schema_version.clone(),
+            },
         };
         let mut entries = self.entries.write();
         let Some(entry) = entries.get_mut(&r.service) else {
             let instances = HashMap::from([(r.instance.clone(), lease)]);
             let entry = Entry {
-                contract,
+                contract: Arc::new(contract),
                 instances,
                 last_heartbeat: SystemTime::now(),
             };
             entries.insert(r.service.clone(), entry);
             return Change::ServiceAdded;
         };
-        if entry.contract != contract {
+        if *entry.contract != contract {
             tracing::warn!(
                 service = %r.service, instance = %r.instance,
                 content_type = %r.content_type, schema_version = %r.schema_version,
                 "Service contract changed."
             );
-            entry.contract = contract;
+            entry.contract = Arc::new(contract);
         }
         entry.last_heartbeat = SystemTime::now();
         match entry.instances.insert(r.instance.clone(), lease) {
@@ -146,10 +158,10 @@ impl RegistryTable {
     }
 
     /// The contract of `service` if at least one instance holds a live lease.
-    pub fn resolve(&self, service: &str, now: Instant) -> Option<ServiceContract> {
+    pub fn resolve(&self, service: &str, now: Instant) -> Option<Arc<ServiceContract>> {
         let entries = self.entries.read();
         let entry = entries.get(service)?;
-        entry.is_live(now).then(|| entry.contract.clone())
+        entry.is_live(now).then(|| Arc::clone(&entry.contract))
     }
 
     /// Drops expired instances and services without any; returns the services that left.
@@ -178,7 +190,7 @@ impl RegistryTable {
                     service: e.contract.service.clone(),
                     instances,
                     content_type: e.contract.content_type.clone(),
-                    schema_version: e.contract.schema_version.clone(),
+                    schema_version: e.contract.format.schema_version.clone(),
                     last_heartbeat: crate::time::unix_secs(e.last_heartbeat),
                 })
             })
@@ -226,7 +238,7 @@ mod tests {
             t.apply(&reg("orders", "a", "2", 10), now),
             Change::ServiceAdded
         );
-        assert_eq!(t.resolve("orders", now).unwrap().schema_version, "2");
+        assert_eq!(t.resolve("orders", now).unwrap().format.schema_version, "2");
         assert_eq!(t.resolve("orders", now + Duration::from_secs(11)), None);
         assert_eq!(
             t.expire(now + Duration::from_secs(11)),
@@ -274,6 +286,6 @@ mod tests {
         let now = Instant::now();
         t.apply(&reg("orders", "a", "1", 10), now);
         t.apply(&reg("orders", "b", "2", 10), now);
-        assert_eq!(t.resolve("orders", now).unwrap().schema_version, "2");
+        assert_eq!(t.resolve("orders", now).unwrap().format.schema_version, "2");
     }
 }

@@ -1,4 +1,4 @@
-//! One ingress message: chain → deliver (confirmed) → ack; or refuse.
+//! One ingress message: gate → deliver (confirmed) → ack; or refuse.
 
 use std::{sync::Arc, time::Duration};
 
@@ -6,7 +6,7 @@ use tracing::Instrument;
 
 use crate::{
     address::Address,
-    chain::{AuthModes, Chain, Context},
+    chain::{Facts, Gate, InfraError, Resolved, Verdict},
     envelope::{DeliveryMode, Envelope},
     error::TransportError,
     events::{MessageDelivered, MessageRequeued},
@@ -21,24 +21,17 @@ use super::reject;
 /// broken dependency is not hammered.
 const REQUEUE_BACKOFF: Duration = Duration::from_millis(200);
 
-/// Runs ingress messages through the chain and settles them.
+/// Runs ingress messages through the gate and settles them.
 pub(super) struct Pipeline {
-    chain: Chain,
-    modes: AuthModes,
+    gate: Gate,
     transport: Arc<dyn Transport>,
     names: BusNames,
 }
 
 impl Pipeline {
-    pub(super) fn new(
-        chain: Chain,
-        modes: AuthModes,
-        transport: Arc<dyn Transport>,
-        names: BusNames,
-    ) -> Self {
+    pub(super) fn new(gate: Gate, transport: Arc<dyn Transport>, names: BusNames) -> Self {
         Self {
-            chain,
-            modes,
+            gate,
             transport,
             names,
         }
@@ -61,73 +54,64 @@ impl Pipeline {
             redelivered = info.redelivered,
         );
         async move {
-            let original = envelope.clone();
-            let mut cx = Context::new(&info.routing_key, self.modes.mode_for(&info.routing_key));
-            let outcome = match self.chain.run(envelope, &mut cx).await {
-                Ok(admitted) => self.deliver(admitted, &cx).await,
-                Err(rejection) => Err(Outcome::Refused(rejection)),
+            let mut facts = Facts::default();
+            let verdict = match self.gate.pass(&mut envelope, &info.routing_key, &mut facts) {
+                Verdict::Pass(resolved) => self.deliver(&mut envelope, resolved).await,
+                Verdict::Refused(rejection) => Verdict::Refused(rejection),
+                Verdict::Failed(e) => Verdict::Failed(e),
             };
-            let settled = match outcome {
-                Ok(()) => Ok(()),
-                Err(Outcome::Refused(rejection)) => {
-                    reject::refuse(
-                        self.transport.as_ref(),
-                        &self.names,
-                        &original,
-                        &cx,
-                        &rejection,
-                    )
-                    .await
-                }
-                Err(Outcome::Failed(e)) => Err(e),
+            let settled = match verdict {
+                Verdict::Pass(()) => Ok(()),
+                Verdict::Refused(rejection) => reject::refuse(
+                    self.transport.as_ref(),
+                    &self.names,
+                    &envelope,
+                    &facts,
+                    &rejection,
+                )
+                .await
+                .map_err(InfraError::from),
+                Verdict::Failed(e) => Err(e),
             };
             match settled {
-                Ok(()) => ack(acker, &original.id).await,
-                Err(e) => requeue(acker, &original.id, &e).await,
+                Ok(()) => ack(acker, &envelope.id).await,
+                Err(e) => requeue(acker, &envelope.id, &e).await,
             }
         }
         .instrument(span)
         .await;
     }
 
-    async fn deliver(&self, envelope: Envelope, cx: &Context) -> Result<(), Outcome> {
-        let Some(target) = &cx.target else {
-            return Err(Outcome::Refused(Rejection::no_route("no target resolved")));
-        };
-        let to = Address::new(self.names.deliver_exchange(), target.service.clone());
+    /// Publishes the admitted message to its service and waits for the
+    /// broker's confirm; only a [`Resolved`] target can be delivered to.
+    async fn deliver(&self, envelope: &mut Envelope, to: Resolved) -> Verdict<()> {
+        let service = &to.target().service;
+        let address = Address::new(self.names.deliver_exchange(), service.as_str());
         // The ingress is acked once this confirm is in: the copy must survive a restart.
-        let mut envelope = envelope;
         envelope.delivery_mode = DeliveryMode::Persistent;
-        match self.transport.publish(&to, &envelope).await {
+        match self.transport.publish(&address, envelope).await {
             Ok(()) => {
                 MessageDelivered {
-                    route: cx.route_str(),
-                    consumer: cx.identity.as_ref().map(|i| i.consumer.as_str()),
+                    route: to.permit().route().as_str(),
+                    consumer: to.permit().identity().map(|i| i.consumer.as_str()),
                     message_id: &envelope.id,
                 }
                 .emit();
-                Ok(())
+                Verdict::Pass(())
             }
             // Registered, but its queue is gone: the service left between lookup and delivery.
-            Err(TransportError::Unroutable { .. }) => Err(Outcome::Refused(Rejection::no_route(
-                format!("service `{}` has no queue", target.service),
-            ))),
+            Err(TransportError::Unroutable { .. }) => Verdict::Refused(Rejection::no_route(
+                format!("service `{service}` has no queue"),
+            )),
             // Nothing a retry could fix: the message itself cannot be carried.
-            Err(TransportError::InvalidHeaders(e)) => Err(Outcome::Refused(Rejection::new(
+            Err(TransportError::InvalidHeaders(e)) => Verdict::Refused(Rejection::new(
                 RejectCode::TooLarge,
                 Stage::Limits,
                 format!("cannot be delivered: {e}"),
-            ))),
-            Err(e) => Err(Outcome::Failed(e)),
+            )),
+            Err(e) => Verdict::Failed(e.into()),
         }
     }
-}
-
-enum Outcome {
-    /// The message's fault: refuse it (never retried).
-    Refused(Rejection),
-    /// The infrastructure's fault: requeue it.
-    Failed(TransportError),
 }
 
 async fn ack(acker: Acker, message_id: &str) {
@@ -137,7 +121,7 @@ async fn ack(acker: Acker, message_id: &str) {
     }
 }
 
-async fn requeue(acker: Acker, message_id: &str, error: &TransportError) {
+async fn requeue(acker: Acker, message_id: &str, error: &InfraError) {
     MessageRequeued {
         message_id,
         error: error.code(),

@@ -3,7 +3,7 @@
 //! confirmed before the ingress is acked.
 
 use crate::{
-    address::Address, chain::Context, envelope::Envelope, error::TransportError,
+    address::Address, chain::Facts, envelope::Envelope, error::TransportError,
     error_reply::ErrorBody, events::MessageRejected, headers, names::BusNames,
     rejection::Rejection, transport::Transport,
 };
@@ -14,21 +14,21 @@ use crate::{
 pub(super) async fn refuse(
     transport: &dyn Transport,
     names: &BusNames,
-    original: &Envelope,
-    cx: &Context,
+    refused: &Envelope,
+    facts: &Facts,
     rejection: &Rejection,
 ) -> Result<(), TransportError> {
     MessageRejected {
         code: rejection.code,
         stage: rejection.stage,
-        route: cx.route_str(),
-        consumer: cx.identity.as_ref().map(|i| i.consumer.as_str()),
-        message_id: &original.id,
+        route: facts.route_str(),
+        consumer: facts.consumer(),
+        message_id: &refused.id,
         reason: &rejection.reason,
     }
     .emit();
-    if let Some(reply_to) = &cx.caller_reply_to {
-        let reply = ErrorBody::from_rejection(rejection).reply_to(original);
+    if let Some(reply_to) = &facts.reply_to {
+        let reply = ErrorBody::from_rejection(rejection).reply_to(refused);
         match transport
             .publish(&Address::queue(reply_to.as_str()), &reply)
             .await
@@ -43,20 +43,38 @@ pub(super) async fn refuse(
     transport
         .publish(
             &Address::queue(names.dead_queue()),
-            &dead_letter(original, cx.route_str(), rejection),
+            &dead_letter(
+                refused,
+                facts.reply_to.as_deref(),
+                facts.route_str(),
+                rejection,
+            ),
         )
         .await
 }
 
-/// The dead-letter copy: the original message, its credential removed, with
-/// the code, stage, reason and route of the refusal.
-pub(super) fn dead_letter(original: &Envelope, route: &str, rejection: &Rejection) -> Envelope {
-    let mut copy = original.clone();
-    copy.identity = None;
+/// The dead-letter copy: the refused message with its `reply_to`, without its
+/// credential and without the bus's own credentials (an assertion, a reply
+/// context: a message refused at delivery was already stamped), with the
+/// code, stage, reason and route of the refusal.
+///
+/// A message refused at delivery was translated: its copy is the same
+/// request in the service's format, which the router accepts again as it is.
+pub(super) fn dead_letter(
+    refused: &Envelope,
+    reply_to: Option<&str>,
+    route: &str,
+    rejection: &Rejection,
+) -> Envelope {
+    let mut copy = refused.clone();
+    copy.reply_to = reply_to.map(str::to_owned);
     // The only record of a refusal: kept on disk whatever the sender chose.
     copy.delivery_mode = crate::DeliveryMode::Persistent;
-    copy.headers
-        .retain(|name, _| !name.eq_ignore_ascii_case(headers::AUTHORIZATION));
+    copy.headers.retain(|name, _| {
+        !name.eq_ignore_ascii_case(headers::AUTHORIZATION)
+            && name != headers::ASSERTION
+            && name != headers::REPLY_CONTEXT
+    });
     copy.headers.insert(headers::CODE, rejection.code.as_str());
     copy.headers
         .insert(headers::STAGE, rejection.stage.as_str());
@@ -75,7 +93,7 @@ pub(super) fn dead_letter(original: &Envelope, route: &str, rejection: &Rejectio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{chain::AuthMode, header_map::Headers};
+    use crate::header_map::Headers;
 
     #[test]
     fn a_copy_whose_headers_cannot_be_sent_keeps_only_the_verdict() {
@@ -83,8 +101,12 @@ mod tests {
             crate::HeaderValue::Array(vec![v])
         });
         let original = Envelope::new("{}").with_headers(Headers::new().with("deep", deep));
-        let cx = Context::new("orders.create", AuthMode::Gateway);
-        let copy = dead_letter(&original, cx.route_str(), &Rejection::forbidden("no"));
+        let copy = dead_letter(
+            &original,
+            None,
+            "orders.create",
+            &Rejection::forbidden("no"),
+        );
         assert_eq!(copy.check_wire(), Ok(()));
         assert!(copy.headers.get_str(headers::HEADERS_DROPPED).is_some());
         assert_eq!(copy.headers.get_str(headers::CODE), Some("forbidden"));
@@ -95,15 +117,24 @@ mod tests {
         let original = Envelope::new("{}").with_headers(
             Headers::new()
                 .with("Authorization", "Bearer secret")
-                .with("authorization", "Bearer x"),
+                .with("authorization", "Bearer x")
+                .with(headers::ASSERTION, "signed-for-this-message")
+                .with(headers::REPLY_CONTEXT, "ctx"),
         );
-        let cx = Context::new("orders.create", AuthMode::Gateway);
-        let copy = dead_letter(&original, cx.route_str(), &Rejection::forbidden("no"));
+        let copy = dead_letter(
+            &original,
+            Some("tg.caller.c1"),
+            "orders.create",
+            &Rejection::forbidden("no"),
+        );
         assert!(
             copy.headers
                 .iter()
                 .all(|(n, _)| !n.eq_ignore_ascii_case("authorization"))
         );
+        assert_eq!(copy.headers.get_str(headers::ASSERTION), None);
+        assert_eq!(copy.headers.get_str(headers::REPLY_CONTEXT), None);
+        assert_eq!(copy.reply_to.as_deref(), Some("tg.caller.c1"));
         assert_eq!(copy.headers.get_str(headers::CODE), Some("forbidden"));
         assert_eq!(copy.headers.get_str(headers::STAGE), Some("authorize"));
         assert_eq!(copy.headers.get_str(headers::ROUTE), Some("orders.create"));

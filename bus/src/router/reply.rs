@@ -135,7 +135,7 @@ impl ReplyForwarder {
         let rejection = Rejection::new(RejectCode::NotFromBus, Stage::Route, why);
         tracing::warn!(audit = true, msg.id = %reply.id, reason = why, "Reply refused.");
         events::reply("refused");
-        let copy = super::reject::dead_letter(reply, "-", &rejection);
+        let copy = super::reject::dead_letter(reply, None, "-", &rejection);
         self.transport
             .publish(&Address::queue(self.names.dead_queue()), &copy)
             .await

@@ -196,9 +196,7 @@ impl Transport for MemoryTransport {
         tokio::task::consume_budget().await;
         self.check_open()?;
         envelope.check_wire()?;
-        let mut envelope = envelope.clone();
-        // Identity never travels: only the router's authenticate step sets it.
-        envelope.identity = None;
+        let envelope = envelope.clone();
         let message = Message {
             envelope,
             exchange: to.exchange.clone(),

@@ -136,7 +136,10 @@ async fn run(
             .with_context(|| format!("cannot reach RabbitMQ at {}", redact(&args.amqp)))?,
     );
     let running = service
-        .run(Arc::clone(&transport), BusNames::new(args.namespace).with_queue_type(args.queue_type))
+        .run(
+            Arc::clone(&transport),
+            BusNames::new(args.namespace).with_queue_type(args.queue_type),
+        )
         .await
         .with_context(|| format!("cannot start {}", service.name()))?;
     shutdown_signal().await;

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use tollgate_auth::Identity;
 use tollgate_bus::{
     Address, Delivery, Envelope, ExchangeKind, ExchangeSpec, HeaderValue, Headers, Overflow,
     QueueSpec, SubscribeOptions, Subscription, Topology, TransportError, headers,
@@ -26,7 +25,7 @@ macro_rules! transport_conformance {
             $crate::transport_conformance!(@cases $fixture;
                 publish_is_confirmed_before_return,
                 headers_and_properties_roundtrip,
-                identity_never_travels,
+                delivery_mode_roundtrips,
                 topic_routing_with_wildcards,
                 direct_and_fanout_routing,
                 unroutable_publish_is_an_error,
@@ -170,23 +169,28 @@ pub async fn headers_and_properties_roundtrip(fx: &Fixture) {
     d.ack().await.expect("ack");
 }
 
-/// An identity attached in process is never put on the wire.
-pub async fn identity_never_travels(fx: &Fixture) {
-    let q = plain_queue(fx, "identity").await;
-    let mut sent = Envelope::new("x");
-    sent.identity = Some(Identity::new("admin"));
-    fx.transport()
-        .publish(&Address::queue(&q), &sent)
-        .await
-        .expect("publish");
+/// A transient message arrives transient, a persistent one persistent.
+pub async fn delivery_mode_roundtrips(fx: &Fixture) {
+    let q = plain_queue(fx, "mode").await;
+    let transient = Envelope::new("t").transient();
+    let persistent = Envelope::new("p");
+    for sent in [&transient, &persistent] {
+        fx.transport()
+            .publish(&Address::queue(&q), sent)
+            .await
+            .expect("publish");
+    }
     let mut sub = fx
         .transport()
         .subscribe(&q, SubscribeOptions::default())
         .await
         .expect("subscribe");
-    let d = recv(&mut sub, "the message").await;
-    assert_eq!(d.envelope.identity, None);
-    d.ack().await.expect("ack");
+    for sent in [&transient, &persistent] {
+        let d = recv(&mut sub, "the message").await;
+        assert_eq!(d.envelope.id, sent.id);
+        assert_eq!(d.envelope.delivery_mode, sent.delivery_mode);
+        d.ack().await.expect("ack");
+    }
 }
 
 /// `*` matches one word, `#` zero or more, on a topic exchange.

@@ -61,8 +61,8 @@ impl StandIn {
         names: &BusNames,
         signer: AssertionSigner,
     ) -> Self {
-        let ingress = subscribe(&*transport, &names.ingress_queue()).await;
-        let replies = subscribe(&*transport, &names.replies_queue()).await;
+        let ingress = subscribe(&*transport, names.ingress_queue()).await;
+        let replies = subscribe(&*transport, names.replies_queue()).await;
         let deliver = tokio::spawn(deliver(
             Arc::clone(&transport),
             names.clone(),

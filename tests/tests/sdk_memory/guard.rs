@@ -87,7 +87,7 @@ async fn messages_published_around_the_router_are_refused_and_dead_lettered() {
         .await
         .unwrap();
     let mut dead = tr
-        .subscribe(&bus.names.dead_queue(), SubscribeOptions::default())
+        .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
         .await
         .unwrap();
 
@@ -167,7 +167,7 @@ async fn service_mode_accepts_a_valid_token_and_refuses_a_bad_one() {
         .await
         .unwrap();
     let mut dead = tr
-        .subscribe(&bus.names.dead_queue(), SubscribeOptions::default())
+        .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
         .await
         .unwrap();
     // What a router in service mode delivers: the route and the caller's own token.

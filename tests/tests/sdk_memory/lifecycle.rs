@@ -158,12 +158,11 @@ async fn a_message_whose_reply_keeps_failing_is_dead_lettered_after_the_delivery
         .await
         .unwrap();
     let tr = fx.transport();
-    let replies = tollgate_bus::Topology::new().queue(tollgate_bus::QueueSpec::quorum(
-        names.replies_queue(),
-    ));
+    let replies =
+        tollgate_bus::Topology::new().queue(tollgate_bus::QueueSpec::quorum(names.replies_queue()));
     tr.delete(&replies).await.unwrap();
     let mut dead = tr
-        .subscribe(&names.dead_queue(), SubscribeOptions::default())
+        .subscribe(names.dead_queue(), SubscribeOptions::default())
         .await
         .unwrap();
 

@@ -13,6 +13,9 @@ use crate::{error::TransportError, topology::Topology};
 
 use super::{AmqpConfig, convert::error, topology};
 
+/// How long [`Connector::close`] waits for the broker.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 /// A live connection and its publishing channel (confirm mode).
 pub(super) struct Link {
     pub(super) connection: Arc<Connection>,
@@ -165,12 +168,17 @@ impl Connector {
     }
 
     /// Closes the connection for good; later calls fail with `Closed`.
+    /// Closes the connection; gives up waiting for the broker's `close-ok`
+    /// after [`CLOSE_WAIT`] (a broker that stopped answering must not keep a
+    /// program from exiting).
     pub(super) async fn close(&self) {
         let link = self.current.write().take();
-        if let Some(link) = link
-            && let Err(e) = link.connection.close(200, "closed by owner".into()).await
-        {
-            tracing::debug!(error = %e, "Connection already closed.");
+        let Some(link) = link else { return };
+        let close = link.connection.close(200, "closed by owner".into());
+        match tokio::time::timeout(CLOSE_WAIT, close).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "Connection already closed."),
+            Err(_) => tracing::warn!("The broker did not acknowledge the close; leaving anyway."),
         }
     }
 

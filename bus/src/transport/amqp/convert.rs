@@ -73,7 +73,6 @@ pub(super) fn split(delivery: lapin::message::Delivery) -> (Envelope, DeliveryIn
         timestamp: *props.timestamp(),
         headers,
         payload: Bytes::from(data),
-        identity: None,
         delivery_mode: match props.delivery_mode() {
             Some(PERSISTENT) => DeliveryMode::Persistent,
             _ => DeliveryMode::Transient,

@@ -1,0 +1,189 @@
+//! Signing assertions: one per delivered message, so the key pair is parsed
+//! once and the (fixed) JWS header encoded once; each assertion costs one
+//! claims serialization and one Ed25519 signature.
+
+use std::{sync::Arc, time::Duration};
+
+use aws_lc_rs::signature::Ed25519KeyPair;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::Serialize;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{IssueError, LoadError};
+use crate::identity::Identity;
+
+use super::{ASSERTION_TYP, DEFAULT_ISSUER};
+
+/// Signs assertions with the bus's Ed25519 key.
+#[derive(Clone)]
+pub struct AssertionSigner {
+    key: Arc<Ed25519KeyPair>,
+    kid: Option<String>,
+    /// `base64url(header)`, fixed for this signer.
+    header: String,
+    issuer: String,
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+/// The JWS header of every assertion.
+#[derive(Serialize)]
+struct Header<'a> {
+    alg: &'static str,
+    typ: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid: Option<&'a str>,
+}
+
+/// The claims of one assertion (absent, never null: the verifier refuses a
+/// `sub` or `jti` that is not a string).
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    iat: u64,
+    exp: u64,
+    consumer: &'a str,
+    groups: &'a [String],
+    scopes: &'a [String],
+    claims: &'a std::collections::BTreeMap<String, serde_json::Value>,
+    route: &'a str,
+    mid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<&'a str>,
+}
+
+impl AssertionSigner {
+    /// A signer from the bus's Ed25519 private key (PKCS#8 PEM, v1 or v2);
+    /// assertions live 30 s.
+    pub fn from_pem(private_pem: &[u8]) -> Result<Self, LoadError> {
+        let fail = |what: &str| LoadError::invalid_key("assertion key", what);
+        let der =
+            pem_body(private_pem, "PRIVATE KEY").ok_or_else(|| fail("not a PEM private key"))?;
+        let key = Ed25519KeyPair::from_pkcs8(&der)
+            .map_err(|_| fail("not an Ed25519 PKCS#8 private key"))?;
+        Ok(Self {
+            key: Arc::new(key),
+            kid: None,
+            header: encoded_header(None),
+            issuer: DEFAULT_ISSUER.to_owned(),
+            ttl: Duration::from_secs(30),
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Sets how long assertions live (clamped to 1 s – 5 min).
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl.clamp(Duration::from_secs(1), Duration::from_secs(300));
+        self
+    }
+
+    /// Puts `kid` in every assertion's header, for key rotation.
+    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
+        let kid = kid.into();
+        self.header = encoded_header(Some(&kid));
+        self.kid = Some(kid);
+        self
+    }
+
+    /// Sets `iss`.
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = issuer.into();
+        self
+    }
+
+    /// Replaces the clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// An assertion that `who` calls `route` with message `message_id`, valid for the ttl
+    /// (never past the caller's own credential expiry).
+    pub fn sign(
+        &self,
+        who: &Identity,
+        route: &str,
+        message_id: &str,
+    ) -> Result<String, IssueError> {
+        let now = self.clock.now();
+        let mut exp = now.saturating_add(self.ttl.as_secs());
+        if let Some(credential_exp) = who.expires_at {
+            exp = exp.min(credential_exp);
+        }
+        let claims = Claims {
+            iss: &self.issuer,
+            iat: now,
+            exp,
+            consumer: &who.consumer,
+            groups: &who.groups,
+            scopes: &who.scopes,
+            claims: &who.claims,
+            route,
+            mid: message_id,
+            sub: who.subject.as_deref(),
+            jti: who.token_id.as_deref(),
+        };
+        let json = serde_json::to_vec(&claims)
+            .map_err(|e| IssueError::Signing(jsonwebtoken::errors::Error::from(e)))?;
+        let mut token = String::with_capacity(self.header.len() + json.len() * 4 / 3 + 90);
+        token.push_str(&self.header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&json, &mut token);
+        let signature = self.key.sign(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
+        Ok(token)
+    }
+}
+
+impl std::fmt::Debug for AssertionSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssertionSigner")
+            .field("kid", &self.kid)
+            .field("issuer", &self.issuer)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+fn encoded_header(kid: Option<&str>) -> String {
+    let header = Header {
+        alg: "EdDSA",
+        typ: ASSERTION_TYP,
+        kid,
+    };
+    // Three short strings always serialize.
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default())
+}
+
+/// The DER inside a PEM block labelled `label`.
+fn pem_body(pem: &[u8], label: &str) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(pem).ok()?;
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin)? + begin.len();
+    let stop = start + text[start..].find(&end)?;
+    let body: String = text[start..stop].split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD.decode(body).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_der_of_a_pem_block() {
+        let pem = b"-----BEGIN PRIVATE KEY-----\nAAEC\nAw==\n-----END PRIVATE KEY-----\n";
+        assert_eq!(pem_body(pem, "PRIVATE KEY"), Some(vec![0, 1, 2, 3]));
+        assert_eq!(pem_body(pem, "PUBLIC KEY"), None);
+        assert_eq!(pem_body(b"garbage", "PRIVATE KEY"), None);
+    }
+
+    #[test]
+    fn refuses_a_key_that_is_not_ed25519() {
+        let pem = b"-----BEGIN PRIVATE KEY-----\nAAEC\n-----END PRIVATE KEY-----\n";
+        assert!(AssertionSigner::from_pem(pem).is_err());
+    }
+}

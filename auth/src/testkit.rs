@@ -6,7 +6,7 @@
 //! let kit = TestKit::new();
 //! let key = kit.consumer("alice", Algorithm::ES256);
 //! let token = key.sign(&kit.claims("alice"));
-//! assert_eq!(kit.verifier().verify(&token).map(|i| i.consumer), Ok("alice".to_owned()));
+//! assert_eq!(kit.verifier().verify(&token).map(|i| i.consumer.clone()), Ok("alice".to_owned()));
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 

@@ -19,6 +19,7 @@ mod report;
 mod rounds;
 mod router;
 mod router_config;
+mod rpc;
 mod stats;
 mod transport;
 
@@ -31,6 +32,10 @@ pub(crate) enum BenchCommand {
     /// Requests through `tollgate serve` (gateway mode, service mode) into a
     /// service queue, against a plain lapin relay on the same exchanges and queues.
     Router(RouterArgs),
+    /// Request → reply through `tollgate serve` and an SDK service, called by the
+    /// SDK caller (latency at 1 call in flight, calls/s at `--in-flight`),
+    /// against a plain lapin relay on the same exchanges and queues.
+    Rpc(RpcArgs),
     /// The baseline relay of `bench router` and `bench rpc`, run by them as a
     /// child process.
     #[command(hide = true)]
@@ -77,11 +82,31 @@ pub(crate) struct TransportArgs {
 /// Options of `tollgate bench router` (the same as `bench transport`).
 pub(crate) type RouterArgs = TransportArgs;
 
+/// Options of `tollgate bench rpc`.
+#[derive(Debug, Args)]
+pub(crate) struct RpcArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Calls in flight for the loaded measurement.
+    #[arg(long, default_value_t = 64)]
+    in_flight: usize,
+    /// Scenarios to run, comma-separated (`raw_relay` always runs); default all.
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// Unmeasured traffic per scenario before measuring.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    warm_up: Duration,
+    /// A call without a reply after this long counts as a failure.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
 impl BenchCommand {
     pub(crate) async fn run(self) -> anyhow::Result<()> {
         match self {
             Self::Transport(args) => transport::run(&args).await,
             Self::Router(args) => router::run(&args).await,
+            Self::Rpc(args) => rpc::run(&args).await,
             Self::RelayProcess(args) => relay_process::run(&args).await,
         }
     }

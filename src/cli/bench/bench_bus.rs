@@ -4,8 +4,9 @@
 
 use std::{net::TcpListener, path::PathBuf, sync::Arc};
 
-use anyhow::Context as _;
-use tollgate_bus::{BusNames, Topology, Transport, bus_topology};
+use anyhow::{Context as _, anyhow};
+use tollgate_auth::{AssertionVerifier, Revocations, Verifier};
+use tollgate_bus::{BusNames, Topology, Transport, bus_topology, config::Config};
 
 use super::{
     CommonArgs, drive,
@@ -97,6 +98,25 @@ impl BenchBus {
         Ok(path)
     }
 
+    /// The verifier a service-mode service of this bus holds: the router's
+    /// consumers and verifier settings, as its config file would give them.
+    pub(crate) fn service_verifier(&self) -> anyhow::Result<Arc<Verifier>> {
+        let config = Config::from_toml(&self.router_toml(AuthMode::Service)?, &self.dir)?;
+        let store = config.consumers().map_err(|p| anyhow!("{p:?}"))?;
+        Ok(Arc::new(Verifier::new(
+            Arc::new(store),
+            Arc::new(Revocations::new()),
+            config.auth.verifier.clone(),
+        )))
+    }
+
+    /// The key a gateway-mode service checks the bus's assertions with.
+    pub(crate) fn bus_key(&self) -> anyhow::Result<AssertionVerifier> {
+        Ok(AssertionVerifier::from_public_pem(
+            self.keys.assertion.public.as_bytes(),
+        )?)
+    }
+
     /// The router config for `mode`, its key files written into the folder.
     fn router_toml(&self, mode: AuthMode) -> anyhow::Result<String> {
         let write = |name: &str, text: &str| {
@@ -122,10 +142,9 @@ impl BenchBus {
 
     /// The router config written last, as the router reads it.
     #[cfg(test)]
-    fn router_config(&self) -> anyhow::Result<tollgate_bus::config::Config> {
+    fn router_config(&self) -> anyhow::Result<Config> {
         let path = self.dir.join("tollgate.toml");
-        tollgate_bus::config::Config::load(&path)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        Config::load(&path).map_err(|e| anyhow!("{}: {e}", path.display()))
     }
 
     /// A log file in the bus's folder.
@@ -187,6 +206,12 @@ mod tests {
                         .is_allowed()
                 );
             }
+            let verifier = bus.service_verifier().unwrap();
+            let token = keys::token(&issuer, keys::CALLER_RS256).unwrap();
+            assert_eq!(
+                verifier.verify(&token).unwrap().consumer,
+                keys::CALLER_RS256
+            );
             let service = keys::token(&issuer, SERVICE_ACCOUNT).unwrap();
             let identity = settings.verifier.verify(&service).unwrap();
             assert!(

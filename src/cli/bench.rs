@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use tollgate_bus::QueueKind;
 
 mod bench_bus;
 mod child;
@@ -61,6 +62,9 @@ pub(crate) struct CommonArgs {
     /// Payload size in bytes.
     #[arg(long, default_value_t = 1024)]
     size: usize,
+    /// Type of the bus's shared queues: `classic` (one node) or `quorum` (a cluster).
+    #[arg(long, env = "TOLLGATE_QUEUE_TYPE", default_value = "classic")]
+    queue_type: QueueKind,
     /// Consumer prefetch (of the router, the relay, the service and the sink).
     #[arg(long, default_value_t = 256)]
     prefetch: u16,

@@ -6,7 +6,7 @@ use std::{net::TcpListener, path::PathBuf, sync::Arc};
 
 use anyhow::{Context as _, anyhow};
 use tollgate_auth::{AssertionVerifier, Revocations, Verifier};
-use tollgate_bus::{BusNames, Topology, Transport, bus_topology, config::Config};
+use tollgate_bus::{BusNames, QueueKind, Topology, Transport, bus_topology, config::Config};
 
 use super::{
     CommonArgs, drive,
@@ -50,7 +50,7 @@ pub(crate) async fn on_fresh_bus<T>(
     connection: &str,
     f: impl AsyncFnOnce(&BenchBus, &Arc<dyn Transport>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    let bus = BenchBus::new(&args.amqp, args.prefetch, Arc::clone(keys))?;
+    let bus = BenchBus::new(&args.amqp, args.prefetch, args.queue_type, Arc::clone(keys))?;
     let transport = drive::connect(&args.amqp, connection).await?;
     let result = f(&bus, &transport).await;
     let deleted = transport.delete(&bus.topology()).await;
@@ -62,21 +62,27 @@ pub(crate) async fn on_fresh_bus<T>(
     Ok(value)
 }
 
-/// The names of bus `namespace`, as the bench, its relay and its router see them.
-pub(crate) fn names(namespace: &str) -> BusNames {
-    BusNames::new(namespace)
+/// The names of bus `namespace` with shared queues of `queue_type`, as the
+/// bench, its relay and its router see them.
+pub(crate) fn names(namespace: &str, queue_type: QueueKind) -> BusNames {
+    BusNames::new(namespace).with_queue_type(queue_type)
 }
 
 // === BenchBus ===
 
 impl BenchBus {
     /// A bus under a fresh namespace, with its folder created.
-    pub(crate) fn new(amqp: &str, prefetch: u16, keys: Arc<BenchKeys>) -> anyhow::Result<Self> {
+    pub(crate) fn new(
+        amqp: &str,
+        prefetch: u16,
+        queue_type: QueueKind,
+        keys: Arc<BenchKeys>,
+    ) -> anyhow::Result<Self> {
         let namespace = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let dir = std::env::temp_dir().join(format!("tollgate-{namespace}"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Self {
-            names: names(&namespace),
+            names: names(&namespace, queue_type),
             dir,
             amqp: amqp.to_owned(),
             prefetch,
@@ -131,7 +137,7 @@ impl BenchBus {
         }
         let metrics_addr = free_local_port()?;
         Ok(router_toml(&RouterPlan {
-            namespace: self.namespace(),
+            names: &self.names,
             amqp_url: &self.amqp,
             metrics_addr: &metrics_addr,
             mode,
@@ -187,12 +193,18 @@ mod tests {
     fn the_router_config_is_valid_and_lets_every_caller_call() {
         let keys = BenchKeys::generate().unwrap();
         let issuer = keys.issuer().unwrap();
-        let bus = BenchBus::new("amqp://guest:guest@127.0.0.1:5672/%2f", 128, keys).unwrap();
+        let bus = BenchBus::new(
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+            128,
+            QueueKind::Classic,
+            keys,
+        )
+        .unwrap();
         for mode in [AuthMode::Gateway, AuthMode::Service] {
             bus.write_router_config(mode).unwrap();
             let config = bus.router_config().unwrap();
             let settings = config.router_settings().unwrap();
-            assert_eq!(config.namespace, bus.namespace());
+            assert_eq!(config.bus_names(), bus.names);
             assert_eq!(settings.prefetch, 128);
             assert!(config.metrics_socket().is_some());
             for caller in [keys::CALLER_HS256, keys::CALLER_RS256, keys::CALLER_EDDSA] {

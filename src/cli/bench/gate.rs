@@ -11,6 +11,7 @@ use super::{
     bench_bus::{AuthMode, BenchBus},
     child::ChildProcess,
     relay::Tally,
+    router_config::queue_type_name,
 };
 
 /// How long a gate may take to start consuming.
@@ -61,6 +62,8 @@ impl Gate {
                     bus.amqp.clone().into(),
                     "--namespace".into(),
                     bus.namespace().into(),
+                    "--queue-type".into(),
+                    queue_type_name(bus.names.queue_type()).into(),
                     "--prefetch".into(),
                     bus.prefetch.to_string().into(),
                 ];

@@ -1,12 +1,9 @@
 //! The AMQP delivery mode of each hop the router publishes on: the one place
 //! the baseline relay learns it, so that both sides of a bench pay the same
 //! price per hop (a persistent message into a durable queue costs the
-//! broker an fsync before it confirms; a transient one does not).
+//! broker a disk write before it confirms; a transient one does not).
 
-use lapin::BasicProperties;
-
-/// AMQP delivery mode of a message that survives a broker restart.
-const PERSISTENT: u8 = 2;
+use tollgate_bus::DeliveryMode;
 
 /// A hop the router, and so the baseline relay, publishes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,38 +14,32 @@ pub(crate) enum Hop {
     Reply,
 }
 
-/// The delivery mode to republish a message on `hop` with, given the
-/// properties it arrived with.
-///
-/// The bus crate decides the mode of every message: the SDK caller publishes
-/// requests, and the SDK service its replies, through its `AmqpTransport`,
-/// which sets the mode of the envelope it sends; the router hands each hop on
-/// with that envelope's mode. So the relay keeps the mode the message arrived
-/// with, and takes no copy of the bus's choice (today: persistent on every
-/// publish, `bus/src/transport/amqp/convert.rs`). A message without a mode
-/// is sent persistent, as the bus sends a request.
-pub(crate) fn delivery_mode(hop: Hop, received: &BasicProperties) -> u8 {
-    let arrived = *received.delivery_mode();
+/// The bus's delivery mode on `hop`, as its delivery contract has the router
+/// publish: a request persistent (the router acks the ingress on this
+/// confirm, so the copy must survive a restart: `router/pipeline.rs`), a
+/// reply transient (it dies with its caller's queue anyway: `router/reply.rs`).
+pub(crate) fn delivery_mode(hop: Hop) -> DeliveryMode {
     match hop {
-        // Published by the SDK caller (bench rpc) or the bench's publisher (bench
-        // router), both through the bus's transport.
-        Hop::Request => arrived.unwrap_or(PERSISTENT),
-        // Published by the SDK service through the bus's transport.
-        Hop::Reply => arrived.unwrap_or(PERSISTENT),
+        Hop::Request => DeliveryMode::Persistent,
+        Hop::Reply => DeliveryMode::Transient,
+    }
+}
+
+/// `mode` as AMQP's `delivery_mode` property (AMQP 0-9-1: 1 transient, 2 persistent).
+pub(crate) fn amqp(mode: DeliveryMode) -> u8 {
+    match mode {
+        DeliveryMode::Transient => 1,
+        DeliveryMode::Persistent => 2,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use lapin::BasicProperties;
-
-    use super::{Hop, delivery_mode};
+    use super::*;
 
     #[test]
-    fn each_hop_keeps_the_mode_the_bus_gave_the_message() {
-        let transient = BasicProperties::default().with_delivery_mode(1);
-        assert_eq!(delivery_mode(Hop::Reply, &transient), 1);
-        assert_eq!(delivery_mode(Hop::Request, &transient), 1);
-        assert_eq!(delivery_mode(Hop::Request, &BasicProperties::default()), 2);
+    fn requests_are_persistent_and_replies_transient() {
+        assert_eq!(amqp(delivery_mode(Hop::Request)), 2);
+        assert_eq!(amqp(delivery_mode(Hop::Reply)), 1);
     }
 }

@@ -85,13 +85,13 @@ impl Relay {
         let counts = Arc::new(Counts::default());
         let link = Arc::new(Link {
             publisher,
-            deliver_exchange: names.deliver_exchange().to_string(),
-            replies_queue: names.replies_queue().to_string(),
+            deliver_exchange: names.deliver_exchange().to_owned(),
+            replies_queue: names.replies_queue().to_owned(),
             counts: Arc::clone(&counts),
         });
         let stop = CancellationToken::new();
-        let ingress = consumer(&connection, &names.ingress_queue().to_string(), prefetch).await?;
-        let replies = consumer(&connection, &names.replies_queue().to_string(), prefetch).await?;
+        let ingress = consumer(&connection, names.ingress_queue(), prefetch).await?;
+        let replies = consumer(&connection, names.replies_queue(), prefetch).await?;
         let loops = vec![
             tokio::spawn(consume(ingress, stop.clone(), {
                 let link = Arc::clone(&link);
@@ -181,7 +181,7 @@ where
 async fn relay_request(link: Arc<Link>, delivery: Delivery) {
     let route = delivery.routing_key.as_str();
     let service = route.split('.').next().unwrap_or_default();
-    let mode = hop::delivery_mode(Hop::Request, &delivery.properties);
+    let mode = hop::amqp(hop::delivery_mode(Hop::Request));
     let mut table = delivery.properties.headers().clone().unwrap_or_default();
     table.insert(headers::ROUTE.into(), long_string(route));
     let mut properties = delivery.properties.clone();
@@ -210,7 +210,7 @@ async fn relay_reply(link: Arc<Link>, delivery: Delivery) {
         });
     let delivered = match caller {
         Some(caller) => {
-            let mode = hop::delivery_mode(Hop::Reply, &delivery.properties);
+            let mode = hop::amqp(hop::delivery_mode(Hop::Reply));
             let properties = delivery.properties.clone().with_delivery_mode(mode);
             link.publish("", caller, &delivery.data, properties).await
         }

@@ -4,7 +4,7 @@
 
 use anyhow::Context as _;
 use clap::Args;
-use tollgate_bus::bus_topology;
+use tollgate_bus::{QueueKind, bus_topology};
 
 use super::{bench_bus, drive, relay::Relay};
 
@@ -17,6 +17,9 @@ pub(crate) struct RelayProcessArgs {
     /// The bus's namespace.
     #[arg(long)]
     namespace: String,
+    /// Type of the bus's shared queues (the router's `queue_type`).
+    #[arg(long, default_value = "classic")]
+    queue_type: QueueKind,
     /// Unsettled deliveries per consumed queue (the router's prefetch).
     #[arg(long, default_value_t = 256)]
     prefetch: u16,
@@ -24,7 +27,7 @@ pub(crate) struct RelayProcessArgs {
 
 /// Relays the bus until SIGTERM or Ctrl-C; prints the counts when stopped.
 pub(crate) async fn run(args: &RelayProcessArgs) -> anyhow::Result<()> {
-    let names = bench_bus::names(&args.namespace);
+    let names = bench_bus::names(&args.namespace, args.queue_type);
     let admin = drive::connect(&args.amqp, "tollgate-bench-relay-admin").await?;
     admin
         .declare(&bus_topology::core(&names))

@@ -17,6 +17,7 @@ use super::{
     gate::{Gate, GateKind, GateReport},
     keys::{self, BenchKeys, CALLER_HS256, SERVICE_ACCOUNT},
     payload, report, rounds,
+    router_config::queue_type_name,
 };
 
 /// The scenarios, the baseline first.
@@ -65,7 +66,8 @@ pub(crate) async fn run(args: &RouterArgs) -> anyhow::Result<()> {
             scenario
         })
         .collect();
-    let extra = report::settings(args);
+    let mut extra = report::settings(args);
+    extra["queue_type"] = queue_type_name(args.common.queue_type).into();
     report::print(&scenarios, SCENARIOS[0].0, &extra, args.common.json);
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! allowed every route), the service account (which may register the
 //! bench's services) and where its keys are.
 
+use tollgate_bus::{BusNames, QueueKind};
+
 use super::{
     bench_bus::{AuthMode, ECHO, SINK},
     keys::{self, BenchKeys, ConsumerKey, SERVICE_ACCOUNT},
@@ -9,8 +11,8 @@ use super::{
 
 /// What a router config is made of.
 pub(crate) struct RouterPlan<'a> {
-    /// The bus's namespace.
-    pub(crate) namespace: &'a str,
+    /// The bus's namespace and queue type.
+    pub(crate) names: &'a BusNames,
     /// The broker.
     pub(crate) amqp_url: &'a str,
     /// Where the router serves its Prometheus metrics.
@@ -28,6 +30,14 @@ pub(crate) fn public_key_file(consumer: &str) -> String {
     format!("{consumer}.pub.pem")
 }
 
+/// `kind` as the config and the command line write it.
+pub(crate) fn queue_type_name(kind: QueueKind) -> &'static str {
+    match kind {
+        QueueKind::Classic => "classic",
+        QueueKind::Quorum => "quorum",
+    }
+}
+
 /// A TOML basic string (JSON's escapes are TOML's).
 fn quoted(s: &str) -> String {
     serde_json::Value::from(s).to_string()
@@ -39,12 +49,13 @@ pub(crate) fn router_toml(plan: &RouterPlan<'_>) -> String {
         AuthMode::Gateway => "gateway",
         AuthMode::Service => "service",
     };
+    let queue_type = queue_type_name(plan.names.queue_type());
     let mut toml = format!(
-        "amqp_url = {}\nnamespace = {}\ninstance = \"bench-router\"\nmetrics_addr = {}\n\
-         default_auth = \"{mode}\"\n\n[router]\nprefetch = {}\n\n\
-         [auth]\nassertion_key_file = \"bus-assertion.pem\"\n",
+        "amqp_url = {}\nnamespace = {}\nqueue_type = \"{queue_type}\"\n\
+         instance = \"bench-router\"\nmetrics_addr = {}\ndefault_auth = \"{mode}\"\n\n\
+         [router]\nprefetch = {}\n\n[auth]\nassertion_key_file = \"bus-assertion.pem\"\n",
         quoted(plan.amqp_url),
-        quoted(plan.namespace),
+        quoted(plan.names.namespace()),
         quoted(plan.metrics_addr),
         plan.prefetch,
     );
@@ -90,8 +101,9 @@ mod tests {
     #[test]
     fn the_config_parses_with_every_consumer_and_quotes_what_it_must() {
         let keys = BenchKeys::generate().unwrap();
+        let names = BusNames::new("bench-1234abcd").with_queue_type(QueueKind::Quorum);
         let plan = RouterPlan {
-            namespace: "bench-1234abcd",
+            names: &names,
             amqp_url: "amqp://user:p\"w@127.0.0.1:5672/%2f",
             metrics_addr: "127.0.0.1:9464",
             mode: AuthMode::Service,
@@ -100,7 +112,7 @@ mod tests {
         };
         let text = router_toml(&plan);
         let config = Config::from_toml(&text, "/nowhere").unwrap();
-        assert_eq!(config.namespace, "bench-1234abcd");
+        assert_eq!(config.bus_names(), names);
         assert_eq!(config.amqp_url, plan.amqp_url);
         assert_eq!(config.metrics_addr.as_deref(), Some("127.0.0.1:9464"));
         assert_eq!(config.router.prefetch, 64);

@@ -20,6 +20,7 @@ use super::{
     gate::{Gate, GateReport},
     keys::{self, BenchKeys, CALLER_HS256, SERVICE_ACCOUNT},
     payload, rounds,
+    router_config::queue_type_name,
     stats::{ms, percentile},
 };
 
@@ -84,6 +85,7 @@ pub(crate) async fn run(args: &RpcArgs) -> anyhow::Result<()> {
     let settings = json!({
         "in_flight": args.in_flight,
         "payload_bytes": args.common.size,
+        "queue_type": queue_type_name(args.common.queue_type),
         "prefetch": args.common.prefetch,
         "rounds": args.common.rounds.max(1),
         "duration_s": args.common.duration.as_secs_f64(),

@@ -1,12 +1,27 @@
-//! `tollgate bench`: throughput figures as ratios against a baseline measured in the same run.
+//! `tollgate bench`: throughput and latency figures as ratios against a
+//! baseline measured in the same run.
+
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use tollgate_bus::QueueKind;
 
+mod bench_bus;
+mod child;
 mod drive;
+mod gate;
+mod hop;
+mod keys;
+mod payload;
 mod raw_lapin;
 mod relay;
+mod relay_process;
 mod report;
+mod rounds;
 mod router;
+mod router_config;
+mod rpc;
+mod stats;
 mod transport;
 
 /// What to measure.
@@ -15,17 +30,22 @@ pub(crate) enum BenchCommand {
     /// Publish→consume throughput of 1 KiB messages with confirms and manual acks:
     /// `AmqpTransport` and `MemoryTransport` against a plain lapin loop.
     Transport(TransportArgs),
-    /// Requests through a router (gateway mode, service mode) into a service
-    /// queue, against a plain lapin relay (consume, publish with confirm, ack).
+    /// Requests through `tollgate serve` (gateway mode, service mode) into a
+    /// service queue, against a plain lapin relay on the same exchanges and queues.
     Router(RouterArgs),
+    /// Request → reply through `tollgate serve` and an SDK service, called by the
+    /// SDK caller (latency at 1 call in flight, calls/s at `--in-flight`),
+    /// against a plain lapin relay on the same exchanges and queues.
+    Rpc(RpcArgs),
+    /// The baseline relay of `bench router` and `bench rpc`, run by them as a
+    /// child process.
+    #[command(hide = true)]
+    RelayProcess(relay_process::RelayProcessArgs),
 }
 
-/// Options of `tollgate bench router` (the same as `bench transport`).
-pub(crate) type RouterArgs = TransportArgs;
-
-/// Options of `tollgate bench transport`.
+/// Options every bench takes.
 #[derive(Debug, Args)]
-pub(crate) struct TransportArgs {
+pub(crate) struct CommonArgs {
     /// RabbitMQ to measure against.
     #[arg(
         long,
@@ -33,19 +53,19 @@ pub(crate) struct TransportArgs {
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
     )]
     amqp: String,
-    /// Measured time per scenario and round (e.g. `3s`, `500ms`).
+    /// Measured time per scenario, round and measurement (e.g. `3s`, `500ms`).
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
-    duration: std::time::Duration,
-    /// Rounds; scenarios are interleaved per round and the median is reported.
+    duration: Duration,
+    /// Rounds; the scenario order rotates per round and the median is reported.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Payload size in bytes.
     #[arg(long, default_value_t = 1024)]
     size: usize,
-    /// Publishes awaiting their confirm at once.
-    #[arg(long, default_value_t = 256)]
-    window: usize,
-    /// Consumer prefetch.
+    /// Type of the bus's shared queues: `classic` (one node) or `quorum` (a cluster).
+    #[arg(long, env = "TOLLGATE_QUEUE_TYPE", default_value = "classic")]
+    queue_type: QueueKind,
+    /// Consumer prefetch (of the router, the relay, the service and the sink).
     #[arg(long, default_value_t = 256)]
     prefetch: u16,
     /// Print one JSON object per scenario instead of a table.
@@ -53,17 +73,51 @@ pub(crate) struct TransportArgs {
     json: bool,
 }
 
+/// Options of `tollgate bench transport` and `tollgate bench router`.
+#[derive(Debug, Args)]
+pub(crate) struct TransportArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Messages outstanding at once: published but not yet consumed at the sink.
+    #[arg(long, default_value_t = 256)]
+    window: usize,
+}
+
+/// Options of `tollgate bench router` (the same as `bench transport`).
+pub(crate) type RouterArgs = TransportArgs;
+
+/// Options of `tollgate bench rpc`.
+#[derive(Debug, Args)]
+pub(crate) struct RpcArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Calls in flight for the loaded measurement.
+    #[arg(long, default_value_t = 64)]
+    in_flight: usize,
+    /// Scenarios to run, comma-separated (`raw_relay` always runs); default all.
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// Unmeasured traffic per scenario before measuring.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    warm_up: Duration,
+    /// A call without a reply after this long counts as a failure.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
 impl BenchCommand {
     pub(crate) async fn run(self) -> anyhow::Result<()> {
         match self {
             Self::Transport(args) => transport::run(&args).await,
             Self::Router(args) => router::run(&args).await,
+            Self::Rpc(args) => rpc::run(&args).await,
+            Self::RelayProcess(args) => relay_process::run(&args).await,
         }
     }
 }
 
 /// Parses `250ms`, `3s`, `2m` or a plain number of seconds.
-pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (number, unit) = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -77,7 +131,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         "m" => value * 60.0,
         _ => return Err(format!("unknown unit `{unit}` in `{s}` (use ms, s or m)")),
     };
-    std::time::Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{s}`: {e}"))
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{s}`: {e}"))
 }
 
 #[cfg(test)]

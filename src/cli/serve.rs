@@ -76,11 +76,19 @@ pub(crate) fn redact(url: &str) -> String {
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {
+    terminated().await;
+    tracing::info!("Shutting down: finishing in-flight messages.");
+    shutdown.cancel();
+}
+
+/// Resolves on SIGTERM or Ctrl-C (on Ctrl-C alone where SIGTERM cannot be heard).
+pub(crate) async fn terminated() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let Ok(mut term) = signal(SignalKind::terminate()) else {
             tracing::error!("Cannot listen for SIGTERM.");
+            tokio::signal::ctrl_c().await.ok();
             return;
         };
         tokio::select! {
@@ -90,8 +98,6 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     }
     #[cfg(not(unix))]
     tokio::signal::ctrl_c().await.ok();
-    tracing::info!("Shutting down: finishing in-flight messages.");
-    shutdown.cancel();
 }
 
 /// Publishes the verified-token cache counters as Prometheus counters.

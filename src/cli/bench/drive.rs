@@ -1,17 +1,20 @@
-//! What every transport-level bench scenario does: publish with a pipelined
-//! window to an entry point while consuming (and acking) the queue where the
-//! messages end up, and count what arrives.
+//! What every transport-level bench scenario does: publish to an entry point
+//! while consuming (and acking) the queue where the messages end up, with at
+//! most `window` messages outstanding end to end (published but not yet
+//! consumed), and count what arrives.
 
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use futures_util::{StreamExt, stream::FuturesUnordered};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use tollgate_bus::{Address, AmqpConfig, AmqpTransport, Envelope, SubscribeOptions, Transport};
 
 use super::TransportArgs;
@@ -19,9 +22,22 @@ use super::TransportArgs;
 /// Traffic runs this long before counting starts.
 const WARM_UP: Duration = Duration::from_millis(300);
 
+/// How long the path may take to carry its first message (a router learns
+/// the sink's registration asynchronously).
+const PATH_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// Counts consumed messages over a window after a warm-up.
 pub(crate) struct Meter<'a> {
     consumed: &'a AtomicU64,
+}
+
+/// What one drive measured.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Driven {
+    /// Messages per second arriving at the sink.
+    pub(crate) msgs_per_s: f64,
+    /// Messages published (and confirmed) that never reached the sink.
+    pub(crate) lost: u64,
 }
 
 impl<'a> Meter<'a> {
@@ -55,58 +71,121 @@ pub(crate) async fn connect(url: &str, name: &str) -> anyhow::Result<Arc<dyn Tra
     ))
 }
 
-/// Publishes `envelope` to `entry` (`args.window` confirms in flight) while
-/// consuming and acking `sink` (prefetch `args.prefetch`); messages per second
-/// arriving at `sink` over `args.duration`.
+/// Publishes `envelope` to `entry` while consuming and acking `sink`
+/// (prefetch `args.prefetch`), with at most `args.window` messages published
+/// but not yet consumed; measures what arrives at `sink` over `args.duration`.
+///
+/// First waits (up to 15 s) until one message makes it through. Errors when
+/// none does, or when the broker refuses a publish.
 pub(crate) async fn drive(
     args: &TransportArgs,
     transport: &Arc<dyn Transport>,
     entry: &Address,
     sink: &str,
     envelope: Envelope,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Driven> {
     let mut subscription = transport
-        .subscribe(sink, SubscribeOptions::prefetch(args.prefetch))
+        .subscribe(sink, SubscribeOptions::prefetch(args.common.prefetch))
         .await?;
     let consumed = Arc::new(AtomicU64::new(0));
+    let outstanding = Arc::new(Semaphore::new(args.window.max(1)));
     let consume = {
-        let consumed = Arc::clone(&consumed);
+        let (consumed, outstanding) = (Arc::clone(&consumed), Arc::clone(&outstanding));
         tokio::spawn(async move {
             while let Some(delivery) = subscription.next().await {
                 if delivery.ack().await.is_err() {
                     break;
                 }
                 consumed.fetch_add(1, Ordering::Relaxed);
+                outstanding.add_permits(1);
             }
         })
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let publish = {
-        let (stop, transport, to, window) = (
-            Arc::clone(&stop),
-            Arc::clone(transport),
-            entry.clone(),
-            args.window,
-        );
-        tokio::spawn(async move {
-            let mut in_flight = FuturesUnordered::new();
-            while !stop.load(Ordering::Relaxed) {
-                while in_flight.len() < window {
-                    in_flight.push(transport.publish(&to, &envelope));
-                }
-                if let Some(result) = in_flight.next().await {
-                    result?;
-                }
-            }
-            while let Some(result) = in_flight.next().await {
-                result?;
-            }
-            anyhow::Ok(())
-        })
-    };
-    let rate = Meter::new(&consumed).measure(args.duration).await;
-    stop.store(true, Ordering::Relaxed);
-    publish.await?.context("bench publisher")?;
+    let probes = await_path(transport, entry, &envelope, &consumed, &outstanding).await?;
+    let stop = CancellationToken::new();
+    let publish = tokio::spawn(publish_until(
+        stop.clone(),
+        Arc::clone(transport),
+        entry.clone(),
+        envelope,
+        Arc::clone(&outstanding),
+    ));
+    let msgs_per_s = Meter::new(&consumed).measure(args.common.duration).await;
+    stop.cancel();
+    let published = publish.await?.context("bench publisher")? + probes;
+    let lost = await_drained(&consumed, published).await;
     consume.abort();
-    Ok(rate)
+    Ok(Driven { msgs_per_s, lost })
+}
+
+/// Publishes one message at a time until one reaches the sink; returns how
+/// many were published. Permits of the messages that were lost on the way
+/// are given back.
+async fn await_path(
+    transport: &Arc<dyn Transport>,
+    entry: &Address,
+    envelope: &Envelope,
+    consumed: &AtomicU64,
+    outstanding: &Semaphore,
+) -> anyhow::Result<u64> {
+    let started = tokio::time::Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < PATH_TIMEOUT {
+        outstanding.acquire().await?.forget();
+        transport.publish(entry, envelope).await?;
+        sent += 1;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let arrived = consumed.load(Ordering::Relaxed);
+            if arrived > 0 {
+                outstanding.add_permits(usize::try_from(sent - arrived).unwrap_or(0));
+                return Ok(sent);
+            }
+        }
+    }
+    bail!("no message reached the sink within {PATH_TIMEOUT:?} ({sent} sent)")
+}
+
+/// Publishes (pipelined, each awaiting its confirm) while `outstanding` has
+/// permits, until `stop`; returns how many were confirmed.
+async fn publish_until(
+    stop: CancellationToken,
+    transport: Arc<dyn Transport>,
+    to: Address,
+    envelope: Envelope,
+    outstanding: Arc<Semaphore>,
+) -> anyhow::Result<u64> {
+    let mut in_flight = FuturesUnordered::new();
+    let mut confirmed = 0;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            permit = outstanding.acquire() => {
+                permit?.forget();
+                in_flight.push(transport.publish(&to, &envelope));
+            }
+            Some(result) = in_flight.next(), if !in_flight.is_empty() => {
+                result?;
+                confirmed += 1;
+            }
+        }
+    }
+    while let Some(result) = in_flight.next().await {
+        result?;
+        confirmed += 1;
+    }
+    Ok(confirmed)
+}
+
+/// Waits (up to 5 s) until the sink has consumed `published` messages;
+/// returns how many it is still missing.
+async fn await_drained(consumed: &AtomicU64, published: u64) -> u64 {
+    let started = tokio::time::Instant::now();
+    loop {
+        let missing = published.saturating_sub(consumed.load(Ordering::Relaxed));
+        if missing == 0 || started.elapsed() > Duration::from_secs(5) {
+            return missing;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

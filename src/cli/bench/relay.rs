@@ -1,35 +1,80 @@
-//! The baseline of the router bench: a plain lapin relay that consumes one
-//! queue and republishes each message to another with a publisher confirm,
-//! acking the input only after the confirm — the least any router must do.
+//! The baseline of the router benches: a plain lapin relay on the bus's own
+//! exchanges and queues that does what any router must and nothing more (a
+//! null gate). It consumes `<ns>.ingress` and republishes each request to
+//! `<ns>.deliver` (routing key: the service, the route's first segment),
+//! mandatory, acking the ingress only once the broker confirmed; it consumes
+//! `<ns>.replies` and publishes each reply to its caller's queue the same way.
+//! A request's `reply_to` is replaced by the replies queue, the caller's
+//! travelling in the reply-context header that services copy onto replies.
 
-use std::sync::Arc;
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use anyhow::Context as _;
 use futures_util::StreamExt;
 use lapin::{
-    BasicProperties, Channel, Connection, ConnectionProperties,
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer,
+    message::Delivery,
     options::{
         BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-        ConfirmSelectOptions,
+        BasicRejectOptions, ConfirmSelectOptions,
     },
-    types::FieldTable,
+    types::{AMQPValue, FieldTable, LongString, ShortString},
 };
-use tokio::task::JoinHandle;
+use serde::{Deserialize, Serialize};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+use tollgate_bus::{BusNames, headers};
 
-/// A running relay from `input` to `output` (both queues, default exchange).
+use super::hop::{self, Hop};
+
+/// A running relay; [`stop`](Relay::stop) it to get its counts.
 pub(crate) struct Relay {
     connection: Connection,
-    task: JoinHandle<()>,
+    stop: CancellationToken,
+    loops: Vec<JoinHandle<()>>,
+    counts: Arc<Counts>,
 }
 
+/// What a relay did, as the relay process reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Tally {
+    /// Requests delivered to a service queue (confirmed).
+    pub(crate) requests: u64,
+    /// Replies delivered to a caller's queue (confirmed).
+    pub(crate) replies: u64,
+    /// Messages the relay could not deliver: returned as unroutable, nacked,
+    /// not confirmed, or a reply without a caller to go to.
+    pub(crate) failures: u64,
+}
+
+#[derive(Default)]
+struct Counts {
+    requests: AtomicU64,
+    replies: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// What every relayed message needs.
+struct Link {
+    publisher: Channel,
+    deliver_exchange: String,
+    replies_queue: String,
+    counts: Arc<Counts>,
+}
+
+// === Relay ===
+
 impl Relay {
-    /// Starts relaying with `prefetch` messages in flight.
-    pub(crate) async fn start(
-        url: &str,
-        input: &str,
-        output: &str,
-        prefetch: u16,
-    ) -> anyhow::Result<Self> {
+    /// Connects to `url` and relays the bus `names`, with `prefetch`
+    /// unsettled deliveries per queue (the router's setting). The exchanges
+    /// and queues must exist (`bus_topology::core`).
+    pub(crate) async fn start(url: &str, names: &BusNames, prefetch: u16) -> anyhow::Result<Self> {
         let connection = Connection::connect(url, ConnectionProperties::default())
             .await
             .context("connecting the relay")?;
@@ -37,61 +82,193 @@ impl Relay {
         publisher
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        let consumer_channel = connection.create_channel().await?;
-        consumer_channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await?;
-        let mut consumer = consumer_channel
-            .basic_consume(
-                input.into(),
-                "relay".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        let (publisher, output) = (Arc::new(publisher), Arc::new(output.to_owned()));
-        let task = tokio::spawn(async move {
-            while let Some(Ok(delivery)) = consumer.next().await {
-                let (publisher, output) = (Arc::clone(&publisher), Arc::clone(&output));
-                tokio::spawn(async move {
-                    if relay_one(
-                        &publisher,
-                        &output,
-                        &delivery.data,
-                        delivery.properties.clone(),
-                    )
-                    .await
-                    {
-                        delivery.ack(BasicAckOptions::default()).await.ok();
-                    }
-                });
-            }
+        let counts = Arc::new(Counts::default());
+        let link = Arc::new(Link {
+            publisher,
+            deliver_exchange: names.deliver_exchange().to_owned(),
+            replies_queue: names.replies_queue().to_owned(),
+            counts: Arc::clone(&counts),
         });
-        Ok(Self { connection, task })
+        let stop = CancellationToken::new();
+        let ingress = consumer(&connection, names.ingress_queue(), prefetch).await?;
+        let replies = consumer(&connection, names.replies_queue(), prefetch).await?;
+        let loops = vec![
+            tokio::spawn(consume(ingress, stop.clone(), {
+                let link = Arc::clone(&link);
+                move |d| relay_request(Arc::clone(&link), d)
+            })),
+            tokio::spawn(consume(replies, stop.clone(), move |d| {
+                relay_reply(Arc::clone(&link), d)
+            })),
+        ];
+        Ok(Self {
+            connection,
+            stop,
+            loops,
+            counts,
+        })
     }
 
-    /// Stops the relay and closes its connection.
-    pub(crate) async fn stop(self) {
-        self.task.abort();
-        self.connection.close(200, "bench done".into()).await.ok();
+    /// Stops taking deliveries, lets the relayed ones settle, closes the
+    /// connection (the broker requeues what was prefetched but not relayed)
+    /// and returns the counts.
+    pub(crate) async fn stop(self) -> Tally {
+        self.stop.cancel();
+        for task in self.loops {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "A relay loop failed.");
+            }
+        }
+        if let Err(e) = self.connection.close(200, "relay stopped".into()).await {
+            tracing::debug!(error = %e, "Closing the relay's connection failed.");
+        }
+        let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Tally {
+            requests: count(&self.counts.requests),
+            replies: count(&self.counts.replies),
+            failures: count(&self.counts.failures),
+        }
     }
 }
 
-async fn relay_one(
-    publisher: &Channel,
-    output: &str,
-    data: &[u8],
-    properties: BasicProperties,
-) -> bool {
-    let options = BasicPublishOptions {
-        mandatory: true,
-        ..BasicPublishOptions::default()
-    };
-    match publisher
-        .basic_publish("".into(), output.into(), options, data, properties)
+/// A consumer of `queue` on its own channel with `prefetch`.
+async fn consumer(connection: &Connection, queue: &str, prefetch: u16) -> anyhow::Result<Consumer> {
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    let consumer = channel
+        .basic_consume(
+            queue.into(),
+            "bench-relay".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await
-    {
-        Ok(confirm) => matches!(confirm.await, Ok(c) if c.is_ack()),
-        Err(_) => false,
+        .with_context(|| format!("consuming {queue}"))?;
+    Ok(consumer)
+}
+
+/// Hands each delivery to its own task until `stop`, then waits for those tasks.
+async fn consume<F, Fut>(mut consumer: Consumer, stop: CancellationToken, handle: F)
+where
+    F: Fn(Delivery) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut in_flight = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            next = consumer.next() => match next {
+                Some(Ok(delivery)) => {
+                    in_flight.spawn(handle(delivery));
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "The relay's consumer failed.");
+                    break;
+                }
+                None => break,
+            },
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+        }
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+// === One message ===
+
+/// Request hop: to the service's queue, the reply coming back through the relay.
+async fn relay_request(link: Arc<Link>, delivery: Delivery) {
+    let route = delivery.routing_key.as_str();
+    let service = route.split('.').next().unwrap_or_default();
+    let mode = hop::amqp(hop::delivery_mode(Hop::Request));
+    let mut table = delivery.properties.headers().clone().unwrap_or_default();
+    table.insert(headers::ROUTE.into(), long_string(route));
+    let mut properties = delivery.properties.clone();
+    if let Some(caller) = delivery.properties.reply_to() {
+        table.insert(headers::REPLY_CONTEXT.into(), long_string(caller.as_str()));
+        properties = properties.with_reply_to(link.replies_queue.as_str().into());
+    }
+    let properties = properties.with_headers(table).with_delivery_mode(mode);
+    let delivered = link
+        .publish(&link.deliver_exchange, service, &delivery.data, properties)
+        .await;
+    link.settle(delivery, delivered, &link.counts.requests)
+        .await;
+}
+
+/// Reply hop: to the caller's queue named in the reply context.
+async fn relay_reply(link: Arc<Link>, delivery: Delivery) {
+    let caller = delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|t| t.inner().get(headers::REPLY_CONTEXT))
+        .and_then(|v| match v {
+            AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
+            _ => None,
+        });
+    let delivered = match caller {
+        Some(caller) => {
+            let mode = hop::amqp(hop::delivery_mode(Hop::Reply));
+            let properties = delivery.properties.clone().with_delivery_mode(mode);
+            link.publish("", caller, &delivery.data, properties).await
+        }
+        None => Err("a reply without a reply context".to_owned()),
+    };
+    link.settle(delivery, delivered, &link.counts.replies).await;
+}
+
+fn long_string(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s))
+}
+
+impl Link {
+    /// Publishes mandatory with a confirm; `Err` says why it was not delivered.
+    async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        data: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), String> {
+        let key = ShortString::try_new(routing_key).map_err(|e| e.to_string())?;
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..BasicPublishOptions::default()
+        };
+        let confirm = self
+            .publisher
+            .basic_publish(exchange.into(), key, options, data, properties)
+            .await
+            .map_err(|e| e.to_string())?;
+        match confirm.await.map_err(|e| e.to_string())? {
+            Confirmation::Ack(None) => Ok(()),
+            Confirmation::Ack(Some(_)) => Err(format!("returned unroutable by {exchange:?}")),
+            Confirmation::Nack(_) => Err("nacked by the broker".to_owned()),
+            Confirmation::NotRequested => Err("not confirmed".to_owned()),
+        }
+    }
+
+    /// Acks a relayed delivery; counts and rejects (dead-letters) one that was not.
+    async fn settle(&self, delivery: Delivery, delivered: Result<(), String>, done: &AtomicU64) {
+        let settled = match delivered {
+            Ok(()) => {
+                done.fetch_add(1, Ordering::Relaxed);
+                delivery.acker.ack(BasicAckOptions::default()).await
+            }
+            Err(why) => {
+                self.counts.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    routing_key = %delivery.routing_key, reason = %why,
+                    "Relay could not deliver a message."
+                );
+                let options = BasicRejectOptions { requeue: false };
+                delivery.acker.reject(options).await
+            }
+        };
+        if let Err(e) = settled {
+            tracing::debug!(error = %e, "Settling a relayed delivery failed.");
+        }
     }
 }

@@ -1,11 +1,21 @@
-//! Summarising bench rounds: medians and ratios against the baseline.
+//! Summarising throughput bench rounds: medians and ratios against the baseline.
 
 use serde_json::json;
+
+use super::stats::{self, median};
 
 /// Throughput of one scenario over all rounds.
 pub(crate) struct Scenario {
     pub(crate) name: &'static str,
+    /// Messages per second, one per round.
     pub(crate) rates: Vec<f64>,
+    /// Peak resident memory (MB) of the scenario's gate process, per round
+    /// (empty where the scenario has no process of its own).
+    pub(crate) peak_rss_mb: Vec<f64>,
+    /// Messages that did not arrive, over all rounds (`None`: not counted).
+    pub(crate) failures: Option<u64>,
+    /// Messages the relay counted as not delivered, over all rounds (the relay only).
+    pub(crate) relay_failures: Option<u64>,
 }
 
 impl Scenario {
@@ -14,28 +24,36 @@ impl Scenario {
         Self {
             name,
             rates: Vec::new(),
+            peak_rss_mb: Vec::new(),
+            failures: None,
+            relay_failures: None,
         }
     }
 
+    /// The median rate over the rounds (0 without rounds).
     pub(crate) fn median(&self) -> f64 {
-        let mut sorted = self.rates.clone();
-        sorted.sort_by(f64::total_cmp);
-        match sorted.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => sorted[n / 2],
-            n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-        }
+        median(&self.rates).unwrap_or(0.0)
+    }
+
+    /// Adds `n` messages that did not arrive.
+    pub(crate) fn fail(&mut self, n: u64) {
+        self.failures = Some(self.failures.unwrap_or(0) + n);
+    }
+
+    /// Adds `n` messages the relay could not deliver.
+    pub(crate) fn fail_in_relay(&mut self, n: u64) {
+        self.relay_failures = Some(self.relay_failures.unwrap_or(0) + n);
     }
 }
 
 /// The run's settings, printed with every scenario.
 pub(crate) fn settings(args: &super::TransportArgs) -> serde_json::Value {
     json!({
-        "payload_bytes": args.size,
+        "payload_bytes": args.common.size,
         "window": args.window,
-        "prefetch": args.prefetch,
-        "duration_s": args.duration.as_secs_f64(),
-        "rounds": args.rounds.max(1),
+        "prefetch": args.common.prefetch,
+        "duration_s": args.common.duration.as_secs_f64(),
+        "rounds": args.common.rounds.max(1),
     })
 }
 
@@ -53,66 +71,48 @@ pub(crate) fn print(
     let ratio_key = format!("ratio_vs_{baseline}");
     if !as_json {
         println!(
-            "{:<20} {:>12} {:>10}   rounds (msg/s)",
-            "scenario", "msg/s", "ratio"
+            "{:<20} {:>12} {:>10} {:>8} {:>8}   rounds (msg/s)",
+            "scenario", "msg/s", "ratio", "rss MB", "failed"
         );
     }
     for s in scenarios {
         let median = s.median();
         let ratio = if base > 0.0 { median / base } else { f64::NAN };
+        let rss = stats::median(&s.peak_rss_mb).map(|mb| stats::round_to(mb, 1));
         if as_json {
             let mut line = json!({
                 "scenario": s.name,
                 "msgs_per_s": median.round(),
-                ratio_key.clone(): (ratio * 1000.0).round() / 1000.0,
+                ratio_key.clone(): stats::round_to(ratio, 3),
                 "rounds_msgs_per_s": s.rates.iter().map(|r| r.round()).collect::<Vec<_>>(),
             });
-            if let (Some(line), Some(extra)) = (line.as_object_mut(), extra.as_object()) {
-                line.extend(extra.clone());
+            if let Some(line) = line.as_object_mut() {
+                if let Some(rss) = rss {
+                    line.insert("peak_rss_mb".into(), rss.into());
+                }
+                if let Some(failures) = s.failures {
+                    line.insert("failures".into(), failures.into());
+                }
+                if let Some(failures) = s.relay_failures {
+                    line.insert("relay_failures".into(), failures.into());
+                }
+                if let Some(extra) = extra.as_object() {
+                    line.extend(extra.clone());
+                }
             }
             println!("{line}");
         } else {
             let rounds: Vec<String> = s.rates.iter().map(|r| format!("{r:.0}")).collect();
+            let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
             println!(
-                "{:<20} {:>12.0} {:>9.3}x   {}",
+                "{:<20} {:>12.0} {:>9.3}x {:>8} {:>8}   {}",
                 s.name,
                 median,
                 ratio,
+                or_dash(rss.map(|mb| format!("{mb:.1}"))),
+                or_dash(s.failures.map(|f| f.to_string())),
                 rounds.join(" ")
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Scenario;
-
-    #[test]
-    fn median_of_odd_and_even_rounds() {
-        assert_eq!(
-            Scenario {
-                name: "a",
-                rates: vec![3.0, 1.0, 2.0]
-            }
-            .median(),
-            2.0
-        );
-        assert_eq!(
-            Scenario {
-                name: "a",
-                rates: vec![4.0, 1.0, 2.0, 3.0]
-            }
-            .median(),
-            2.5
-        );
-        assert_eq!(
-            Scenario {
-                name: "a",
-                rates: vec![]
-            }
-            .median(),
-            0.0
-        );
     }
 }

@@ -4,23 +4,36 @@ use std::sync::Arc;
 
 use tollgate_bus::{Address, Envelope, MemoryTransport, QueueSpec, Topology, Transport};
 
-use super::{TransportArgs, drive, raw_lapin, report};
+use super::{TransportArgs, drive, raw_lapin, report, rounds};
+
+/// Scenario names, baseline first.
+const SCENARIOS: [&str; 3] = ["raw_lapin", "amqp_transport", "memory_transport"];
 
 pub(crate) async fn run(args: &TransportArgs) -> anyhow::Result<()> {
-    let mut raw = report::Scenario::new("raw_lapin");
-    let mut amqp = report::Scenario::new("amqp_transport");
-    let mut memory = report::Scenario::new("memory_transport");
-    for round in 0..args.rounds.max(1) {
-        tracing::info!(round, "Bench round.");
-        raw.rates.push(raw_lapin::measure(args).await?);
-        let transport = drive::connect(&args.amqp, "tollgate-bench").await?;
-        amqp.rates.push(measure(transport, args).await?);
-        memory
-            .rates
-            .push(measure(Arc::new(MemoryTransport::new()), args).await?);
-    }
+    let results = rounds::run_rotated(SCENARIOS.len(), args.common.rounds, async |i| {
+        Ok(match i {
+            0 => raw_lapin::measure(args).await?,
+            1 => {
+                measure(
+                    drive::connect(&args.common.amqp, "tollgate-bench").await?,
+                    args,
+                )
+                .await?
+            }
+            _ => measure(Arc::new(MemoryTransport::new()), args).await?,
+        })
+    })
+    .await?;
+    let scenarios: Vec<report::Scenario> = SCENARIOS
+        .iter()
+        .zip(results)
+        .map(|(name, rates)| report::Scenario {
+            rates,
+            ..report::Scenario::new(name)
+        })
+        .collect();
     let extra = report::settings(args);
-    report::print(&[raw, amqp, memory], "raw_lapin", &extra, args.json);
+    report::print(&scenarios, SCENARIOS[0], &extra, args.common.json);
     Ok(())
 }
 
@@ -29,9 +42,9 @@ async fn measure(transport: Arc<dyn Transport>, args: &TransportArgs) -> anyhow:
     let queue = format!("tollgate-bench.transport.{}", uuid::Uuid::new_v4().simple());
     let topology = Topology::new().queue(QueueSpec::classic(&queue));
     transport.declare(&topology).await?;
-    let envelope = Envelope::new(vec![b'x'; args.size]);
-    let rate = drive::drive(args, &transport, &Address::queue(&queue), &queue, envelope).await;
+    let envelope = Envelope::new(vec![b'x'; args.common.size]);
+    let driven = drive::drive(args, &transport, &Address::queue(&queue), &queue, envelope).await;
     transport.delete(&topology).await?;
     transport.close().await?;
-    rate
+    Ok(driven?.msgs_per_s)
 }

@@ -1,0 +1,133 @@
+//! The scenarios of `bench rpc`: which gate, who verifies, which tokens.
+
+use anyhow::bail;
+
+use crate::cli::bench::{
+    bench_bus::AuthMode,
+    gate::GateKind,
+    keys::{CALLER_EDDSA, CALLER_HS256, CALLER_RS256},
+};
+
+/// One way a call reaches the echo service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scenario {
+    /// The baseline: the relay process; the service verifies the caller's token.
+    RawRelay,
+    /// The router in gateway mode, the same token on every call (verifier cache hit).
+    GatewayCached,
+    /// The router in gateway mode, a fresh token per call (cache miss), signed
+    /// by the caller named here (HS256, RS256 or EdDSA).
+    GatewayFresh(&'static str),
+    /// The router in service mode; the service verifies the caller's token.
+    ServiceMode,
+}
+
+/// Every scenario, the baseline first.
+pub(crate) const ALL: [Scenario; 6] = [
+    Scenario::RawRelay,
+    Scenario::GatewayCached,
+    Scenario::GatewayFresh(CALLER_HS256),
+    Scenario::GatewayFresh(CALLER_RS256),
+    Scenario::GatewayFresh(CALLER_EDDSA),
+    Scenario::ServiceMode,
+];
+
+/// The name of the baseline.
+pub(crate) const BASELINE: &str = "raw_relay";
+
+impl Scenario {
+    /// The name in reports and in `--scenarios`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::RawRelay => BASELINE,
+            Self::GatewayCached => "gateway_cached",
+            Self::GatewayFresh(CALLER_RS256) => "gateway_fresh_rs256",
+            Self::GatewayFresh(CALLER_EDDSA) => "gateway_fresh_eddsa",
+            Self::GatewayFresh(_) => "gateway_fresh_hs256",
+            Self::ServiceMode => "service_mode",
+        }
+    }
+
+    /// The process between caller and service.
+    pub(crate) fn gate(self) -> GateKind {
+        match self {
+            Self::RawRelay => GateKind::Relay,
+            Self::GatewayCached | Self::GatewayFresh(_) => GateKind::Router(AuthMode::Gateway),
+            Self::ServiceMode => GateKind::Router(AuthMode::Service),
+        }
+    }
+
+    /// Whether the service verifies the caller's token itself (else it
+    /// checks the bus's assertion).
+    pub(crate) fn service_verifies(self) -> bool {
+        matches!(self, Self::RawRelay | Self::ServiceMode)
+    }
+
+    /// The caller whose fresh tokens this scenario spends, one per call;
+    /// `None`: the same HS256 token on every call.
+    pub(crate) fn fresh_tokens_of(self) -> Option<&'static str> {
+        match self {
+            Self::GatewayFresh(caller) => Some(caller),
+            _ => None,
+        }
+    }
+}
+
+/// The scenarios named in `names` (all when empty), the baseline always
+/// first, in the order of [`ALL`]. Errors on an unknown name.
+pub(crate) fn select(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
+    let names: Vec<&str> = names
+        .iter()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if let Some(unknown) = names.iter().find(|n| !ALL.iter().any(|s| s.name() == **n)) {
+        let known: Vec<&str> = ALL.iter().map(|s| s.name()).collect();
+        bail!("unknown scenario `{unknown}` (known: {})", known.join(", "));
+    }
+    Ok(ALL
+        .into_iter()
+        .filter(|s| names.is_empty() || *s == Scenario::RawRelay || names.contains(&s.name()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_baseline_always_runs_first() {
+        let picked = select(&names(&["service_mode", "gateway_fresh_rs256"])).unwrap();
+        assert_eq!(
+            picked,
+            [
+                Scenario::RawRelay,
+                Scenario::GatewayFresh(CALLER_RS256),
+                Scenario::ServiceMode
+            ]
+        );
+        assert_eq!(select(&[]).unwrap(), ALL);
+        assert_eq!(
+            select(&names(&["raw_relay"])).unwrap(),
+            [Scenario::RawRelay]
+        );
+    }
+
+    #[test]
+    fn unknown_scenarios_are_refused() {
+        let error = select(&names(&["gateway_fresh_es256"])).unwrap_err();
+        assert!(error.to_string().contains("gateway_fresh_es256"));
+    }
+
+    #[test]
+    fn names_are_distinct() {
+        let mut all: Vec<&str> = ALL.iter().map(|s| s.name()).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), ALL.len());
+    }
+}

@@ -53,7 +53,8 @@ enum Command {
 impl Cli {
     /// Runs the chosen subcommand.
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        init_tracing(match self.command {
+        // Held until the command returns: dropping it flushes the log.
+        let _log = init_tracing(match self.command {
             Command::Serve(_) => "info",
             // The demo's table is the output; refusals are its point, not warnings.
             Command::Demo(_) => "error",
@@ -85,12 +86,20 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `default_level`), so stdout
-/// stays machine-readable.
-fn init_tracing(default_level: &str) {
+/// stays machine-readable. Lines are written by a background thread, so a
+/// router's audit line per message never blocks a worker on stderr; the
+/// returned guard flushes what is left when dropped.
+fn init_tracing(default_level: &str) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        // Never drop a line (an audit line is a record): a full buffer makes
+        // the logging thread, not the message, wait.
+        .lossy(false)
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .init();
+    guard
 }

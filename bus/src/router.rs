@@ -17,6 +17,7 @@ use crate::{
     chain::{
         AuthModes, Authenticate, Authorize, Gate, Limits, Resolve, Sanitize, Stamp, Translate,
     },
+    config::{Config, ConfigError},
     error::TransportError,
     names::BusNames,
     registry::{RegistryGrants, RegistryListener, RegistryTable},
@@ -63,10 +64,9 @@ pub struct RouterSettings {
     pub max_registration_ttl: Duration,
 }
 
-/// A router, ready to start.
+/// A router, ready to start on a transport.
 pub struct Router {
     settings: RouterSettings,
-    transport: Arc<dyn Transport>,
     table: Arc<RegistryTable>,
 }
 
@@ -78,25 +78,41 @@ pub struct RunningRouter {
 }
 
 impl Router {
-    /// A router over `transport`.
-    pub fn new(settings: RouterSettings, transport: Arc<dyn Transport>) -> Self {
+    /// The router `config` describes: the one way `serve`, the demo and the
+    /// tests build one. Errors list every config problem (before anything
+    /// connects).
+    pub fn from_config(config: &Config) -> Result<Self, Vec<ConfigError>> {
+        Ok(Self::new(config.router_settings()?))
+    }
+
+    /// This instance's id.
+    pub fn instance(&self) -> &str {
+        &self.settings.instance
+    }
+
+    /// The verifier of callers' credentials (for its cache's counters).
+    pub fn verifier(&self) -> Arc<Verifier> {
+        Arc::clone(&self.settings.verifier)
+    }
+
+    /// A router with `settings`.
+    pub fn new(settings: RouterSettings) -> Self {
         Self {
             settings,
-            transport,
             table: Arc::new(RegistryTable::new()),
         }
     }
 
-    /// Declares the bus topology, starts the registry listener, then consumes
+    /// Declares the bus topology on `transport`, starts the registry listener, then consumes
     /// the ingress and replies queues until `shutdown` is cancelled.
     ///
     /// Errors if the topology cannot be declared or a queue consumed.
-    pub async fn start(self, shutdown: CancellationToken) -> Result<RunningRouter, TransportError> {
-        let Self {
-            settings: s,
-            transport,
-            table,
-        } = self;
+    pub async fn start(
+        self,
+        transport: Arc<dyn Transport>,
+        shutdown: CancellationToken,
+    ) -> Result<RunningRouter, TransportError> {
+        let Self { settings: s, table } = self;
         transport.declare(&bus_topology::core(&s.names)).await?;
         let listener = RegistryListener {
             table: Arc::clone(&table),

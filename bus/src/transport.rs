@@ -7,6 +7,7 @@
 use std::{
     fmt,
     pin::Pin,
+    sync::Mutex,
     task::{Context, Poll},
 };
 
@@ -119,9 +120,12 @@ pub struct Acker(Box<dyn Settle>);
 
 /// A stream of deliveries from one queue. Dropping it cancels the consumer.
 pub struct Subscription {
-    deliveries: mpsc::UnboundedReceiver<Delivery>,
-    _cancel_on_drop: Box<dyn Send + Sync>,
+    // A `Mutex` only to make the subscription `Sync`; `next` takes `&mut self`
+    // and so never locks.
+    deliveries: Mutex<DeliveryStream>,
 }
+
+type DeliveryStream = Pin<Box<dyn Stream<Item = Delivery> + Send>>;
 
 // === SubscribeOptions ===
 
@@ -203,19 +207,28 @@ impl Subscription {
     /// A subscription fed by `deliveries`; `cancel_on_drop` is dropped with it
     /// and must cancel the consumer then. For transport implementations.
     pub fn new(
-        deliveries: mpsc::UnboundedReceiver<Delivery>,
+        mut deliveries: mpsc::UnboundedReceiver<Delivery>,
         cancel_on_drop: Box<dyn Send + Sync>,
     ) -> Self {
+        Self::from_stream(futures_util::stream::poll_fn(move |cx| {
+            let _keep = &cancel_on_drop;
+            deliveries.poll_recv(cx)
+        }))
+    }
+
+    /// A subscription that polls `deliveries` in the subscriber's own task
+    /// (no hand-over between tasks per message); dropping the stream must
+    /// cancel the consumer. For transport implementations.
+    pub fn from_stream(deliveries: impl Stream<Item = Delivery> + Send + 'static) -> Self {
         Self {
-            deliveries,
-            _cancel_on_drop: cancel_on_drop,
+            deliveries: Mutex::new(Box::pin(deliveries)),
         }
     }
 
     /// The next delivery; `None` once the consumer is gone for good
     /// (transport closed or queue deleted).
     pub async fn next(&mut self) -> Option<Delivery> {
-        self.deliveries.recv().await
+        futures_util::StreamExt::next(self).await
     }
 }
 
@@ -223,7 +236,10 @@ impl Stream for Subscription {
     type Item = Delivery;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
-        self.deliveries.poll_recv(cx)
+        match self.deliveries.get_mut() {
+            Ok(stream) => stream.as_mut().poll_next(cx),
+            Err(poisoned) => poisoned.into_inner().as_mut().poll_next(cx),
+        }
     }
 }
 

@@ -23,10 +23,8 @@ pub(crate) struct ServeArgs {
 impl ServeArgs {
     pub(crate) async fn run(self) -> anyhow::Result<()> {
         let config = load(&self.config)?;
-        let settings = match config.router_settings() {
-            Ok(s) => s,
-            Err(problems) => bail!(super::config::listing(&self.config, &problems)),
-        };
+        let router = Router::from_config(&config)
+            .map_err(|problems| anyhow::anyhow!(super::config::listing(&self.config, &problems)))?;
         if let Some(addr) = config.metrics_socket() {
             metrics_exporter_prometheus::PrometheusBuilder::new()
                 .with_http_listener(addr)
@@ -35,18 +33,15 @@ impl ServeArgs {
             tracing::info!(%addr, "Serving Prometheus metrics on /metrics.");
         }
         let amqp = AmqpConfig::new(&config.amqp_url)
-            .with_connection_name(format!("tollgate-router-{}", settings.instance));
+            .with_connection_name(format!("tollgate-router-{}", router.instance()));
         let transport = AmqpTransport::connect(amqp)
             .await
             .with_context(|| format!("cannot reach RabbitMQ at {}", redact(&config.amqp_url)))?;
         let transport: Arc<dyn Transport> = Arc::new(transport);
-        let verifier = Arc::clone(&settings.verifier);
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        tokio::spawn(export_cache_stats(verifier, shutdown.clone()));
-        let running = Router::new(settings, Arc::clone(&transport))
-            .start(shutdown)
-            .await?;
+        tokio::spawn(export_cache_stats(router.verifier(), shutdown.clone()));
+        let running = router.start(Arc::clone(&transport), shutdown).await?;
         running.wait().await;
         transport.close().await?;
         tracing::info!("Router stopped.");

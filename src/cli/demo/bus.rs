@@ -72,12 +72,12 @@ impl DemoBus {
                     .join("; ")
             )
         };
-        let settings = config.router_settings().map_err(problems)?;
         let tokens = Tokens::new(config.consumers().map_err(problems)?);
-        let names = settings.names.clone();
+        let names = config.bus_names();
         let shutdown = CancellationToken::new();
-        let router = Router::new(settings, connect(&broker, "router").await?)
-            .start(shutdown.clone())
+        let router = Router::from_config(&config)
+            .map_err(problems)?
+            .start(connect(&broker, "router").await?, shutdown.clone())
             .await?;
         let bus_key = AssertionVerifier::from_public_pem(public.as_bytes())?;
         let mut services = Vec::new();

@@ -82,11 +82,9 @@ impl TestBus {
     pub async fn start_with(fx: &Fixture, extra_toml: &str) -> Self {
         let mut bus = Self::prepare(fx, extra_toml).await;
         let config = Config::load(&bus.config_path()).unwrap();
-        let settings = config
-            .router_settings()
-            .unwrap_or_else(|e| panic!("test config invalid: {e:?}"));
-        let running = Router::new(settings, Arc::clone(fx.transport()))
-            .start(bus.shutdown.clone())
+        let running = Router::from_config(&config)
+            .unwrap_or_else(|e| panic!("test config invalid: {e:?}"))
+            .start(Arc::clone(fx.transport()), bus.shutdown.clone())
             .await
             .unwrap();
         bus.running = Some(running);

@@ -9,7 +9,6 @@ use lapin::{
     options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions},
     types::FieldTable,
 };
-use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     error::TransportError,
@@ -21,7 +20,10 @@ use super::{connect::Connector, convert};
 struct AmqpSettle(lapin::Acker);
 
 /// Starts consuming `queue`; the first registration's errors are returned,
-/// later ones (after a reconnect) are retried in the background.
+/// later ones (after a reconnect) are retried while the subscriber waits.
+///
+/// The subscriber's own task polls lapin's consumer: a delivery reaches it
+/// with no hand-over through another task.
 pub(super) async fn subscribe(
     connector: Arc<Connector>,
     queue: &str,
@@ -32,18 +34,18 @@ pub(super) async fn subscribe(
         connector.config().connection_name,
         uuid::Uuid::new_v4().simple()
     );
-    let first = start(&connector, queue, &tag, prefetch).await?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (cancel, cancelled) = oneshot::channel::<()>();
-    let job = Job {
+    let (channel, consumer) = start(&connector, queue, &tag, prefetch).await?;
+    let live = Live {
         connector,
         queue: queue.to_owned(),
         tag,
         prefetch,
-        tx,
+        current: Some((channel, consumer)),
     };
-    tokio::spawn(job.run(first, cancelled));
-    Ok(Subscription::new(rx, Box::new(cancel)))
+    Ok(Subscription::from_stream(futures_util::stream::unfold(
+        live,
+        |mut live| async move { live.next().await.map(|d| (d, live)) },
+    )))
 }
 
 async fn start(
@@ -74,81 +76,56 @@ async fn start(
     Ok((channel, consumer))
 }
 
-struct Job {
+/// One consumer of a queue, registered again after the connection broke.
+/// Dropping it (with its subscription) closes its channel, which cancels the
+/// consumer; unsettled deliveries go back to the queue.
+struct Live {
     connector: Arc<Connector>,
     queue: String,
     tag: String,
     prefetch: u16,
-    tx: mpsc::UnboundedSender<Delivery>,
+    /// `None` once it ended for good (queue deleted, transport closed).
+    current: Option<(Channel, Consumer)>,
 }
 
-enum Ended {
-    /// The subscription was dropped or the transport closed.
-    Stop,
-    /// The channel or connection broke: consume again once reconnected.
-    Lost,
-}
-
-impl Job {
-    async fn run(self, first: (Channel, Consumer), mut cancelled: oneshot::Receiver<()>) {
-        let (mut channel, mut consumer) = first;
+impl Live {
+    /// The next delivery, consuming again after a lost connection; `None`
+    /// once the queue is gone or the transport closed.
+    async fn next(&mut self) -> Option<Delivery> {
         loop {
-            let ended = self.forward(&mut consumer, &channel, &mut cancelled).await;
-            if let Err(e) = channel.close(200, "consumer done".into()).await {
-                tracing::debug!(error = %e, "Consumer channel already closed.");
-            }
-            if matches!(ended, Ended::Stop) || self.connector.is_closed() {
-                return;
-            }
-            match self.restart(&mut cancelled).await {
-                Some(next) => (channel, consumer) = next,
-                None => return,
-            }
-        }
-    }
-
-    async fn forward(
-        &self,
-        consumer: &mut Consumer,
-        channel: &Channel,
-        cancelled: &mut oneshot::Receiver<()>,
-    ) -> Ended {
-        loop {
-            let item = tokio::select! {
-                _ = &mut *cancelled => return Ended::Stop,
-                item = consumer.next() => item,
-            };
-            match item {
+            let (channel, consumer) = self.current.as_mut()?;
+            let lost = match consumer.next().await {
                 Some(Ok(d)) => {
                     let (envelope, info, acker) = convert::split(d);
-                    let delivery = Delivery::new(envelope, info, Box::new(AmqpSettle(acker)));
-                    if self.tx.send(delivery).is_err() {
-                        return Ended::Stop;
-                    }
+                    return Some(Delivery::new(envelope, info, Box::new(AmqpSettle(acker))));
                 }
                 Some(Err(e)) => {
                     tracing::warn!(queue = %self.queue, error = %e, "Consumer lost its channel.");
-                    return Ended::Lost;
+                    true
                 }
+                // The broker cancelled us while the channel is fine: the queue was deleted.
                 None if channel.status().connected() => {
-                    // The broker cancelled us while the channel is fine: the queue was deleted.
                     tracing::info!(queue = %self.queue, "Consumer cancelled by the broker.");
-                    return Ended::Stop;
+                    false
                 }
-                None => return Ended::Lost,
+                None => true,
+            };
+            if let Some((channel, _)) = self.current.take() {
+                close(channel).await;
             }
+            if !lost || self.connector.is_closed() {
+                return None;
+            }
+            self.current = Some(self.restart().await?);
         }
     }
 
-    /// Consumes again after a reconnect; `None` when cancelled or the queue is gone.
-    async fn restart(&self, cancelled: &mut oneshot::Receiver<()>) -> Option<(Channel, Consumer)> {
+    /// Consumes again after a reconnect; `None` when the queue is gone or the
+    /// transport closed.
+    async fn restart(&self) -> Option<(Channel, Consumer)> {
         let mut backoff = Duration::from_millis(100);
         loop {
-            let attempt = tokio::select! {
-                _ = &mut *cancelled => return None,
-                attempt = start(&self.connector, &self.queue, &self.tag, self.prefetch) => attempt,
-            };
-            match attempt {
+            match start(&self.connector, &self.queue, &self.tag, self.prefetch).await {
                 Ok(next) => {
                     tracing::info!(queue = %self.queue, "Consumer re-registered.");
                     return Some(next);
@@ -156,14 +133,32 @@ impl Job {
                 Err(TransportError::NotFound { .. } | TransportError::Closed) => return None,
                 Err(e) => {
                     tracing::warn!(queue = %self.queue, error = %e, "Cannot consume yet; retrying.");
-                    tokio::select! {
-                        _ = &mut *cancelled => return None,
-                        () = tokio::time::sleep(backoff) => {}
-                    }
+                    tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        let Some((channel, _)) = self.current.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(close(channel))),
+            // No runtime left: the connection's end closes the channel.
+            Err(_) => drop(channel),
+        }
+    }
+}
+
+async fn close(channel: Channel) {
+    if channel.status().connected()
+        && let Err(e) = channel.close(200, "consumer done".into()).await
+    {
+        tracing::debug!(error = %e, "Consumer channel already closed.");
     }
 }
 

@@ -40,6 +40,16 @@ pub enum DeliveryMode {
     Transient,
 }
 
+impl DeliveryMode {
+    /// AMQP's `delivery_mode` property: 2 persistent, 1 transient.
+    pub const fn amqp(self) -> u8 {
+        match self {
+            Self::Persistent => 2,
+            Self::Transient => 1,
+        }
+    }
+}
+
 impl Envelope {
     /// A new message with a fresh id and the current time.
     pub fn new(payload: impl Into<Bytes>) -> Self {
@@ -58,6 +68,12 @@ impl Envelope {
     /// Publishes it transient: kept in memory, not on the broker's disk.
     pub fn transient(mut self) -> Self {
         self.delivery_mode = DeliveryMode::Transient;
+        self
+    }
+
+    /// Publishes it as the delivery contract has messages on `hop` published.
+    pub fn for_hop(mut self, hop: crate::Hop) -> Self {
+        self.delivery_mode = hop.delivery_mode();
         self
     }
 

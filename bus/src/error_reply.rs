@@ -49,7 +49,7 @@ impl ErrorBody {
         let mut reply = Envelope::new(body)
             .with_content_type(ERROR_CONTENT_TYPE)
             .with_correlation_id(correlation)
-            .transient();
+            .for_hop(crate::Hop::Reply);
         reply
             .headers
             .insert(headers::ERROR, self.error.code.as_str());

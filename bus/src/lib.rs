@@ -15,6 +15,7 @@ mod error_reply;
 pub mod events;
 pub mod header_map;
 pub mod headers;
+mod hop;
 mod names;
 pub mod registry;
 mod rejection;
@@ -31,6 +32,7 @@ pub use envelope::{DeliveryMode, Envelope};
 pub use error::TransportError;
 pub use error_reply::{ERROR_CONTENT_TYPE, ErrorBody, ErrorDetail};
 pub use header_map::{HeaderError, HeaderValue, Headers};
+pub use hop::Hop;
 pub use names::{BusNames, DEFAULT_NAMESPACE};
 pub use rejection::{RejectCode, Rejection, Stage};
 pub use topology::{

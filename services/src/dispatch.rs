@@ -196,7 +196,7 @@ fn ok_reply(request: &Envelope, body: Vec<u8>, codec: Codec) -> Envelope {
     let mut reply = Envelope::new(body)
         .with_content_type(codec.content_type())
         .with_correlation_id(correlation.clone())
-        .transient();
+        .for_hop(tollgate_bus::Hop::Reply);
     copy_reply_context(request, &mut reply);
     reply
 }

@@ -10,7 +10,6 @@ mod bench_bus;
 mod child;
 mod drive;
 mod gate;
-mod hop;
 mod keys;
 mod payload;
 mod raw_lapin;

@@ -7,9 +7,10 @@ use tracing::Instrument;
 use crate::{
     address::Address,
     chain::{Facts, Gate, InfraError, Resolved, Verdict},
-    envelope::{DeliveryMode, Envelope},
+    envelope::Envelope,
     error::TransportError,
     events::{MessageDelivered, MessageRequeued},
+    hop::Hop,
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
     transport::{Acker, Delivery, Transport},
@@ -88,7 +89,7 @@ impl Pipeline {
         let service = &to.target().service;
         let address = Address::new(self.names.deliver_exchange(), service.as_str());
         // The ingress is acked once this confirm is in: the copy must survive a restart.
-        envelope.delivery_mode = DeliveryMode::Persistent;
+        envelope.delivery_mode = Hop::Request.delivery_mode();
         match self.transport.publish(&address, envelope).await {
             Ok(()) => {
                 MessageDelivered {

@@ -69,7 +69,7 @@ pub(super) fn dead_letter(
     let mut copy = refused.clone();
     copy.reply_to = reply_to.map(str::to_owned);
     // The only record of a refusal: kept on disk whatever the sender chose.
-    copy.delivery_mode = crate::DeliveryMode::Persistent;
+    copy.delivery_mode = crate::Hop::DeadLetter.delivery_mode();
     copy.headers.retain(|name, _| {
         !name.eq_ignore_ascii_case(headers::AUTHORIZATION)
             && name != headers::ASSERTION

@@ -8,10 +8,11 @@ use bytes::Bytes;
 
 use crate::{
     address::Address,
-    envelope::{DeliveryMode, Envelope},
+    envelope::Envelope,
     error::TransportError,
     error_reply::ErrorBody,
     events, headers,
+    hop::Hop,
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
     reply_context::{ReplyContext, ReplyContextKey},
@@ -80,7 +81,7 @@ impl ReplyForwarder {
             }
         };
         // The caller's queue dies with the caller: a reply needs no disk.
-        out.delivery_mode = DeliveryMode::Transient;
+        out.delivery_mode = Hop::Reply.delivery_mode();
         match self
             .transport
             .publish(&Address::queue(context.caller_reply_to.as_str()), &out)

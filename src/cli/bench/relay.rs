@@ -31,7 +31,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tollgate_bus::{BusNames, headers};
 
-use super::hop::{self, Hop};
+use tollgate_bus::Hop;
 
 /// A running relay; [`stop`](Relay::stop) it to get its counts.
 pub(crate) struct Relay {
@@ -181,7 +181,7 @@ where
 async fn relay_request(link: Arc<Link>, delivery: Delivery) {
     let route = delivery.routing_key.as_str();
     let service = route.split('.').next().unwrap_or_default();
-    let mode = hop::amqp(hop::delivery_mode(Hop::Request));
+    let mode = Hop::Request.delivery_mode().amqp();
     let mut table = delivery.properties.headers().clone().unwrap_or_default();
     table.insert(headers::ROUTE.into(), long_string(route));
     let mut properties = delivery.properties.clone();
@@ -210,7 +210,7 @@ async fn relay_reply(link: Arc<Link>, delivery: Delivery) {
         });
     let delivered = match caller {
         Some(caller) => {
-            let mode = hop::amqp(hop::delivery_mode(Hop::Reply));
+            let mode = Hop::Reply.delivery_mode().amqp();
             let properties = delivery.properties.clone().with_delivery_mode(mode);
             link.publish("", caller, &delivery.data, properties).await
         }

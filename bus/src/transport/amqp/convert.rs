@@ -15,19 +15,11 @@ use crate::{
     transport::DeliveryInfo,
 };
 
-/// AMQP delivery mode of messages that survive a broker restart.
-const PERSISTENT: u8 = 2;
-/// AMQP delivery mode of messages kept in memory only.
-const TRANSIENT: u8 = 1;
-
 /// The AMQP properties of `envelope`, checked for what AMQP can carry.
 pub(super) fn properties(envelope: &Envelope) -> Result<BasicProperties, TransportError> {
     envelope.check_wire()?;
     let mut props = BasicProperties::default()
-        .with_delivery_mode(match envelope.delivery_mode {
-            DeliveryMode::Persistent => PERSISTENT,
-            DeliveryMode::Transient => TRANSIENT,
-        })
+        .with_delivery_mode(envelope.delivery_mode.amqp())
         .with_message_id(short(&envelope.id)?)
         .with_headers(field_table(&envelope.headers)?);
     if let Some(v) = &envelope.correlation_id {
@@ -74,7 +66,7 @@ pub(super) fn split(delivery: lapin::message::Delivery) -> (Envelope, DeliveryIn
         headers,
         payload: Bytes::from(data),
         delivery_mode: match props.delivery_mode() {
-            Some(PERSISTENT) => DeliveryMode::Persistent,
+            Some(mode) if *mode == DeliveryMode::Persistent.amqp() => DeliveryMode::Persistent,
             _ => DeliveryMode::Transient,
         },
     };

@@ -162,24 +162,36 @@ async fn close(channel: Channel) {
     }
 }
 
+/// How long settling a delivery may take: an ack on a connection that is
+/// closing can wait for a frame that is never written.
+const SETTLE_WAIT: Duration = Duration::from_secs(5);
+
 #[async_trait]
 impl Settle for AmqpSettle {
     async fn ack(&self) -> Result<(), TransportError> {
-        settled(self.0.ack(BasicAckOptions::default()).await)
+        settled(tokio::time::timeout(SETTLE_WAIT, self.0.ack(BasicAckOptions::default())).await)
     }
 
     async fn reject(&self, requeue: bool) -> Result<(), TransportError> {
-        settled(self.0.reject(BasicRejectOptions { requeue }).await)
+        let reject = self.0.reject(BasicRejectOptions { requeue });
+        settled(tokio::time::timeout(SETTLE_WAIT, reject).await)
     }
 }
 
-/// Lapin answers `Ok(false)` for a poisoned (channel gone) or used acker.
-fn settled(outcome: Result<bool, lapin::Error>) -> Result<(), TransportError> {
+/// Lapin answers `Ok(false)` for a poisoned (channel gone) or used acker; a
+/// settle that timed out is as stale (the broker redelivers the message).
+fn settled(
+    outcome: Result<Result<bool, lapin::Error>, tokio::time::error::Elapsed>,
+) -> Result<(), TransportError> {
     match outcome {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(TransportError::DeliveryStale),
-        Err(e) => {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(TransportError::DeliveryStale),
+        Ok(Err(e)) => {
             tracing::debug!(error = %e, "Settling a delivery failed.");
+            Err(TransportError::DeliveryStale)
+        }
+        Err(_) => {
+            tracing::debug!("Settling a delivery timed out.");
             Err(TransportError::DeliveryStale)
         }
     }

@@ -83,11 +83,7 @@ impl AmqpTransport {
         op: impl AsyncFnOnce(&lapin::Channel) -> Result<T, TransportError>,
     ) -> Result<T, TransportError> {
         let link = self.connector.link().await?;
-        let channel = link
-            .connection
-            .create_channel()
-            .await
-            .map_err(|e| convert::error(e, "channel.open", ("channel", "admin")))?;
+        let channel = connect::open_channel(&link.connection, "admin").await?;
         let result = op(&channel).await;
         if channel.status().connected()
             && let Err(e) = channel.close(200, "done".into()).await

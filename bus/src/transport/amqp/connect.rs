@@ -15,6 +15,8 @@ use super::{AmqpConfig, convert::error, topology};
 
 /// How long [`Connector::close`] waits for the broker.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// How long opening a channel may take.
+const OPEN_WAIT: Duration = Duration::from_secs(10);
 
 /// A live connection and its publishing channel (confirm mode).
 pub(super) struct Link {
@@ -200,11 +202,24 @@ async fn open(config: &AmqpConfig) -> Result<Link, TransportError> {
     })
 }
 
+/// Opens a channel on `connection`, for `purpose` (in errors). Gives up after
+/// [`OPEN_WAIT`]: on a connection that broke under it, lapin's open can wait
+/// for an answer that never comes.
+pub(super) async fn open_channel(
+    connection: &Connection,
+    purpose: &str,
+) -> Result<Channel, TransportError> {
+    match tokio::time::timeout(OPEN_WAIT, connection.create_channel()).await {
+        Ok(opened) => opened.map_err(|e| error(e, "channel.open", ("channel", purpose))),
+        Err(_) => Err(TransportError::ConnectionLost {
+            operation: "channel.open (timed out)",
+            source: None,
+        }),
+    }
+}
+
 async fn publisher(connection: &Connection) -> Result<Channel, TransportError> {
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(|e| error(e, "channel.open", ("channel", "publisher")))?;
+    let channel = open_channel(connection, "publisher").await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await

@@ -15,7 +15,10 @@ use crate::{
     transport::{Delivery, Settle, Subscription},
 };
 
-use super::{connect::Connector, convert};
+use super::{
+    connect::{self, Connector},
+    convert,
+};
 
 struct AmqpSettle(lapin::Acker);
 
@@ -55,11 +58,7 @@ async fn start(
     prefetch: u16,
 ) -> Result<(Channel, Consumer), TransportError> {
     let link = connector.link().await?;
-    let channel = link
-        .connection
-        .create_channel()
-        .await
-        .map_err(|e| convert::error(e, "channel.open", ("channel", "consumer")))?;
+    let channel = connect::open_channel(&link.connection, "consumer").await?;
     channel
         .basic_qos(prefetch.max(1), BasicQosOptions::default())
         .await

@@ -7,7 +7,10 @@ use lapin::{Confirmation, options::BasicPublishOptions};
 
 use crate::{address::Address, envelope::Envelope, error::TransportError};
 
-use super::{connect::Connector, convert, topology};
+use super::{
+    connect::{self, Connector},
+    convert, topology,
+};
 
 /// Publishes `envelope` to `to` and waits for the broker's verdict.
 pub(super) async fn publish(
@@ -68,11 +71,7 @@ pub(super) async fn publish(
 /// Checks on a throwaway channel that `exchange` exists, and remembers it.
 async fn check_exchange(connector: &Connector, exchange: &str) -> Result<(), TransportError> {
     let link = connector.link().await?;
-    let channel = link
-        .connection
-        .create_channel()
-        .await
-        .map_err(|e| convert::error(e, "channel.open", ("channel", "check")))?;
+    let channel = connect::open_channel(&link.connection, "check").await?;
     topology::exchange_exists(&channel, exchange).await?;
     connector.remember_exchange(exchange);
     if let Err(e) = channel.close(200, "done".into()).await {

@@ -26,6 +26,7 @@ macro_rules! transport_conformance {
                 publish_is_confirmed_before_return,
                 headers_and_properties_roundtrip,
                 delivery_mode_roundtrips,
+                subscription_ends_for_good_when_its_queue_is_deleted,
                 topic_routing_with_wildcards,
                 direct_and_fanout_routing,
                 unroutable_publish_is_an_error,
@@ -190,6 +191,24 @@ pub async fn delivery_mode_roundtrips(fx: &Fixture) {
         assert_eq!(d.envelope.id, sent.id);
         assert_eq!(d.envelope.delivery_mode, sent.delivery_mode);
         d.ack().await.expect("ack");
+    }
+}
+
+/// A subscription whose queue is deleted ends, and keeps answering `None`.
+pub async fn subscription_ends_for_good_when_its_queue_is_deleted(fx: &Fixture) {
+    let q = plain_queue(fx, "deleted").await;
+    let mut sub = fx
+        .transport()
+        .subscribe(&q, SubscribeOptions::default())
+        .await
+        .expect("subscribe");
+    fx.transport()
+        .delete(&Topology::new().queue(QueueSpec::classic(&q)))
+        .await
+        .expect("delete");
+    for _ in 0..2 {
+        let next = tokio::time::timeout(DELIVERY_WAIT, sub.next()).await;
+        assert!(matches!(next, Ok(None)), "the subscription ended");
     }
 }
 

@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
+use futures_util::StreamExt as _;
 use lapin::{
     Channel, Consumer,
     options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions},
@@ -45,10 +45,11 @@ pub(super) async fn subscribe(
         prefetch,
         current: Some((channel, consumer)),
     };
-    Ok(Subscription::from_stream(futures_util::stream::unfold(
-        live,
-        |mut live| async move { live.next().await.map(|d| (d, live)) },
-    )))
+    // Fused: once the consumer ended for good, every later poll is `None`.
+    let deliveries = futures_util::stream::unfold(live, |mut live| async move {
+        live.next().await.map(|d| (d, live))
+    });
+    Ok(Subscription::from_stream(deliveries.fuse()))
 }
 
 async fn start(

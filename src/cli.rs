@@ -99,6 +99,8 @@ fn init_tracing(default_level: &str) -> tracing_appender::non_blocking::WorkerGu
         .finish(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours only for a person at a terminal, not in a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(writer)
         .init();
     guard

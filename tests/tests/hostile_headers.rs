@@ -19,7 +19,7 @@ async fn hostile_headers_do_not_take_the_router_down() {
     let fx = Fixture::amqp().await;
     let bus = TestBus::prepare(&fx, "").await;
     let tr = fx.transport().clone();
-    let mut router = RouterProcess::spawn(&bus, &format!("{}-r", fx.ns.prefix()), "");
+    let mut router = RouterProcess::spawn(&bus, &format!("{}-r", fx.ns.prefix()));
     router.wait_started(&bus, tr.as_ref()).await;
     bus.announce(tr.as_ref(), "orders", "application/json", "2")
         .await;

@@ -12,6 +12,19 @@ pub fn amqp_url() -> String {
     std::env::var("TOLLGATE_AMQP_URL").unwrap_or_else(|_| DEFAULT_AMQP_URL.to_owned())
 }
 
+/// The `host:port` of [`amqp_url`] (port 5672 when the URL names none).
+pub fn broker_addr() -> String {
+    let url = amqp_url();
+    let authority = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    let authority = authority.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5672")
+    }
+}
+
 /// Connects to the test broker, retrying with backoff for up to 30 s.
 ///
 /// # Panics

@@ -10,10 +10,12 @@ use std::{
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tollgate_auth::{Algorithm, AssertionVerifier, testkit::TestKey};
 use tollgate_bus::{
-    Address, BusNames, Envelope, SubscribeOptions, Subscription, Transport, bus_topology,
+    Address, BusNames, Envelope, QueueKind, SubscribeOptions, Subscription, Transport,
+    bus_topology,
     config::Config,
     headers,
     registry::{Announcement, Registration, RegistryTable},
@@ -91,6 +93,18 @@ impl TestBus {
         bus
     }
 
+    /// Like [`TestBus::prepare`], for a bus whose shared queues are of type
+    /// `kind` (classic, the default, leaves the config silent about it).
+    pub async fn prepare_on(fx: &Fixture, kind: QueueKind) -> Self {
+        let queue_type = match kind {
+            QueueKind::Classic => "",
+            QueueKind::Quorum => "queue_type = \"quorum\"",
+        };
+        let bus = Self::prepare(fx, queue_type).await;
+        assert_eq!(bus.names.queue_type(), kind);
+        bus
+    }
+
     /// Writes keys and config and declares the topology, without starting a
     /// router (tests that run `tollgate serve` processes).
     pub async fn prepare(fx: &Fixture, extra_toml: &str) -> Self {
@@ -115,7 +129,10 @@ impl TestBus {
             ns = fx.ns.prefix(),
         );
         std::fs::write(dir.join("tollgate.toml"), &toml).unwrap();
-        let names = BusNames::new(fx.ns.prefix());
+        // The config's names: `extra_toml` may set the queue type.
+        let names = Config::load(&dir.join("tollgate.toml"))
+            .unwrap_or_else(|e| panic!("test config invalid: {e}"))
+            .bus_names();
         // Recorded for cleanup (the router declares the same, idempotently).
         fx.declare(&bus_topology::core(&names)).await.unwrap();
         for service in ["orders", "billing", "inventory"] {
@@ -218,6 +235,32 @@ impl TestBus {
         content_type: &str,
         version: &str,
     ) {
+        let envelope = self.registration(service, content_type, version);
+        transport
+            .publish(&Address::new(self.names.control_exchange(), ""), &envelope)
+            .await
+            .unwrap();
+    }
+
+    /// Announces `service` (JSON, schema 1) every 2 s until the task is
+    /// aborted, as a service's heartbeat does, so its 30 s lease outlives a
+    /// long test; an announcement the broker refuses (it is down) is retried
+    /// at the next beat.
+    pub fn keep_announcing(&self, transport: Arc<dyn Transport>, service: &str) -> JoinHandle<()> {
+        let envelope = self.registration(service, "application/json", "1");
+        let control = Address::new(self.names.control_exchange(), "");
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = transport.publish(&control, &envelope).await {
+                    tracing::warn!(error = %e, "Announcement failed; retrying at the next beat.");
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        })
+    }
+
+    /// A registration of `service` by its service account, leased for 30 s.
+    fn registration(&self, service: &str, content_type: &str, version: &str) -> Envelope {
         let registration = Registration {
             service: service.into(),
             instance: format!("{service}-test"),
@@ -226,13 +269,9 @@ impl TestBus {
             ttl_secs: 30,
         };
         let token = self.token(&format!("{service}-svc"));
-        let envelope = Announcement::Register(registration)
+        Announcement::Register(registration)
             .to_envelope(Some(&token))
-            .unwrap();
-        transport
-            .publish(&Address::new(self.names.control_exchange(), ""), &envelope)
-            .await
-            .unwrap();
+            .unwrap()
     }
 
     /// Polls `condition` for up to 15 s.
@@ -284,6 +323,19 @@ impl TestBus {
             )
             .await
             .unwrap();
+    }
+
+    /// How many messages wait in the bus's dead-letter queue (count it once
+    /// no router runs, or a later refusal may still add one).
+    ///
+    /// # Panics
+    /// When the queue cannot be inspected.
+    pub async fn dead_letters(&self, transport: &dyn Transport) -> u32 {
+        transport
+            .inspect(self.names.dead_queue())
+            .await
+            .expect("inspect the dead-letter queue")
+            .messages
     }
 
     /// Stops the router (graceful) and removes the temp folder.

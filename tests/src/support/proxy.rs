@@ -5,7 +5,7 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
 };
 
@@ -22,6 +22,7 @@ pub struct ChaosProxy {
     addr: SocketAddr,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
     refusing: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
     acceptor: JoinHandle<()>,
 }
 
@@ -32,18 +33,26 @@ impl ChaosProxy {
         let addr = listener.local_addr()?;
         let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let refusing = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
         let acceptor = tokio::spawn(accept(
             listener,
             target,
             Arc::clone(&links),
             Arc::clone(&refusing),
+            Arc::clone(&accepted),
         ));
         Ok(Self {
             addr,
             links,
             refusing,
+            accepted,
             acceptor,
         })
+    }
+
+    /// Starts a proxy to the test broker ([`super::amqp_url`]'s host and port).
+    pub async fn to_broker() -> std::io::Result<Self> {
+        Self::start(super::broker_addr()).await
     }
 
     /// An AMQP URL through the proxy for `user:pass` and the default vhost.
@@ -56,6 +65,12 @@ impl ChaosProxy {
         for link in self.links.lock().drain(..) {
             link.abort();
         }
+    }
+
+    /// How many connections the proxy forwarded so far (a client that
+    /// reconnected after [`ChaosProxy::cut`] counts again).
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::Acquire)
     }
 
     /// While true, new connections are closed at once (the broker looks down).
@@ -76,11 +91,13 @@ async fn accept(
     target: String,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
     refusing: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
 ) {
     while let Ok((mut inbound, _)) = listener.accept().await {
         if refusing.load(Ordering::Acquire) {
             continue;
         }
+        accepted.fetch_add(1, Ordering::AcqRel);
         let target = target.clone();
         let link = tokio::spawn(async move {
             if let Ok(mut outbound) = TcpStream::connect(&target).await {

@@ -1,40 +1,62 @@
 //! `tollgate serve` as a child process, for tests that kill, terminate or
-//! scrape a real router.
+//! scrape a real router, or put a fault between it and the broker.
 
 use std::{
+    path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
     time::Duration,
 };
 
 use tollgate_bus::{Transport, TransportError};
 
-use super::{TestBus, amqp_url, tollgate_binary};
+use super::{TestBus, amqp_url, tollgate_binary, wait_until};
 
-/// A router process on `bus`'s config, killed if the test ends early.
+/// A router process on `bus`'s config, serving `/metrics` on a free local
+/// port and logging warnings (or `TOLLGATE_TEST_ROUTER_LOG`) to a file in
+/// the bus's folder; killed if the test ends early.
 pub struct RouterProcess {
     child: Child,
     instance: String,
+    metrics_addr: String,
+    log: PathBuf,
 }
 
 impl RouterProcess {
-    /// Starts `tollgate serve` as instance `instance`, with `metrics_addr`
-    /// (empty: no metrics endpoint).
-    pub fn spawn(bus: &TestBus, instance: &str, metrics_addr: &str) -> Self {
+    /// Starts `tollgate serve` as instance `instance` on the test broker.
+    pub fn spawn(bus: &TestBus, instance: &str) -> Self {
+        Self::spawn_via(bus, instance, &amqp_url())
+    }
+
+    /// Starts `tollgate serve` as instance `instance`, connecting to `amqp_url`
+    /// (e.g. a [`super::ChaosProxy`] in front of the broker).
+    pub fn spawn_via(bus: &TestBus, instance: &str, amqp_url: &str) -> Self {
+        let metrics_addr = free_local_addr();
+        let log = bus.dir.join(format!("router-{instance}.log"));
+        let log_file = std::fs::File::create(&log).expect("router log file");
         let child = Command::new(tollgate_binary())
             .args(["serve", "--config"])
             .arg(bus.config_path())
             .env("TOLLGATE_INSTANCE", instance)
-            .env("TOLLGATE_METRICS_ADDR", metrics_addr)
-            .env("TOLLGATE_AMQP_URL", amqp_url())
-            .env("RUST_LOG", "error")
+            .env("TOLLGATE_METRICS_ADDR", &metrics_addr)
+            .env("TOLLGATE_AMQP_URL", amqp_url)
+            .env("RUST_LOG", router_log_filter())
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_file)
             .spawn()
             .expect("start tollgate serve");
         Self {
             child,
             instance: instance.to_owned(),
+            metrics_addr,
+            log,
         }
+    }
+
+    /// The file the router writes its warnings and errors to (kept when a
+    /// test fails; removed with the bus's folder by [`TestBus::stop`]).
+    pub fn log_path(&self) -> &std::path::Path {
+        &self.log
     }
 
     /// Waits (up to 60 s) until the router listens on its control queue.
@@ -43,17 +65,56 @@ impl RouterProcess {
     /// When it does not start in time.
     pub async fn wait_started(&self, bus: &TestBus, transport: &dyn Transport) {
         let queue = bus.names.router_control_queue(&self.instance);
-        for _ in 0..600 {
+        let what = format!(
+            "router {} to start (log: {})",
+            self.instance,
+            self.log.display()
+        );
+        wait_until(&what, Duration::from_secs(60), async || {
             // The queue is exclusive to the router's connection: "locked" means it exists.
-            if matches!(
+            matches!(
                 transport.inspect(&queue).await,
                 Ok(_) | Err(TransportError::PreconditionFailed(_))
-            ) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("router {} did not start within 60 s", self.instance);
+            )
+        })
+        .await;
+    }
+
+    /// Waits (up to 30 s) until the router's registry holds at least
+    /// `services` services, as its `/metrics` reports.
+    ///
+    /// # Panics
+    /// When it does not in time.
+    pub async fn wait_routing(&self, services: usize) {
+        let what = format!("router {} to route to {services} service(s)", self.instance);
+        wait_until(&what, Duration::from_secs(30), async || {
+            try_scrape(&self.metrics_addr)
+                .and_then(|m| gauge(&m, "tollgate_registry_services"))
+                .is_some_and(|n| n >= services as f64)
+        })
+        .await;
+    }
+
+    /// How many messages the router delivered to services so far, as its
+    /// `/metrics` reports (0 until the endpoint answers).
+    pub fn delivered(&self) -> f64 {
+        try_scrape(&self.metrics_addr).map_or(0.0, |page| {
+            page.lines()
+                .filter(|l| {
+                    l.starts_with("tollgate_messages_total{") && l.contains("outcome=\"delivered\"")
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        })
+    }
+
+    /// The router's `/metrics` page.
+    ///
+    /// # Panics
+    /// When the endpoint does not answer.
+    pub fn metrics(&self) -> String {
+        try_scrape(&self.metrics_addr)
+            .unwrap_or_else(|| panic!("router {} serves no /metrics", self.instance))
     }
 
     /// Whether the process still runs.
@@ -78,7 +139,11 @@ impl RouterProcess {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("the router did not stop within 10 s of SIGTERM");
+        panic!(
+            "router {} did not stop within 10 s of SIGTERM (log: {})",
+            self.instance,
+            self.log.display()
+        );
     }
 
     /// SIGKILL: no chance to settle anything.
@@ -92,4 +157,42 @@ impl Drop for RouterProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `TOLLGATE_TEST_ROUTER_LOG` (a `RUST_LOG` filter for the routers tests
+/// start, e.g. `info,tollgate_bus=debug`), by default `warn`.
+fn router_log_filter() -> String {
+    std::env::var("TOLLGATE_TEST_ROUTER_LOG").unwrap_or_else(|_| "warn".to_owned())
+}
+
+/// A free 127.0.0.1 port, as `host:port`.
+fn free_local_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").to_string()
+}
+
+/// `GET /metrics` over a plain TCP connection; `None` until the endpoint answers 200.
+fn try_scrape(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.starts_with("HTTP/1.1 200").then_some(response)
+}
+
+/// The value of the unlabelled series `name` on a Prometheus page.
+fn gauge(page: &str, name: &str) -> Option<f64> {
+    page.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }

@@ -68,13 +68,15 @@ impl Tap {
             .collect()
     }
 
-    /// Waits up to `limit` until every one of `ids` arrived.
+    /// Waits up to `limit` until every one of `ids` arrived, then prints how
+    /// many arrived more than once (at-least-once delivery allows it).
     ///
     /// # Panics
     /// When some did not, saying how many and which (at most 10), with `hint`
     /// (e.g. where the router's log is).
     pub async fn wait_for_all(&self, ids: &[String], limit: Duration, hint: &str) {
         if poll_until(limit, async || self.has_all(ids)).await {
+            self.report_duplicates();
             return;
         }
         let missing = self.missing(ids);
@@ -100,7 +102,7 @@ impl Tap {
     }
 
     /// Prints how many ids arrived more than once, and which (at most 20).
-    pub fn report_duplicates(&self) {
+    fn report_duplicates(&self) {
         let duplicates = self.duplicates();
         let extra: u32 = duplicates.iter().map(|(_, n)| n - 1).sum();
         println!(

@@ -4,7 +4,7 @@
 use std::{
     path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use tollgate_bus::{Transport, TransportError};
@@ -127,20 +127,29 @@ impl RouterProcess {
     /// # Panics
     /// When the router does not stop within 10 s.
     pub fn terminate(&mut self) -> ExitStatus {
+        self.terminate_within(Duration::from_secs(10))
+    }
+
+    /// SIGTERM, then the exit status.
+    ///
+    /// # Panics
+    /// When the router does not stop within `limit`.
+    pub fn terminate_within(&mut self, limit: Duration) -> ExitStatus {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("run kill");
         assert!(sent.success(), "kill -TERM {pid} failed");
-        for _ in 0..200 {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().expect("router status") {
                 return status;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!(
-            "router {} did not stop within 10 s of SIGTERM (log: {})",
+            "router {} did not stop within {limit:?} of SIGTERM (log: {})",
             self.instance,
             self.log.display()
         );

@@ -40,7 +40,6 @@ impl RouterProcess {
             .env("TOLLGATE_METRICS_ADDR", &metrics_addr)
             .env("TOLLGATE_AMQP_URL", amqp_url)
             .env("RUST_LOG", router_log_filter())
-            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()

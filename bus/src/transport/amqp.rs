@@ -84,9 +84,10 @@ impl AmqpTransport {
     ) -> Result<T, TransportError> {
         let link = self.connector.link().await?;
         let channel = connect::open_channel(&link.connection, "admin").await?;
-        let result = op(&channel).await;
+        let result = connect::within("declare, delete or inspect (timed out)", op(&channel)).await;
+        let close = channel.close(200, "done".into());
         if channel.status().connected()
-            && let Err(e) = channel.close(200, "done".into()).await
+            && let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), close).await
         {
             tracing::debug!(error = %e, "Closing an admin channel failed.");
         }

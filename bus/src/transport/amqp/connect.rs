@@ -15,7 +15,7 @@ use super::{AmqpConfig, convert::error, topology};
 
 /// How long [`Connector::close`] waits for the broker.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
-/// How long opening a channel may take.
+/// How long opening a channel, or another exchange on a channel, may take.
 const OPEN_WAIT: Duration = Duration::from_secs(10);
 
 /// A live connection and its publishing channel (confirm mode).
@@ -209,13 +209,28 @@ pub(super) async fn open_channel(
     connection: &Connection,
     purpose: &str,
 ) -> Result<Channel, TransportError> {
-    match tokio::time::timeout(OPEN_WAIT, connection.create_channel()).await {
-        Ok(opened) => opened.map_err(|e| error(e, "channel.open", ("channel", purpose))),
-        Err(_) => Err(TransportError::ConnectionLost {
-            operation: "channel.open (timed out)",
+    let open = async {
+        connection
+            .create_channel()
+            .await
+            .map_err(|e| error(e, "channel.open", ("channel", purpose)))
+    };
+    within("channel.open (timed out)", open).await
+}
+
+/// Runs a channel-level exchange with the broker (`operation` names it when it
+/// times out) for at most [`OPEN_WAIT`]: a broken connection must turn into a
+/// retryable error, never into a wait without end.
+pub(super) async fn within<T>(
+    operation: &'static str,
+    exchange: impl Future<Output = Result<T, TransportError>>,
+) -> Result<T, TransportError> {
+    tokio::time::timeout(OPEN_WAIT, exchange)
+        .await
+        .unwrap_or(Err(TransportError::ConnectionLost {
+            operation,
             source: None,
-        }),
-    }
+        }))
 }
 
 async fn publisher(connection: &Connection) -> Result<Channel, TransportError> {

@@ -60,19 +60,22 @@ async fn start(
 ) -> Result<(Channel, Consumer), TransportError> {
     let link = connector.link().await?;
     let channel = connect::open_channel(&link.connection, "consumer").await?;
-    channel
-        .basic_qos(prefetch.max(1), BasicQosOptions::default())
-        .await
-        .map_err(|e| convert::error(e, "basic.qos", ("queue", queue)))?;
-    let consumer = channel
-        .basic_consume(
-            convert::short(queue)?,
-            convert::short(tag)?,
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|e| convert::error(e, "basic.consume", ("queue", queue)))?;
+    let register = async {
+        channel
+            .basic_qos(prefetch.max(1), BasicQosOptions::default())
+            .await
+            .map_err(|e| convert::error(e, "basic.qos", ("queue", queue)))?;
+        channel
+            .basic_consume(
+                convert::short(queue)?,
+                convert::short(tag)?,
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| convert::error(e, "basic.consume", ("queue", queue)))
+    };
+    let consumer = connect::within("basic.consume (timed out)", register).await?;
     Ok((channel, consumer))
 }
 

@@ -23,33 +23,38 @@ pub(super) async fn publish(
         convert::short(&to.exchange)?,
         convert::short(&to.routing_key)?,
     );
-    if !connector.exchange_known(&to.exchange) {
-        check_exchange(connector, &to.exchange).await?;
-    }
-    let link = connector.link().await?;
     let lost = |e| convert::error(e, "publish", ("exchange", &to.exchange));
     let options = BasicPublishOptions {
         mandatory: true,
         ..BasicPublishOptions::default()
     };
-    let pending = link
-        .publisher
-        .basic_publish(
-            exchange,
-            routing_key,
-            options,
-            &envelope.payload,
-            properties,
-        )
-        .await
-        .map_err(lost)?;
-    let confirmation = tokio::time::timeout(connector.config().confirm_timeout, pending)
+    // One deadline for the whole publish (the exchange check, handing the
+    // frames over, the confirm): on a connection that broke under it, any of
+    // these can wait for an answer that never comes.
+    let publish = async {
+        if !connector.exchange_known(&to.exchange) {
+            check_exchange(connector, &to.exchange).await?;
+        }
+        let link = connector.link().await?;
+        let pending = link
+            .publisher
+            .basic_publish(
+                exchange,
+                routing_key,
+                options,
+                &envelope.payload,
+                properties,
+            )
+            .await
+            .map_err(lost)?;
+        pending.await.map_err(lost)
+    };
+    let confirmation = tokio::time::timeout(connector.config().confirm_timeout, publish)
         .await
         .map_err(|_| TransportError::ConnectionLost {
             operation: "publish confirm (timed out)",
             source: None,
-        })?
-        .map_err(lost)?;
+        })??;
     let (exchange, routing_key) = (to.exchange.clone(), to.routing_key.clone());
     match confirmation {
         Confirmation::Ack(None) => Ok(()),

@@ -22,6 +22,9 @@ use crate::{
     handler::{HANDLER_FAILED, Handled, Handlers, Incoming, UNKNOWN_METHOD},
 };
 
+/// Wait before handing a request back whose reply could not be published.
+const REQUEUE_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Everything a delivery needs, shared by the service's tasks.
 pub(crate) struct Dispatcher {
     pub(crate) service: String,
@@ -116,8 +119,11 @@ impl Dispatcher {
         {
             Ok(()) => settle_ack(acker, &id).await,
             Err(e) => {
-                // Not the message's fault: requeue; the delivery limit stops a loop.
+                // Not the message's fault: requeue after a back-off, so a missing
+                // replies queue is not hammered (on quorum queues the delivery
+                // limit also ends a loop; classic queues retry until it heals).
                 tracing::warn!(msg.id = %id, error = %e, code = e.code(), "Cannot reply; requeueing.");
+                tokio::time::sleep(REQUEUE_BACKOFF).await;
                 if let Err(e) = acker.reject(true).await {
                     tracing::debug!(msg.id = %id, error = %e, "Cannot requeue.");
                 }

@@ -75,6 +75,7 @@ pub struct RunningRouter {
     /// The registry table this instance keeps.
     pub registry: Arc<RegistryTable>,
     tasks: Vec<JoinHandle<()>>,
+    consumers: Vec<JoinHandle<Result<(), TransportError>>>,
 }
 
 impl Router {
@@ -143,27 +144,32 @@ impl Router {
             s.names.clone(),
         ));
         let options = SubscribeOptions::prefetch(s.prefetch);
-        let ingress = transport
-            .subscribe(s.names.ingress_queue(), options.clone())
-            .await?;
-        let replies = transport
-            .subscribe(s.names.replies_queue(), options)
-            .await?;
+        let ingress = consume::Consumer {
+            transport: Arc::clone(&transport),
+            names: s.names.clone(),
+            queue: s.names.ingress_queue().to_owned(),
+            options: options.clone(),
+        };
+        let replies = consume::Consumer {
+            queue: s.names.replies_queue().to_owned(),
+            options,
+            ..ingress.clone()
+        };
+        // Both subscribe now, so `start` fails when a queue cannot be consumed.
+        let (ingress_sub, replies_sub) = (ingress.subscribe().await?, replies.subscribe().await?);
+        let ingress = ingress.keep_consuming(ingress_sub, shutdown.clone(), move |d| {
+            let pipeline = Arc::clone(&pipeline);
+            async move { pipeline.handle(d).await }
+        });
+        let replies = replies.keep_consuming(replies_sub, shutdown, move |d| {
+            let forwarder = Arc::clone(&forwarder);
+            async move { forwarder.forward(d).await }
+        });
         tracing::info!(instance = %s.instance, namespace = %s.names.namespace(), "Router started.");
-        let tasks = vec![
-            registry_task,
-            tokio::spawn(consume::consume(ingress, shutdown.clone(), move |d| {
-                let pipeline = Arc::clone(&pipeline);
-                async move { pipeline.handle(d).await }
-            })),
-            tokio::spawn(consume::consume(replies, shutdown, move |d| {
-                let forwarder = Arc::clone(&forwarder);
-                async move { forwarder.forward(d).await }
-            })),
-        ];
         Ok(RunningRouter {
             registry: table,
-            tasks,
+            tasks: vec![registry_task],
+            consumers: vec![tokio::spawn(ingress), tokio::spawn(replies)],
         })
     }
 }
@@ -171,11 +177,23 @@ impl Router {
 impl RunningRouter {
     /// Waits until every loop has stopped (after shutdown: in-flight messages
     /// are settled first).
-    pub async fn wait(self) {
+    ///
+    /// Errors when the router stopped because a queue it consumes vanished and
+    /// could not be consumed again (a supervisor should restart it).
+    pub async fn wait(self) -> Result<(), TransportError> {
+        let mut outcome = Ok(());
+        for consumer in self.consumers {
+            match consumer.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => outcome = Err(e),
+                Err(e) => tracing::error!(error = %e, "A router task failed."),
+            }
+        }
         for task in self.tasks {
             if let Err(e) = task.await {
                 tracing::error!(error = %e, "A router task failed.");
             }
         }
+        outcome
     }
 }

@@ -42,8 +42,9 @@ impl ServeArgs {
         tokio::spawn(stop_on_signal(shutdown.clone()));
         tokio::spawn(export_cache_stats(router.verifier(), shutdown.clone()));
         let running = router.start(Arc::clone(&transport), shutdown).await?;
-        running.wait().await;
+        let stopped = running.wait().await;
         transport.close().await?;
+        stopped.context("a queue the router consumes vanished and could not be consumed again")?;
         tracing::info!("Router stopped.");
         Ok(())
     }

@@ -1,12 +1,17 @@
 //! The consuming loop shared by the ingress and replies queues: one task per
 //! delivery (bounded by the prefetch), and a graceful stop.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::transport::{Delivery, Subscription};
+use crate::{
+    bus_topology,
+    error::TransportError,
+    names::BusNames,
+    transport::{Delivery, SubscribeOptions, Subscription, Transport},
+};
 
 /// Longest a stopping router waits for its in-flight messages to settle (each
 /// step of a message is bounded well below it: a publish by its 30 s confirm
@@ -19,8 +24,8 @@ const DRAIN_WAIT: Duration = Duration::from_secs(45);
 /// consumer (whatever was prefetched but not started goes back to the queue).
 pub(super) async fn consume<F, Fut>(
     mut subscription: Subscription,
-    shutdown: CancellationToken,
-    handle: F,
+    shutdown: &CancellationToken,
+    handle: &F,
 ) where
     F: Fn(Delivery) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -37,7 +42,7 @@ pub(super) async fn consume<F, Fut>(
             delivery = subscription.next() => match delivery {
                 Some(d) => { in_flight.spawn(handle(d)); }
                 None => {
-                    tracing::error!("Consumer ended; the transport is closed or the queue was deleted.");
+                    tracing::warn!("Consumer ended; the transport is closed or the queue was deleted.");
                     break;
                 }
             },
@@ -63,4 +68,93 @@ pub(super) async fn consume<F, Fut>(
         in_flight.abort_all();
     }
     drop(subscription);
+}
+
+/// One queue a router consumes, and what it needs to consume it again.
+#[derive(Clone)]
+pub(super) struct Consumer {
+    pub(super) transport: Arc<dyn Transport>,
+    pub(super) names: BusNames,
+    pub(super) queue: String,
+    pub(super) options: SubscribeOptions,
+}
+
+/// Attempts in a row to consume a vanished queue again before giving up.
+const RESUME_ATTEMPTS: u32 = 5;
+
+impl Consumer {
+    /// Starts consuming the queue.
+    pub(super) async fn subscribe(&self) -> Result<Subscription, TransportError> {
+        self.transport
+            .subscribe(&self.queue, self.options.clone())
+            .await
+    }
+
+    /// Consumes with `handle` until `shutdown`, starting with `subscription`,
+    /// and keeps consuming when the consumer ends on its own (an operator
+    /// deleted the queue, a policy removed it): declares the bus topology
+    /// again and consumes anew. Gives up after [`RESUME_ATTEMPTS`] failed
+    /// attempts in a row: then it cancels `shutdown` — the whole router stops,
+    /// so that a supervisor sees it — and returns the error.
+    pub(super) async fn keep_consuming<F, Fut>(
+        self,
+        mut subscription: Subscription,
+        shutdown: CancellationToken,
+        handle: F,
+    ) -> Result<(), TransportError>
+    where
+        F: Fn(Delivery) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        loop {
+            consume(subscription, &shutdown, &handle).await;
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            subscription = match self.resume(&shutdown).await {
+                Ok(Some(next)) => next,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    tracing::error!(queue = %self.queue, error = %e, "Cannot consume again; stopping the router.");
+                    shutdown.cancel();
+                    return Err(e);
+                }
+            };
+        }
+    }
+
+    /// Declares the bus topology and consumes the queue again, with a
+    /// back-off; `None` when shut down meanwhile.
+    async fn resume(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Subscription>, TransportError> {
+        let queue = &self.queue;
+        let mut backoff = Duration::from_millis(200);
+        for attempt in 1.. {
+            tracing::warn!(%queue, attempt, "The queue's consumer ended; declaring the bus topology again.");
+            let resumed = match self
+                .transport
+                .declare(&bus_topology::core(&self.names))
+                .await
+            {
+                Ok(()) => self.subscribe().await,
+                Err(e) => Err(e),
+            };
+            match resumed {
+                Ok(subscription) => {
+                    tracing::info!(%queue, "Consuming again.");
+                    return Ok(Some(subscription));
+                }
+                Err(e) if attempt >= RESUME_ATTEMPTS => return Err(e),
+                Err(e) => tracing::warn!(%queue, error = %e, "Cannot consume again yet."),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(None),
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff *= 2;
+        }
+        Ok(None)
+    }
 }

@@ -131,7 +131,9 @@ impl DemoBus {
             }
         }
         self.shutdown.cancel();
-        self.router.wait().await;
+        if let Err(e) = self.router.wait().await {
+            tracing::warn!(error = %e, "The demo router stopped on an error.");
+        }
         if matches!(self.broker, Broker::Amqp(_)) {
             let mut topology = bus_topology::core(&self.names);
             for (service, _) in SERVICES {

@@ -341,8 +341,10 @@ impl TestBus {
     /// Stops the router (graceful) and removes the temp folder.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        if let Some(running) = self.running.take() {
-            running.wait().await;
+        if let Some(running) = self.running.take()
+            && let Err(e) = running.wait().await
+        {
+            eprintln!("the test router stopped on an error: {e}");
         }
         std::fs::remove_dir_all(&self.dir).ok();
     }

@@ -1,6 +1,7 @@
-//! A queue the router consumes is deleted under it (an operator's mistake, a
-//! policy): the router declares the bus topology again and keeps routing,
-//! requests and replies alike — it never idles without a consumer.
+//! A queue of the bus is deleted under a running router (an operator's
+//! mistake, a policy): the router declares the bus topology again and keeps
+//! routing requests and replies, and keeps a record of every refusal — it
+//! never idles without a consumer, nor loses a dead letter.
 
 // The cases are plain async fns instantiated per transport by
 // `on_both_transports!`; a failed expectation must panic.
@@ -64,4 +65,53 @@ async fn the_router_consumes_again_after_its_queues_were_deleted(fx: &Fixture) {
     bus.stop().await;
 }
 
-tollgate_tests::on_both_transports!(the_router_consumes_again_after_its_queues_were_deleted);
+async fn a_refusal_after_the_dead_letter_queue_was_deleted_still_leaves_its_copy(fx: &Fixture) {
+    let bus = TestBus::start(fx).await;
+    let tr = fx.transport().as_ref();
+    let names = &bus.names;
+    tr.delete(&Topology::new().queue(QueueSpec::classic(names.dead_queue())))
+        .await
+        .unwrap();
+    let (caller_q, mut replies) = bus.caller_queue(tr).await;
+    // No credential: refused at authentication.
+    let request = bus.request(&json!({"n": 1}), None, Some(&caller_q));
+    bus.send(tr, "billing.charge", &request).await;
+    let error = recv(&mut replies, "the error reply").await;
+    assert_eq!(
+        error.envelope.headers.get_str(headers::ERROR),
+        Some("token_missing")
+    );
+    error.ack().await.unwrap();
+    // The copy is published after the error reply: wait for the queue to hold it.
+    wait_until(
+        "the dead-letter queue declared again, with the copy",
+        Duration::from_secs(20),
+        async || {
+            tr.inspect(names.dead_queue())
+                .await
+                .is_ok_and(|q| q.messages >= 1)
+        },
+    )
+    .await;
+    let mut dead = tr
+        .subscribe(names.dead_queue(), SubscribeOptions::default())
+        .await
+        .unwrap();
+    let copy = recv(
+        &mut dead,
+        "the dead-letter copy in the declared-again queue",
+    )
+    .await;
+    assert_eq!(copy.envelope.id, request.id);
+    assert_eq!(
+        copy.envelope.headers.get_str(headers::CODE),
+        Some("token_missing")
+    );
+    copy.ack().await.unwrap();
+    bus.stop().await;
+}
+
+tollgate_tests::on_both_transports!(
+    the_router_consumes_again_after_its_queues_were_deleted,
+    a_refusal_after_the_dead_letter_queue_was_deleted_still_leaves_its_copy
+);

@@ -40,17 +40,36 @@ pub(super) async fn refuse(
             Err(e) => return Err(e),
         }
     }
-    transport
-        .publish(
-            &Address::queue(names.dead_queue()),
-            &dead_letter(
-                refused,
-                facts.reply_to.as_deref(),
-                facts.route_str(),
-                rejection,
-            ),
-        )
-        .await
+    let copy = dead_letter(
+        refused,
+        facts.reply_to.as_deref(),
+        facts.route_str(),
+        rejection,
+    );
+    publish_dead_letter(transport, names, &copy).await
+}
+
+/// Publishes `copy` to the dead-letter queue. A dead-letter queue that is
+/// gone (an operator deleted it) is declared again, with the rest of the bus
+/// topology, and the copy published once more: a refusal is never acked
+/// without its record, nor requeued for ever for want of a queue.
+pub(super) async fn publish_dead_letter(
+    transport: &dyn Transport,
+    names: &BusNames,
+    copy: &Envelope,
+) -> Result<(), TransportError> {
+    let dead = Address::queue(names.dead_queue());
+    match transport.publish(&dead, copy).await {
+        Err(TransportError::Unroutable { .. }) => {
+            tracing::warn!(
+                queue = names.dead_queue(),
+                "The dead-letter queue is gone; declaring the bus topology again."
+            );
+            transport.declare(&crate::bus_topology::core(names)).await?;
+            transport.publish(&dead, copy).await
+        }
+        other => other,
+    }
 }
 
 /// The dead-letter copy: the refused message with its `reply_to`, without its

@@ -137,8 +137,6 @@ impl ReplyForwarder {
         tracing::warn!(audit = true, msg.id = %reply.id, reason = why, "Reply refused.");
         events::reply("refused");
         let copy = super::reject::dead_letter(reply, None, "-", &rejection);
-        self.transport
-            .publish(&Address::queue(self.names.dead_queue()), &copy)
-            .await
+        super::reject::publish_dead_letter(self.transport.as_ref(), &self.names, &copy).await
     }
 }

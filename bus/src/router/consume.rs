@@ -146,6 +146,8 @@ impl Consumer {
                     tracing::info!(%queue, "Consuming again.");
                     return Ok(Some(subscription));
                 }
+                // A transport closed by its owner never comes back.
+                Err(e @ TransportError::Closed) => return Err(e),
                 Err(e) if attempt >= RESUME_ATTEMPTS => return Err(e),
                 Err(e) => tracing::warn!(%queue, error = %e, "Cannot consume again yet."),
             }

@@ -19,6 +19,8 @@ pub struct RouterProcess {
     instance: String,
     metrics_addr: String,
     log: PathBuf,
+    config: PathBuf,
+    amqp_url: String,
 }
 
 impl RouterProcess {
@@ -30,26 +32,37 @@ impl RouterProcess {
     /// Starts `tollgate serve` as instance `instance`, connecting to `amqp_url`
     /// (e.g. a [`super::ChaosProxy`] in front of the broker).
     pub fn spawn_via(bus: &TestBus, instance: &str, amqp_url: &str) -> Self {
-        let metrics_addr = free_local_addr();
         let log = bus.dir.join(format!("router-{instance}.log"));
-        let log_file = std::fs::File::create(&log).expect("router log file");
-        let child = Command::new(tollgate_binary())
-            .args(["serve", "--config"])
-            .arg(bus.config_path())
-            .env("TOLLGATE_INSTANCE", instance)
-            .env("TOLLGATE_METRICS_ADDR", &metrics_addr)
-            .env("TOLLGATE_AMQP_URL", amqp_url)
-            .env("RUST_LOG", router_log_filter())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("start tollgate serve");
+        let (config, metrics_addr) = (bus.config_path(), free_local_addr());
+        let child = start(&config, instance, &metrics_addr, amqp_url, &log);
         Self {
             child,
             instance: instance.to_owned(),
             metrics_addr,
             log,
+            config,
+            amqp_url: amqp_url.to_owned(),
         }
+    }
+
+    /// Starts the process again on another port when another test took its
+    /// metrics port between choosing it and the router binding it; `true`
+    /// when it did.
+    fn restart_if_port_taken(&mut self) -> bool {
+        let exited = matches!(self.child.try_wait(), Ok(Some(_)));
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        if !exited || !log.contains("Address already in use") {
+            return false;
+        }
+        self.metrics_addr = free_local_addr();
+        self.child = start(
+            &self.config,
+            &self.instance,
+            &self.metrics_addr,
+            &self.amqp_url,
+            &self.log,
+        );
+        true
     }
 
     /// The file the router writes its warnings and errors to (kept when a
@@ -62,7 +75,7 @@ impl RouterProcess {
     ///
     /// # Panics
     /// When it does not start in time.
-    pub async fn wait_started(&self, bus: &TestBus, transport: &dyn Transport) {
+    pub async fn wait_started(&mut self, bus: &TestBus, transport: &dyn Transport) {
         let queue = bus.names.router_control_queue(&self.instance);
         let what = format!(
             "router {} to start (log: {})",
@@ -70,6 +83,9 @@ impl RouterProcess {
             self.log.display()
         );
         wait_until(&what, Duration::from_secs(60), async || {
+            if self.restart_if_port_taken() {
+                return false;
+            }
             // The queue is exclusive to the router's connection: "locked" means it exists.
             matches!(
                 transport.inspect(&queue).await,
@@ -169,6 +185,28 @@ impl Drop for RouterProcess {
 
 /// `TOLLGATE_TEST_ROUTER_LOG` (a `RUST_LOG` filter for the routers tests
 /// start, e.g. `info,tollgate_bus=debug`), by default `warn`.
+/// Spawns `tollgate serve` on `config` as `instance`, logging to `log`.
+fn start(
+    config: &std::path::Path,
+    instance: &str,
+    metrics_addr: &str,
+    amqp_url: &str,
+    log: &std::path::Path,
+) -> Child {
+    let log_file = std::fs::File::create(log).expect("router log file");
+    Command::new(tollgate_binary())
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("TOLLGATE_INSTANCE", instance)
+        .env("TOLLGATE_METRICS_ADDR", metrics_addr)
+        .env("TOLLGATE_AMQP_URL", amqp_url)
+        .env("RUST_LOG", router_log_filter())
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .expect("start tollgate serve")
+}
+
 fn router_log_filter() -> String {
     std::env::var("TOLLGATE_TEST_ROUTER_LOG").unwrap_or_else(|_| "warn".to_owned())
 }

@@ -32,6 +32,10 @@ mod reject;
 mod reply;
 
 use pipeline::Pipeline;
+
+/// Wait before handing a message (a request or a reply) back after an
+/// infrastructure failure, so a broken dependency is not hammered.
+const REQUEUE_BACKOFF: Duration = Duration::from_millis(200);
 use reply::ReplyForwarder;
 
 /// Everything a router needs, built from the config (`Config::router_settings`).

@@ -40,12 +40,3 @@ impl InfraError {
         }
     }
 }
-
-impl<T> From<Result<T, Rejection>> for Verdict<T> {
-    fn from(result: Result<T, Rejection>) -> Self {
-        match result {
-            Ok(value) => Self::Pass(value),
-            Err(rejection) => Self::Refused(rejection),
-        }
-    }
-}

@@ -131,7 +131,9 @@ impl Consumer {
     ) -> Result<Option<Subscription>, TransportError> {
         let queue = &self.queue;
         let mut backoff = Duration::from_millis(200);
-        for attempt in 1.. {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             tracing::warn!(%queue, attempt, "The queue's consumer ended; declaring the bus topology again.");
             let resumed = match self
                 .transport
@@ -157,6 +159,5 @@ impl Consumer {
             }
             backoff *= 2;
         }
-        Ok(None)
     }
 }

@@ -1,6 +1,6 @@
 //! One ingress message: gate → deliver (confirmed) → ack; or refuse.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use tracing::Instrument;
 
@@ -16,11 +16,7 @@ use crate::{
     transport::{Acker, Delivery, Transport},
 };
 
-use super::reject;
-
-/// Wait before handing a message back after an infrastructure failure, so a
-/// broken dependency is not hammered.
-const REQUEUE_BACKOFF: Duration = Duration::from_millis(200);
+use super::{REQUEUE_BACKOFF, reject};
 
 /// Runs ingress messages through the gate and settles them.
 pub(super) struct Pipeline {

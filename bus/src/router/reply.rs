@@ -2,7 +2,7 @@
 //! checks the signed reply context, translates the reply into the caller's
 //! format and schema version, and forwards it to the caller's queue.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -63,7 +63,7 @@ impl ReplyForwarder {
             Ok(()) => acker.ack().await,
             Err(e) => {
                 tracing::warn!(msg.id = %reply.id, error = %e, "Reply not forwarded; requeued.");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(super::REQUEUE_BACKOFF).await;
                 acker.reject(true).await
             }
         };

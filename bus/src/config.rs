@@ -129,6 +129,10 @@ pub struct TranslationSection {
 pub struct RouterSection {
     /// Unsettled messages at once per queue (`TOLLGATE_PREFETCH`).
     pub prefetch: u16,
+    /// Seconds a service has to answer a request (1–86400, default 300):
+    /// a reply later than this is refused (`not_from_bus`) and dead-lettered,
+    /// since its sealed reply context expired with the request.
+    pub reply_timeout_secs: u64,
 }
 
 fn default_amqp_url() -> String {
@@ -185,7 +189,10 @@ impl Default for RegistrySection {
 
 impl Default for RouterSection {
     fn default() -> Self {
-        Self { prefetch: 256 }
+        Self {
+            prefetch: 256,
+            reply_timeout_secs: crate::reply_context::DEFAULT_REPLY_TIMEOUT_SECS,
+        }
     }
 }
 

@@ -37,6 +37,10 @@ pub const ROUTE: &str = "x-tollgate-route";
 /// schema version). A service copies it verbatim onto its reply; the router
 /// checks it and uses it to translate and forward the reply, holding no state.
 pub const REPLY_CONTEXT: &str = "x-tollgate-reply-context";
+/// On a request: the caller's proof that its `reply_to` is its own queue (the
+/// secret whose SHA-256 names the queue, see `ReplyKey`). The router checks
+/// it and strips it like every `x-tollgate-*` header.
+pub const REPLY_KEY: &str = "x-tollgate-reply-key";
 /// The schema version of the payload as delivered to a service (set by the router).
 pub const SCHEMA_VERSION: &str = "x-tollgate-schema-version";
 /// How the router authenticated the message: `gateway` or `service`.

@@ -20,6 +20,7 @@ mod names;
 pub mod registry;
 mod rejection;
 pub mod reply_context;
+mod reply_key;
 pub mod router;
 pub mod stack;
 pub mod time;
@@ -33,8 +34,9 @@ pub use error::TransportError;
 pub use error_reply::{ERROR_CONTENT_TYPE, ErrorBody, ErrorDetail};
 pub use header_map::{HeaderError, HeaderValue, Headers};
 pub use hop::Hop;
-pub use names::{BusNames, DEFAULT_NAMESPACE};
+pub use names::{BusNames, DEFAULT_NAMESPACE, DIRECT_REPLY_TO};
 pub use rejection::{RejectCode, Rejection, Stage};
+pub use reply_key::ReplyKey;
 pub use topology::{
     Binding, DeadLetter, ExchangeKind, ExchangeSpec, Overflow, QueueKind, QueueSpec, Topology,
 };

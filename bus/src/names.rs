@@ -118,16 +118,25 @@ impl BusNames {
         format!("{}.caller.{id}", self.ns)
     }
 
-    /// Whether a `reply_to` may be written by the router: a caller queue of this
-    /// bus, or RabbitMQ's direct reply-to pseudo-queue. Never a bus or service queue.
-    pub fn is_valid_reply_to(&self, reply_to: &str) -> bool {
-        let prefix = self.caller_queue_prefix();
-        let is_caller = reply_to.len() > prefix.len()
-            && reply_to.starts_with(prefix)
-            && !reply_to[prefix.len()..].contains(['*', '#']);
-        is_caller || reply_to.starts_with("amq.rabbitmq.reply-to")
+    /// Whether the router may write a reply into `reply_to` for a request
+    /// carrying `reply_key` (its [`REPLY_KEY`](crate::headers::REPLY_KEY)
+    /// header): RabbitMQ's direct reply-to (the broker delivers to the
+    /// requesting channel only), or a caller queue of this bus whose name the
+    /// key opens (see [`ReplyKey`](crate::ReplyKey)). Never a bus or service
+    /// queue, never another caller's queue.
+    pub fn is_own_reply_to(&self, reply_to: &str, reply_key: Option<&str>) -> bool {
+        if reply_to.starts_with(DIRECT_REPLY_TO) {
+            return true;
+        }
+        match (reply_to.strip_prefix(self.caller_queue_prefix()), reply_key) {
+            (Some(id), Some(key)) => crate::ReplyKey::opens(id, key),
+            _ => false,
+        }
     }
 }
+
+/// RabbitMQ's direct reply-to pseudo-queue (and its per-channel names).
+pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
 
 impl Default for BusNames {
     fn default() -> Self {
@@ -140,16 +149,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reply_to_must_be_a_caller_queue() {
+    fn reply_to_must_be_the_senders_own_queue() {
         let n = BusNames::new("tg");
-        assert!(n.is_valid_reply_to("tg.caller.abc"));
-        assert!(n.is_valid_reply_to("amq.rabbitmq.reply-to.g1h2AA"));
-        assert!(!n.is_valid_reply_to("tg.caller."));
-        assert!(!n.is_valid_reply_to("tg.svc.orders"));
-        assert!(!n.is_valid_reply_to("tg.ingress"));
-        assert!(!n.is_valid_reply_to("tg.dead"));
-        assert!(!n.is_valid_reply_to("other.caller.x"));
-        assert!(!n.is_valid_reply_to(""));
+        let key = crate::ReplyKey::generate();
+        let other = crate::ReplyKey::generate();
+        let own = key.queue(&n);
+        assert!(n.is_own_reply_to(&own, Some(key.secret())));
+        assert!(n.is_own_reply_to("amq.rabbitmq.reply-to.g1h2AA", None));
+        assert!(!n.is_own_reply_to(&own, None));
+        assert!(!n.is_own_reply_to(&own, Some(other.secret())));
+        assert!(!n.is_own_reply_to(&other.queue(&n), Some(key.secret())));
+        assert!(!n.is_own_reply_to(&format!("other.caller.{}", key.id()), Some(key.secret())));
+        for bus_queue in ["tg.svc.orders", "tg.ingress", "tg.dead", "tg.caller.", ""] {
+            assert!(!n.is_own_reply_to(bus_queue, Some(key.secret())));
+        }
     }
 
     #[test]

@@ -1,18 +1,28 @@
-//! The bus-signed context a request carries to its service and back, so the
+//! The sealed context a request carries to its service and back, so the
 //! router can translate and forward the reply without keeping any state —
 //! and no service or stray publisher can make it write to another queue.
+//!
+//! The context is encrypted and authenticated (AES-256-GCM-SIV, a random
+//! nonce per request) under a key every router of the bus derives from the
+//! bus's assertion key: a service sees only opaque bytes, cannot alter them,
+//! and cannot use them for another request, since the context names the
+//! correlation id its reply must carry and expires with the request.
 
+use aws_lc_rs::aead::{AES_256_GCM_SIV, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::time::unix_now;
 
-/// How long a reply may take before its context is refused (a day).
-pub const CONTEXT_LIFETIME_SECS: u64 = 24 * 60 * 60;
+/// Default time a service has to answer a request: after it, the reply's
+/// context is refused (the caller has long stopped waiting).
+pub const DEFAULT_REPLY_TIMEOUT_SECS: u64 = 300;
 
-/// Where and how a reply goes back.
+/// Authenticated with every context, so a context of another format (or
+/// another bus key's purpose) never opens.
+const AAD: &[u8] = b"tollgate reply context v2";
+
+/// Where and how a reply goes back, and which request it answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyContext {
     /// The caller's reply queue.
@@ -33,79 +43,87 @@ pub struct ReplyContext {
     /// The service's schema version.
     #[serde(rename = "sv")]
     pub service_version: String,
+    /// The correlation id the reply must carry: the request's, or its message
+    /// id when it had none (what a service copies onto its reply).
+    #[serde(rename = "k")]
+    pub correlation_id: String,
+    /// The request's message id.
+    #[serde(rename = "m")]
+    pub request_id: String,
     /// Seconds since the Unix epoch after which the context is refused.
     #[serde(rename = "e")]
     pub expires_at: u64,
 }
 
+/// Identifies one sealed context (its nonce), to refuse a second reply with it.
+pub type ContextId = [u8; NONCE_LEN];
+
 /// Why a reply context was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReplyContextError {
-    /// Not `payload.mac` in base64url, or not a context.
+    /// Not base64url, too short, or not a context once opened.
     #[error("reply context is malformed")]
     Malformed,
-    /// The MAC does not match: forged or altered.
-    #[error("reply context signature does not verify")]
-    BadSignature,
-    /// Past its lifetime.
+    /// Does not open under the bus key: forged, altered, or another bus's.
+    #[error("reply context does not verify")]
+    BadSeal,
+    /// Past its lifetime: the request's time to be answered is over.
     #[error("reply context expired")]
     Expired,
 }
 
-/// The HMAC-SHA256 key shared by every router instance of a bus.
-#[derive(Clone)]
-pub struct ReplyContextKey([u8; 32]);
+/// The key sealing reply contexts, shared by every router instance of a bus.
+pub struct ReplyContextKey(RandomizedNonceKey);
 
 impl ReplyContextKey {
-    /// Derives the key from secret material every router instance shares
-    /// (the bus's assertion private key), with domain separation.
-    pub fn derive(secret: &[u8]) -> Self {
-        let mut hash = Sha256::new();
-        hash.update(b"tollgate reply context v1\0");
-        hash.update(secret);
-        Self(hash.finalize().into())
+    /// The key from 32 secret bytes every router instance derives alike
+    /// (from the bus's assertion key, see `AssertionSigner::derive_key`).
+    pub fn new(secret: &[u8; 32]) -> Self {
+        // A 32-byte key is exactly what AES-256-GCM-SIV takes.
+        let key = RandomizedNonceKey::new(&AES_256_GCM_SIV, secret)
+            .unwrap_or_else(|_| unreachable!("AES-256 takes a 32-byte key"));
+        Self(key)
     }
 
-    /// `base64url(json).base64url(mac)`.
-    pub fn sign(&self, context: &ReplyContext) -> String {
-        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(context).unwrap_or_default());
-        let mac = URL_SAFE_NO_PAD.encode(self.mac(body.as_bytes()));
-        format!("{body}.{mac}")
+    /// `base64url(nonce ‖ ciphertext ‖ tag)`; `None` only if the platform's
+    /// random generator fails.
+    pub fn seal(&self, context: &ReplyContext) -> Option<String> {
+        let mut data = serde_json::to_vec(context).ok()?;
+        let nonce = self
+            .0
+            .seal_in_place_append_tag(Aad::from(AAD), &mut data)
+            .ok()?;
+        let mut sealed = Vec::with_capacity(NONCE_LEN + data.len());
+        sealed.extend_from_slice(nonce.as_ref());
+        sealed.extend_from_slice(&data);
+        Some(URL_SAFE_NO_PAD.encode(sealed))
     }
 
-    /// Checks the MAC (in constant time) and the lifetime.
-    pub fn verify(&self, token: &str) -> Result<ReplyContext, ReplyContextError> {
-        let (body, mac) = token.split_once('.').ok_or(ReplyContextError::Malformed)?;
-        let mac = URL_SAFE_NO_PAD
-            .decode(mac)
+    /// Opens a sealed context and checks its lifetime.
+    pub fn open(&self, token: &str) -> Result<(ReplyContext, ContextId), ReplyContextError> {
+        let mut sealed = URL_SAFE_NO_PAD
+            .decode(token)
             .map_err(|_| ReplyContextError::Malformed)?;
-        let mut check = self.hmac();
-        check.update(body.as_bytes());
-        check
-            .verify_slice(&mac)
-            .map_err(|_| ReplyContextError::BadSignature)?;
-        let json = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| ReplyContextError::Malformed)?;
+        if sealed.len() <= NONCE_LEN {
+            return Err(ReplyContextError::Malformed);
+        }
+        let mut id: ContextId = [0; NONCE_LEN];
+        id.copy_from_slice(&sealed[..NONCE_LEN]);
+        let json = self
+            .0
+            .open_in_place(
+                Nonce::assume_unique_for_key(id),
+                Aad::from(AAD),
+                &mut sealed[NONCE_LEN..],
+            )
+            .map_err(|_| ReplyContextError::BadSeal)?;
         let context: ReplyContext =
-            serde_json::from_slice(&json).map_err(|_| ReplyContextError::Malformed)?;
+            serde_json::from_slice(json).map_err(|_| ReplyContextError::Malformed)?;
         if context.expires_at < unix_now() {
             return Err(ReplyContextError::Expired);
         }
-        Ok(context)
-    }
-
-    fn hmac(&self) -> Hmac<Sha256> {
-        // HMAC accepts keys of any length; 32 bytes cannot fail.
-        <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
-    }
-
-    fn mac(&self, body: &[u8]) -> Vec<u8> {
-        let mut mac = self.hmac();
-        mac.update(body);
-        mac.finalize().into_bytes().to_vec()
+        Ok((context, id))
     }
 }
 
@@ -127,41 +145,62 @@ mod tests {
             service: "billing".into(),
             service_content_type: "application/msgpack".into(),
             service_version: "1".into(),
+            correlation_id: "c-1".into(),
+            request_id: "m-1".into(),
             expires_at,
         }
     }
 
     #[test]
-    fn a_signed_context_verifies() {
-        let key = ReplyContextKey::derive(b"secret");
-        let token = key.sign(&context(unix_now() + 60));
-        assert_eq!(key.verify(&token).unwrap(), context(unix_now() + 60));
+    fn a_sealed_context_opens_and_each_seal_is_distinct() {
+        let key = ReplyContextKey::new(&[7; 32]);
+        let expires = unix_now() + 60;
+        let first = key.seal(&context(expires)).unwrap();
+        let second = key.seal(&context(expires)).unwrap();
+        assert_ne!(first, second);
+        let (opened, id) = key.open(&first).unwrap();
+        assert_eq!(opened, context(expires));
+        assert_ne!(id, key.open(&second).unwrap().1);
+    }
+
+    #[test]
+    fn a_context_is_opaque() {
+        let key = ReplyContextKey::new(&[7; 32]);
+        let sealed = key.seal(&context(unix_now() + 60)).unwrap();
+        let bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in ["tg.caller.x", "billing", "application", "c-1"] {
+            assert!(!text.contains(secret), "`{secret}` readable in the context");
+        }
     }
 
     #[test]
     fn an_altered_or_foreign_context_is_refused() {
-        let key = ReplyContextKey::derive(b"secret");
-        let token = key.sign(&context(unix_now() + 60));
-        let mut forged = context(unix_now() + 60);
-        forged.caller_reply_to = "tg.svc.billing".into();
-        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
-        let (_, mac) = token.split_once('.').unwrap();
+        let key = ReplyContextKey::new(&[7; 32]);
+        let sealed = key.seal(&context(unix_now() + 60)).unwrap();
+        let mut bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
         assert_eq!(
-            key.verify(&format!("{body}.{mac}")),
-            Err(ReplyContextError::BadSignature)
+            key.open(&URL_SAFE_NO_PAD.encode(&bytes)).unwrap_err(),
+            ReplyContextError::BadSeal
         );
         assert_eq!(
-            ReplyContextKey::derive(b"other").verify(&token),
-            Err(ReplyContextError::BadSignature)
+            ReplyContextKey::new(&[8; 32]).open(&sealed).unwrap_err(),
+            ReplyContextError::BadSeal
         );
-        assert_eq!(key.verify("garbage"), Err(ReplyContextError::Malformed));
-        assert_eq!(key.verify(""), Err(ReplyContextError::Malformed));
+        assert_eq!(
+            key.open("garbage!").unwrap_err(),
+            ReplyContextError::Malformed
+        );
+        assert_eq!(key.open("").unwrap_err(), ReplyContextError::Malformed);
+        assert_eq!(key.open("AAAA").unwrap_err(), ReplyContextError::Malformed);
     }
 
     #[test]
     fn an_expired_context_is_refused() {
-        let key = ReplyContextKey::derive(b"secret");
-        let token = key.sign(&context(unix_now() - 1));
-        assert_eq!(key.verify(&token), Err(ReplyContextError::Expired));
+        let key = ReplyContextKey::new(&[7; 32]);
+        let sealed = key.seal(&context(unix_now() - 1)).unwrap();
+        assert_eq!(key.open(&sealed).unwrap_err(), ReplyContextError::Expired);
     }
 }

@@ -30,6 +30,7 @@ mod consume;
 mod pipeline;
 mod reject;
 mod reply;
+mod used_contexts;
 
 use pipeline::Pipeline;
 
@@ -50,8 +51,10 @@ pub struct RouterSettings {
     pub policy: Arc<Policy>,
     /// Signs the assertion services check.
     pub signer: AssertionSigner,
-    /// Signs and checks reply contexts.
-    pub reply_key: ReplyContextKey,
+    /// Seals and opens reply contexts.
+    pub reply_key: Arc<ReplyContextKey>,
+    /// How long a service has to answer a request.
+    pub reply_timeout: Duration,
     /// Codecs and schema mappings.
     pub translator: Arc<Translator>,
     /// Who may register which service.
@@ -137,13 +140,18 @@ impl Router {
             authorize: Authorize::new(Arc::clone(&s.policy)),
             resolve: Resolve::new(Arc::clone(&table)),
             translate: Translate::new(Arc::clone(&s.translator)),
-            stamp: Stamp::new(s.signer, s.reply_key.clone(), s.names.clone()),
+            stamp: Stamp::new(
+                s.signer,
+                Arc::clone(&s.reply_key),
+                s.reply_timeout,
+                s.names.clone(),
+            ),
             modes: s.modes,
         };
         let pipeline = Arc::new(Pipeline::new(gate, Arc::clone(&transport), s.names.clone()));
         let forwarder = Arc::new(ReplyForwarder::new(
             Arc::clone(&s.translator),
-            s.reply_key,
+            Arc::clone(&s.reply_key),
             Arc::clone(&transport),
             s.names.clone(),
         ));

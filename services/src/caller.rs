@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::{sync::oneshot, task::JoinHandle};
 use tollgate_bus::{
-    Address, BusNames, Envelope, ErrorBody, SubscribeOptions, Subscription, Transport,
+    Address, BusNames, Envelope, ErrorBody, ReplyKey, SubscribeOptions, Subscription, Transport,
     bus_topology, headers, translate::Codec,
 };
 
@@ -28,6 +28,8 @@ pub struct Caller {
 struct Inner {
     transport: Arc<dyn Transport>,
     names: BusNames,
+    /// Opens `queue`: every request carries its proof (see [`ReplyKey`]).
+    reply_key: ReplyKey,
     queue: String,
     /// Waiting requests by correlation id; `None` once the reply consumer ended.
     pending: Mutex<Option<HashMap<String, oneshot::Sender<Envelope>>>>,
@@ -48,17 +50,18 @@ impl Caller {
         transport: Arc<dyn Transport>,
         names: BusNames,
     ) -> Result<Self, CallError> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let reply_key = ReplyKey::generate();
         transport
-            .declare(&bus_topology::caller(&names, &id))
+            .declare(&bus_topology::caller(&names, reply_key.id()))
             .await?;
-        let queue = names.caller_queue(&id);
+        let queue = reply_key.queue(&names);
         let replies = transport
             .subscribe(&queue, SubscribeOptions::prefetch(256))
             .await?;
         let inner = Arc::new(Inner {
             transport,
             names,
+            reply_key,
             queue,
             pending: Mutex::new(Some(HashMap::new())),
         });
@@ -112,9 +115,10 @@ impl Caller {
         options: &RequestOptions,
     ) -> Result<Envelope, CallError> {
         let correlation_id = uuid::Uuid::new_v4().to_string();
-        let envelope = prepare(envelope, options)
-            .with_correlation_id(correlation_id.clone())
-            .with_reply_to(self.inner.queue.clone());
+        let mut envelope = prepare(envelope, options).with_correlation_id(correlation_id.clone());
+        self.inner
+            .reply_key
+            .attach(&self.inner.names, &mut envelope);
         let (tx, rx) = oneshot::channel();
         let waiting = self.inner.wait_for(correlation_id, tx)?;
         self.inner.publish(route, &envelope).await?;

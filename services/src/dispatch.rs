@@ -172,11 +172,13 @@ impl Dispatcher {
         }
     }
 
-    /// The queue to reply to: only the bus's replies queue or a caller queue,
-    /// never a queue of the bus or of a service.
+    /// The queue to reply to: the bus's replies queue, or the sender's own
+    /// queue (direct reply-to, or a caller queue its reply key opens); never
+    /// a queue of the bus, of a service or of another caller.
     fn reply_target<'e>(&self, envelope: &'e Envelope) -> Option<&'e str> {
         let reply_to = envelope.reply_to.as_deref()?;
-        (reply_to == self.names.replies_queue() || self.names.is_valid_reply_to(reply_to))
+        let key = envelope.headers.get_str(headers::REPLY_KEY);
+        (reply_to == self.names.replies_queue() || self.names.is_own_reply_to(reply_to, key))
             .then_some(reply_to)
     }
 }

@@ -23,7 +23,7 @@ use std::{path::PathBuf, sync::Arc};
 use lapin::uri::AMQPUri;
 use tollgate_auth::AssertionVerifier;
 use tollgate_bus::{
-    Address, AmqpConfig, AmqpTransport, BusNames, Envelope, ExchangeSpec, QueueSpec,
+    Address, AmqpConfig, AmqpTransport, BusNames, Envelope, ExchangeSpec, QueueSpec, ReplyKey,
     SubscribeOptions, Topology, Transport, TransportError, bus_topology, headers,
 };
 use tollgate_services::{CallError, Caller, Request, RequestOptions, Service};
@@ -309,15 +309,17 @@ async fn a_service_user_runs_its_service_and_replies_but_no_other_service_user_r
 
     // A message put straight onto its queue is refused by the service, which
     // replies through the default exchange: the reply arrives.
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    guest.declare(&bus_topology::caller(&n, &id)).await.unwrap();
-    let mut replies = guest
-        .subscribe(&n.caller_queue(&id), SubscribeOptions::prefetch(1))
+    let key = ReplyKey::generate();
+    guest
+        .declare(&bus_topology::caller(&n, key.id()))
         .await
         .unwrap();
-    let bypass = probe()
-        .with_reply_to(n.caller_queue(&id))
-        .with_correlation_id("bypass-1");
+    let mut replies = guest
+        .subscribe(&key.queue(&n), SubscribeOptions::prefetch(1))
+        .await
+        .unwrap();
+    let mut bypass = probe().with_correlation_id("bypass-1");
+    key.attach(&n, &mut bypass);
     guest
         .publish(&Address::queue(n.service_queue(&name)), &bypass)
         .await

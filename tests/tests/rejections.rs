@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::json;
-use tollgate_bus::{Envelope, ErrorBody, Headers, SubscribeOptions, Transport, headers};
+use tollgate_bus::{Envelope, ErrorBody, Headers, ReplyKey, SubscribeOptions, Transport, headers};
 use tollgate_tests::{
     conformance::transport::recv,
     support::{Fixture, TestBus},
@@ -22,7 +22,7 @@ struct Case {
     replies: bool,
 }
 
-fn cases(bus: &TestBus, caller_q: &str) -> Vec<Case> {
+fn cases(bus: &TestBus, caller_q: &ReplyKey) -> Vec<Case> {
     let web = bus.token("web");
     let body = json!({"sku": "a"});
     let req = |token: Option<&str>| bus.request(&body, token, Some(caller_q));
@@ -52,10 +52,13 @@ fn cases(bus: &TestBus, caller_q: &str) -> Vec<Case> {
     let many_headers = req(Some(&web)).with_headers(
         (0..100)
             .map(|i| (format!("h{i}"), 1i32.into()))
-            .chain([(
-                headers::AUTHORIZATION.to_owned(),
-                format!("Bearer {web}").into(),
-            )])
+            .chain([
+                (
+                    headers::AUTHORIZATION.to_owned(),
+                    format!("Bearer {web}").into(),
+                ),
+                (headers::REPLY_KEY.to_owned(), caller_q.secret().into()),
+            ])
             .collect::<Headers>(),
     );
     let mut bad_reply_to = req(Some(&web));
@@ -253,7 +256,7 @@ async fn every_refusal_gets_one_error_reply_and_one_dead_letter_and_delivers_not
 
     // Exactly one reply and one copy each: nothing else is waiting anywhere.
     for queue in [
-        caller_q.clone(),
+        caller_q.queue(&bus.names),
         bus.names.dead_queue().to_owned(),
         bus.names.service_queue("inventory"),
         bus.names.service_queue("billing"),
@@ -284,9 +287,10 @@ async fn a_reply_without_a_valid_context_is_dead_lettered_not_forwarded(fx: &Fix
         .await
         .unwrap();
     let mut forged = Envelope::new("{}").with_correlation_id("c");
-    forged
-        .headers
-        .insert(headers::REPLY_CONTEXT, format!("{caller_q}.forged"));
+    forged.headers.insert(
+        headers::REPLY_CONTEXT,
+        format!("{}.forged", caller_q.queue(&bus.names)),
+    );
     tr.publish(
         &tollgate_bus::Address::queue(bus.names.replies_queue()),
         &forged,
@@ -299,7 +303,13 @@ async fn a_reply_without_a_valid_context_is_dead_lettered_not_forwarded(fx: &Fix
         Some("not_from_bus")
     );
     copy.ack().await.unwrap();
-    assert_eq!(tr.inspect(&caller_q).await.unwrap().messages, 0);
+    assert_eq!(
+        tr.inspect(&caller_q.queue(&bus.names))
+            .await
+            .unwrap()
+            .messages,
+        0
+    );
     bus.stop().await;
 }
 

@@ -4,7 +4,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use aws_lc_rs::signature::Ed25519KeyPair;
+use aws_lc_rs::{
+    encoding::{AsBigEndian, Curve25519SeedBin},
+    hkdf::{HKDF_SHA256, Salt},
+    signature::Ed25519KeyPair,
+};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::Serialize;
 
@@ -99,6 +103,22 @@ impl AssertionSigner {
         self
     }
 
+    /// A 32-byte key for another purpose of the bus, derived with HKDF-SHA256
+    /// from this key's Ed25519 seed and `purpose` (the HKDF info). Every
+    /// router holding the same key derives the same bytes, however its PEM
+    /// file is laid out (PKCS#8 v1 or v2, line breaks, whitespace).
+    pub fn derive_key(&self, purpose: &[u8]) -> Result<[u8; 32], LoadError> {
+        let fail = || LoadError::invalid_key("assertion key", "cannot derive a key from it");
+        let seed = self.key.seed().map_err(|_| fail())?;
+        let seed: Curve25519SeedBin<'_> = seed.as_be_bytes().map_err(|_| fail())?;
+        let prk = Salt::new(HKDF_SHA256, b"tollgate bus key v1").extract(seed.as_ref());
+        let mut out = [0u8; 32];
+        prk.expand(&[purpose], HKDF_SHA256)
+            .and_then(|okm| okm.fill(&mut out))
+            .map_err(|_| fail())?;
+        Ok(out)
+    }
+
     /// An assertion that `who` calls `route` with message `message_id`, valid for the ttl
     /// (never past the caller's own credential expiry).
     pub fn sign(
@@ -179,6 +199,23 @@ mod tests {
         assert_eq!(pem_body(pem, "PRIVATE KEY"), Some(vec![0, 1, 2, 3]));
         assert_eq!(pem_body(pem, "PUBLIC KEY"), None);
         assert_eq!(pem_body(b"garbage", "PRIVATE KEY"), None);
+    }
+
+    #[test]
+    fn derived_keys_depend_on_the_key_and_the_purpose_not_on_the_pem_layout() {
+        let (pem, _) = crate::assertion::generate_assertion_key().unwrap();
+        let signer = AssertionSigner::from_pem(pem.as_bytes()).unwrap();
+        let relaid: String = pem
+            .lines()
+            .map(|line| format!("  {line}  \r\n\n"))
+            .collect();
+        let same = AssertionSigner::from_pem(relaid.as_bytes()).unwrap();
+        let key = signer.derive_key(b"replies").unwrap();
+        assert_eq!(key, same.derive_key(b"replies").unwrap());
+        assert_ne!(key, signer.derive_key(b"other").unwrap());
+        let (other_pem, _) = crate::assertion::generate_assertion_key().unwrap();
+        let other = AssertionSigner::from_pem(other_pem.as_bytes()).unwrap();
+        assert_ne!(key, other.derive_key(b"replies").unwrap());
     }
 
     #[test]

@@ -44,20 +44,25 @@ impl Sanitize {
         Self { limits, names }
     }
 
-    /// Takes the `reply_to` out of the envelope and checks it: only a caller
-    /// queue of this bus or direct reply-to. Runs first, so a refusal for size
-    /// still gets its error reply.
+    /// Takes the `reply_to` out of the envelope and checks that it is the
+    /// sender's own: direct reply-to, or a caller queue the request's reply
+    /// key opens (see [`ReplyKey`](crate::ReplyKey)). Runs first, so a
+    /// refusal for size still gets its error reply; a refused `reply_to`
+    /// gets none (it may be anybody's queue).
     pub fn reply_to(&self, envelope: &mut Envelope) -> Result<Option<String>, Rejection> {
         let Some(reply_to) = envelope.reply_to.take() else {
             return Ok(None);
         };
-        if !self.names.is_valid_reply_to(&reply_to) {
+        let key = envelope.headers.get_str(headers::REPLY_KEY);
+        if !self.names.is_own_reply_to(&reply_to, key) {
             return Err(Rejection::new(
                 RejectCode::BadReplyTo,
                 Stage::Limits,
                 format!(
-                    "reply_to must be a caller queue (`{}…`)",
-                    self.names.caller_queue_prefix()
+                    "reply_to must be direct reply-to or the sender's caller queue \
+                     (`{}<id>` with the `{}` that opens it)",
+                    self.names.caller_queue_prefix(),
+                    headers::REPLY_KEY
                 ),
             ));
         }
@@ -138,12 +143,24 @@ mod tests {
     }
 
     #[test]
-    fn a_reply_to_outside_the_caller_queues_is_refused() {
+    fn a_reply_to_that_is_not_the_senders_own_is_refused() {
+        let names = BusNames::new("tg");
         let (out, _) = run(Envelope::new("{}").with_reply_to("tg.svc.billing"));
         assert_eq!(out.unwrap_err().code, RejectCode::BadReplyTo);
-        let (out, reply_to) = run(Envelope::new("{}").with_reply_to("tg.caller.me"));
-        assert_eq!(out.unwrap().reply_to, None);
-        assert_eq!(reply_to.as_deref(), Some("tg.caller.me"));
+        let key = crate::ReplyKey::generate();
+        let (out, _) = run(Envelope::new("{}").with_reply_to(key.queue(&names)));
+        assert_eq!(out.unwrap_err().code, RejectCode::BadReplyTo);
+        let mut own = Envelope::new("{}");
+        key.attach(&names, &mut own);
+        let (out, reply_to) = run(own);
+        let out = out.unwrap();
+        assert_eq!(out.reply_to, None);
+        assert_eq!(
+            out.headers.get_str(headers::REPLY_KEY),
+            None,
+            "the key is stripped"
+        );
+        assert_eq!(reply_to, Some(key.queue(&names)));
     }
 
     #[test]

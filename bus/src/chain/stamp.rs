@@ -1,6 +1,8 @@
 //! The last step before delivery: who the caller is (as headers and a
 //! bus-signed assertion) and where the reply goes (a signed reply context).
 
+use std::{sync::Arc, time::Duration};
+
 use tollgate_auth::AssertionSigner;
 
 use crate::{
@@ -8,7 +10,7 @@ use crate::{
     header_map::HeaderValue,
     headers,
     names::BusNames,
-    reply_context::{CONTEXT_LIFETIME_SECS, ReplyContext, ReplyContextKey},
+    reply_context::{ReplyContext, ReplyContextKey},
     translate::Format,
 };
 
@@ -17,7 +19,8 @@ use super::{Caller, InfraError, Resolved};
 /// Adds identity headers, the assertion and the reply context.
 pub struct Stamp {
     signer: AssertionSigner,
-    reply_key: ReplyContextKey,
+    reply_key: Arc<ReplyContextKey>,
+    reply_timeout: Duration,
     names: BusNames,
 }
 
@@ -31,11 +34,18 @@ pub struct ReplyRoute<'a> {
 }
 
 impl Stamp {
-    /// The step signing with `signer` and `reply_key`.
-    pub fn new(signer: AssertionSigner, reply_key: ReplyContextKey, names: BusNames) -> Self {
+    /// The step signing assertions with `signer` and sealing reply contexts
+    /// with `reply_key`, valid for `reply_timeout`.
+    pub fn new(
+        signer: AssertionSigner,
+        reply_key: Arc<ReplyContextKey>,
+        reply_timeout: Duration,
+        names: BusNames,
+    ) -> Self {
         Self {
             signer,
             reply_key,
+            reply_timeout,
             names,
         }
     }
@@ -43,7 +53,7 @@ impl Stamp {
     /// Writes the route, the mode, the caller's identity and its assertion
     /// (gateway mode), and the reply context when the caller wants a reply.
     ///
-    /// Fails only when the bus cannot sign (an infrastructure fault: the
+    /// Fails only when the bus cannot sign or seal (an infrastructure fault: the
     /// message is requeued, never refused as if the caller's token were bad).
     pub fn apply(
         &self,
@@ -77,11 +87,15 @@ impl Stamp {
                 service: target.service.clone(),
                 service_content_type: target.format.codec.content_type().to_owned(),
                 service_version: target.format.schema_version.clone(),
-                expires_at: crate::time::unix_now() + CONTEXT_LIFETIME_SECS,
+                correlation_id: envelope
+                    .correlation_id
+                    .clone()
+                    .unwrap_or_else(|| envelope.id.clone()),
+                request_id: envelope.id.clone(),
+                expires_at: crate::time::unix_now() + self.reply_timeout.as_secs(),
             };
-            envelope
-                .headers
-                .insert(headers::REPLY_CONTEXT, self.reply_key.sign(&context));
+            let sealed = self.reply_key.seal(&context).ok_or(InfraError::Sealing)?;
+            envelope.headers.insert(headers::REPLY_CONTEXT, sealed);
             envelope.reply_to = Some(self.names.replies_queue().to_owned());
         }
         Ok(())

@@ -29,6 +29,9 @@ pub enum InfraError {
     /// The bus could not sign the assertion (its key is unusable).
     #[error("cannot sign the bus assertion: {0}")]
     Signing(#[source] IssueError),
+    /// The bus could not seal the reply context (no randomness for its nonce).
+    #[error("cannot seal the reply context")]
+    Sealing,
 }
 
 impl InfraError {
@@ -37,6 +40,7 @@ impl InfraError {
         match self {
             Self::Transport(e) => e.code(),
             Self::Signing(_) => "assertion_signing",
+            Self::Sealing => "reply_context_sealing",
         }
     }
 }

@@ -75,7 +75,8 @@ impl Config {
             verifier: Arc::new(verifier),
             policy: Arc::new(policy),
             signer,
-            reply_key,
+            reply_key: Arc::new(reply_key),
+            reply_timeout: Duration::from_secs(self.router.reply_timeout_secs),
             translator: Arc::new(translator),
             grants: RegistryGrants::new(self.registry.grants.clone()),
             limits: self.limits,
@@ -132,6 +133,12 @@ impl Config {
         let l = &self.limits;
         if l.max_message_bytes == 0 || l.max_header_bytes == 0 || l.max_header_count == 0 {
             errors.push(ConfigError::new("limits", "every limit must be at least 1"));
+        }
+        if !(1..=86_400).contains(&self.router.reply_timeout_secs) {
+            errors.push(ConfigError::new(
+                "router.reply_timeout_secs",
+                "must be 1–86400",
+            ));
         }
         if !(1..=300).contains(&self.auth.assertion_ttl_secs) {
             errors.push(ConfigError::new("auth.assertion_ttl_secs", "must be 1–300"));
@@ -201,7 +208,11 @@ impl Config {
             .map_err(|e| errors.push(ConfigError::new("auth.assertion_key_file", e.to_string())))
             .ok()?
             .with_ttl(Duration::from_secs(self.auth.assertion_ttl_secs));
-        Some((signer, ReplyContextKey::derive(&pem)))
+        let reply_secret = signer
+            .derive_key(b"tollgate reply context")
+            .map_err(|e| errors.push(ConfigError::new("auth.assertion_key_file", e.to_string())))
+            .ok()?;
+        Some((signer, ReplyContextKey::new(&reply_secret)))
     }
 
     fn check_grants(&self, store: &ConsumerStore, errors: &mut Vec<ConfigError>) {

@@ -93,6 +93,7 @@ pub(super) fn dead_letter(
         !name.eq_ignore_ascii_case(headers::AUTHORIZATION)
             && name != headers::ASSERTION
             && name != headers::REPLY_CONTEXT
+            && name != headers::REPLY_KEY
     });
     copy.headers.insert(headers::CODE, rejection.code.as_str());
     copy.headers

@@ -1,5 +1,5 @@
 //! The reply path: a service's reply comes back through the router, which
-//! checks the signed reply context, translates the reply into the caller's
+//! opens the sealed reply context (once per context), translates the reply into the caller's
 //! format and schema version, and forwards it to the caller's queue.
 
 use std::sync::Arc;
@@ -15,29 +15,44 @@ use crate::{
     hop::Hop,
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
-    reply_context::{ReplyContext, ReplyContextKey},
+    reply_context::{ContextId, ReplyContext, ReplyContextKey},
     translate::{Codec, Format, Translator},
     transport::{Delivery, Transport},
 };
 
+use super::used_contexts::{DEFAULT_CAPACITY, Use, UsedContexts};
+
 /// Forwards replies from the replies queue to callers.
 pub(super) struct ReplyForwarder {
     translator: Arc<Translator>,
-    key: ReplyContextKey,
+    key: Arc<ReplyContextKey>,
+    used: UsedContexts,
     transport: Arc<dyn Transport>,
     names: BusNames,
+}
+
+/// What becomes of one reply.
+enum Outcome {
+    /// The context opened, matches, and was not used before.
+    Forward(ReplyContext, ContextId),
+    /// A second copy of a reply already forwarded (redelivered after its ack
+    /// was lost): settled without a second copy to the caller.
+    Duplicate,
+    /// Forged, altered, expired, for another request, or replayed.
+    Refuse(String),
 }
 
 impl ReplyForwarder {
     pub(super) fn new(
         translator: Arc<Translator>,
-        key: ReplyContextKey,
+        key: Arc<ReplyContextKey>,
         transport: Arc<dyn Transport>,
         names: BusNames,
     ) -> Self {
         Self {
             translator,
             key,
+            used: UsedContexts::new(DEFAULT_CAPACITY),
             transport,
             names,
         }
@@ -46,18 +61,20 @@ impl ReplyForwarder {
     /// Forwards one reply; acks once the caller's copy is confirmed (or the
     /// caller is gone, or the reply is refused and dead-lettered).
     pub(super) async fn forward(&self, delivery: Delivery) {
-        let (reply, _, acker) = delivery.into_parts();
-        let result = match reply
-            .headers
-            .get_str(headers::REPLY_CONTEXT)
-            .map(|c| self.key.verify(c))
-        {
-            Some(Ok(context)) => self.send(&reply, &context).await,
-            Some(Err(e)) => self.dead_letter(&reply, &e.to_string()).await,
-            None => {
-                self.dead_letter(&reply, "reply without a reply context")
-                    .await
+        let (reply, info, acker) = delivery.into_parts();
+        let result = match self.check(&reply, info.redelivered) {
+            Outcome::Forward(context, id) => {
+                let sent = self.send(&reply, &context).await;
+                if sent.is_err() {
+                    self.used.forget(&id);
+                }
+                sent
             }
+            Outcome::Duplicate => {
+                events::reply("duplicate");
+                Ok(())
+            }
+            Outcome::Refuse(why) => self.dead_letter(&reply, &why).await,
         };
         let settled = match result {
             Ok(()) => acker.ack().await,
@@ -69,6 +86,29 @@ impl ReplyForwarder {
         };
         if let Err(e) = settled {
             tracing::debug!(msg.id = %reply.id, error = %e, "Settling a reply failed; it will be redelivered.");
+        }
+    }
+
+    /// Opens the reply's context and checks that the reply answers the
+    /// request the context was sealed for, once.
+    fn check(&self, reply: &Envelope, redelivered: bool) -> Outcome {
+        let Some(sealed) = reply.headers.get_str(headers::REPLY_CONTEXT) else {
+            return Outcome::Refuse("reply without a reply context".into());
+        };
+        let (context, id) = match self.key.open(sealed) {
+            Ok(opened) => opened,
+            Err(e) => return Outcome::Refuse(e.to_string()),
+        };
+        if reply.correlation_id.as_deref() != Some(context.correlation_id.as_str()) {
+            return Outcome::Refuse(
+                "the reply's correlation id is not the one of the request its context was sealed for"
+                    .into(),
+            );
+        }
+        match self.used.first_use(id, context.expires_at) {
+            Use::First => Outcome::Forward(context, id),
+            Use::Again if redelivered => Outcome::Duplicate,
+            Use::Again => Outcome::Refuse("reply context already used".into()),
         }
     }
 

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tollgate_bus::{Address, Envelope, ErrorBody, SubscribeOptions, bus_topology, headers};
+use tollgate_bus::{
+    Address, Envelope, ErrorBody, ReplyKey, SubscribeOptions, bus_topology, headers,
+};
 use tollgate_services::{CallError, RequestOptions};
 
 use super::{bus::DemoBus, table::Row};
@@ -176,18 +178,19 @@ async fn call(bus: &DemoBus, step: Step, timeout: Duration) -> Row {
 /// forged identity: the service refuses it because no router vouched for it.
 async fn around_the_router(bus: &DemoBus, timeout: Duration) -> anyhow::Result<Row> {
     let names = bus.names();
-    let id = format!("outsider-{}", uuid::Uuid::new_v4().simple());
-    bus.raw.declare(&bus_topology::caller(names, &id)).await?;
-    let reply_to = names.caller_queue(&id);
+    let key = ReplyKey::generate();
+    bus.raw
+        .declare(&bus_topology::caller(names, key.id()))
+        .await?;
     let mut replies = bus
         .raw
-        .subscribe(&reply_to, SubscribeOptions::default())
+        .subscribe(&key.queue(names), SubscribeOptions::default())
         .await?;
     let mut forged =
         Envelope::new(br#"{"customer":{"id":"c-1"},"items":[{"sku":"widget","qty":1}]}"#.to_vec())
             .with_content_type("application/json")
-            .with_reply_to(reply_to)
             .with_correlation_id("outsider-1");
+    key.attach(names, &mut forged);
     forged.headers.insert(headers::ROUTE, "orders.create");
     forged.headers.insert(headers::CONSUMER, "admin");
     forged.headers.insert(

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tollgate_auth::{Algorithm, AssertionVerifier, testkit::TestKey};
 use tollgate_bus::{
-    Address, BusNames, Envelope, QueueKind, SubscribeOptions, Subscription, Transport,
+    Address, BusNames, Envelope, QueueKind, ReplyKey, SubscribeOptions, Subscription, Transport,
     bus_topology,
     config::Config,
     headers,
@@ -285,23 +285,23 @@ impl TestBus {
         panic!("timed out waiting for {what}");
     }
 
-    /// A caller's reply queue on `transport`, subscribed.
-    pub async fn caller_queue(&self, transport: &dyn Transport) -> (String, Subscription) {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+    /// A caller's reply queue on `transport` (named by a fresh reply key), subscribed.
+    pub async fn caller_queue(&self, transport: &dyn Transport) -> (ReplyKey, Subscription) {
+        let key = ReplyKey::generate();
         transport
-            .declare(&bus_topology::caller(&self.names, &id))
+            .declare(&bus_topology::caller(&self.names, key.id()))
             .await
             .unwrap();
-        let queue = self.names.caller_queue(&id);
         let sub = transport
-            .subscribe(&queue, SubscribeOptions::default())
+            .subscribe(&key.queue(&self.names), SubscribeOptions::default())
             .await
             .unwrap();
-        (queue, sub)
+        (key, sub)
     }
 
-    /// A request to `route` with `token` (if any), JSON `body`, replying to `reply_to`.
-    pub fn request(&self, body: &Value, token: Option<&str>, reply_to: Option<&str>) -> Envelope {
+    /// A request with `token` (if any) and JSON `body`, replying to the queue
+    /// `reply` opens (with its proof).
+    pub fn request(&self, body: &Value, token: Option<&str>, reply: Option<&ReplyKey>) -> Envelope {
         let mut envelope = Envelope::new(serde_json::to_vec(body).unwrap())
             .with_content_type("application/json")
             .with_correlation_id(uuid::Uuid::new_v4().to_string());
@@ -310,7 +310,9 @@ impl TestBus {
                 .headers
                 .insert(headers::AUTHORIZATION, format!("Bearer {token}"));
         }
-        envelope.reply_to = reply_to.map(str::to_owned);
+        if let Some(key) = reply {
+            key.attach(&self.names, &mut envelope);
+        }
         envelope
     }
 

@@ -5,7 +5,11 @@
 use super::*;
 
 /// Messages put straight onto the service queue, each with a different flaw.
-fn bypass_attempts(bus: &Bus, reply_to: &str) -> Vec<(&'static str, Envelope)> {
+fn bypass_attempts(
+    bus: &Bus,
+    reply_to: &str,
+    reply_key: Option<&ReplyKey>,
+) -> Vec<(&'static str, Envelope)> {
     let signer = &bus.keys.signer;
     let alice = identity_of("alice");
     let message = |route: &str| {
@@ -13,6 +17,9 @@ fn bypass_attempts(bus: &Bus, reply_to: &str) -> Vec<(&'static str, Envelope)> {
             .with_content_type("application/json")
             .with_correlation_id(uuid::Uuid::new_v4().to_string())
             .with_reply_to(reply_to);
+        if let Some(key) = reply_key {
+            env.headers.insert(headers::REPLY_KEY, key.secret());
+        }
         env.headers.insert(headers::ROUTE, route);
         env
     };
@@ -73,9 +80,10 @@ async fn messages_published_around_the_router_are_refused_and_dead_lettered() {
         .await
         .unwrap();
     let tr = bus.fx.transport();
-    let intruder = bus.names.caller_queue("intruder");
+    let intruder_key = ReplyKey::generate();
+    let intruder = intruder_key.queue(&bus.names);
     bus.fx
-        .declare(&bus_topology::caller(&bus.names, "intruder"))
+        .declare(&bus_topology::caller(&bus.names, intruder_key.id()))
         .await
         .unwrap();
     bus.fx
@@ -93,7 +101,7 @@ async fn messages_published_around_the_router_are_refused_and_dead_lettered() {
 
     let queue = Address::queue(bus.names.service_queue("orders"));
     let mut expected = BTreeSet::new();
-    for (what, env) in bypass_attempts(&bus, &intruder) {
+    for (what, env) in bypass_attempts(&bus, &intruder, Some(&intruder_key)) {
         expected.insert(env.id.clone());
         tr.publish(&queue, &env).await.unwrap();
         let refusal = recv(&mut replies, what).await;
@@ -105,12 +113,20 @@ async fn messages_published_around_the_router_are_refused_and_dead_lettered() {
         );
         refusal.ack().await.unwrap();
     }
-    // A refused message never writes into a queue the router would refuse as reply_to.
-    let into_billing = bypass_attempts(&bus, &bus.names.service_queue("billing"))
-        .swap_remove(0)
-        .1;
-    expected.insert(into_billing.id.clone());
-    tr.publish(&queue, &into_billing).await.unwrap();
+    // A refused message never writes into a queue that is not its sender's:
+    // a service's queue, or a caller queue without the key that opens it.
+    for not_own in [
+        bypass_attempts(
+            &bus,
+            &bus.names.service_queue("billing"),
+            Some(&intruder_key),
+        ),
+        bypass_attempts(&bus, &intruder, None),
+    ] {
+        let (_, env) = not_own.into_iter().next().unwrap();
+        expected.insert(env.id.clone());
+        tr.publish(&queue, &env).await.unwrap();
+    }
 
     let mut dead_ids = BTreeSet::new();
     for _ in 0..expected.len() {
@@ -157,11 +173,12 @@ async fn service_mode_accepts_a_valid_token_and_refuses_a_bad_one() {
         .await
         .unwrap();
     let tr = bus.fx.transport();
+    let probe_key = ReplyKey::generate();
     bus.fx
-        .declare(&bus_topology::caller(&bus.names, "probe"))
+        .declare(&bus_topology::caller(&bus.names, probe_key.id()))
         .await
         .unwrap();
-    let probe = bus.names.caller_queue("probe");
+    let probe = probe_key.queue(&bus.names);
     let mut replies = tr
         .subscribe(&probe, SubscribeOptions::default())
         .await
@@ -176,6 +193,7 @@ async fn service_mode_accepts_a_valid_token_and_refuses_a_bad_one() {
             .with_content_type("application/json")
             .with_correlation_id(uuid::Uuid::new_v4().to_string())
             .with_reply_to(probe.clone());
+        env.headers.insert(headers::REPLY_KEY, probe_key.secret());
         env.headers.insert(headers::ROUTE, "ledger.whoami");
         env.headers
             .insert(headers::AUTHORIZATION, format!("Bearer {token}"));

@@ -29,7 +29,7 @@ use tollgate_auth::{
     testkit::{TestClock, TestKit},
 };
 use tollgate_bus::{
-    Address, BusNames, Envelope, ErrorBody, SubscribeOptions, bus_topology, headers,
+    Address, BusNames, Envelope, ErrorBody, ReplyKey, SubscribeOptions, bus_topology, headers,
     registry::Announcement,
 };
 use tollgate_services::{

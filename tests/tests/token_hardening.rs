@@ -1,0 +1,132 @@
+//! Hostile tokens and authorization headers through the real router (issue 11):
+//! repeated JSON keys, loose bearer headers. Each is refused with an error
+//! reply, while the same token in an exact header reaches the service.
+
+// The cases are plain async fns instantiated per transport by
+// `on_both_transports!`; a failed expectation must panic.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::json;
+use tollgate_bus::{ErrorBody, SubscribeOptions, Transport, headers};
+use tollgate_tests::{
+    conformance::transport::recv,
+    support::{Fixture, TestBus, now},
+};
+
+/// Sends `orders.get` with `authorization` set to `header` (none when `None`)
+/// and returns the code of the router's error reply.
+async fn refusal_code(bus: &TestBus, tr: &dyn Transport, header: Option<&str>) -> String {
+    let (caller_q, mut replies) = bus.caller_queue(tr).await;
+    let mut request = bus.request(&json!({"sku": "a"}), None, Some(&caller_q));
+    if let Some(value) = header {
+        request.headers.insert(headers::AUTHORIZATION, value);
+    }
+    bus.send(tr, "orders.get", &request).await;
+    let reply = recv(&mut replies, "the router's answer").await;
+    assert_eq!(reply.envelope.correlation_id, request.correlation_id);
+    let code = ErrorBody::from_envelope(&reply.envelope)
+        .map(|b| b.error.code)
+        .unwrap_or_else(|| panic!("{header:?} was delivered, not refused"));
+    reply.ack().await.unwrap();
+    code
+}
+
+/// Sends `orders.get` with `header` and checks that the orders queue gets it.
+async fn delivered(bus: &TestBus, tr: &dyn Transport, header: &str) {
+    let mut service = tr
+        .subscribe(
+            &bus.names.service_queue("orders"),
+            SubscribeOptions::default(),
+        )
+        .await
+        .unwrap();
+    let mut request = bus.request(&json!({"sku": "a"}), None, None);
+    request.headers.insert(headers::AUTHORIZATION, header);
+    bus.send(tr, "orders.get", &request).await;
+    let got = recv(&mut service, "the control request at the service").await;
+    assert_eq!(got.envelope.correlation_id, request.correlation_id);
+    got.ack().await.unwrap();
+}
+
+async fn a_key_repeated_in_the_header_or_claims_is_refused(fx: &Fixture) {
+    let bus = TestBus::start(fx).await;
+    let tr = fx.transport().as_ref();
+    bus.register(tr, "orders", "application/json", "1").await;
+    let key = bus.key("reader");
+    let (exp, iat) = (now() + 300, now());
+    let header = format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{}"}}"#, key.kid);
+    let claims = |extra: &str| format!(r#"{{"key":"reader","iat":{iat},"exp":{exp}{extra}}}"#);
+    // The control: the honest token is delivered.
+    delivered(
+        &bus,
+        tr,
+        &format!("Bearer {}", key.sign_raw(&header, &claims(""))),
+    )
+    .await;
+    let forged = [
+        // The last `alg` is the real one: a lenient parser verifies it.
+        (
+            format!(r#"{{"alg":"none","alg":"HS256","kid":"{}"}}"#, key.kid),
+            claims(""),
+        ),
+        (
+            format!(r#"{{"alg":"HS256","kid":"x","kid":"{}"}}"#, key.kid),
+            claims(""),
+        ),
+        (header.clone(), claims(&format!(r#","exp":{}"#, exp + 60))),
+        (header.clone(), claims(r#","sub":"a","sub":"admin""#)),
+        (
+            header.clone(),
+            claims(r#","scope":"","scope":"orders.write""#),
+        ),
+        (header.clone(), claims(r#","ctx":{"t":1,"t":2}"#)),
+    ];
+    for (h, c) in forged {
+        let token = key.sign_raw(&h, &c);
+        assert_eq!(
+            refusal_code(&bus, tr, Some(&format!("Bearer {token}"))).await,
+            "invalid_token",
+            "{h} {c}"
+        );
+    }
+    bus.stop().await;
+}
+
+async fn only_an_exact_bearer_header_is_accepted(fx: &Fixture) {
+    let bus = TestBus::start(fx).await;
+    let tr = fx.transport().as_ref();
+    bus.register(tr, "orders", "application/json", "1").await;
+    let token = bus.token("reader");
+    delivered(&bus, tr, &format!("Bearer {token}")).await;
+    delivered(&bus, tr, &format!("bEaReR {token}")).await;
+    for loose in [
+        token.clone(),
+        format!(" Bearer {token}"),
+        format!("Bearer {token} "),
+        format!("Bearer  {token}"),
+        format!("Bearer {token}\n"),
+        format!("Bearer {token}\r\n"),
+        format!("Bearer\t{token}"),
+        format!("Basic {token}"),
+        format!("Bearer {token} extra"),
+    ] {
+        assert_eq!(
+            refusal_code(&bus, tr, Some(&loose)).await,
+            "invalid_token",
+            "{loose:?}"
+        );
+    }
+    for missing in [None, Some(""), Some("Bearer ")] {
+        assert_eq!(
+            refusal_code(&bus, tr, missing).await,
+            "token_missing",
+            "{missing:?}"
+        );
+    }
+    bus.stop().await;
+}
+
+tollgate_tests::on_both_transports!(
+    a_key_repeated_in_the_header_or_claims_is_refused,
+    only_an_exact_bearer_header_is_accepted
+);

@@ -12,5 +12,5 @@ pub(crate) mod token;
 mod verifier;
 
 pub use bearer::bearer_token;
-pub use config::VerifierConfig;
+pub use config::{RegisteredClaim, VerifierConfig};
 pub use verifier::Verifier;

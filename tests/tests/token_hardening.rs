@@ -1,5 +1,6 @@
 //! Hostile tokens and authorization headers through the real router (issue 11):
-//! repeated JSON keys, loose bearer headers. Each is refused with an error
+//! repeated JSON keys, loose bearer headers, missing required claims, tokens
+//! older than the maximum age. Each is refused with an error
 //! reply, while the same token in an exact header reaches the service.
 
 // The cases are plain async fns instantiated per transport by
@@ -126,7 +127,50 @@ async fn only_an_exact_bearer_header_is_accepted(fx: &Fixture) {
     bus.stop().await;
 }
 
+async fn required_claims_and_the_maximum_token_age_are_enforced(fx: &Fixture) {
+    let extra = "[auth.verifier]\nrequired_claims = [\"jti\", \"sub\"]\nmax_token_age_secs = 600\n";
+    let bus = TestBus::start_with(fx, extra).await;
+    let tr = fx.transport().as_ref();
+    bus.register(tr, "orders", "application/json", "1").await;
+    delivered(&bus, tr, &format!("Bearer {}", bus.token("reader"))).await;
+    let key = bus.key("reader");
+    let t = now();
+    let full = json!({"key": "reader", "sub": "r", "jti": "j-1", "iat": t, "exp": t + 300});
+    let without = |claim: &str| {
+        let mut claims = full.clone();
+        claims.as_object_mut().unwrap().remove(claim);
+        claims
+    };
+    let with = |claim: &str, value: u64| {
+        let mut claims = full.clone();
+        claims[claim] = value.into();
+        claims
+    };
+    for (claims, code) in [
+        (without("jti"), "invalid_token"),
+        (without("sub"), "invalid_token"),
+        (without("iat"), "invalid_token"),
+        (with("iat", t - 700), "token_expired"),
+        (with("iat", t + 120), "invalid_token"),
+    ] {
+        let header = format!("Bearer {}", key.sign(&claims));
+        assert_eq!(
+            refusal_code(&bus, tr, Some(&header)).await,
+            code,
+            "{claims}"
+        );
+    }
+    delivered(
+        &bus,
+        tr,
+        &format!("Bearer {}", key.sign(&with("iat", t - 500))),
+    )
+    .await;
+    bus.stop().await;
+}
+
 tollgate_tests::on_both_transports!(
     a_key_repeated_in_the_header_or_claims_is_refused,
-    only_an_exact_bearer_header_is_accepted
+    only_an_exact_bearer_header_is_accepted,
+    required_claims_and_the_maximum_token_age_are_enforced
 );

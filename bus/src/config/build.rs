@@ -133,6 +133,9 @@ impl Config {
         if l.max_message_bytes == 0 || l.max_header_bytes == 0 || l.max_header_count == 0 {
             errors.push(ConfigError::new("limits", "every limit must be at least 1"));
         }
+        for (field, problem) in self.auth.verifier.problems() {
+            errors.push(ConfigError::new(format!("auth.verifier.{field}"), problem));
+        }
         if !(1..=300).contains(&self.auth.assertion_ttl_secs) {
             errors.push(ConfigError::new("auth.assertion_ttl_secs", "must be 1–300"));
         }

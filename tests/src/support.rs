@@ -13,7 +13,7 @@ mod wait;
 
 pub use binary::tollgate_binary;
 pub use broker::{DEFAULT_AMQP_URL, amqp_url, await_broker, broker_addr};
-pub use bus::{CALLERS, SERVICE_ACCOUNTS, TestBus, now};
+pub use bus::{CALLERS, REGISTRATION_AUDIENCE, SERVICE_ACCOUNTS, TestBus, now};
 pub use fixture::Fixture;
 pub use namespace::Namespace;
 pub use proxy::ChaosProxy;

@@ -1,17 +1,23 @@
 //! Hostile tokens and authorization headers through the real router (issue 11):
 //! repeated JSON keys, loose bearer headers, missing required claims, tokens
-//! older than the maximum age. Each is refused with an error
+//! older than the maximum age, and tokens used for another purpose than theirs
+//! (a registration token on a route, a caller token in an announcement). Each is refused with an error
 //! reply, while the same token in an exact header reaches the service.
 
 // The cases are plain async fns instantiated per transport by
 // `on_both_transports!`; a failed expectation must panic.
 #![allow(clippy::unwrap_used)]
 
+use std::time::Instant;
+
 use serde_json::json;
-use tollgate_bus::{ErrorBody, SubscribeOptions, Transport, headers};
+use tollgate_bus::{
+    Address, ErrorBody, SubscribeOptions, Transport, headers,
+    registry::{Announcement, Registration},
+};
 use tollgate_tests::{
     conformance::transport::recv,
-    support::{Fixture, TestBus, now},
+    support::{Fixture, REGISTRATION_AUDIENCE, TestBus, now},
 };
 
 /// Sends `orders.get` with `authorization` set to `header` (none when `None`)
@@ -169,7 +175,62 @@ async fn required_claims_and_the_maximum_token_age_are_enforced(fx: &Fixture) {
     bus.stop().await;
 }
 
+async fn a_registration_token_is_refused_on_a_route(fx: &Fixture) {
+    let bus = TestBus::start(fx).await;
+    let tr = fx.transport().as_ref();
+    bus.register(tr, "orders", "application/json", "1").await;
+    delivered(&bus, tr, &format!("Bearer {}", bus.token("web"))).await;
+    // The same caller, allowed on the route, but the token is for registering.
+    let registration = bus.token_with("web", 300, json!({"aud": REGISTRATION_AUDIENCE}));
+    assert_eq!(
+        refusal_code(&bus, tr, Some(&format!("Bearer {registration}"))).await,
+        "invalid_token"
+    );
+    let mixed = bus.token_with(
+        "web",
+        300,
+        json!({"aud": ["tollgate", REGISTRATION_AUDIENCE]}),
+    );
+    assert_eq!(
+        refusal_code(&bus, tr, Some(&format!("Bearer {mixed}"))).await,
+        "invalid_token"
+    );
+    bus.stop().await;
+}
+
+async fn a_caller_token_does_not_register_a_service(fx: &Fixture) {
+    let bus = TestBus::start(fx).await;
+    let tr = fx.transport().as_ref();
+    let register = Announcement::Register(Registration {
+        service: "orders".into(),
+        instance: "orders-caller-token".into(),
+        content_type: "application/json".into(),
+        schema_version: "1".into(),
+        ttl_secs: 30,
+    });
+    let with_caller_token = register
+        .to_envelope(Some(&bus.token("orders-svc")))
+        .unwrap();
+    tr.publish(
+        &Address::new(bus.names.control_exchange(), ""),
+        &with_caller_token,
+    )
+    .await
+    .unwrap();
+    // Announcements are judged in order: once billing is in, orders was judged.
+    bus.register(tr, "billing", "application/json", "1").await;
+    assert!(bus.registry().resolve("orders", Instant::now()).is_none());
+    let web = format!("Bearer {}", bus.token("web"));
+    assert_eq!(refusal_code(&bus, tr, Some(&web)).await, "no_route");
+    // The control: the service account's registration token registers it.
+    bus.register(tr, "orders", "application/json", "1").await;
+    delivered(&bus, tr, &web).await;
+    bus.stop().await;
+}
+
 tollgate_tests::on_both_transports!(
+    a_registration_token_is_refused_on_a_route,
+    a_caller_token_does_not_register_a_service,
     a_key_repeated_in_the_header_or_claims_is_refused,
     only_an_exact_bearer_header_is_accepted,
     required_claims_and_the_maximum_token_age_are_enforced

@@ -70,6 +70,11 @@ pub(crate) fn check(
     if !config.audiences.is_empty() && !audience_matches(claims.get("aud"), &config.audiences)? {
         return Err(invalid("aud is missing or not accepted"));
     }
+    if !config.refused_audiences.is_empty()
+        && audience_matches(claims.get("aud"), &config.refused_audiences)?
+    {
+        return Err(invalid("aud names another purpose"));
+    }
     Ok(Checked {
         expires_at,
         issued_at,
@@ -291,6 +296,23 @@ mod tests {
             check_json(json!({"exp": exp, "iat": NOW + 31}), &config),
             Err(AuthError::TokenNotYetValid)
         );
+    }
+
+    #[test]
+    fn an_audience_of_another_purpose_is_refused_in_a_string_or_an_array() {
+        let config = VerifierConfig::default().with_refused_audiences(["bus-registration"]);
+        let exp = NOW + 60;
+        assert!(check_json(json!({"exp": exp}), &config).is_ok());
+        assert!(check_json(json!({"exp": exp, "aud": "bus"}), &config).is_ok());
+        for aud in [
+            json!("bus-registration"),
+            json!(["bus", "bus-registration"]),
+        ] {
+            assert_eq!(
+                check_json(json!({"exp": exp, "aud": aud}), &config),
+                Err(AuthError::ClaimsInvalid)
+            );
+        }
     }
 
     #[test]

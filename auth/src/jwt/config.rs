@@ -16,6 +16,10 @@ pub struct VerifierConfig {
     pub issuers: Vec<String>,
     /// Accepted `aud` values; when non-empty, a token's `aud` must contain one of them.
     pub audiences: Vec<String>,
+    /// `aud` values that make a token unacceptable here: a token whose `aud` contains
+    /// one of them was minted for another purpose (a service's registration token
+    /// offered as a caller's) and is refused as `claims_invalid`. Default none.
+    pub refused_audiences: Vec<String>,
     /// Registered claims a token must carry (`claims_invalid` when one is missing),
     /// besides `exp`, which is always required. Default none.
     pub required_claims: Vec<RegisteredClaim>,
@@ -44,6 +48,7 @@ impl Default for VerifierConfig {
             consumer_claim: "key".to_owned(),
             issuers: Vec::new(),
             audiences: Vec::new(),
+            refused_audiences: Vec::new(),
             required_claims: Vec::new(),
             max_token_age_secs: None,
             leeway_secs: 30,
@@ -127,6 +132,16 @@ impl VerifierConfig {
                 ),
             ));
         }
+        if let Some(both) = self
+            .audiences
+            .iter()
+            .find(|a| self.refused_audiences.contains(a))
+        {
+            problems.push((
+                "audiences",
+                format!("`{both}` is both accepted and refused"),
+            ));
+        }
         if self.max_token_bytes == 0 {
             problems.push(("max_token_bytes", "must be at least 1".to_owned()));
         }
@@ -171,6 +186,15 @@ impl VerifierConfig {
         audiences: I,
     ) -> Self {
         self.audiences = audiences.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Refuses tokens whose `aud` contains one of `audiences`.
+    pub fn with_refused_audiences<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        audiences: I,
+    ) -> Self {
+        self.refused_audiences = audiences.into_iter().map(Into::into).collect();
         self
     }
 

@@ -34,7 +34,7 @@ const APPLY_BACKOFF: Duration = Duration::from_millis(500);
 pub struct RegistryListener {
     /// The table it maintains.
     pub table: Arc<RegistryTable>,
-    /// Verifies the services' credentials.
+    /// Verifies the services' credentials (registration tokens only).
     pub verifier: Arc<Verifier>,
     /// Who may register what.
     pub grants: RegistryGrants,

@@ -160,4 +160,25 @@ mod tests {
             assert_eq!(parse(json), Err(StrictJsonError::NotAnObject), "{json}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let strict = object_from_slice(&bytes);
+            let lenient = serde_json::from_slice::<Map<String, Value>>(&bytes);
+            // Whatever strict reads, serde_json reads the same.
+            if let Ok(map) = strict {
+                proptest::prop_assert_eq!(Some(map), lenient.ok());
+            }
+        }
+
+        #[test]
+        fn objects_without_repeated_keys_read_as_serde_json_reads_them(
+            object in proptest::collection::btree_map(".{0,8}", proptest::num::i64::ANY, 0..12),
+        ) {
+            let map: Map<String, Value> = object.into_iter().map(|(k, v)| (k, v.into())).collect();
+            let text = serde_json::to_vec(&map).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            proptest::prop_assert_eq!(object_from_slice(&text), Ok(map));
+        }
+    }
 }

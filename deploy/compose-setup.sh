@@ -32,8 +32,8 @@ for account in "$@"; do
         echo "setup: $dir is not mounted; add a volume for $account" >&2
         exit 1
     fi
-    tollgate token sign --config "$config" --consumer "$account" --ttl 1440m > "$dir/token.jwt.new"
+    tollgate token sign --config "$config" --consumer "$account" --purpose registration --ttl 1440m > "$dir/token.jwt.new"
     mv "$dir/token.jwt.new" "$dir/token.jwt"
     chown -R "$uid:$uid" "$dir"
-    echo "setup: signed a token for $account"
+    echo "setup: signed a registration token for $account"
 done

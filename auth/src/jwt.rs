@@ -1,14 +1,16 @@
 //! JSON Web Tokens: parse, verify, issue; keys and key sets.
 
 pub(crate) mod algorithm;
+mod bearer;
 pub(crate) mod claims;
 mod config;
 pub(crate) mod issuer;
 pub(crate) mod jwks;
 pub(crate) mod keys;
+mod strict_json;
 pub(crate) mod token;
 mod verifier;
 
-pub use config::VerifierConfig;
-pub use token::bearer_token;
+pub use bearer::bearer_token;
+pub use config::{RegisteredClaim, VerifierConfig};
 pub use verifier::Verifier;

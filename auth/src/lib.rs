@@ -32,7 +32,7 @@ pub use identity::Identity;
 pub use jwt::algorithm::{Algorithm, UnsupportedAlgorithm};
 pub use jwt::issuer::Issuer;
 pub use jwt::jwks::credentials_from_jwks;
-pub use jwt::{Verifier, VerifierConfig, bearer_token};
+pub use jwt::{RegisteredClaim, Verifier, VerifierConfig, bearer_token};
 pub use policy::{
     Decision, Effect, InvalidPattern, Policy, PolicySpec, Reason, RoutePattern, Rule, RuleRef,
     RuleSpec,

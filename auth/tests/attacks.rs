@@ -495,8 +495,79 @@ fn an_empty_token_is_missing() {
     assert_eq!(
         s.kit
             .verifier()
-            .verify_bearer(Some("Bearer  "))
+            .verify_bearer(Some("Bearer "))
             .map_err(|e| e.code()),
         Err("token_missing")
     );
+}
+
+#[test]
+fn a_repeated_key_in_a_signed_header_or_claims_is_malformed_at_any_depth() {
+    let s = scene(Algorithm::HS256);
+    s.honest_token_verifies();
+    let kid = &s.alice.kid;
+    let alg = s.alice.alg.as_str();
+    let claims = s.claims().to_string();
+    let exp = NOW + 60;
+    let header = format!(r#"{{"alg":"{alg}","kid":"{kid}"}}"#);
+    // Each pair would verify if the parser kept the last value of the key.
+    for (header, claims) in [
+        (
+            format!(r#"{{"alg":"none","alg":"{alg}","kid":"{kid}"}}"#),
+            claims.clone(),
+        ),
+        (
+            format!(r#"{{"alg":"{alg}","kid":"other","kid":"{kid}"}}"#),
+            claims.clone(),
+        ),
+        (
+            header.clone(),
+            format!(r#"{{"key":"alice","exp":1,"exp":{exp}}}"#),
+        ),
+        (
+            header.clone(),
+            format!(r#"{{"key":"alice","exp":{exp},"sub":"a","sub":"b"}}"#),
+        ),
+        (
+            header.clone(),
+            format!(r#"{{"key":"alice","exp":{exp},"scope":"","scope":"x"}}"#),
+        ),
+        (
+            header.clone(),
+            format!(r#"{{"key":"alice","exp":{exp},"ctx":[{{"t":1,"t":2}}]}}"#),
+        ),
+        (
+            header.clone(),
+            format!(r#"{{"key":"alice","exp":{exp},"\u0065xp":{exp}}}"#),
+        ),
+    ] {
+        s.refused(&s.alice.sign_raw(&header, &claims), "token_malformed");
+    }
+}
+
+#[test]
+fn only_an_exact_bearer_header_is_read() {
+    let s = scene(Algorithm::HS256);
+    let token = s.alice.sign(&s.claims());
+    let verifier = s.kit.verifier();
+    let code = |value: &str| {
+        verifier
+            .verify_bearer(Some(value))
+            .map(|i| i.consumer.clone())
+            .map_err(|e| e.code())
+    };
+    assert_eq!(code(&format!("Bearer {token}")), Ok("alice".into()));
+    assert_eq!(code(&format!("bearer {token}")), Ok("alice".into()));
+    for bad in [
+        token.clone(),
+        format!(" Bearer {token}"),
+        format!("Bearer {token} "),
+        format!("Bearer  {token}"),
+        format!("Bearer {token}\n"),
+        format!("Bearer {token}\r\n"),
+        format!("Bearer\t{token}"),
+        format!("Basic {token}"),
+    ] {
+        assert_eq!(code(&bad), Err("token_malformed"), "{bad:?}");
+    }
 }

@@ -20,9 +20,11 @@ use crate::{
 mod build;
 mod env;
 mod error;
+mod purpose;
 
 pub use env::{EnvSource, ProcessEnv};
 pub use error::ConfigError;
+pub use purpose::{DEFAULT_REGISTRATION_AUDIENCE, TokenPurpose};
 
 /// Default broker.
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -88,8 +90,12 @@ pub struct AuthSection {
     pub consumers_file: Option<PathBuf>,
     /// Consumers written inline.
     pub consumers: Vec<ConsumerSpec>,
-    /// Token verification settings.
+    /// Token verification settings (`audiences` are the caller audiences).
     pub verifier: VerifierConfig,
+    /// The `aud` a service account's registration token must carry, and a
+    /// caller's token must not (default `tollgate-registration`): each token
+    /// serves one purpose. `tollgate token sign --purpose registration` sets it.
+    pub registration_audience: String,
     /// Remove the caller's credential before the service sees the message.
     pub strip_credential: bool,
     /// The bus's Ed25519 private key (PEM) signing assertions; every router
@@ -170,6 +176,7 @@ impl Default for AuthSection {
             consumers_file: None,
             consumers: Vec::new(),
             verifier: VerifierConfig::default(),
+            registration_audience: purpose::DEFAULT_REGISTRATION_AUDIENCE.to_owned(),
             strip_credential: true,
             assertion_key_file: None,
             ephemeral_assertion_key: false,

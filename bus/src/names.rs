@@ -108,6 +108,12 @@ impl BusNames {
         format!("{}.router.{instance}", self.ns)
     }
 
+    /// A service instance's private queue on the control exchange: it hears
+    /// `discover` there, and the routers' answers to its registrations.
+    pub fn service_control_queue(&self, instance: &str) -> String {
+        format!("{}.svc-ctl.{instance}", self.ns)
+    }
+
     /// Prefix of callers' reply queues.
     pub fn caller_queue_prefix(&self) -> &str {
         &self.caller_prefix
@@ -171,5 +177,6 @@ mod tests {
         assert_eq!(n.service_queue("orders"), "tg.svc.orders");
         assert_eq!(n.ingress_queue(), "tg.ingress");
         assert_eq!(n.caller_queue("x"), "tg.caller.x");
+        assert_eq!(n.service_control_queue("i1"), "tg.svc-ctl.i1");
     }
 }

@@ -3,11 +3,13 @@
 //! state of their own and scale by starting more of them.
 
 pub mod announce;
+mod answer;
 mod grants;
 mod listener;
 mod table;
 
 pub use announce::{Announcement, AnnouncementError, Registration};
+pub use answer::RegistrationAnswer;
 pub use grants::{RegistryGrant, RegistryGrants};
 pub use listener::RegistryListener;
 pub use table::{Change, RegistryTable, ServiceContract, ServiceView};

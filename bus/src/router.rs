@@ -45,8 +45,10 @@ pub struct RouterSettings {
     pub names: BusNames,
     /// This instance's id (unique per process).
     pub instance: String,
-    /// Verifies callers' and services' credentials.
+    /// Verifies callers' credentials (caller purpose).
     pub verifier: Arc<Verifier>,
+    /// Verifies services' registration credentials (registration purpose).
+    pub registration_verifier: Arc<Verifier>,
     /// The access policy.
     pub policy: Arc<Policy>,
     /// Signs the assertion services check.
@@ -124,7 +126,7 @@ impl Router {
         transport.declare(&bus_topology::core(&s.names)).await?;
         let listener = RegistryListener {
             table: Arc::clone(&table),
-            verifier: Arc::clone(&s.verifier),
+            verifier: Arc::clone(&s.registration_verifier),
             grants: s.grants.clone(),
             max_ttl: s.max_registration_ttl,
             names: s.names.clone(),

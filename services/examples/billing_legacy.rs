@@ -18,8 +18,9 @@
 //!
 //! Exactly one of `--token` and `--token-file` is required.
 //!
-//! The token is the service account's (`tollgate token sign --config tollgate.toml
-//! --consumer billing-svc`); the router lets it register `billing-legacy` only if its
+//! The token is the service account's registration token (`tollgate token sign
+//! --purpose registration --config tollgate.toml --consumer billing-svc`); the router lets it
+//! register `billing-legacy` only if its
 //! `[registry] grants` say so. Logs go to stderr, filtered by `RUST_LOG`.
 
 mod common;

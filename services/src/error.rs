@@ -46,6 +46,15 @@ pub enum ServiceError {
     /// The broker failed.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// No router admitted the service within the admission bound (see
+    /// [`ServiceBuilder::admission_timeout`](crate::ServiceBuilder::admission_timeout)).
+    #[error("no router admitted the service within {after:?}{}", last_refusal.as_ref().map(|r| format!("; last refusal: {r}")).unwrap_or_else(|| "; no router answered".into()))]
+    NotAdmitted {
+        /// How long the service tried.
+        after: Duration,
+        /// The last refusal heard (`code: reason`), if any router answered.
+        last_refusal: Option<String>,
+    },
     /// A task of the running service ended abnormally.
     #[error("a task of the service failed: {0}")]
     TaskFailed(String),
@@ -145,6 +154,7 @@ impl ServiceError {
             Self::MissingCredential => "missing_credential",
             Self::UnsupportedContentType(_) => "unsupported_content_type",
             Self::Transport(e) => e.code(),
+            Self::NotAdmitted { .. } => "not_admitted",
             Self::TaskFailed(_) => "task_failed",
         }
     }

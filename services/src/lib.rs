@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod admission;
 mod caller;
 mod credential;
 mod dispatch;
@@ -20,5 +21,7 @@ pub use handler::{BAD_PAYLOAD, HANDLER_FAILED, UNKNOWN_METHOD};
 pub use options::{DEFAULT_TIMEOUT, RequestOptions};
 pub use request::Request;
 pub use running::RunningService;
-pub use service::{DEFAULT_HEARTBEAT, DEFAULT_PREFETCH, Service, ServiceBuilder};
+pub use service::{
+    DEFAULT_ADMISSION_TIMEOUT, DEFAULT_HEARTBEAT, DEFAULT_PREFETCH, Service, ServiceBuilder,
+};
 pub use tollgate_bus as bus;

@@ -4,14 +4,15 @@
 //! Every announcement carries the service's credential, since routers verify
 //! announcements like any message. A failed announcement is logged and tried
 //! again on the next heartbeat: the routers' TTL, not this loop, decides when
-//! an instance is gone.
+//! an instance is gone. The first registration waits for a router's answer
+//! (`admission`); later ones (for `discover`) log a refusal.
 
 use std::{sync::Arc, time::Duration};
 
 use tokio::{sync::watch, time::MissedTickBehavior};
 use tollgate_bus::{
     Address, BusNames, Delivery, Subscription, Transport,
-    registry::{Announcement, Registration},
+    registry::{Announcement, Registration, RegistrationAnswer},
 };
 
 use crate::{credential::TokenSource, error::ServiceError, running::stopped};
@@ -26,11 +27,6 @@ pub(crate) struct Announcer {
 }
 
 impl Announcer {
-    /// The instance's private queue on the control exchange.
-    pub(crate) fn control_queue(names: &BusNames, instance: &str) -> String {
-        format!("{}.svc-ctl.{instance}", names.namespace())
-    }
-
     /// Publishes `announcement` with the current credential.
     pub(crate) async fn announce(&self, announcement: &Announcement) -> Result<(), ServiceError> {
         let token = self.credential.token();
@@ -76,9 +72,25 @@ impl Announcer {
     }
 
     async fn on_control(&self, delivery: Delivery) {
-        if let Ok(Announcement::Discover) = Announcement::from_bytes(&delivery.envelope.payload) {
+        let body = &delivery.envelope.payload;
+        if let Ok(Announcement::Discover) = Announcement::from_bytes(body) {
             let register = Announcement::Register(self.registration.clone());
             self.announce_logged(&register, "register").await;
+        } else if let Ok(RegistrationAnswer::Refused {
+            code,
+            reason,
+            router,
+            ..
+        }) = RegistrationAnswer::from_bytes(body)
+        {
+            // An answer to a registration sent for `discover`; the heartbeats go on.
+            tracing::error!(
+                service = %self.registration.service,
+                code = %code,
+                reason = %reason,
+                router = %router,
+                "A router refused the registration.",
+            );
         }
         if let Err(e) = delivery.ack().await {
             tracing::debug!(error = %e, "Cannot ack a control message.");

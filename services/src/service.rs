@@ -35,12 +35,12 @@ use std::{future::Future, sync::Arc, time::Duration};
 use serde::{Serialize, de::DeserializeOwned};
 use tollgate_auth::{AssertionVerifier, Policy, Verifier};
 use tollgate_bus::{
-    BusNames, Topology, Transport, TransportError, bus_topology,
-    registry::{Announcement, Registration},
+    BusNames, Topology, Transport, TransportError, bus_topology, registry::Registration,
     translate::Codec,
 };
 
 use crate::{
+    admission,
     credential::TokenSource,
     dispatch::Dispatcher,
     error::{HandlerError, ServiceError},
@@ -55,6 +55,8 @@ use crate::{
 pub const DEFAULT_PREFETCH: u16 = 16;
 /// Default interval between heartbeats (the registration lives three of them).
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
+/// Default bound on waiting for a router to admit the service.
+pub const DEFAULT_ADMISSION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A service, ready to [`run`](Service::run) on a transport.
 #[derive(Debug, Clone)]
@@ -67,6 +69,7 @@ pub struct Service {
     handlers: Handlers,
     prefetch: u16,
     heartbeat: Duration,
+    admission_timeout: Duration,
 }
 
 /// Builds a [`Service`]; see [`Service::builder`].
@@ -83,6 +86,7 @@ pub struct ServiceBuilder {
     first_error: Option<ServiceError>,
     prefetch: u16,
     heartbeat: Duration,
+    admission_timeout: Duration,
 }
 
 // === ServiceBuilder ===
@@ -151,6 +155,15 @@ impl ServiceBuilder {
         self
     }
 
+    /// How long [`Service::run`] keeps registering until a router admits the
+    /// service (default 60 s); past it, `run` fails with
+    /// [`ServiceError::NotAdmitted`], so a service no router accepts exits
+    /// instead of idling unreachable.
+    pub fn admission_timeout(mut self, bound: Duration) -> Self {
+        self.admission_timeout = bound;
+        self
+    }
+
     /// The service, or the first problem: an invalid name or method, no handler,
     /// no credential, no way to admit messages, or an unsupported content type.
     pub fn build(self) -> Result<Service, ServiceError> {
@@ -179,6 +192,7 @@ impl ServiceBuilder {
             handlers: self.handlers,
             prefetch: self.prefetch,
             heartbeat: self.heartbeat,
+            admission_timeout: self.admission_timeout,
         })
     }
 }
@@ -200,6 +214,7 @@ impl Service {
             first_error: None,
             prefetch: DEFAULT_PREFETCH,
             heartbeat: DEFAULT_HEARTBEAT,
+            admission_timeout: DEFAULT_ADMISSION_TIMEOUT,
         }
     }
 
@@ -211,24 +226,23 @@ impl Service {
     /// Starts an instance on `transport` under `names`.
     ///
     /// Declares the service queue and the instance's control queue (and the
-    /// bus's core topology if the router has not yet), starts consuming, then
-    /// registers. Returns once registered; errors when the broker refuses any
-    /// of these steps.
+    /// bus's core topology if the router has not yet), registers until a
+    /// router admits the instance, then starts consuming. Returns once
+    /// admitted and consuming; errors when the broker refuses any of these
+    /// steps, or with [`ServiceError::NotAdmitted`] when no router accepted
+    /// the registration within the admission bound.
     pub async fn run(
         &self,
         transport: Arc<dyn Transport>,
         names: BusNames,
     ) -> Result<RunningService, ServiceError> {
         let instance = uuid::Uuid::new_v4().simple().to_string();
-        let control_queue = Announcer::control_queue(&names, &instance);
+        let control_queue = names.service_control_queue(&instance);
         let mut topology = bus_topology::service(&names, &self.name);
         topology.merge(&bus_topology::control_listener(&names, &control_queue));
         declare(transport.as_ref(), &names, &topology).await?;
 
-        let queue = names.service_queue(&self.name);
-        let options = tollgate_bus::SubscribeOptions::prefetch(self.prefetch);
-        let deliveries = transport.subscribe(&queue, options).await?;
-        let control = transport
+        let mut control = transport
             .subscribe(&control_queue, tollgate_bus::SubscribeOptions::prefetch(8))
             .await?;
         let announcer = Announcer {
@@ -244,10 +258,15 @@ impl Service {
             credential: self.credential.clone(),
             interval: self.heartbeat,
         };
-        announcer
-            .announce(&Announcement::Register(announcer.registration.clone()))
-            .await?;
-        tracing::info!(service = %self.name, %instance, %queue, "Service registered and consuming.");
+        let router = admission::admitted(&announcer, &mut control, self.admission_timeout)
+            .await
+            .inspect_err(|e| {
+                tracing::error!(service = %self.name, %instance, error = %e, "Service not admitted.");
+            })?;
+        let queue = names.service_queue(&self.name);
+        let options = tollgate_bus::SubscribeOptions::prefetch(self.prefetch);
+        let deliveries = transport.subscribe(&queue, options).await?;
+        tracing::info!(service = %self.name, %instance, %queue, %router, "Service registered and consuming.");
         let dispatcher = Arc::new(Dispatcher {
             service: self.name.clone(),
             transport,

@@ -3,9 +3,10 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, anyhow};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Map, Value};
 use tollgate_auth::Issuer;
+use tollgate_bus::config::TokenPurpose;
 
 use super::bench::parse_duration;
 
@@ -28,9 +29,31 @@ pub(crate) struct SignArgs {
     /// Lifetime (`30s`, `15m`, `2h` is `120m`).
     #[arg(long, default_value = "15m", value_parser = parse_duration)]
     ttl: Duration,
+    /// What the token is for: `caller` (calls routes) or `registration` (a service
+    /// account registering its service). Sets `aud` to match the router's config.
+    #[arg(long, value_enum, default_value_t = Purpose::Caller)]
+    purpose: Purpose,
     /// Extra claim `name=value`; the value is JSON if it parses, else a string. Repeatable.
     #[arg(long = "claim", value_parser = parse_claim)]
     claims: Vec<(String, Value)>,
+}
+
+/// `--purpose`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Purpose {
+    /// A caller's token.
+    Caller,
+    /// A service account's registration token.
+    Registration,
+}
+
+impl From<Purpose> for TokenPurpose {
+    fn from(purpose: Purpose) -> Self {
+        match purpose {
+            Purpose::Caller => Self::Caller,
+            Purpose::Registration => Self::Registration,
+        }
+    }
 }
 
 fn parse_claim(s: &str) -> Result<(String, Value), String> {
@@ -51,8 +74,11 @@ impl TokenCommand {
         let store = config
             .consumers()
             .map_err(|problems| anyhow!(super::config::listing(&args.config, &problems)))?;
-        let issuer = Issuer::new(Arc::new(store))
+        let mut issuer = Issuer::new(Arc::new(store))
             .with_consumer_claim(config.auth.verifier.consumer_claim.clone());
+        if let Some(audience) = config.audience_for(args.purpose.into()) {
+            issuer = issuer.with_audience(audience);
+        }
         let claims: Map<String, Value> = args.claims.into_iter().collect();
         let token = issuer
             .sign(&args.consumer, args.ttl, claims)

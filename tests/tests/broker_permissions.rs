@@ -27,7 +27,7 @@ use tollgate_bus::{
     SubscribeOptions, Topology, Transport, TransportError, bus_topology, headers,
 };
 use tollgate_services::{CallError, Caller, Request, RequestOptions, Service};
-use tollgate_tests::support::await_broker;
+use tollgate_tests::support::{admit_every_registration, await_broker};
 
 const CALLER_USER: &str = "tollgate-caller";
 const SKIP_VAR: &str = "TOLLGATE_SKIP_BROKER_PERMISSIONS";
@@ -297,6 +297,9 @@ async fn a_service_user_runs_its_service_and_replies_but_no_other_service_user_r
     let name = format!("permtest-{}", uuid::Uuid::new_v4().simple());
     let (private, public) = tollgate_auth::generate_assertion_key().unwrap();
     drop(private);
+    // No router here: a stand-in (as guest) admits the registration.
+    let registrar: Arc<dyn Transport> = Arc::new(await_broker("broker-permissions-registry").await);
+    let registry = admit_every_registration(registrar, &n).await;
     let running = Service::builder(&name)
         .credential("not-checked-here")
         .bus_key(AssertionVerifier::from_public_pem(public.as_bytes()).unwrap())
@@ -346,6 +349,7 @@ async fn a_service_user_runs_its_service_and_replies_but_no_other_service_user_r
     assert_refused(declared, "declare another service's queue");
 
     running.shutdown().await.unwrap();
+    registry.abort();
     guest
         .delete(&bus_topology::service(&n, &name))
         .await

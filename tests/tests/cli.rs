@@ -181,3 +181,60 @@ fn the_demo_runs_on_rabbitmq() {
     );
     assert!(stdout(&out).contains("RabbitMQ"), "{}", stdout(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_sign_mints_a_token_for_one_purpose_only() {
+    let fx = Fixture::memory().await;
+    let bus = TestBus::prepare(&fx, "").await;
+    let config = bus.config_path();
+    let sign = move |purpose: &'static str| {
+        let config = config.clone();
+        async move {
+            let out = tokio::task::spawn_blocking(move || {
+                let config = config.to_str().unwrap();
+                tollgate(&[
+                    "token",
+                    "sign",
+                    "--config",
+                    config,
+                    "--consumer",
+                    "orders-svc",
+                    "--purpose",
+                    purpose,
+                ])
+            })
+            .await
+            .unwrap();
+            assert!(out.status.success(), "token sign failed: {}", stderr(&out));
+            stdout(&out).trim().to_owned()
+        }
+    };
+    let (registration, caller) = (sign("registration").await, sign("caller").await);
+    let settings = tollgate_bus::config::Config::load(&bus.config_path())
+        .unwrap()
+        .router_settings()
+        .unwrap();
+    let code = |v: &tollgate_auth::Verifier, token: &str| {
+        v.verify(token)
+            .map(|i| i.consumer.clone())
+            .map_err(|e| e.code())
+    };
+    assert_eq!(
+        code(&settings.registration_verifier, &registration),
+        Ok("orders-svc".to_owned())
+    );
+    assert_eq!(
+        code(&settings.verifier, &registration),
+        Err("claims_invalid")
+    );
+    assert_eq!(
+        code(&settings.verifier, &caller),
+        Ok("orders-svc".to_owned())
+    );
+    assert_eq!(
+        code(&settings.registration_verifier, &caller),
+        Err("claims_invalid")
+    );
+    bus.stop().await;
+    fx.cleanup().await;
+}

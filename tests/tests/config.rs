@@ -83,3 +83,30 @@ fn unknown_fields_are_refused() {
     let err = Config::from_toml("namespace = \"a\"\nnamspace_typo = 1\n", ".").unwrap_err();
     assert!(err.message.contains("namspace_typo"), "{err}");
 }
+
+#[test]
+fn token_age_and_required_claims_are_checked_at_load() {
+    let problems = Config::from_toml(
+        "[auth]\nephemeral_assertion_key = true\n[auth.verifier]\nmax_token_age_secs = 0\n",
+        ".",
+    )
+    .unwrap()
+    .validate()
+    .unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.field == "auth.verifier.max_token_age_secs"),
+        "{problems:?}"
+    );
+    let unknown = Config::from_toml("[auth.verifier]\nrequired_claims = [\"tenant\"]\n", ".")
+        .unwrap_err()
+        .to_string();
+    assert!(unknown.contains("unknown variant `tenant`"), "{unknown}");
+    let fine = Config::from_toml(
+        "[auth]\nephemeral_assertion_key = true\n[auth.verifier]\nmax_token_age_secs = 600\nrequired_claims = [\"jti\", \"sub\"]\n",
+        ".",
+    )
+    .unwrap();
+    fine.validate().unwrap();
+}

@@ -14,7 +14,7 @@ use tollgate_bus::{
 };
 use tollgate_tests::{
     conformance::transport::recv,
-    support::{Fixture, TestBus},
+    support::{Fixture, REGISTRATION_AUDIENCE, TestBus},
 };
 
 fn registration(service: &str, ttl_secs: u64) -> Announcement {
@@ -38,7 +38,11 @@ async fn unauthenticated_and_unauthorized_registrations_are_refused(fx: &Fixture
             .unwrap(),
         // orders-svc may register `orders` only.
         registration("billing", 30)
-            .to_envelope(Some(&bus.token("orders-svc")))
+            .to_envelope(Some(&bus.registration_token("orders-svc")))
+            .unwrap(),
+        // billing-svc's caller token: the right account, the wrong purpose.
+        registration("billing", 30)
+            .to_envelope(Some(&bus.token("billing-svc")))
             .unwrap(),
         // A caller account may register nothing.
         registration("billing", 30)
@@ -46,7 +50,11 @@ async fn unauthenticated_and_unauthorized_registrations_are_refused(fx: &Fixture
             .unwrap(),
         // A token that expired.
         registration("billing", 30)
-            .to_envelope(Some(&bus.token_with("billing-svc", -120, json!({}))))
+            .to_envelope(Some(&bus.token_with(
+                "billing-svc",
+                -120,
+                json!({"aud": REGISTRATION_AUDIENCE}),
+            )))
             .unwrap(),
     ];
     for attempt in &attempts {
@@ -62,7 +70,7 @@ async fn unauthenticated_and_unauthorized_registrations_are_refused(fx: &Fixture
 async fn a_service_that_stops_heartbeating_leaves_routing(fx: &Fixture) {
     let bus = TestBus::start(fx).await;
     let tr = fx.transport().as_ref();
-    let token = bus.token("inventory-svc");
+    let token = bus.registration_token("inventory-svc");
     tr.publish(
         &Address::new(bus.names.control_exchange(), ""),
         &registration("inventory", 1)

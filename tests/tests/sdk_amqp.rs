@@ -16,7 +16,7 @@ use tollgate_bus::{Address, BusNames, Envelope, SubscribeOptions, bus_topology, 
 use tollgate_services::{
     CallError, Caller, HandlerError, Request, RequestOptions, Service, ServiceBuilder,
 };
-use tollgate_tests::support::Fixture;
+use tollgate_tests::support::{Fixture, admit_every_registration};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Order {
@@ -118,6 +118,7 @@ async fn a_message_published_around_the_router_is_refused_and_dead_lettered_on_r
     let keys = BusKeys::generate();
     let calls = Arc::new(AtomicUsize::new(0));
     let service_conn = fx.connect().await;
+    let registry = admit_every_registration(fx.transport().clone(), &names).await;
     let running = orders(&keys, Arc::clone(&calls))
         .build()
         .unwrap()
@@ -159,6 +160,7 @@ async fn a_message_published_around_the_router_is_refused_and_dead_lettered_on_r
     assert_eq!(calls.load(Ordering::SeqCst), 0, "no handler saw it");
 
     running.shutdown().await.unwrap();
+    registry.abort();
     drop(dead);
     service_conn.close().await.unwrap();
     fx.cleanup().await;

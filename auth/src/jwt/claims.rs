@@ -1,9 +1,10 @@
-//! The registered-claim checks: `exp`, `nbf`, `iat`, `iss`, `aud`, and typed `sub`/`jti`.
+//! The registered-claim checks: required claims, `exp`, `nbf`, `iat` and the token's
+//! age, `iss`, `aud`, and typed `sub`/`jti`.
 
 use serde_json::{Map, Value};
 
 use crate::error::AuthError;
-use crate::jwt::config::VerifierConfig;
+use crate::jwt::config::{RegisteredClaim, VerifierConfig};
 
 /// The latest `NumericDate` accepted: 9999-12-31T23:59:59Z. Anything later is an attack
 /// on integer arithmetic, not a real expiry.
@@ -25,6 +26,17 @@ pub(crate) fn check(
     config: &VerifierConfig,
 ) -> Result<Checked, AuthError> {
     let leeway = config.leeway_secs;
+    if let Some(missing) = RegisteredClaim::ALL
+        .into_iter()
+        .find(|c| config.requires(*c) && !claims.contains_key(c.name()))
+    {
+        tracing::debug!(
+            auth.code = "claims_invalid",
+            claim = missing.name(),
+            "Refusing a token: a required claim is missing."
+        );
+        return Err(AuthError::ClaimsInvalid);
+    }
     let expires_at = numeric_date(claims, "exp")?.ok_or_else(|| invalid("exp is missing"))?;
     if now >= expires_at.saturating_add(leeway) {
         return Err(fail(AuthError::TokenExpired, "exp is past"));
@@ -41,6 +53,14 @@ pub(crate) fn check(
     if issued_at.is_some_and(|iat| iat > now.saturating_add(leeway)) {
         return Err(fail(AuthError::TokenNotYetValid, "iat is in the future"));
     }
+    if let (Some(max_age), Some(iat)) = (config.max_token_age_secs, issued_at)
+        && now >= iat.saturating_add(max_age).saturating_add(leeway)
+    {
+        return Err(fail(
+            AuthError::TokenExpired,
+            "iat is older than the maximum token age",
+        ));
+    }
     if !config.issuers.is_empty() {
         let iss = string(claims, "iss")?.ok_or_else(|| invalid("iss is missing"))?;
         if !config.issuers.contains(&iss) {
@@ -49,6 +69,11 @@ pub(crate) fn check(
     }
     if !config.audiences.is_empty() && !audience_matches(claims.get("aud"), &config.audiences)? {
         return Err(invalid("aud is missing or not accepted"));
+    }
+    if !config.refused_audiences.is_empty()
+        && audience_matches(claims.get("aud"), &config.refused_audiences)?
+    {
+        return Err(invalid("aud names another purpose"));
     }
     Ok(Checked {
         expires_at,
@@ -233,6 +258,61 @@ mod tests {
             assert_eq!(check_json(claims, &config), Err(AuthError::ClaimsInvalid));
         }
         assert!(ok(json!({"exp": exp, "iss": "anyone"})).is_ok());
+    }
+
+    #[test]
+    fn a_missing_required_claim_is_invalid_and_a_present_one_passes() {
+        let config = VerifierConfig::default().with_required_claims(RegisteredClaim::ALL);
+        let full = json!({"exp": NOW + 60, "nbf": NOW, "iat": NOW, "sub": "s", "jti": "j",
+                          "iss": "i", "aud": "a"});
+        assert!(check_json(full.clone(), &config).is_ok());
+        for claim in RegisteredClaim::ALL {
+            let mut partial = full.clone();
+            partial.as_object_mut().map(|m| m.remove(claim.name()));
+            assert_eq!(
+                check_json(partial, &config),
+                Err(AuthError::ClaimsInvalid),
+                "{claim}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_older_than_the_maximum_age_is_expired_to_the_second() {
+        let config = VerifierConfig::default().with_max_token_age_secs(600);
+        let exp = NOW + 60;
+        // 600 s of age plus 30 s of leeway.
+        assert!(check_json(json!({"exp": exp, "iat": NOW - 629}), &config).is_ok());
+        assert_eq!(
+            check_json(json!({"exp": exp, "iat": NOW - 630}), &config),
+            Err(AuthError::TokenExpired)
+        );
+        assert_eq!(
+            check_json(json!({"exp": exp}), &config),
+            Err(AuthError::ClaimsInvalid),
+            "iat becomes required"
+        );
+        assert_eq!(
+            check_json(json!({"exp": exp, "iat": NOW + 31}), &config),
+            Err(AuthError::TokenNotYetValid)
+        );
+    }
+
+    #[test]
+    fn an_audience_of_another_purpose_is_refused_in_a_string_or_an_array() {
+        let config = VerifierConfig::default().with_refused_audiences(["bus-registration"]);
+        let exp = NOW + 60;
+        assert!(check_json(json!({"exp": exp}), &config).is_ok());
+        assert!(check_json(json!({"exp": exp, "aud": "bus"}), &config).is_ok());
+        for aud in [
+            json!("bus-registration"),
+            json!(["bus", "bus-registration"]),
+        ] {
+            assert_eq!(
+                check_json(json!({"exp": exp, "aud": aud}), &config),
+                Err(AuthError::ClaimsInvalid)
+            );
+        }
     }
 
     #[test]

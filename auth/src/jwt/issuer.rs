@@ -20,6 +20,7 @@ pub struct Issuer {
     clock: Arc<dyn Clock>,
     consumer_claim: String,
     issuer: Option<String>,
+    audience: Option<String>,
 }
 
 impl Issuer {
@@ -30,6 +31,7 @@ impl Issuer {
             clock: Arc::new(SystemClock),
             consumer_claim: "key".into(),
             issuer: None,
+            audience: None,
         }
     }
 
@@ -48,6 +50,13 @@ impl Issuer {
     /// Sets `iss` on every token that does not set it in its extra claims.
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Sets `aud` on every token that does not set it in its extra claims: the
+    /// purpose the token is for (the router's caller or registration audience).
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
         self
     }
 
@@ -94,6 +103,9 @@ impl Issuer {
         claims.insert("jti".into(), uuid::Uuid::new_v4().to_string().into());
         if let Some(iss) = &self.issuer {
             claims.entry("iss").or_insert_with(|| iss.clone().into());
+        }
+        if let Some(aud) = &self.audience {
+            claims.entry("aud").or_insert_with(|| aud.clone().into());
         }
         let mut header = Header::new(credential.algorithm().to_jwt());
         header.kid = credential.kid().map(str::to_owned);
@@ -150,6 +162,28 @@ mod tests {
             issuer.sign("alice", Duration::ZERO, Map::new()),
             Err(IssueError::InvalidTtl(_))
         ));
+    }
+
+    #[test]
+    fn sets_the_audience_unless_the_extra_claims_do() {
+        let issuer = issuer().with_audience("bus-registration");
+        let aud = |extra: Map<String, Value>| {
+            let token = issuer
+                .sign("alice", Duration::from_secs(60), extra)
+                .expect("signed");
+            let (_, rest) = token.split_once('.').expect("three segments");
+            let (claims, _) = rest.split_once('.').expect("three segments");
+            let claims: Value = serde_json::from_slice(
+                &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims)
+                    .expect("base64url"),
+            )
+            .expect("json");
+            claims["aud"].clone()
+        };
+        assert_eq!(aud(Map::new()), "bus-registration");
+        let mut extra = Map::new();
+        extra.insert("aud".into(), "other".into());
+        assert_eq!(aud(extra), "other");
     }
 
     #[test]

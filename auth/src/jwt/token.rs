@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::error::AuthError;
 use crate::jwt::algorithm::Algorithm;
+use crate::jwt::strict_json::{self, StrictJsonError};
 
 /// The parts of a token that passed the structural checks.
 #[derive(Debug)]
@@ -32,24 +33,6 @@ const REFUSED_HEADERS: [&str; 4] = ["crit", "b64", "enc", "zip"];
 /// Header parameters that point at keys. They are never followed; the key comes
 /// only from the consumer store.
 const IGNORED_KEY_HEADERS: [&str; 4] = ["jku", "x5u", "jwk", "x5c"];
-
-/// The credential of an `Authorization`-style header value: the token after a
-/// `Bearer ` prefix (any case), or the whole value if it has no scheme.
-///
-/// Errors with `token_missing` if there is no header or nothing after the scheme.
-pub fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
-    let value = header.map(str::trim).unwrap_or_default();
-    let token = match value.get(..7) {
-        Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => value[7..].trim(),
-        _ if value.eq_ignore_ascii_case("bearer") => "",
-        _ => value,
-    };
-    if token.is_empty() {
-        Err(AuthError::TokenMissing)
-    } else {
-        Ok(token)
-    }
-}
 
 /// Checks size and shape, decodes header and claims. `max_bytes` is checked before
 /// anything else is looked at; `max_depth` bounds JSON nesting before it is parsed.
@@ -142,13 +125,17 @@ fn decode_object(
         tracing::debug!(part = what, "Refusing a token: JSON nested too deeply.");
         return Err(AuthError::TokenMalformed);
     }
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) | Err(_) => {
-            tracing::debug!(part = what, "Refusing a token: not a UTF-8 JSON object.");
-            Err(AuthError::TokenMalformed)
+    strict_json::object_from_slice(&bytes).map_err(|e| {
+        match e {
+            StrictJsonError::DuplicateKey => {
+                tracing::debug!(part = what, "Refusing a token: a JSON key appears twice.");
+            }
+            StrictJsonError::NotAnObject => {
+                tracing::debug!(part = what, "Refusing a token: not a UTF-8 JSON object.");
+            }
         }
-    }
+        AuthError::TokenMalformed
+    })
 }
 
 /// Whether `json` opens more than `max` arrays or objects inside one another, counted
@@ -236,18 +223,27 @@ mod tests {
     }
 
     #[test]
+    fn a_key_repeated_in_the_header_or_the_claims_is_malformed() {
+        for (header, claims) in [
+            (r#"{"alg":"HS256","alg":"none"}"#, r#"{"sub":"a"}"#),
+            (r#"{"alg":"HS256","kid":"a","kid":"b"}"#, r#"{"sub":"a"}"#),
+            (r#"{"alg":"HS256"}"#, r#"{"exp":1,"exp":2}"#),
+            (r#"{"alg":"HS256"}"#, r#"{"sub":"a","sub":"b"}"#),
+            (r#"{"alg":"HS256"}"#, r#"{"scope":"a","scope":"b"}"#),
+            (r#"{"alg":"HS256"}"#, r#"{"ctx":{"t":1,"t":2}}"#),
+        ] {
+            assert_eq!(
+                parse(&token(header, claims), 8192, 16).err(),
+                Some(AuthError::TokenMalformed),
+                "{header} {claims}"
+            );
+        }
+    }
+
+    #[test]
     fn counts_nesting_outside_strings_only() {
         assert!(!nesting_exceeds(br#"{"a":"[[[[[[","b":[1]}"#, 2));
         assert!(nesting_exceeds(br#"{"a":[[1]]}"#, 2));
         assert!(!nesting_exceeds(br#"{"a":"\"[[["}"#, 1));
-    }
-
-    #[test]
-    fn bearer_token_strips_the_scheme_in_any_case() {
-        assert_eq!(bearer_token(Some("Bearer abc")), Ok("abc"));
-        assert_eq!(bearer_token(Some("bEARER  abc ")), Ok("abc"));
-        assert_eq!(bearer_token(Some("abc")), Ok("abc"));
-        assert_eq!(bearer_token(Some("Bearer ")), Err(AuthError::TokenMissing));
-        assert_eq!(bearer_token(None), Err(AuthError::TokenMissing));
     }
 }

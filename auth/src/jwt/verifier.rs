@@ -10,6 +10,7 @@ use crate::consumer::Consumer;
 use crate::credential::Credential;
 use crate::error::AuthError;
 use crate::identity::Identity;
+use crate::jwt::bearer;
 use crate::jwt::claims::{self, Checked};
 use crate::jwt::config::VerifierConfig;
 use crate::jwt::token::{self, Parsed};
@@ -82,9 +83,10 @@ impl Verifier {
     }
 
     /// Verifies the token in an `Authorization`-style header value (see
-    /// [`bearer_token`](crate::bearer_token)); `token_missing` if there is none.
+    /// [`bearer_token`](crate::bearer_token): exactly `Bearer <token>`);
+    /// `token_missing` if there is none, `token_malformed` if it is not of that shape.
     pub fn verify_bearer(&self, header: Option<&str>) -> Result<Arc<Identity>, AuthError> {
-        self.verify(token::bearer_token(header)?)
+        self.verify(bearer::bearer_token(header)?)
     }
 
     /// The cache's counters.

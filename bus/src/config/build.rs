@@ -17,7 +17,7 @@ use crate::{
     translate::Translator,
 };
 
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, TokenPurpose};
 
 impl Config {
     /// Checks everything `router_settings` would build; lists every problem.
@@ -61,10 +61,16 @@ impl Config {
         else {
             return Err(errors);
         };
+        let (store, revocations) = (Arc::new(store), Arc::new(Revocations::new()));
         let verifier = Verifier::new(
-            Arc::new(store),
-            Arc::new(Revocations::new()),
-            self.auth.verifier.clone(),
+            Arc::clone(&store),
+            Arc::clone(&revocations),
+            self.verifier_config(TokenPurpose::Caller),
+        );
+        let registration_verifier = Verifier::new(
+            store,
+            revocations,
+            self.verifier_config(TokenPurpose::Registration),
         );
         Ok(RouterSettings {
             names: self.bus_names(),
@@ -73,6 +79,7 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
             verifier: Arc::new(verifier),
+            registration_verifier: Arc::new(registration_verifier),
             policy: Arc::new(policy),
             signer,
             reply_key: Arc::new(reply_key),
@@ -138,6 +145,21 @@ impl Config {
             errors.push(ConfigError::new(
                 "router.reply_timeout_secs",
                 "must be 1–86400",
+            ));
+        }
+        for (field, problem) in self.auth.verifier.problems() {
+            errors.push(ConfigError::new(format!("auth.verifier.{field}"), problem));
+        }
+        let registration = &self.auth.registration_audience;
+        if registration.is_empty() {
+            errors.push(ConfigError::new(
+                "auth.registration_audience",
+                "must not be empty: it keeps registration tokens apart from callers'",
+            ));
+        } else if self.auth.verifier.audiences.contains(registration) {
+            errors.push(ConfigError::new(
+                "auth.registration_audience",
+                format!("`{registration}` is also a caller audience in auth.verifier.audiences"),
             ));
         }
         if !(1..=300).contains(&self.auth.assertion_ttl_secs) {

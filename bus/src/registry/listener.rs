@@ -20,6 +20,7 @@ use crate::{
 
 use super::{
     announce::{Announcement, Registration},
+    answer::RegistrationAnswer,
     grants::RegistryGrants,
     table::{Change, RegistryTable},
 };
@@ -34,7 +35,7 @@ const APPLY_BACKOFF: Duration = Duration::from_millis(500);
 pub struct RegistryListener {
     /// The table it maintains.
     pub table: Arc<RegistryTable>,
-    /// Verifies the services' credentials.
+    /// Verifies the services' credentials (registration tokens only).
     pub verifier: Arc<Verifier>,
     /// Who may register what.
     pub grants: RegistryGrants,
@@ -57,6 +58,25 @@ enum Refusal {
     NotGranted { consumer: String, service: String },
     #[error("invalid registration: {0}")]
     Invalid(String),
+}
+
+impl Refusal {
+    /// The stable code a refused service is told.
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed_announcement",
+            Self::Credential(code) => code,
+            Self::NotGranted { .. } => "not_granted",
+            Self::Invalid(_) => "invalid_registration",
+        }
+    }
+}
+
+/// Acks a judged announcement (whatever the verdict: it is not retried).
+async fn settle(delivery: Delivery) {
+    if let Err(e) = delivery.ack().await {
+        tracing::debug!(error = %e, "Announcement ack failed.");
+    }
 }
 
 impl RegistryListener {
@@ -106,36 +126,54 @@ impl RegistryListener {
     }
 
     async fn handle(&self, delivery: Delivery, transport: &dyn Transport) {
-        let outcome = self.admit(&delivery);
-        match outcome {
-            Ok(Announcement::Discover) => {}
-            Ok(announcement) => {
+        let announcement = match Announcement::from_bytes(&delivery.envelope.payload) {
+            Ok(announcement) => announcement,
+            Err(e) => {
+                self.refused(&Refusal::Malformed(e.to_string()));
+                return settle(delivery).await;
+            }
+        };
+        let admitted = self.admit(&announcement, &delivery);
+        let register = match &announcement {
+            Announcement::Register(r) => Some(r),
+            _ => None,
+        };
+        match admitted {
+            Ok(()) if announcement == Announcement::Discover => {}
+            Ok(()) => {
                 if let Err(e) = self.apply(&announcement, transport).await {
                     tracing::warn!(error = %e, "Cannot apply an announcement; retrying later.");
                     // Back off: the control queue has no delivery limit, so an
                     // immediate requeue would spin while the broker refuses.
+                    // No answer: the service asks again until one router admits it.
                     tokio::time::sleep(APPLY_BACKOFF).await;
                     delivery.reject(true).await.ok();
                     return;
                 }
                 events::announcement("accepted", self.table.len(Instant::now()));
+                if let Some(r) = register {
+                    self.answer(transport, self.accepted(r)).await;
+                }
             }
             Err(refusal) => {
-                tracing::warn!(audit = true, outcome = "refused", reason = %refusal, "Registry announcement refused.");
-                events::announcement("refused", self.table.len(Instant::now()));
+                self.refused(&refusal);
+                if let Some(r) = register {
+                    self.answer(transport, self.refusal(r, &refusal)).await;
+                }
             }
         }
-        if let Err(e) = delivery.ack().await {
-            tracing::debug!(error = %e, "Announcement ack failed.");
-        }
+        settle(delivery).await;
+    }
+
+    fn refused(&self, refusal: &Refusal) {
+        tracing::warn!(audit = true, outcome = "refused", code = refusal.code(), reason = %refusal, "Registry announcement refused.");
+        events::announcement("refused", self.table.len(Instant::now()));
     }
 
     /// Authenticates and authorizes an announcement. `discover` needs no credential.
-    fn admit(&self, delivery: &Delivery) -> Result<Announcement, Refusal> {
-        let announcement = Announcement::from_bytes(&delivery.envelope.payload)
-            .map_err(|e| Refusal::Malformed(e.to_string()))?;
+    fn admit(&self, announcement: &Announcement, delivery: &Delivery) -> Result<(), Refusal> {
         let Some(service) = announcement.service() else {
-            return Ok(announcement);
+            return Ok(());
         };
         let header = delivery.envelope.headers.get_str(headers::AUTHORIZATION);
         let identity = bearer_token(header)
@@ -147,10 +185,49 @@ impl RegistryListener {
                 service: service.to_owned(),
             });
         }
-        if let Announcement::Register(r) | Announcement::Heartbeat(r) = &announcement {
+        if let Announcement::Register(r) | Announcement::Heartbeat(r) = announcement {
             self.check(r)?;
         }
-        Ok(announcement)
+        Ok(())
+    }
+
+    fn accepted(&self, r: &Registration) -> RegistrationAnswer {
+        RegistrationAnswer::Accepted {
+            service: r.service.clone(),
+            instance: r.instance.clone(),
+            router: self.instance.clone(),
+        }
+    }
+
+    fn refusal(&self, r: &Registration, refusal: &Refusal) -> RegistrationAnswer {
+        RegistrationAnswer::Refused {
+            service: r.service.clone(),
+            instance: r.instance.clone(),
+            router: self.instance.clone(),
+            code: refusal.code().to_owned(),
+            reason: refusal.to_string(),
+        }
+    }
+
+    /// Sends `answer` to its instance's control queue. Best effort: an instance
+    /// without a control queue (or a broker that refuses) goes unanswered, and
+    /// the service, hearing nothing, registers again.
+    async fn answer(&self, transport: &dyn Transport, answer: RegistrationAnswer) {
+        if !RegistrationAnswer::is_answerable_instance(answer.instance()) {
+            tracing::debug!("Registration of an instance id that cannot be answered.");
+            return;
+        }
+        let to = Address::queue(self.names.service_control_queue(answer.instance()));
+        let sent = match answer.to_envelope() {
+            Ok(envelope) => transport
+                .publish(&to, &envelope)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, queue = %to.routing_key, "Cannot answer a registration.");
+        }
     }
 
     fn check(&self, r: &Registration) -> Result<(), Refusal> {

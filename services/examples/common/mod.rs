@@ -31,7 +31,8 @@ pub(crate) struct Args {
     /// cluster); the same as the routers' `queue_type`.
     #[arg(long, env = "TOLLGATE_QUEUE_TYPE", default_value = "classic")]
     queue_type: QueueKind,
-    /// The service account's token (JWT), e.g. from `tollgate token sign --consumer orders-svc`.
+    /// The service account's token (JWT), e.g. from
+    /// `tollgate token sign --consumer orders-svc --purpose registration`.
     #[arg(
         long,
         env = "TOLLGATE_SERVICE_TOKEN",

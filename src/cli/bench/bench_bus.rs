@@ -224,8 +224,13 @@ mod tests {
                 verifier.verify(&token).unwrap().consumer,
                 keys::CALLER_RS256
             );
-            let service = keys::token(&issuer, SERVICE_ACCOUNT).unwrap();
-            let identity = settings.verifier.verify(&service).unwrap();
+            let service = keys::registration_token(&issuer, SERVICE_ACCOUNT).unwrap();
+            assert_eq!(
+                settings.verifier.verify(&service).map_err(|e| e.code()),
+                Err("claims_invalid"),
+                "a registration token is no caller's"
+            );
+            let identity = settings.registration_verifier.verify(&service).unwrap();
             assert!(
                 !settings
                     .policy

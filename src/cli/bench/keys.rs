@@ -118,6 +118,17 @@ pub(crate) fn token(issuer: &Issuer, consumer: &str) -> anyhow::Result<String> {
     Ok(issuer.sign(consumer, TOKEN_TTL, serde_json::Map::new())?)
 }
 
+/// A registration token for the service account `account` from `issuer` (`aud` is
+/// the default registration audience, which the bench's router config keeps).
+pub(crate) fn registration_token(issuer: &Issuer, account: &str) -> anyhow::Result<String> {
+    let mut claims = serde_json::Map::new();
+    claims.insert(
+        "aud".into(),
+        tollgate_bus::config::DEFAULT_REGISTRATION_AUDIENCE.into(),
+    );
+    Ok(issuer.sign(account, TOKEN_TTL, claims)?)
+}
+
 /// The key id of `consumer`'s one credential.
 pub(crate) fn kid(consumer: &str) -> String {
     format!("{consumer}-1")

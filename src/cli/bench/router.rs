@@ -44,7 +44,7 @@ pub(crate) async fn run(args: &RouterArgs) -> anyhow::Result<()> {
     let issuer = keys.issuer()?;
     let tokens = Tokens {
         caller: keys::token(&issuer, CALLER_HS256)?,
-        service: keys::token(&issuer, SERVICE_ACCOUNT)?,
+        service: keys::registration_token(&issuer, SERVICE_ACCOUNT)?,
     };
     let results = rounds::run_rotated(SCENARIOS.len(), args.common.rounds, async |i| {
         measure(args, &keys, SCENARIOS[i].1, &tokens).await

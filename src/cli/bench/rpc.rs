@@ -62,7 +62,7 @@ pub(crate) async fn run(args: &RpcArgs) -> anyhow::Result<()> {
     }
     let setup = Setup {
         token: keys::token(&issuer, CALLER_HS256)?.into(),
-        service_token: keys::token(&issuer, SERVICE_ACCOUNT)?,
+        service_token: keys::registration_token(&issuer, SERVICE_ACCOUNT)?,
         keys,
         pools,
         call: Call {

@@ -72,7 +72,7 @@ impl DemoBus {
                     .join("; ")
             )
         };
-        let tokens = Tokens::new(config.consumers().map_err(problems)?);
+        let tokens = Tokens::new(config.consumers().map_err(problems)?, &config);
         let names = config.bus_names();
         let shutdown = CancellationToken::new();
         let router = Router::from_config(&config)
@@ -82,7 +82,7 @@ impl DemoBus {
         let bus_key = AssertionVerifier::from_public_pem(public.as_bytes())?;
         let mut services = Vec::new();
         for (service, account) in SERVICES {
-            let token = tokens.valid(account, serde_json::json!({}))?;
+            let token = tokens.registration(account)?;
             let builder: ServiceBuilder = match service {
                 "orders" => examples::orders::service(token, bus_key.clone()),
                 "inventory" => examples::inventory::service(token, bus_key.clone()),

@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
 use tollgate_auth::{Clock, ConsumerStore, Issuer};
+use tollgate_bus::config::{Config, TokenPurpose};
 
 /// A clock an hour in the past, to mint a token that has already expired.
 #[derive(Debug)]
@@ -19,13 +20,23 @@ impl Clock for AnHourAgo {
 /// Mints the demo's tokens.
 pub(super) struct Tokens {
     store: Arc<ConsumerStore>,
+    registration_audience: String,
 }
 
 impl Tokens {
-    pub(super) fn new(store: ConsumerStore) -> Self {
+    pub(super) fn new(store: ConsumerStore, config: &Config) -> Self {
+        let registration = config.audience_for(TokenPurpose::Registration);
         Self {
             store: Arc::new(store),
+            registration_audience: registration.unwrap_or_default().to_owned(),
         }
+    }
+
+    /// A ten-minute registration token for the service account `account`.
+    pub(super) fn registration(&self, account: &str) -> anyhow::Result<String> {
+        let issuer =
+            Issuer::new(Arc::clone(&self.store)).with_audience(self.registration_audience.clone());
+        Ok(issuer.sign(account, Duration::from_secs(600), Map::new())?)
     }
 
     /// A valid ten-minute token for `consumer` with `claims`.

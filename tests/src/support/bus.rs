@@ -31,6 +31,9 @@ pub const CALLERS: [&str; 3] = ["web", "reader", "intruder"];
 /// Service accounts, each granted the service of the same name minus `-svc`.
 pub const SERVICE_ACCOUNTS: [&str; 3] = ["orders-svc", "billing-svc", "inventory-svc"];
 
+/// The audience of registration tokens on a test bus (the default).
+pub const REGISTRATION_AUDIENCE: &str = tollgate_bus::config::DEFAULT_REGISTRATION_AUDIENCE;
+
 /// A running router plus everything a test needs around it.
 pub struct TestBus {
     /// Names of this bus (namespace = the fixture's).
@@ -172,9 +175,15 @@ impl TestBus {
         key.sign(&body)
     }
 
-    /// A valid five-minute token for `consumer`.
+    /// A valid five-minute caller token for `consumer`.
     pub fn token(&self, consumer: &str) -> String {
         self.token_with(consumer, 300, json!({}))
+    }
+
+    /// A valid five-minute registration token for the service account `account`
+    /// (`aud` is the registration audience).
+    pub fn registration_token(&self, account: &str) -> String {
+        self.token_with(account, 300, json!({"aud": REGISTRATION_AUDIENCE}))
     }
 
     /// The key of `consumer`, to craft bad tokens.
@@ -216,7 +225,7 @@ impl TestBus {
     ) -> RunningService {
         let bus_key =
             AssertionVerifier::from_public_pem(self.assertion_public_pem.as_bytes()).unwrap();
-        let builder = examples::orders::service(self.token("orders-svc"), bus_key);
+        let builder = examples::orders::service(self.registration_token("orders-svc"), bus_key);
         let running = adjust(builder)
             .build()
             .unwrap()
@@ -268,7 +277,7 @@ impl TestBus {
             schema_version: version.into(),
             ttl_secs: 30,
         };
-        let token = self.token(&format!("{service}-svc"));
+        let token = self.registration_token(&format!("{service}-svc"));
         Announcement::Register(registration)
             .to_envelope(Some(&token))
             .unwrap()

@@ -2,7 +2,7 @@
 //! and helpers to wait for messages.
 //!
 //! The stand-in does only what a service and a caller can observe of the
-//! router: it takes requests from the ingress queue, trusts the bearer token
+//! router: it admits every registration, takes requests from the ingress queue, trusts the bearer token
 //! as the consumer's name (authentication is not under test here), signs a
 //! bus assertion, and delivers to the service with the caller's queue as the
 //! reply context; replies are forwarded to the queue named by their context.
@@ -19,7 +19,7 @@ use tollgate_bus::{
     Transport, bus_topology, headers,
 };
 use tollgate_services::Caller;
-use tollgate_tests::support::Fixture;
+use tollgate_tests::support::{Fixture, admit_every_registration};
 
 /// How long a test waits for something that must happen.
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -55,12 +55,14 @@ pub struct StandIn {
 }
 
 impl StandIn {
-    /// Starts consuming the ingress and replies queues (the core topology must exist).
+    /// Starts consuming the ingress and replies queues, and admits every
+    /// registration (the core topology must exist).
     pub async fn start(
         transport: Arc<dyn Transport>,
         names: &BusNames,
         signer: AssertionSigner,
     ) -> Self {
+        let registry = admit_every_registration(Arc::clone(&transport), names).await;
         let ingress = subscribe(&*transport, names.ingress_queue()).await;
         let replies = subscribe(&*transport, names.replies_queue()).await;
         let deliver = tokio::spawn(deliver(
@@ -71,7 +73,7 @@ impl StandIn {
         ));
         let forward = tokio::spawn(forward(transport, replies));
         Self {
-            tasks: vec![deliver, forward],
+            tasks: vec![registry, deliver, forward],
         }
     }
 }

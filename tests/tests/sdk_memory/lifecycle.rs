@@ -151,6 +151,7 @@ async fn a_message_whose_reply_keeps_failing_is_dead_lettered_after_the_delivery
     fx.declare(&bus_topology::core(&names)).await.unwrap();
     let keys = BusKeys::generate();
     let calls = Arc::new(AtomicUsize::new(0));
+    let _registry = admit_every_registration(fx.transport().clone(), &names).await;
     let running = orders(&keys, Arc::clone(&calls))
         .build()
         .unwrap()

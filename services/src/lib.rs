@@ -16,7 +16,7 @@ mod service;
 pub use caller::Caller;
 pub use credential::TokenSource;
 pub use error::{CallError, HandlerError, ServiceError};
-pub use handler::{BAD_PAYLOAD, HANDLER_FAILED, UNKNOWN_METHOD};
+pub use handler::{BAD_PAYLOAD, HANDLER_FAILED, INVALID_REQUEST, UNKNOWN_METHOD};
 pub use options::{DEFAULT_TIMEOUT, RequestOptions};
 pub use request::Request;
 pub use running::RunningService;

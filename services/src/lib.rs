@@ -8,6 +8,7 @@ pub mod examples;
 mod guard;
 mod handler;
 mod options;
+mod refuse;
 mod registration;
 mod request;
 mod running;

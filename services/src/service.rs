@@ -36,6 +36,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use tollgate_auth::{AssertionVerifier, Policy, Verifier};
 use tollgate_bus::{
     BusNames, Topology, Transport, TransportError, bus_topology,
+    dead_letter::DeadLetterBounds,
     registry::{Announcement, Registration},
     translate::Codec,
 };
@@ -67,6 +68,7 @@ pub struct Service {
     handlers: Handlers,
     prefetch: u16,
     heartbeat: Duration,
+    dead_letter_bounds: DeadLetterBounds,
 }
 
 /// Builds a [`Service`]; see [`Service::builder`].
@@ -83,6 +85,7 @@ pub struct ServiceBuilder {
     first_error: Option<ServiceError>,
     prefetch: u16,
     heartbeat: Duration,
+    dead_letter_bounds: DeadLetterBounds,
 }
 
 // === ServiceBuilder ===
@@ -151,6 +154,14 @@ impl ServiceBuilder {
         self
     }
 
+    /// How much of a refused message (one that did not pass the guard) its
+    /// copy in the dead-letter queue carries; by default the router's default
+    /// limits (1 MiB of payload, 64 headers, 16 KiB of headers).
+    pub fn dead_letter_bounds(mut self, bounds: DeadLetterBounds) -> Self {
+        self.dead_letter_bounds = bounds;
+        self
+    }
+
     /// The service, or the first problem: an invalid name or method, no handler,
     /// no credential, no way to admit messages, or an unsupported content type.
     pub fn build(self) -> Result<Service, ServiceError> {
@@ -179,6 +190,7 @@ impl ServiceBuilder {
             handlers: self.handlers,
             prefetch: self.prefetch,
             heartbeat: self.heartbeat,
+            dead_letter_bounds: self.dead_letter_bounds,
         })
     }
 }
@@ -200,6 +212,7 @@ impl Service {
             first_error: None,
             prefetch: DEFAULT_PREFETCH,
             heartbeat: DEFAULT_HEARTBEAT,
+            dead_letter_bounds: DeadLetterBounds::default(),
         }
     }
 
@@ -255,6 +268,7 @@ impl Service {
             guard: self.guard.clone(),
             handlers: self.handlers.clone(),
             codec: self.codec,
+            dead_letter_bounds: self.dead_letter_bounds,
         });
         Ok(RunningService::start(
             instance, dispatcher, deliveries, announcer, control,

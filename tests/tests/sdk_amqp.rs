@@ -204,10 +204,15 @@ async fn a_message_published_around_the_router_is_refused_and_dead_lettered_on_r
 
     let d = recv(&mut dead, "the bypass message in the dead-letter queue").await;
     assert_eq!(d.envelope.id, bypass.id);
+    let h = &d.envelope.headers;
+    assert_eq!(h.get_str(headers::CODE), Some("not_from_bus"));
     assert_eq!(
-        d.envelope.headers.get_str(headers::X_FIRST_DEATH_REASON),
-        Some("rejected")
+        h.get(headers::X_DEATH),
+        None,
+        "the service's copy, not the broker's"
     );
+    assert_eq!(h.get(headers::CONSUMER), None, "no forged bus header");
+    assert_eq!(h.get(headers::ASSERTION), None);
     d.ack().await.unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 0, "no handler saw it");
 

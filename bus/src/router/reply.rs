@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::{
     address::Address,
+    dead_letter::DeadLetterBounds,
     envelope::Envelope,
     error::TransportError,
     error_reply::ErrorBody,
@@ -26,6 +27,7 @@ pub(super) struct ReplyForwarder {
     key: ReplyContextKey,
     transport: Arc<dyn Transport>,
     names: BusNames,
+    bounds: DeadLetterBounds,
 }
 
 impl ReplyForwarder {
@@ -34,12 +36,14 @@ impl ReplyForwarder {
         key: ReplyContextKey,
         transport: Arc<dyn Transport>,
         names: BusNames,
+        bounds: DeadLetterBounds,
     ) -> Self {
         Self {
             translator,
             key,
             transport,
             names,
+            bounds,
         }
     }
 
@@ -136,7 +140,7 @@ impl ReplyForwarder {
         let rejection = Rejection::new(RejectCode::NotFromBus, Stage::Route, why);
         tracing::warn!(audit = true, msg.id = %reply.id, reason = why, "Reply refused.");
         events::reply("refused");
-        let copy = super::reject::dead_letter(reply, None, "-", &rejection);
+        let copy = super::reject::dead_letter(reply, None, "-", &rejection, &self.bounds);
         super::reject::publish_dead_letter(self.transport.as_ref(), &self.names, &copy).await
     }
 }

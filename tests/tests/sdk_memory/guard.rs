@@ -115,10 +115,13 @@ async fn messages_published_around_the_router_are_refused_and_dead_lettered() {
     let mut dead_ids = BTreeSet::new();
     for _ in 0..expected.len() {
         let d = recv(&mut dead, "a refused message in the dead-letter queue").await;
-        assert_eq!(
-            d.envelope.headers.get_str(headers::X_FIRST_DEATH_REASON),
-            Some("rejected")
-        );
+        // The service's own sanitized copy, not the broker's dead-lettering.
+        let h = &d.envelope.headers;
+        assert_eq!(h.get_str(headers::CODE), Some("not_from_bus"));
+        assert_eq!(h.get_str(headers::STAGE), Some("service"));
+        assert_eq!(h.get(headers::X_DEATH), None);
+        assert_eq!(h.get(headers::CONSUMER), None, "no forged bus header");
+        assert_eq!(h.get(headers::ASSERTION), None);
         dead_ids.insert(d.envelope.id.clone());
         d.ack().await.unwrap();
     }
@@ -198,5 +201,16 @@ async fn service_mode_accepts_a_valid_token_and_refuses_a_bad_one() {
     refused.ack().await.unwrap();
     let d = recv(&mut dead, "the forged request in the dead-letter queue").await;
     assert_eq!(d.envelope.id, forged.id);
+    assert_eq!(
+        d.envelope.headers.get_str(headers::CODE),
+        Some("invalid_token")
+    );
+    assert!(
+        d.envelope
+            .headers
+            .iter()
+            .all(|(n, _)| !n.eq_ignore_ascii_case(headers::AUTHORIZATION)),
+        "the caller's token is not in the dead-letter copy"
+    );
     running.shutdown().await.unwrap();
 }

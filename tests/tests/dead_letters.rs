@@ -1,7 +1,8 @@
 //! Dead letters: a copy in `<ns>.dead`, whether the router or a service's
 //! SDK wrote it, carries the verdict and a bounded, sanitized part of the
 //! refused message — never a credential, a forged bus header, a broker
-//! header or a hostile table.
+//! header or a hostile table — and the queue itself is bounded, dropping its
+//! oldest letters.
 
 // The cases are plain async fns instantiated per transport by
 // `on_both_transports!`; a failed expectation must panic.
@@ -237,8 +238,70 @@ fn bus_dead_queue(fx: &Fixture) -> String {
         .to_owned()
 }
 
+/// Refuses `count` requests (no credential) with `body`, waits for their
+/// error replies, stops the router (so every copy is published) and returns
+/// the ids in the order sent.
+async fn refuse_and_stop(fx: &Fixture, bus: TestBus, count: usize, body: &str) -> Vec<String> {
+    let tr = fx.transport().as_ref();
+    let (caller_q, mut replies) = bus.caller_queue(tr).await;
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        let request = bus.request(&json!(body), None, Some(&caller_q));
+        bus.send(tr, "orders.get", &request).await;
+        ids.push(request.id);
+    }
+    for i in 0..count {
+        let reply = recv(&mut replies, &format!("error reply {i}")).await;
+        reply.ack().await.unwrap();
+    }
+    // A stopping router settles what it holds: every copy is in the queue.
+    bus.stop().await;
+    ids
+}
+
+/// The ids waiting in the dead-letter queue, oldest first, counted with no
+/// consumer on it and then read.
+async fn dead_ids(fx: &Fixture, expected: u32) -> Vec<String> {
+    let tr = fx.transport().as_ref();
+    let dead = bus_dead_queue(fx);
+    assert_eq!(tr.inspect(&dead).await.unwrap().messages, expected);
+    let mut sub = tr
+        .subscribe(&dead, SubscribeOptions::prefetch(100))
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..expected {
+        let d = recv(&mut sub, &format!("dead letter {i}")).await;
+        ids.push(d.envelope.id.clone());
+        d.ack().await.unwrap();
+    }
+    ids
+}
+
+/// A config with `bound` under `[dead_letters]` whose router takes one
+/// message at a time, so refusals reach the queue in the order sent.
+fn one_at_a_time(bound: &str) -> String {
+    format!("[dead_letters]\n{bound}\n[router]\nprefetch = 1\n")
+}
+
+async fn the_dead_letter_queue_keeps_only_its_newest_letters_past_its_length(fx: &Fixture) {
+    let bus = TestBus::start_with(fx, &one_at_a_time("max_length = 3")).await;
+    let sent = refuse_and_stop(fx, bus, 5, "{}").await;
+    assert_eq!(dead_ids(fx, 3).await, sent[2..]);
+}
+
+async fn the_dead_letter_queue_keeps_only_its_newest_letters_past_its_bytes(fx: &Fixture) {
+    // Each copy's body is 992 bytes: two fit in 2,500, three do not.
+    let bus = TestBus::start_with(fx, &one_at_a_time("max_length_bytes = 2500")).await;
+    let body = "x".repeat(990);
+    let sent = refuse_and_stop(fx, bus, 5, &body).await;
+    assert_eq!(dead_ids(fx, 2).await, sent[3..]);
+}
+
 tollgate_tests::on_both_transports!(
-    a_refused_request_s_copy_carries_the_verdict_and_nothing_hostile
+    a_refused_request_s_copy_carries_the_verdict_and_nothing_hostile,
+    the_dead_letter_queue_keeps_only_its_newest_letters_past_its_length,
+    the_dead_letter_queue_keeps_only_its_newest_letters_past_its_bytes
 );
 
 // === A service's refusal ===

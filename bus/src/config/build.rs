@@ -133,6 +133,12 @@ impl Config {
         if l.max_message_bytes == 0 || l.max_header_bytes == 0 || l.max_header_count == 0 {
             errors.push(ConfigError::new("limits", "every limit must be at least 1"));
         }
+        if self.dead_letters.max_length == 0 || self.dead_letters.max_length_bytes == 0 {
+            errors.push(ConfigError::new(
+                "dead_letters",
+                "max_length and max_length_bytes must be at least 1",
+            ));
+        }
         if !(1..=300).contains(&self.auth.assertion_ttl_secs) {
             errors.push(ConfigError::new("auth.assertion_ttl_secs", "must be 1–300"));
         }

@@ -7,6 +7,8 @@
 //! [`crate::envelope::DeliveryMode`]'s users and written down in README's
 //! delivery contract: requests persistent, replies transient.
 
+use serde::{Deserialize, Serialize};
+
 use crate::{
     names::BusNames,
     topology::{ExchangeKind, ExchangeSpec, Overflow, QueueSpec, Topology},
@@ -20,12 +22,38 @@ pub const DELIVERY_LIMIT: u32 = 5;
 /// (back-pressure), never a silent drop.
 pub const INGRESS_MAX_LENGTH: u32 = 1_000_000;
 
+/// How much the dead-letter queue `<ns>.dead` holds (`[dead_letters]` in the
+/// config). Past either bound the **oldest** dead letters are dropped
+/// (`drop-head`), never the new one: with `reject-publish` a refusal whose
+/// copy the broker refuses would be requeued, refused again and requeued for
+/// ever, and the broker's own dead-lettering would lose the newest records
+/// silently. Every router and service of a bus must declare the same bounds:
+/// the broker refuses a redeclaration with other arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadQueueBounds {
+    /// Most dead letters held (`x-max-length`; default 100,000).
+    pub max_length: u32,
+    /// Most bytes of dead-letter bodies held (`x-max-length-bytes`; default 1 GiB).
+    pub max_length_bytes: u64,
+}
+
+impl Default for DeadQueueBounds {
+    fn default() -> Self {
+        Self {
+            max_length: 100_000,
+            max_length_bytes: 1024 * 1024 * 1024,
+        }
+    }
+}
+
 /// Ingress exchange and queue, the dead-letter exchange and queue, the
 /// delivery exchange, the replies queue and the control exchange.
 pub fn core(names: &BusNames) -> Topology {
     let (ingress_x, ingress_q) = (names.ingress_exchange(), names.ingress_queue());
     let (dlx, dead) = (names.dead_letter_exchange(), names.dead_queue());
     let kind = names.queue_type();
+    let bounds = names.dead_queue_bounds();
     Topology::new()
         .exchange(ExchangeSpec::topic(ingress_x))
         .exchange(ExchangeSpec::new(dlx, ExchangeKind::Fanout))
@@ -36,7 +64,11 @@ pub fn core(names: &BusNames) -> Topology {
             names.control_exchange(),
             ExchangeKind::Fanout,
         ))
-        .queue(QueueSpec::durable(dead, kind, DELIVERY_LIMIT))
+        .queue(
+            QueueSpec::durable(dead, kind, DELIVERY_LIMIT)
+                .max_length(bounds.max_length, Overflow::DropHead)
+                .max_length_bytes(bounds.max_length_bytes, Overflow::DropHead),
+        )
         .queue(
             QueueSpec::durable(ingress_q, kind, DELIVERY_LIMIT)
                 .max_length(INGRESS_MAX_LENGTH, Overflow::RejectPublish)
@@ -87,6 +119,28 @@ mod tests {
         ] {
             every_topology_of(&n);
         }
+    }
+
+    #[test]
+    fn the_dead_letter_queue_is_bounded_and_drops_its_oldest() {
+        let bounds = DeadQueueBounds {
+            max_length: 7,
+            max_length_bytes: 4096,
+        };
+        let names = BusNames::new("tg").with_dead_queue_bounds(bounds);
+        let topology = core(&names);
+        let dead = topology
+            .queues
+            .iter()
+            .find(|q| q.name == names.dead_queue())
+            .unwrap();
+        assert_eq!(dead.max_length, Some(7));
+        assert_eq!(dead.max_length_bytes, Some(4096));
+        assert_eq!(dead.overflow, Overflow::DropHead);
+        let default = core(&BusNames::new("tg"));
+        let dead = default.queues.iter().find(|q| q.name == "tg.dead").unwrap();
+        assert_eq!(dead.max_length, Some(100_000));
+        assert_eq!(dead.max_length_bytes, Some(1 << 30));
     }
 
     fn every_topology_of(n: &BusNames) {

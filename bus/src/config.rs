@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tollgate_auth::{ConsumerSpec, PolicySpec, VerifierConfig};
 
 use crate::{
+    bus_topology::DeadQueueBounds,
     chain::{AuthMode, Limits, RouteAuth},
     names::{BusNames, DEFAULT_NAMESPACE},
     registry::RegistryGrant,
@@ -70,6 +71,11 @@ pub struct Config {
     /// Size limits.
     #[serde(default)]
     pub limits: Limits,
+    /// Bounds of the dead-letter queue `<ns>.dead`; past them its oldest
+    /// messages are dropped. Part of the queue's declaration: every router
+    /// (and a service that declares the bus) must use the same.
+    #[serde(default)]
+    pub dead_letters: DeadQueueBounds,
     /// Schema mappings between versions.
     #[serde(default)]
     pub translation: TranslationSection,
@@ -163,6 +169,7 @@ impl Default for Config {
             policy: PolicySpec::default(),
             registry: RegistrySection::default(),
             limits: Limits::default(),
+            dead_letters: DeadQueueBounds::default(),
             translation: TranslationSection::default(),
             router: RouterSection::default(),
             base_dir: PathBuf::from("."),
@@ -231,9 +238,12 @@ impl Config {
         )
     }
 
-    /// The names of the bus this config describes (namespace and queue type).
+    /// The names of the bus this config describes (namespace, queue type and
+    /// dead-letter queue bounds).
     pub fn bus_names(&self) -> BusNames {
-        BusNames::new(self.namespace.clone()).with_queue_type(self.queue_type)
+        BusNames::new(self.namespace.clone())
+            .with_queue_type(self.queue_type)
+            .with_dead_queue_bounds(self.dead_letters)
     }
 
     /// Resolves `path` against the config file's folder.

@@ -16,8 +16,11 @@ pub const CODE: &str = "x-tollgate-code";
 pub const STAGE: &str = "x-tollgate-stage";
 /// Human-readable reason of a rejection.
 pub const REASON: &str = "x-tollgate-reason";
-/// On a dead-letter copy: why the original headers were left out.
+/// On a dead-letter copy: why some or all of the sender's headers were left out.
 pub const HEADERS_DROPPED: &str = "x-tollgate-headers-dropped";
+/// On a dead-letter copy: the refused payload was larger than a copy carries
+/// (its size and the bound); the copy has an empty payload.
+pub const PAYLOAD_DROPPED: &str = "x-tollgate-payload-dropped";
 /// Marks an error reply; its value is the rejection code.
 pub const ERROR: &str = "x-tollgate-error";
 
@@ -67,9 +70,39 @@ pub fn is_reserved(name: &str) -> bool {
         && name.as_bytes()[..TOLLGATE_PREFIX.len()].eq_ignore_ascii_case(TOLLGATE_PREFIX.as_bytes())
 }
 
+/// Whether the broker sets `name` on redelivered or dead-lettered messages
+/// (`x-death`, `x-first-death-*`, `x-last-death-*`, `x-delivery-count`, in any
+/// letter case): it describes a queue's history, never the sender's request.
+pub fn is_broker_header(name: &str) -> bool {
+    let starts = |prefix: &str| {
+        name.len() >= prefix.len()
+            && name.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    };
+    name.eq_ignore_ascii_case(X_DEATH)
+        || name.eq_ignore_ascii_case(X_DELIVERY_COUNT)
+        || starts("x-first-death-")
+        || starts("x-last-death-")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broker_headers_are_matched_case_insensitively() {
+        for name in [
+            "x-death",
+            "X-Death",
+            "x-first-death-reason",
+            "X-LAST-DEATH-QUEUE",
+            "x-delivery-count",
+        ] {
+            assert!(is_broker_header(name), "{name}");
+        }
+        for name in ["x-deaths", "x-first-death", "death", "trace-id"] {
+            assert!(!is_broker_header(name), "{name}");
+        }
+    }
 
     #[test]
     fn reserved_names_are_matched_case_insensitively() {

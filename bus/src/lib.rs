@@ -9,6 +9,7 @@ mod address;
 pub mod bus_topology;
 pub mod chain;
 pub mod config;
+pub mod dead_letter;
 mod envelope;
 mod error;
 mod error_reply;

@@ -5,15 +5,17 @@
 //! under `<ns>.caller.` and are the only names a `reply_to` may point at.
 //! The fixed names are built once, not per message.
 
-use crate::topology::QueueKind;
+use crate::{bus_topology::DeadQueueBounds, topology::QueueKind};
 
 /// What every participant of one bus must agree on to declare the same
-/// topology: the namespace `ns` (default `tollgate`) and the type of the
-/// shared durable queues (classic on one node, quorum in a cluster).
+/// topology: the namespace `ns` (default `tollgate`), the type of the
+/// shared durable queues (classic on one node, quorum in a cluster) and the
+/// bounds of the dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BusNames {
     ns: String,
     queue_type: QueueKind,
+    dead_bounds: DeadQueueBounds,
     ingress: String,
     deliver: String,
     dlx: String,
@@ -32,6 +34,7 @@ impl BusNames {
         let ns = ns.into();
         Self {
             queue_type: QueueKind::Classic,
+            dead_bounds: DeadQueueBounds::default(),
             ingress: format!("{ns}.ingress"),
             deliver: format!("{ns}.deliver"),
             dlx: format!("{ns}.dlx"),
@@ -50,6 +53,19 @@ impl BusNames {
     pub fn with_queue_type(mut self, queue_type: QueueKind) -> Self {
         self.queue_type = queue_type;
         self
+    }
+
+    /// Declares the dead-letter queue with `bounds` (default
+    /// [`DeadQueueBounds::default`]). Every router and service of a bus must
+    /// use the same: the broker refuses a redeclaration with others.
+    pub fn with_dead_queue_bounds(mut self, bounds: DeadQueueBounds) -> Self {
+        self.dead_bounds = bounds;
+        self
+    }
+
+    /// The bounds of the dead-letter queue.
+    pub fn dead_queue_bounds(&self) -> DeadQueueBounds {
+        self.dead_bounds
     }
 
     /// The namespace.

@@ -18,6 +18,7 @@ use crate::{
         AuthModes, Authenticate, Authorize, Gate, Limits, Resolve, Sanitize, Stamp, Translate,
     },
     config::{Config, ConfigError},
+    dead_letter::DeadLetterBounds,
     error::TransportError,
     names::BusNames,
     registry::{RegistryGrants, RegistryListener, RegistryTable},
@@ -150,12 +151,19 @@ impl Router {
             ),
             modes: s.modes,
         };
-        let pipeline = Arc::new(Pipeline::new(gate, Arc::clone(&transport), s.names.clone()));
+        let bounds = DeadLetterBounds::from(s.limits);
+        let pipeline = Arc::new(Pipeline::new(
+            gate,
+            Arc::clone(&transport),
+            s.names.clone(),
+            bounds,
+        ));
         let forwarder = Arc::new(ReplyForwarder::new(
             Arc::clone(&s.translator),
             Arc::clone(&s.reply_key),
             Arc::clone(&transport),
             s.names.clone(),
+            bounds,
         ));
         let options = SubscribeOptions::prefetch(s.prefetch);
         let ingress = consume::Consumer {

@@ -18,12 +18,14 @@ pub const DEEP_STACK_BYTES: usize = 512 * 1024 * 1024;
 /// (dropping a deep table recurses there too).
 pub const WORKER_STACK_BYTES: usize = 64 * 1024 * 1024;
 
-/// Re-executes the current program with `RUST_MIN_STACK` set unless it is set
-/// already. Call it first thing in `main`, before any thread exists. Returns
-/// (instead of re-executing) on non-Unix systems or if `exec` fails, after
-/// logging why to stderr.
+/// Re-executes the current program with `RUST_MIN_STACK` set to
+/// [`DEEP_STACK_BYTES`] unless it already asks for at least that much (a
+/// smaller value, such as the 2 MiB std uses anyway, or one that is not a
+/// number, is replaced). Call it first thing in `main`, before any thread
+/// exists. Returns (instead of re-executing) on non-Unix systems or if `exec`
+/// fails, after logging why to stderr.
 pub fn ensure_deep_stack() {
-    if std::env::var_os("RUST_MIN_STACK").is_some() {
+    if !needs_deep_stack(std::env::var_os("RUST_MIN_STACK").as_deref()) {
         return;
     }
     #[cfg(unix)]
@@ -39,5 +41,48 @@ pub fn ensure_deep_stack() {
         eprintln!(
             "warning: cannot re-execute with a deep stack ({error}); a hostile header table could crash this process"
         );
+    }
+}
+
+/// Whether a process whose `RUST_MIN_STACK` is `value` must be re-executed:
+/// unless the value is a number of bytes of at least [`DEEP_STACK_BYTES`],
+/// read as std reads it (a plain decimal `usize`; std falls back to 2 MiB
+/// for anything else, whitespace included).
+pub fn needs_deep_stack(value: Option<&std::ffi::OsStr>) -> bool {
+    let bytes = value
+        .and_then(std::ffi::OsStr::to_str)
+        .and_then(|v| v.parse::<usize>().ok());
+    bytes.is_none_or(|bytes| bytes < DEEP_STACK_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::*;
+
+    fn needs(value: &str) -> bool {
+        needs_deep_stack(Some(OsStr::new(value)))
+    }
+
+    #[test]
+    fn a_missing_small_or_unreadable_value_needs_the_deep_stack() {
+        assert!(needs_deep_stack(None));
+        assert!(needs("2097152"), "2 MiB, std's default, is not enough");
+        assert!(needs(&(DEEP_STACK_BYTES - 1).to_string()));
+        assert!(needs(""));
+        assert!(needs("512M"));
+        assert!(needs("-1"));
+        assert!(needs("99999999999999999999999999"));
+        assert!(
+            needs(&format!(" {DEEP_STACK_BYTES}")),
+            "std ignores a value with spaces"
+        );
+    }
+
+    #[test]
+    fn a_value_of_at_least_the_deep_stack_is_kept() {
+        assert!(!needs(&DEEP_STACK_BYTES.to_string()));
+        assert!(!needs(&(2 * DEEP_STACK_BYTES).to_string()));
     }
 }

@@ -83,7 +83,9 @@ pub struct QueueSpec {
     pub dead_letter: Option<DeadLetter>,
     /// Most ready messages it holds.
     pub max_length: Option<u32>,
-    /// What happens past `max_length`.
+    /// Most bytes of ready message bodies it holds (RabbitMQ counts bodies only).
+    pub max_length_bytes: Option<u64>,
+    /// What happens past `max_length` or `max_length_bytes`.
     pub overflow: Overflow,
     /// Quorum only: returns after which a message is dead-lettered instead of redelivered.
     pub delivery_limit: Option<u32>,
@@ -224,6 +226,7 @@ impl QueueSpec {
             auto_delete: false,
             dead_letter: None,
             max_length: None,
+            max_length_bytes: None,
             overflow: Overflow::DropHead,
             delivery_limit: None,
             message_ttl: None,
@@ -273,6 +276,13 @@ impl QueueSpec {
     /// Limits the number of ready messages.
     pub fn max_length(mut self, max: u32, overflow: Overflow) -> Self {
         self.max_length = Some(max);
+        self.overflow = overflow;
+        self
+    }
+
+    /// Limits the bytes of ready message bodies.
+    pub fn max_length_bytes(mut self, max: u64, overflow: Overflow) -> Self {
+        self.max_length_bytes = Some(max);
         self.overflow = overflow;
         self
     }

@@ -1,7 +1,8 @@
 //! One delivery from admission to settlement: guard, handler, reply, ack.
 //!
 //! * Refused by the guard: an error reply (only to a `reply_to` the router
-//!   could have set) and a reject without requeue, so the broker dead-letters it.
+//!   could have set), a sanitized copy in the dead-letter queue, then an ack
+//!   (see [`crate::refuse`]).
 //! * Admitted: the handler's reply or error reply, then an ack. A handler
 //!   error or panic is an answer, never a retry.
 //! * The reply cannot be published: reject with requeue; the queue's delivery
@@ -12,13 +13,13 @@ use std::{panic::AssertUnwindSafe, sync::Arc};
 use futures_util::FutureExt;
 use tollgate_bus::{
     Address, BusNames, Delivery, Envelope, ErrorBody, ErrorDetail, Headers, Stage, Transport,
-    headers, translate::Codec, transport::Acker,
+    dead_letter::DeadLetterBounds, headers, translate::Codec, transport::Acker,
 };
 use tracing::Instrument;
 
 use crate::{
     error::HandlerError,
-    guard::{Admitted, Guard, Refusal},
+    guard::{Admitted, Guard},
     handler::{HANDLER_FAILED, Handled, Handlers, Incoming, UNKNOWN_METHOD},
 };
 
@@ -33,6 +34,8 @@ pub(crate) struct Dispatcher {
     pub(crate) guard: Guard,
     pub(crate) handlers: Handlers,
     pub(crate) codec: Codec,
+    /// How much of a refused message its dead-letter copy carries.
+    pub(crate) dead_letter_bounds: DeadLetterBounds,
 }
 
 impl Dispatcher {
@@ -54,36 +57,6 @@ impl Dispatcher {
         }
         .instrument(span)
         .await
-    }
-
-    async fn refuse(&self, envelope: &Envelope, acker: Acker, refusal: &Refusal) {
-        tracing::warn!(
-            target: "tollgate::audit",
-            service = %self.service,
-            msg.id = %envelope.id,
-            route = envelope.headers.get_str(headers::ROUTE).unwrap_or("-"),
-            code = refusal.code.as_str(),
-            detail = refusal.detail,
-            "Refused a message that did not pass the guard.",
-        );
-        if let Some(reply_to) = self.reply_target(envelope) {
-            let detail = ErrorDetail {
-                code: refusal.code.as_str().to_owned(),
-                stage: refusal.stage.as_str().to_owned(),
-                message: refusal.reason.to_owned(),
-            };
-            let reply = error_reply(envelope, detail);
-            if let Err(e) = self
-                .transport
-                .publish(&Address::queue(reply_to), &reply)
-                .await
-            {
-                tracing::warn!(msg.id = %envelope.id, error = %e, "Cannot send the refusal.");
-            }
-        }
-        if let Err(e) = acker.reject(false).await {
-            tracing::warn!(msg.id = %envelope.id, error = %e, "Cannot reject a refused message.");
-        }
     }
 
     async fn serve(&self, envelope: Envelope, acker: Acker, admitted: Admitted) {
@@ -175,7 +148,7 @@ impl Dispatcher {
     /// The queue to reply to: the bus's replies queue, or the sender's own
     /// queue (direct reply-to, or a caller queue its reply key opens); never
     /// a queue of the bus, of a service or of another caller.
-    fn reply_target<'e>(&self, envelope: &'e Envelope) -> Option<&'e str> {
+    pub(crate) fn reply_target<'e>(&self, envelope: &'e Envelope) -> Option<&'e str> {
         let reply_to = envelope.reply_to.as_deref()?;
         let key = envelope.headers.get_str(headers::REPLY_KEY);
         (reply_to == self.names.replies_queue() || self.names.is_own_reply_to(reply_to, key))
@@ -209,7 +182,7 @@ fn ok_reply(request: &Envelope, body: Vec<u8>, codec: Codec) -> Envelope {
     reply
 }
 
-fn error_reply(request: &Envelope, detail: ErrorDetail) -> Envelope {
+pub(crate) fn error_reply(request: &Envelope, detail: ErrorDetail) -> Envelope {
     let mut reply = ErrorBody { error: detail }.reply_to(request);
     copy_reply_context(request, &mut reply);
     reply

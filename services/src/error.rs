@@ -111,7 +111,7 @@ impl HandlerError {
 
     /// `invalid_request`: the request is well-formed but not acceptable.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new("invalid_request", message)
+        Self::new(crate::handler::INVALID_REQUEST, message)
     }
 
     /// `not_found`: what the request names does not exist.

@@ -6,14 +6,26 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use serde::{Serialize, de::DeserializeOwned};
 use tollgate_auth::Identity;
-use tollgate_bus::{Headers, translate::Codec};
+use tollgate_bus::{
+    Headers,
+    translate::{Codec, TranslateError},
+};
 
 use crate::{error::HandlerError, error::ServiceError, request::Request};
 
 /// Code of the error reply when a handler panics or its reply cannot be encoded.
 pub const HANDLER_FAILED: &str = "handler_failed";
-/// Code of the error reply when the request body cannot be decoded.
+/// Code of the error reply when the request body is not a valid document of
+/// its content type.
 pub const BAD_PAYLOAD: &str = "bad_payload";
+/// Code of the error reply when the request body is a valid document that
+/// does not fit the handler's input type (a missing field, a wrong type), and
+/// of [`HandlerError::invalid`].
+pub const INVALID_REQUEST: &str = "invalid_request";
+
+/// Longest decoder message an error reply quotes, in bytes (a message may
+/// quote a string of the payload).
+const MAX_DETAIL_BYTES: usize = 256;
 /// Code of the error reply when the service has no handler for the method.
 pub const UNKNOWN_METHOD: &str = "unknown_method";
 
@@ -114,7 +126,7 @@ where
         let body: T = match incoming.codec.from_slice(&incoming.payload) {
             Ok(body) => body,
             Err(e) => {
-                let error = HandlerError::new(BAD_PAYLOAD, format!("cannot decode the body: {e}"));
+                let error = decode_error(incoming.codec, &incoming.payload, &e);
                 return Box::pin(std::future::ready(Err(error)));
             }
         };
@@ -136,6 +148,33 @@ where
             })
         })
     }
+}
+
+/// Why a body did not decode into the handler's input: `bad_payload` when it
+/// is no valid document of `codec` (or nests too deep, or has trailing
+/// bytes), `invalid_request` with the decoder's words (a missing field, a
+/// wrong type; at most [`MAX_DETAIL_BYTES`]) when it is one of the wrong shape.
+fn decode_error(codec: Codec, payload: &[u8], error: &TranslateError) -> HandlerError {
+    let TranslateError::Decode { source, .. } = error else {
+        return HandlerError::new(BAD_PAYLOAD, format!("cannot decode the body: {error}"));
+    };
+    // Only the error path decodes twice: is it a document at all?
+    if codec.decode(payload).is_err() {
+        return HandlerError::new(BAD_PAYLOAD, format!("cannot decode the body: {error}"));
+    }
+    let detail = source.to_string();
+    let mut end = detail.len().min(MAX_DETAIL_BYTES);
+    while !detail.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = if end < detail.len() { "…" } else { "" };
+    HandlerError::new(
+        INVALID_REQUEST,
+        format!(
+            "payload does not match the handler's input: {}{cut}",
+            &detail[..end]
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -194,6 +233,68 @@ mod tests {
             .unwrap()
             .call(incoming(b"{"), Codec::Json);
         assert_eq!(out.await.unwrap_err().code(), BAD_PAYLOAD);
+    }
+
+    #[tokio::test]
+    async fn a_valid_document_of_the_wrong_shape_says_what_does_not_fit() {
+        let call = |payload| {
+            handlers()
+                .get("double")
+                .unwrap()
+                .call(incoming(payload), Codec::Json)
+        };
+        let missing = call(b"{}").await.unwrap_err();
+        assert_eq!(missing.code(), INVALID_REQUEST);
+        assert_eq!(
+            missing.message(),
+            "payload does not match the handler's input: missing field `n` at line 1 column 2"
+        );
+        let wrong_type = call(br#"{"n":"x"}"#).await.unwrap_err();
+        assert_eq!(wrong_type.code(), INVALID_REQUEST);
+        assert!(
+            wrong_type.message().contains("invalid type"),
+            "{}",
+            wrong_type.message()
+        );
+        assert_eq!(call(b"{} {}").await.unwrap_err().code(), BAD_PAYLOAD);
+    }
+
+    #[tokio::test]
+    async fn a_long_decoder_message_is_cut() {
+        let long = format!(r#"{{"n":"{}"}}"#, "é".repeat(1000));
+        let incoming = Incoming {
+            payload: Bytes::from(long),
+            ..incoming(b"")
+        };
+        let error = handlers()
+            .get("double")
+            .unwrap()
+            .call(incoming, Codec::Json)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), INVALID_REQUEST);
+        assert!(error.message().len() < 400, "{}", error.message().len());
+        assert!(error.message().ends_with('…'));
+    }
+
+    #[tokio::test]
+    async fn a_shape_error_in_messagepack_is_told_too() {
+        let payload = Codec::MessagePack
+            .to_vec(&serde_json::json!({"m": 1}))
+            .unwrap();
+        let incoming = Incoming {
+            payload: Bytes::from(payload),
+            codec: Codec::MessagePack,
+            ..incoming(b"")
+        };
+        let error = handlers()
+            .get("double")
+            .unwrap()
+            .call(incoming, Codec::Json)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), INVALID_REQUEST, "{}", error.message());
+        assert!(error.message().contains("`n`"), "{}", error.message());
     }
 
     #[test]

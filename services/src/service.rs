@@ -35,8 +35,8 @@ use std::{future::Future, sync::Arc, time::Duration};
 use serde::{Serialize, de::DeserializeOwned};
 use tollgate_auth::{AssertionVerifier, Policy, Verifier};
 use tollgate_bus::{
-    BusNames, Topology, Transport, TransportError, bus_topology, registry::Registration,
-    translate::Codec,
+    BusNames, Topology, Transport, TransportError, bus_topology, dead_letter::DeadLetterBounds,
+    registry::Registration, translate::Codec,
 };
 
 use crate::{
@@ -70,6 +70,7 @@ pub struct Service {
     prefetch: u16,
     heartbeat: Duration,
     admission_timeout: Duration,
+    dead_letter_bounds: DeadLetterBounds,
 }
 
 /// Builds a [`Service`]; see [`Service::builder`].
@@ -87,6 +88,7 @@ pub struct ServiceBuilder {
     prefetch: u16,
     heartbeat: Duration,
     admission_timeout: Duration,
+    dead_letter_bounds: DeadLetterBounds,
 }
 
 // === ServiceBuilder ===
@@ -164,6 +166,14 @@ impl ServiceBuilder {
         self
     }
 
+    /// How much of a refused message (one that did not pass the guard) its
+    /// copy in the dead-letter queue carries; by default the router's default
+    /// limits (1 MiB of payload, 64 headers, 16 KiB of headers).
+    pub fn dead_letter_bounds(mut self, bounds: DeadLetterBounds) -> Self {
+        self.dead_letter_bounds = bounds;
+        self
+    }
+
     /// The service, or the first problem: an invalid name or method, no handler,
     /// no credential, no way to admit messages, or an unsupported content type.
     pub fn build(self) -> Result<Service, ServiceError> {
@@ -193,6 +203,7 @@ impl ServiceBuilder {
             prefetch: self.prefetch,
             heartbeat: self.heartbeat,
             admission_timeout: self.admission_timeout,
+            dead_letter_bounds: self.dead_letter_bounds,
         })
     }
 }
@@ -215,6 +226,7 @@ impl Service {
             prefetch: DEFAULT_PREFETCH,
             heartbeat: DEFAULT_HEARTBEAT,
             admission_timeout: DEFAULT_ADMISSION_TIMEOUT,
+            dead_letter_bounds: DeadLetterBounds::default(),
         }
     }
 
@@ -274,6 +286,7 @@ impl Service {
             guard: self.guard.clone(),
             handlers: self.handlers.clone(),
             codec: self.codec,
+            dead_letter_bounds: self.dead_letter_bounds,
         });
         Ok(RunningService::start(
             instance, dispatcher, deliveries, announcer, control,

@@ -239,7 +239,10 @@ async fn billing_legacy_charges_in_schema_v1_and_refuses_zero_amounts_and_v2_bod
         .caller
         .request::<_, billing_legacy::Invoice>("billing-legacy.charge", &v2_body, &as_v1)
         .await;
-    assert_eq!(rejection(untranslated), refused_by_service("bad_payload"));
+    assert_eq!(
+        rejection(untranslated),
+        refused_by_service("invalid_request")
+    );
     running.shutdown().await.unwrap();
 }
 

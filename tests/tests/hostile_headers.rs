@@ -1,7 +1,8 @@
 //! A header table nested as deep as one RabbitMQ frame allows (25,000
 //! levels) does not take the router down: `tollgate serve` runs with deep
-//! stacks, refuses the message as `too_large`, dead-letters a copy without
-//! the hostile headers, and keeps serving.
+//! stacks (even when started with `RUST_MIN_STACK` set too small), refuses
+//! the message as `too_large`, dead-letters a copy without the hostile
+//! headers, and keeps serving.
 
 use std::process::Command;
 
@@ -19,7 +20,11 @@ async fn hostile_headers_do_not_take_the_router_down() {
     let fx = Fixture::amqp().await;
     let bus = TestBus::prepare(&fx, "").await;
     let tr = fx.transport().clone();
-    let mut router = RouterProcess::spawn(&bus, &format!("{}-r", fx.ns.prefix()));
+    let mut router = RouterProcess::spawn_with_env(
+        &bus,
+        &format!("{}-r", fx.ns.prefix()),
+        &[("RUST_MIN_STACK", "2097152")],
+    );
     router.wait_started(&bus, tr.as_ref()).await;
     bus.announce(tr.as_ref(), "orders", "application/json", "2")
         .await;
@@ -38,6 +43,9 @@ async fn hostile_headers_do_not_take_the_router_down() {
     let exchange = bus.names.ingress_exchange().to_owned();
     let helper = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_publish_hostile"))
+            // std's own 2 MiB: set, but too small to serialise the table;
+            // the helper must re-execute itself with a deep stack anyway.
+            .env("RUST_MIN_STACK", "2097152")
             .args([
                 exchange.as_str(),
                 "orders.get",

@@ -112,6 +112,59 @@ async fn a_typed_request_and_a_handler_error_round_trip_over_rabbitmq() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_does_not_fit_the_handler_is_told_what_is_wrong() {
+    let fx = Fixture::amqp().await;
+    let names = declared_bus(&fx).await;
+    let keys = BusKeys::generate();
+    let router = StandIn::start(fx.transport().clone(), &names, keys.signer.clone()).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service_conn = fx.connect().await;
+    let running = orders(&keys, Arc::clone(&calls))
+        .build()
+        .unwrap()
+        .run(Arc::clone(&service_conn), names.clone())
+        .await
+        .unwrap();
+    let caller = Caller::connect(fx.transport().clone(), names.clone())
+        .await
+        .unwrap();
+    let alice = RequestOptions::with_token("alice");
+
+    let empty = caller
+        .request::<_, Placed>("orders.place", &serde_json::json!({}), &alice)
+        .await;
+    match &empty {
+        Err(CallError::Rejected {
+            code,
+            stage,
+            message,
+        }) => {
+            assert_eq!(
+                (code.as_str(), stage.as_str()),
+                ("invalid_request", "service")
+            );
+            assert_eq!(
+                message,
+                "payload does not match the handler's input: missing field `item` at line 1 column 2"
+            );
+        }
+        other => panic!("expected invalid_request, got {other:?}"),
+    }
+    let not_json = Envelope::new("{not json").with_content_type("application/json");
+    let refused = caller.request_raw("orders.place", not_json, &alice).await;
+    assert!(
+        matches!(&refused, Err(CallError::Rejected { code, .. }) if code == "bad_payload"),
+        "invalid JSON stays bad_payload, got {refused:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "no handler ran");
+
+    running.shutdown().await.unwrap();
+    drop((caller, router));
+    service_conn.close().await.unwrap();
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_published_around_the_router_is_refused_and_dead_lettered_on_rabbitmq() {
     let fx = Fixture::amqp().await;
     let names = declared_bus(&fx).await;
@@ -152,10 +205,15 @@ async fn a_message_published_around_the_router_is_refused_and_dead_lettered_on_r
 
     let d = recv(&mut dead, "the bypass message in the dead-letter queue").await;
     assert_eq!(d.envelope.id, bypass.id);
+    let h = &d.envelope.headers;
+    assert_eq!(h.get_str(headers::CODE), Some("not_from_bus"));
     assert_eq!(
-        d.envelope.headers.get_str(headers::X_FIRST_DEATH_REASON),
-        Some("rejected")
+        h.get(headers::X_DEATH),
+        None,
+        "the service's copy, not the broker's"
     );
+    assert_eq!(h.get(headers::CONSUMER), None, "no forged bus header");
+    assert_eq!(h.get(headers::ASSERTION), None);
     d.ack().await.unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 0, "no handler saw it");
 

@@ -100,18 +100,9 @@ impl Sanitize {
         }
         envelope
             .headers
-            .retain(|name, _| !headers::is_reserved(name) && !is_broker_header(name));
+            .retain(|name, _| !headers::is_reserved(name) && !headers::is_broker_header(name));
         Ok(())
     }
-}
-
-/// Headers the broker sets on redelivered or dead-lettered messages; they
-/// describe the ingress queue's history, not the caller's request.
-fn is_broker_header(name: &str) -> bool {
-    name == headers::X_DEATH
-        || name.starts_with("x-first-death-")
-        || name.starts_with("x-last-death-")
-        || name == headers::X_DELIVERY_COUNT
 }
 
 #[cfg(test)]

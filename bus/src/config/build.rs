@@ -162,6 +162,12 @@ impl Config {
                 format!("`{registration}` is also a caller audience in auth.verifier.audiences"),
             ));
         }
+        if self.dead_letters.max_length == 0 || self.dead_letters.max_length_bytes == 0 {
+            errors.push(ConfigError::new(
+                "dead_letters",
+                "max_length and max_length_bytes must be at least 1",
+            ));
+        }
         if !(1..=300).contains(&self.auth.assertion_ttl_secs) {
             errors.push(ConfigError::new("auth.assertion_ttl_secs", "must be 1–300"));
         }

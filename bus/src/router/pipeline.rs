@@ -7,6 +7,7 @@ use tracing::Instrument;
 use crate::{
     address::Address,
     chain::{Facts, Gate, InfraError, Resolved, Verdict},
+    dead_letter::DeadLetterBounds,
     envelope::Envelope,
     error::TransportError,
     events::{MessageDelivered, MessageRequeued},
@@ -23,14 +24,22 @@ pub(super) struct Pipeline {
     gate: Gate,
     transport: Arc<dyn Transport>,
     names: BusNames,
+    /// How much of a refused message its dead-letter copy carries.
+    bounds: DeadLetterBounds,
 }
 
 impl Pipeline {
-    pub(super) fn new(gate: Gate, transport: Arc<dyn Transport>, names: BusNames) -> Self {
+    pub(super) fn new(
+        gate: Gate,
+        transport: Arc<dyn Transport>,
+        names: BusNames,
+        bounds: DeadLetterBounds,
+    ) -> Self {
         Self {
             gate,
             transport,
             names,
+            bounds,
         }
     }
 
@@ -65,6 +74,7 @@ impl Pipeline {
                     &envelope,
                     &facts,
                     &rejection,
+                    &self.bounds,
                 )
                 .await
                 .map_err(InfraError::from),

@@ -3,9 +3,16 @@
 //! confirmed before the ingress is acked.
 
 use crate::{
-    address::Address, chain::Facts, envelope::Envelope, error::TransportError,
-    error_reply::ErrorBody, events::MessageRejected, headers, names::BusNames,
-    rejection::Rejection, transport::Transport,
+    address::Address,
+    chain::Facts,
+    dead_letter::{self, DeadLetterBounds},
+    envelope::Envelope,
+    error::TransportError,
+    error_reply::ErrorBody,
+    events::MessageRejected,
+    names::BusNames,
+    rejection::Rejection,
+    transport::Transport,
 };
 
 /// Sends the error reply and the dead-letter copy. Errors only for a transport
@@ -17,6 +24,7 @@ pub(super) async fn refuse(
     refused: &Envelope,
     facts: &Facts,
     rejection: &Rejection,
+    bounds: &DeadLetterBounds,
 ) -> Result<(), TransportError> {
     MessageRejected {
         code: rejection.code,
@@ -45,6 +53,7 @@ pub(super) async fn refuse(
         facts.reply_to.as_deref(),
         facts.route_str(),
         rejection,
+        bounds,
     );
     publish_dead_letter(transport, names, &copy).await
 }
@@ -72,68 +81,29 @@ pub(super) async fn publish_dead_letter(
     }
 }
 
-/// The dead-letter copy: the refused message with its `reply_to`, without its
-/// credential and without the bus's own credentials (an assertion, a reply
-/// context: a message refused at delivery was already stamped), with the
-/// code, stage, reason and route of the refusal.
+/// The dead-letter copy of `refused` (see [`crate::dead_letter`]): the
+/// caller's checked `reply_to`, the verdict, and only as much of the message
+/// as `bounds` allow, without credentials, bus or broker headers.
 ///
-/// A message refused at delivery was translated: its copy is the same
-/// request in the service's format, which the router accepts again as it is.
+/// A message refused at delivery was translated: its copy is the request in
+/// the service's format.
 pub(super) fn dead_letter(
     refused: &Envelope,
     reply_to: Option<&str>,
     route: &str,
     rejection: &Rejection,
+    bounds: &DeadLetterBounds,
 ) -> Envelope {
-    let mut copy = refused.clone();
-    copy.reply_to = reply_to.map(str::to_owned);
-    // The only record of a refusal: kept on disk whatever the sender chose.
-    copy.delivery_mode = crate::Hop::DeadLetter.delivery_mode();
-    copy.headers.retain(|name, _| {
-        !name.eq_ignore_ascii_case(headers::AUTHORIZATION)
-            && name != headers::ASSERTION
-            && name != headers::REPLY_CONTEXT
-            && name != headers::REPLY_KEY
-    });
-    copy.headers.insert(headers::CODE, rejection.code.as_str());
-    copy.headers
-        .insert(headers::STAGE, rejection.stage.as_str());
-    copy.headers
-        .insert(headers::REASON, rejection.reason.as_str());
-    copy.headers.insert(headers::ROUTE, route);
-    if let Err(e) = copy.check_wire() {
-        // The original headers cannot be sent again (a hostile table): keep the
-        // copy deliverable with the verdict alone, so it is never requeued forever.
-        copy.headers.retain(|name, _| headers::is_reserved(name));
-        copy.headers.insert(headers::HEADERS_DROPPED, e.to_string());
-    }
-    copy
+    dead_letter::copy_of(refused, reply_to, route, rejection, bounds)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::header_map::Headers;
+    use crate::{header_map::Headers, headers};
 
     #[test]
-    fn a_copy_whose_headers_cannot_be_sent_keeps_only_the_verdict() {
-        let deep = (0..40).fold(crate::HeaderValue::Void, |v, _| {
-            crate::HeaderValue::Array(vec![v])
-        });
-        let original = Envelope::new("{}").with_headers(Headers::new().with("deep", deep));
-        let copy = dead_letter(
-            &original,
-            None,
-            "orders.create",
-            &Rejection::forbidden("no"),
-        );
-        assert_eq!(copy.check_wire(), Ok(()));
-        assert!(copy.headers.get_str(headers::HEADERS_DROPPED).is_some());
-        assert_eq!(copy.headers.get_str(headers::CODE), Some("forbidden"));
-    }
-
-    #[test]
-    fn the_dead_letter_copy_has_no_credential_and_says_why() {
+    fn a_refused_request_s_copy_has_no_credential_and_says_why() {
         let original = Envelope::new("{}").with_headers(
             Headers::new()
                 .with("Authorization", "Bearer secret")
@@ -146,6 +116,7 @@ mod tests {
             Some("tg.caller.c1"),
             "orders.create",
             &Rejection::forbidden("no"),
+            &DeadLetterBounds::default(),
         );
         assert!(
             copy.headers

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::{
     address::Address,
+    dead_letter::DeadLetterBounds,
     envelope::Envelope,
     error::TransportError,
     error_reply::ErrorBody,
@@ -29,6 +30,7 @@ pub(super) struct ReplyForwarder {
     used: UsedContexts,
     transport: Arc<dyn Transport>,
     names: BusNames,
+    bounds: DeadLetterBounds,
 }
 
 /// What becomes of one reply.
@@ -48,6 +50,7 @@ impl ReplyForwarder {
         key: Arc<ReplyContextKey>,
         transport: Arc<dyn Transport>,
         names: BusNames,
+        bounds: DeadLetterBounds,
     ) -> Self {
         Self {
             translator,
@@ -55,6 +58,7 @@ impl ReplyForwarder {
             used: UsedContexts::new(DEFAULT_CAPACITY),
             transport,
             names,
+            bounds,
         }
     }
 
@@ -176,7 +180,7 @@ impl ReplyForwarder {
         let rejection = Rejection::new(RejectCode::NotFromBus, Stage::Route, why);
         tracing::warn!(audit = true, msg.id = %reply.id, reason = why, "Reply refused.");
         events::reply("refused");
-        let copy = super::reject::dead_letter(reply, None, "-", &rejection);
+        let copy = super::reject::dead_letter(reply, None, "-", &rejection, &self.bounds);
         super::reject::publish_dead_letter(self.transport.as_ref(), &self.names, &copy).await
     }
 }

@@ -306,4 +306,6 @@ impl Mapping {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;

@@ -306,3 +306,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+pub(super) mod props;

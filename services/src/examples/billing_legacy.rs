@@ -6,7 +6,8 @@
 //!   [`LIMIT_CENTS`].
 //!
 //! The service speaks only version 1 (`{customer:{number}, amount_cents,
-//! currency}`); it refuses a version-2 body as `bad_payload`. Callers speaking
+//! currency}`); it refuses a version-2 body as `invalid_request` (a valid
+//! document that does not fit). Callers speaking
 //! version 2 send a [`v2::Charge`] with schema version `2`, and the router's
 //! mapping (`[[translation.mappings]]` in `tollgate.example.toml`) renames
 //! `/customer/id` to `/customer/number`, moves `/total/cents` to

@@ -21,6 +21,7 @@ pub struct RouterProcess {
     log: PathBuf,
     config: PathBuf,
     amqp_url: String,
+    env: Vec<(String, String)>,
 }
 
 impl RouterProcess {
@@ -32,9 +33,23 @@ impl RouterProcess {
     /// Starts `tollgate serve` as instance `instance`, connecting to `amqp_url`
     /// (e.g. a [`super::ChaosProxy`] in front of the broker).
     pub fn spawn_via(bus: &TestBus, instance: &str, amqp_url: &str) -> Self {
+        Self::spawn_full(bus, instance, amqp_url, &[])
+    }
+
+    /// Starts `tollgate serve` as instance `instance` on the test broker with
+    /// extra environment variables `env` (e.g. `RUST_MIN_STACK`).
+    pub fn spawn_with_env(bus: &TestBus, instance: &str, env: &[(&str, &str)]) -> Self {
+        Self::spawn_full(bus, instance, &amqp_url(), env)
+    }
+
+    fn spawn_full(bus: &TestBus, instance: &str, amqp_url: &str, env: &[(&str, &str)]) -> Self {
         let log = bus.dir.join(format!("router-{instance}.log"));
         let (config, metrics_addr) = (bus.config_path(), free_local_addr());
-        let child = start(&config, instance, &metrics_addr, amqp_url, &log);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let child = start(&config, instance, &metrics_addr, amqp_url, &log, &env);
         Self {
             child,
             instance: instance.to_owned(),
@@ -42,6 +57,7 @@ impl RouterProcess {
             log,
             config,
             amqp_url: amqp_url.to_owned(),
+            env,
         }
     }
 
@@ -61,6 +77,7 @@ impl RouterProcess {
             &self.metrics_addr,
             &self.amqp_url,
             &self.log,
+            &self.env,
         );
         true
     }
@@ -192,9 +209,11 @@ fn start(
     metrics_addr: &str,
     amqp_url: &str,
     log: &std::path::Path,
+    env: &[(String, String)],
 ) -> Child {
     let log_file = std::fs::File::create(log).expect("router log file");
     Command::new(tollgate_binary())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .args(["serve", "--config"])
         .arg(config)
         .env("TOLLGATE_INSTANCE", instance)

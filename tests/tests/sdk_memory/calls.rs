@@ -99,7 +99,8 @@ async fn handler_errors_unknown_methods_and_bad_bodies_are_typed_rejections() {
         .caller
         .request("orders.create", &"not an order", &as_alice())
         .await;
-    assert_eq!(rejected_code(bad).0, "bad_payload");
+    // Valid JSON that is no order: the service says it does not fit.
+    assert_eq!(rejected_code(bad).0, "invalid_request");
     assert_eq!(
         calls.load(Ordering::SeqCst),
         1,

@@ -131,10 +131,13 @@ async fn messages_published_around_the_router_are_refused_and_dead_lettered() {
     let mut dead_ids = BTreeSet::new();
     for _ in 0..expected.len() {
         let d = recv(&mut dead, "a refused message in the dead-letter queue").await;
-        assert_eq!(
-            d.envelope.headers.get_str(headers::X_FIRST_DEATH_REASON),
-            Some("rejected")
-        );
+        // The service's own sanitized copy, not the broker's dead-lettering.
+        let h = &d.envelope.headers;
+        assert_eq!(h.get_str(headers::CODE), Some("not_from_bus"));
+        assert_eq!(h.get_str(headers::STAGE), Some("service"));
+        assert_eq!(h.get(headers::X_DEATH), None);
+        assert_eq!(h.get(headers::CONSUMER), None, "no forged bus header");
+        assert_eq!(h.get(headers::ASSERTION), None);
         dead_ids.insert(d.envelope.id.clone());
         d.ack().await.unwrap();
     }
@@ -216,5 +219,70 @@ async fn service_mode_accepts_a_valid_token_and_refuses_a_bad_one() {
     refused.ack().await.unwrap();
     let d = recv(&mut dead, "the forged request in the dead-letter queue").await;
     assert_eq!(d.envelope.id, forged.id);
+    assert_eq!(
+        d.envelope.headers.get_str(headers::CODE),
+        Some("invalid_token")
+    );
+    assert!(
+        d.envelope
+            .headers
+            .iter()
+            .all(|(n, _)| !n.eq_ignore_ascii_case(headers::AUTHORIZATION)),
+        "the caller's token is not in the dead-letter copy"
+    );
     running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_message_whose_copy_cannot_be_published_is_kept_not_lost() {
+    let bus = bus().await;
+    let tr = bus.fx.transport();
+    let dead = tollgate_bus::Topology::new()
+        .queue(tollgate_bus::QueueSpec::classic(bus.names.dead_queue()));
+    tr.delete(&dead).await.unwrap();
+    let service = orders(&bus.keys, Arc::default()).build().unwrap();
+    let running = service.run(tr.clone(), bus.names.clone()).await.unwrap();
+    let queue = bus.names.service_queue("orders");
+    let mut bypass = Envelope::new(r#"{"item":"free","qty":1}"#);
+    bypass.headers.insert(headers::ROUTE, "orders.create");
+    tr.publish(&Address::queue(&queue), &bypass).await.unwrap();
+    // Taken by the service, whose copy then has no queue to go to.
+    tollgate_tests::support::wait_until(
+        "the service to take the message",
+        Duration::from_secs(10),
+        async || tr.inspect(&queue).await.unwrap().messages == 0,
+    )
+    .await;
+    running.shutdown().await.unwrap();
+    assert_eq!(
+        tr.inspect(&queue).await.unwrap().messages,
+        1,
+        "the refused message was dropped instead of requeued"
+    );
+
+    // With the dead-letter queue back, the next instance records it once.
+    bus.fx
+        .declare(&bus_topology::core(&bus.names))
+        .await
+        .unwrap();
+    let mut dead = tr
+        .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
+        .await
+        .unwrap();
+    let service = orders(&bus.keys, Arc::default()).build().unwrap();
+    let running = service.run(tr.clone(), bus.names.clone()).await.unwrap();
+    let copy = recv(&mut dead, "the copy once the queue is back").await;
+    assert_eq!(copy.envelope.id, bypass.id);
+    assert_eq!(
+        copy.envelope.headers.get_str(headers::CODE),
+        Some("not_from_bus")
+    );
+    copy.ack().await.unwrap();
+    running.shutdown().await.unwrap();
+    drop(dead);
+    assert_eq!(tr.inspect(&queue).await.unwrap().messages, 0);
+    assert_eq!(
+        tr.inspect(bus.names.dead_queue()).await.unwrap().messages,
+        0
+    );
 }

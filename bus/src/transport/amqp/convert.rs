@@ -299,3 +299,6 @@ mod tests {
         assert_eq!(properties(&env).unwrap_err().code(), "invalid_headers");
     }
 }
+
+#[cfg(test)]
+mod props;

@@ -136,6 +136,12 @@ fn queue_arguments(q: &QueueSpec) -> FieldTable {
     }
     if let Some(max) = q.max_length {
         args.insert("x-max-length".into(), AMQPValue::LongLongInt(max.into()));
+    }
+    if let Some(max) = q.max_length_bytes {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        args.insert("x-max-length-bytes".into(), AMQPValue::LongLongInt(max));
+    }
+    if q.max_length.is_some() || q.max_length_bytes.is_some() {
         let overflow = match q.overflow {
             Overflow::DropHead => "drop-head",
             Overflow::RejectPublish => "reject-publish",
@@ -171,6 +177,28 @@ mod tests {
             Some(&AMQPValue::LongLongInt(3))
         );
         assert!(args.contains_key("x-dead-letter-routing-key"));
+    }
+
+    #[test]
+    fn a_bounded_queue_carries_both_bounds_and_its_overflow() {
+        let q = QueueSpec::classic("q")
+            .max_length(10, Overflow::DropHead)
+            .max_length_bytes(1 << 30, Overflow::DropHead);
+        let args = queue_arguments(&q);
+        let arg = |name: &str| args.inner().get(name).cloned();
+        assert_eq!(arg("x-max-length"), Some(AMQPValue::LongLongInt(10)));
+        assert_eq!(
+            arg("x-max-length-bytes"),
+            Some(AMQPValue::LongLongInt(1 << 30))
+        );
+        assert_eq!(
+            arg("x-overflow"),
+            Some(AMQPValue::LongString("drop-head".into()))
+        );
+        let only_bytes =
+            queue_arguments(&QueueSpec::classic("q").max_length_bytes(5, Overflow::DropHead));
+        assert!(only_bytes.contains_key("x-overflow"));
+        assert!(!only_bytes.contains_key("x-max-length"));
     }
 
     #[test]

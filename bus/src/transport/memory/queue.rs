@@ -101,8 +101,15 @@ impl Queue {
     /// Whether the queue is full for a `reject-publish` overflow.
     pub(super) fn refuses_publish(&self) -> bool {
         use crate::topology::Overflow;
-        matches!((self.spec.max_length, self.spec.overflow),
-            (Some(max), Overflow::RejectPublish) if self.ready.len() >= max as usize)
+        let full = self
+            .spec
+            .max_length
+            .is_some_and(|max| self.ready.len() >= max as usize)
+            || self
+                .spec
+                .max_length_bytes
+                .is_some_and(|max| self.ready_bytes() >= max);
+        full && self.spec.overflow == Overflow::RejectPublish
     }
 
     /// Appends a message; returns what `drop-head` overflow pushed out.
@@ -116,7 +123,27 @@ impl Queue {
                 }
             }
         }
+        if let Some(max) = self.spec.max_length_bytes {
+            // Summed per enqueue: only the bus's dead-letter queue has a byte
+            // bound, and the memory transport serves tests and the demo.
+            let mut bytes = self.ready_bytes();
+            while bytes > max {
+                let Some(head) = self.ready.pop_front() else {
+                    break;
+                };
+                bytes -= head.envelope.payload.len() as u64;
+                dropped.push((head, DeathReason::MaxLen));
+            }
+        }
         dropped
+    }
+
+    /// Bytes of the ready messages' bodies (what RabbitMQ's byte bound counts).
+    fn ready_bytes(&self) -> u64 {
+        self.ready
+            .iter()
+            .map(|m| m.envelope.payload.len() as u64)
+            .sum()
     }
 
     /// Removes expired messages from the head (RabbitMQ's semantics).

@@ -1,0 +1,106 @@
+//! Settling a delivery the guard refused: an error reply (only to a
+//! `reply_to` the router could have set), a sanitized, bounded copy in
+//! `<ns>.dead` confirmed by the broker, then an ack.
+//!
+//! The SDK writes the copy itself rather than rejecting the message to the
+//! broker's dead-letter exchange, which would keep every header the sender
+//! chose: a forged bus header, a table nested thousands deep, and in service
+//! mode the caller's `authorization` token. The copy follows the router's
+//! rules ([`tollgate_bus::dead_letter`]). If it cannot be published, the
+//! message is requeued after [`DEAD_LETTER_BACKOFF`]: never lost, never
+//! retried in a tight loop.
+
+use std::time::Duration;
+
+use tollgate_bus::{
+    Address, Envelope, ErrorDetail, Rejection, dead_letter, header_map::MAX_NAME_BYTES, headers,
+    transport::Acker,
+};
+
+use crate::{dispatch::Dispatcher, guard::Refusal};
+
+/// Wait before handing back a refused message whose dead-letter copy could
+/// not be published (the dead-letter queue is gone, the broker refused it).
+pub(crate) const DEAD_LETTER_BACKOFF: Duration = Duration::from_secs(1);
+
+impl Dispatcher {
+    /// Answers, records and settles a delivery the guard refused.
+    pub(crate) async fn refuse(&self, envelope: &Envelope, acker: Acker, refusal: &Refusal) {
+        let route = self.claimed_route(envelope);
+        tracing::warn!(
+            target: "tollgate::audit",
+            service = %self.service,
+            msg.id = %envelope.id,
+            route,
+            code = refusal.code.as_str(),
+            detail = refusal.detail,
+            "Refused a message that did not pass the guard.",
+        );
+        let reply_to = self.reply_target(envelope);
+        if let Some(reply_to) = reply_to {
+            let detail = ErrorDetail {
+                code: refusal.code.as_str().to_owned(),
+                stage: refusal.stage.as_str().to_owned(),
+                message: refusal.reason.to_owned(),
+            };
+            let reply = crate::dispatch::error_reply(envelope, detail);
+            if let Err(e) = self
+                .transport
+                .publish(&Address::queue(reply_to), &reply)
+                .await
+            {
+                tracing::warn!(msg.id = %envelope.id, error = %e, "Cannot send the refusal.");
+            }
+        }
+        // The dead-letter queue is read by operators: the detail helps them
+        // and is no secret (an error code of the check that failed).
+        let rejection = Rejection::new(
+            refusal.code,
+            refusal.stage,
+            format!("{} ({})", refusal.reason, refusal.detail),
+        );
+        let copy = dead_letter::copy_of(
+            envelope,
+            reply_to,
+            route,
+            &rejection,
+            &self.dead_letter_bounds,
+        );
+        let dead = Address::queue(self.names.dead_queue());
+        match self.transport.publish(&dead, &copy).await {
+            Ok(()) => {
+                if let Err(e) = acker.ack().await {
+                    tracing::debug!(msg.id = %envelope.id, error = %e, "Cannot ack; the broker will redeliver.");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(
+                    msg.id = %envelope.id,
+                    error = %e,
+                    code = e.code(),
+                    "Cannot dead-letter a refused message; requeueing.",
+                );
+                tokio::time::sleep(DEAD_LETTER_BACKOFF).await;
+                if let Err(e) = acker.reject(true).await {
+                    tracing::debug!(msg.id = %envelope.id, error = %e, "Cannot requeue.");
+                }
+            }
+        }
+    }
+
+    /// The route the message claims, for the log and the copy, when it names
+    /// a method of this service (the sender wrote it: anything else is `-`).
+    fn claimed_route<'e>(&self, envelope: &'e Envelope) -> &'e str {
+        envelope
+            .headers
+            .get_str(headers::ROUTE)
+            .filter(|route| {
+                route.len() <= MAX_NAME_BYTES
+                    && route
+                        .strip_prefix(self.service.as_str())
+                        .and_then(|rest| rest.strip_prefix('.'))
+                        .is_some_and(|method| !method.is_empty())
+            })
+            .unwrap_or("-")
+    }
+}

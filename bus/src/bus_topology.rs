@@ -80,8 +80,16 @@ pub fn core(names: &BusNames) -> Topology {
             QueueSpec::durable(names.replies_queue(), kind, DELIVERY_LIMIT)
                 .dead_letter_to(dlx, None),
         )
+        // What the broker dead-letters holds what the sender sent (credentials
+        // included): it goes to the poison queue, which the routers turn into
+        // clean copies in `<ns>.dead`, never straight to `<ns>.dead`.
+        .queue(
+            QueueSpec::durable(names.poison_queue(), kind, DELIVERY_LIMIT)
+                .max_length(bounds.max_length, Overflow::DropHead)
+                .max_length_bytes(bounds.max_length_bytes, Overflow::DropHead),
+        )
         .bind(ingress_x, ingress_q, "#")
-        .bind(dlx, dead, "")
+        .bind(dlx, names.poison_queue(), "")
 }
 
 /// The queue of service `service` and its binding from the delivery exchange.

@@ -182,7 +182,7 @@ fn nests_deeper_than(value: &HeaderValue, levels: usize) -> bool {
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.
-fn cut(text: &str, max: usize) -> &str {
+pub(crate) fn cut(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }

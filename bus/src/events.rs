@@ -17,6 +17,8 @@ pub const REGISTRY_SERVICES: &str = "tollgate_registry_services";
 pub const ANNOUNCEMENTS_TOTAL: &str = "tollgate_announcements_total";
 /// Counter of replies forwarded to callers by `outcome`.
 pub const REPLIES_TOTAL: &str = "tollgate_replies_total";
+/// Counter: messages the broker dead-lettered on its own, recorded clean in `<ns>.dead`.
+pub const BROKER_DEAD_LETTERS_TOTAL: &str = "tollgate_broker_dead_letters_total";
 
 /// A message was delivered to its service.
 pub struct MessageDelivered<'a> {
@@ -98,6 +100,11 @@ pub fn stage_timing(stage: &'static str, elapsed: Duration) {
 pub fn announcement(outcome: &'static str, services: usize) {
     metrics::counter!(ANNOUNCEMENTS_TOTAL, "outcome" => outcome).increment(1);
     metrics::gauge!(REGISTRY_SERVICES).set(services as f64);
+}
+
+/// Records a message the broker dead-lettered, now recorded clean.
+pub fn broker_dead_letter() {
+    metrics::counter!(BROKER_DEAD_LETTERS_TOTAL).increment(1);
 }
 
 /// Records a forwarded (or dropped) reply.

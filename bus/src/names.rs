@@ -20,6 +20,7 @@ pub struct BusNames {
     deliver: String,
     dlx: String,
     dead: String,
+    poison: String,
     replies: String,
     control: String,
     caller_prefix: String,
@@ -39,6 +40,7 @@ impl BusNames {
             deliver: format!("{ns}.deliver"),
             dlx: format!("{ns}.dlx"),
             dead: format!("{ns}.dead"),
+            poison: format!("{ns}.poison"),
             replies: format!("{ns}.replies"),
             control: format!("{ns}.control"),
             caller_prefix: format!("{ns}.caller."),
@@ -107,6 +109,13 @@ impl BusNames {
     /// Queue holding every dead letter.
     pub fn dead_queue(&self) -> &str {
         &self.dead
+    }
+
+    /// Queue the broker dead-letters into (through the dead-letter exchange):
+    /// raw messages, credentials and all, which the routers turn into clean
+    /// copies in the dead-letter queue.
+    pub fn poison_queue(&self) -> &str {
+        &self.poison
     }
 
     /// Queue services reply to; the routers translate and forward replies from it.

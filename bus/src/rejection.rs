@@ -34,6 +34,9 @@ pub enum RejectCode {
     NotFromBus,
     /// The service's handler failed.
     HandlerFailed,
+    /// The broker dead-lettered the message (delivery limit, expiry, a full
+    /// queue, or a consumer's reject without requeue) before anyone refused it.
+    DeadLettered,
 }
 
 /// The step of the pipeline that refused a message.
@@ -52,6 +55,8 @@ pub enum Stage {
     Route,
     /// The service itself.
     Service,
+    /// The broker, which dead-lettered the message on its own.
+    Broker,
 }
 
 /// A refused message: the message's fault, never retried.
@@ -85,6 +90,7 @@ impl RejectCode {
             Self::BadReplyTo => "bad_reply_to",
             Self::NotFromBus => "not_from_bus",
             Self::HandlerFailed => "handler_failed",
+            Self::DeadLettered => "dead_lettered",
         }
     }
 }
@@ -107,6 +113,7 @@ impl Stage {
             Self::Translate => "translate",
             Self::Route => "route",
             Self::Service => "service",
+            Self::Broker => "broker",
         }
     }
 }

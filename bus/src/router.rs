@@ -29,6 +29,7 @@ use crate::{
 
 mod consume;
 mod pipeline;
+mod poison;
 mod reject;
 mod reply;
 mod used_contexts;
@@ -165,6 +166,11 @@ impl Router {
             s.names.clone(),
             bounds,
         ));
+        let cleaner = Arc::new(poison::PoisonCleaner::new(
+            Arc::clone(&transport),
+            s.names.clone(),
+            bounds,
+        ));
         let options = SubscribeOptions::prefetch(s.prefetch);
         let ingress = consume::Consumer {
             transport: Arc::clone(&transport),
@@ -174,24 +180,40 @@ impl Router {
         };
         let replies = consume::Consumer {
             queue: s.names.replies_queue().to_owned(),
+            ..ingress.clone()
+        };
+        let poison = consume::Consumer {
+            queue: s.names.poison_queue().to_owned(),
             options,
             ..ingress.clone()
         };
-        // Both subscribe now, so `start` fails when a queue cannot be consumed.
-        let (ingress_sub, replies_sub) = (ingress.subscribe().await?, replies.subscribe().await?);
+        // All subscribe now, so `start` fails when a queue cannot be consumed.
+        let (ingress_sub, replies_sub, poison_sub) = (
+            ingress.subscribe().await?,
+            replies.subscribe().await?,
+            poison.subscribe().await?,
+        );
         let ingress = ingress.keep_consuming(ingress_sub, shutdown.clone(), move |d| {
             let pipeline = Arc::clone(&pipeline);
             async move { pipeline.handle(d).await }
         });
-        let replies = replies.keep_consuming(replies_sub, shutdown, move |d| {
+        let replies = replies.keep_consuming(replies_sub, shutdown.clone(), move |d| {
             let forwarder = Arc::clone(&forwarder);
             async move { forwarder.forward(d).await }
+        });
+        let poison = poison.keep_consuming(poison_sub, shutdown, move |d| {
+            let cleaner = Arc::clone(&cleaner);
+            async move { cleaner.clean(d).await }
         });
         tracing::info!(instance = %s.instance, namespace = %s.names.namespace(), "Router started.");
         Ok(RunningRouter {
             registry: table,
             tasks: vec![registry_task],
-            consumers: vec![tokio::spawn(ingress), tokio::spawn(replies)],
+            consumers: vec![
+                tokio::spawn(ingress),
+                tokio::spawn(replies),
+                tokio::spawn(poison),
+            ],
         })
     }
 }

@@ -162,8 +162,10 @@ async fn a_message_whose_reply_keeps_failing_is_dead_lettered_after_the_delivery
     let replies =
         tollgate_bus::Topology::new().queue(tollgate_bus::QueueSpec::quorum(names.replies_queue()));
     tr.delete(&replies).await.unwrap();
+    // No router runs here: the broker's dead letter stays raw in the poison
+    // queue (a router would record it clean in `<ns>.dead`).
     let mut dead = tr
-        .subscribe(names.dead_queue(), SubscribeOptions::default())
+        .subscribe(names.poison_queue(), SubscribeOptions::default())
         .await
         .unwrap();
 
@@ -181,7 +183,7 @@ async fn a_message_whose_reply_keeps_failing_is_dead_lettered_after_the_delivery
         .await
         .unwrap();
 
-    let d = recv(&mut dead, "the poison message in the dead-letter queue").await;
+    let d = recv(&mut dead, "the message in the poison queue").await;
     assert_eq!(d.envelope.id, env.id);
     assert_eq!(
         d.envelope.headers.get_str(headers::X_FIRST_DEATH_REASON),

@@ -18,6 +18,12 @@ use crate::{
 /// redelivering it (quorum queues; classic queues cannot count returns).
 pub const DELIVERY_LIMIT: u32 = 5;
 
+/// Returns of a poison message before a quorum queue drops it: it has no
+/// dead-letter exchange of its own (it would loop), and a router requeues it
+/// only while `<ns>.dead` cannot take its copy, so the limit only ends a
+/// message the routers cannot record for hours.
+pub const POISON_DELIVERY_LIMIT: u32 = 10_000;
+
 /// Most messages the ingress queue holds; past it publishers get a nack
 /// (back-pressure), never a silent drop.
 pub const INGRESS_MAX_LENGTH: u32 = 1_000_000;
@@ -84,7 +90,7 @@ pub fn core(names: &BusNames) -> Topology {
         // included): it goes to the poison queue, which the routers turn into
         // clean copies in `<ns>.dead`, never straight to `<ns>.dead`.
         .queue(
-            QueueSpec::durable(names.poison_queue(), kind, DELIVERY_LIMIT)
+            QueueSpec::durable(names.poison_queue(), kind, POISON_DELIVERY_LIMIT)
                 .max_length(bounds.max_length, Overflow::DropHead)
                 .max_length_bytes(bounds.max_length_bytes, Overflow::DropHead),
         )

@@ -1,7 +1,14 @@
 //! The connection to RabbitMQ: one shared connection and publishing channel,
 //! re-established with backoff after the broker restarts or the link drops.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use lapin::{
     Channel, Connection, ConnectionProperties, options::ConfirmSelectOptions, types::LongString,
@@ -35,6 +42,8 @@ pub(super) struct Connector {
     /// Exchanges known to exist, checked before publishing (a publish to a
     /// missing exchange would close the shared channel under other publishers).
     known_exchanges: RwLock<HashSet<String>>,
+    /// Whether the last look found the connection blocked (to log changes once).
+    was_blocked: AtomicBool,
 }
 
 // === Link ===
@@ -57,11 +66,31 @@ impl Connector {
             reconnecting: tokio::sync::Mutex::new(()),
             declared: Mutex::new(Topology::new()),
             known_exchanges: RwLock::new(HashSet::new()),
+            was_blocked: AtomicBool::new(false),
         })
     }
 
     pub(super) fn config(&self) -> &AmqpConfig {
         &self.config
+    }
+
+    /// Whether the broker has blocked the current connection
+    /// (`connection.blocked`: a memory or disk alarm). Publishes wait while it
+    /// is, without counting the time against their confirm timeout.
+    pub(super) fn blocked(&self) -> bool {
+        let blocked = self
+            .current
+            .read()
+            .as_ref()
+            .is_some_and(|link| link.connection.status().blocked());
+        if self.was_blocked.swap(blocked, Ordering::Relaxed) != blocked {
+            if blocked {
+                tracing::warn!(connection = %self.config.connection_name, "The broker blocked publishing (memory or disk alarm); publishes wait.");
+            } else {
+                tracing::info!(connection = %self.config.connection_name, "The broker unblocked publishing.");
+            }
+        }
+        blocked
     }
 
     /// The current healthy link, reconnecting (with backoff, up to

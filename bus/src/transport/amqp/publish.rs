@@ -3,6 +3,8 @@
 //! Publishes share one confirm-mode channel and are pipelined: each caller
 //! awaits only its own confirm, so many publishes are in flight at once.
 
+use std::time::Duration;
+
 use lapin::{Confirmation, options::BasicPublishOptions};
 
 use crate::{address::Address, envelope::Envelope, error::TransportError};
@@ -49,12 +51,13 @@ pub(super) async fn publish(
             .map_err(lost)?;
         pending.await.map_err(lost)
     };
-    let confirmation = tokio::time::timeout(connector.config().confirm_timeout, publish)
-        .await
-        .map_err(|_| TransportError::ConnectionLost {
-            operation: "publish confirm (timed out)",
-            source: None,
-        })??;
+    let confirmation =
+        unless_blocked(connector, publish)
+            .await
+            .ok_or(TransportError::ConnectionLost {
+                operation: "publish confirm (timed out)",
+                source: None,
+            })??;
     let (exchange, routing_key) = (to.exchange.clone(), to.routing_key.clone());
     match confirmation {
         Confirmation::Ack(None) => Ok(()),
@@ -72,6 +75,40 @@ pub(super) async fn publish(
         }),
     }
 }
+
+/// Awaits `work` for at most the confirm timeout, counting only the time the
+/// broker did not block the connection: during a memory or disk alarm
+/// (`connection.blocked`) a publish waits for the broker instead of timing
+/// out. A timeout there would requeue the message while the broker still
+/// holds the first publish, which it confirms and delivers once the alarm
+/// clears — a duplicate, and on quorum queues one delivery attempt lost per
+/// timeout.
+async fn unless_blocked<F: Future>(connector: &Connector, work: F) -> Option<F::Output> {
+    let mut left = connector.config().confirm_timeout;
+    let mut ticks = tokio::time::interval(BLOCKED_CHECK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return Some(out),
+            _ = ticks.tick() => {
+                if connector.blocked() {
+                    continue;
+                }
+                if let Some(rest) = left.checked_sub(BLOCKED_CHECK).filter(|r| !r.is_zero()) {
+                    left = rest;
+                } else {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// How often a waiting publish checks whether the broker blocks it (the
+/// granularity of the confirm timeout).
+const BLOCKED_CHECK: Duration = Duration::from_millis(100);
 
 /// Checks on a throwaway channel that `exchange` exists, and remembers it.
 async fn check_exchange(connector: &Connector, exchange: &str) -> Result<(), TransportError> {

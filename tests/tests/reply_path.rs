@@ -11,29 +11,12 @@ use std::time::Duration;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::json;
 use tollgate_bus::{
-    Address, BusNames, Envelope, QueueSpec, ReplyKey, SubscribeOptions, Subscription, Topology,
-    Transport, headers,
+    Address, BusNames, Envelope, SubscribeOptions, Subscription, Transport, headers,
 };
 use tollgate_tests::{
     conformance::transport::recv,
     support::{Fixture, TestBus, wait_until},
 };
-
-/// A caller queue that outlives its consumer (unlike the SDK's exclusive
-/// one), so the test can count what it holds once nobody consumes it.
-async fn countable_caller_queue(fx: &Fixture, bus: &TestBus) -> (ReplyKey, Subscription) {
-    let key = ReplyKey::generate();
-    let queue = key.queue(&bus.names);
-    fx.declare(&Topology::new().queue(QueueSpec::classic(queue.as_str())))
-        .await
-        .unwrap();
-    let replies = fx
-        .transport()
-        .subscribe(&queue, SubscribeOptions::default())
-        .await
-        .unwrap();
-    (key, replies)
-}
 
 /// Unauthenticated requests naming the victim's queue (the flood of the report).
 const FLOOD: usize = 200;
@@ -42,7 +25,7 @@ async fn a_request_cannot_make_the_router_write_into_another_callers_queue(fx: &
     let bus = TestBus::start(fx).await;
     let tr = fx.transport().as_ref();
     bus.register(tr, "orders", "application/json", "2").await;
-    let (victim, victim_replies) = countable_caller_queue(fx, &bus).await;
+    let (victim, victim_replies) = bus.countable_caller_queue(fx).await;
     let (attacker, _attacker_replies) = bus.caller_queue(tr).await;
     let victim_queue = victim.queue(&bus.names);
     let web = bus.token("web");
@@ -153,7 +136,7 @@ async fn a_reply_context_answers_its_own_request_once(fx: &Fixture) {
         )
         .await
         .unwrap();
-    let (caller, mut replies) = countable_caller_queue(fx, &bus).await;
+    let (caller, mut replies) = bus.countable_caller_queue(fx).await;
     let mut dead = tr
         .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
         .await
@@ -270,7 +253,7 @@ async fn a_reply_after_the_reply_timeout_is_refused(fx: &Fixture) {
         )
         .await
         .unwrap();
-    let (caller, replies) = countable_caller_queue(fx, &bus).await;
+    let (caller, replies) = bus.countable_caller_queue(fx).await;
     let request = bus.request(&json!({"n": 1}), Some(&bus.token("web")), Some(&caller));
     bus.send(tr, "orders.get", &request).await;
     let d = recv(&mut service, "the request").await;

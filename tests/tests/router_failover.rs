@@ -65,6 +65,19 @@ async fn kill_one_of_two_routers(kind: QueueKind) {
             && router_b.delivered() > 0.0
     })
     .await;
+    // The router to be killed is handling traffic at that moment: its count of
+    // delivered requests still moves, and requests still wait to be routed.
+    let delivered_by_a = router_a.delivered();
+    wait_until(
+        "the router to be killed to deliver more",
+        Duration::from_secs(60),
+        async || router_a.delivered() > delivered_by_a,
+    )
+    .await;
+    assert!(
+        service.distinct() < PROBES + REQUESTS,
+        "requests were still in flight when the router was killed"
+    );
     router_a.kill(); // SIGKILL: no chance to settle anything.
     let published = publisher.finish().await;
     assert_eq!(

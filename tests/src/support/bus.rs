@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tollgate_auth::{Algorithm, AssertionVerifier, testkit::TestKey};
 use tollgate_bus::{
-    Address, BusNames, Envelope, QueueKind, ReplyKey, SubscribeOptions, Subscription, Transport,
-    bus_topology,
+    Address, BusNames, Envelope, QueueKind, QueueSpec, ReplyKey, SubscribeOptions, Subscription,
+    Topology, Transport, bus_topology,
     config::Config,
     headers,
     registry::{Announcement, Registration, RegistryTable},
@@ -303,6 +303,24 @@ impl TestBus {
             .unwrap();
         let sub = transport
             .subscribe(&key.queue(&self.names), SubscribeOptions::default())
+            .await
+            .unwrap();
+        (key, sub)
+    }
+
+    /// A caller's reply queue that outlives its consumer (unlike the SDK's
+    /// exclusive one, which the broker deletes with its consumer's
+    /// connection), so a test can count what it holds once nobody consumes
+    /// it; removed with `fx`'s namespace.
+    pub async fn countable_caller_queue(&self, fx: &Fixture) -> (ReplyKey, Subscription) {
+        let key = ReplyKey::generate();
+        let queue = key.queue(&self.names);
+        fx.declare(&Topology::new().queue(QueueSpec::classic(queue.as_str())))
+            .await
+            .unwrap();
+        let sub = fx
+            .transport()
+            .subscribe(&queue, SubscribeOptions::default())
             .await
             .unwrap();
         (key, sub)

@@ -32,16 +32,18 @@ async fn a_typed_request_round_trips_with_the_verified_identity() {
 async fn concurrent_requests_on_one_caller_each_get_their_own_reply() {
     let bus = bus().await;
     let (now, max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let (n, m) = (Arc::clone(&now), Arc::clone(&max));
+    // Handlers hold until the test saw the prefetch's worth of them running.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (n, m, g) = (Arc::clone(&now), Arc::clone(&max), Arc::clone(&gate));
     let service = Service::builder("calc")
         .credential("svc-calc-token")
         .bus_key(bus.keys.verifier.clone())
         .prefetch(4)
         .handler("double", move |req: Request<u64>| {
-            let (now, max) = (Arc::clone(&n), Arc::clone(&m));
+            let (now, max, gate) = (Arc::clone(&n), Arc::clone(&m), Arc::clone(&g));
             async move {
                 max.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                gate.acquire().await.unwrap().forget();
                 now.fetch_sub(1, Ordering::SeqCst);
                 Ok::<_, HandlerError>(req.body * 2)
             }
@@ -62,12 +64,28 @@ async fn concurrent_requests_on_one_caller_each_get_their_own_reply() {
             (i, doubled)
         }
     });
-    for (i, doubled) in futures_util::future::join_all(calls).await {
+    // Four handlers run and hold; the other 36 requests wait in the queue.
+    let queue = bus.names.service_queue("calc");
+    let tr = bus.fx.transport();
+    let release = async {
+        wait_until(
+            "four handlers to run and 36 requests to wait",
+            Duration::from_secs(10),
+            async || {
+                now.load(Ordering::SeqCst) == 4
+                    && tr.inspect(&queue).await.is_ok_and(|q| q.messages == 36)
+            },
+        )
+        .await;
+        gate.add_permits(40);
+    };
+    let (answered, ()) = tokio::join!(futures_util::future::join_all(calls), release);
+    for (i, doubled) in answered {
         assert_eq!(doubled, i * 2);
     }
     let most = max.load(Ordering::SeqCst);
-    assert!(
-        (2..=4).contains(&most),
+    assert_eq!(
+        most, 4,
         "handlers ran {most} at once; expected concurrency bounded by the prefetch of 4"
     );
     running.shutdown().await.unwrap();

@@ -35,7 +35,7 @@ use tollgate_bus::{
 use tollgate_services::{
     CallError, HandlerError, Request, RequestOptions, Service, ServiceBuilder,
 };
-use tollgate_tests::support::{Fixture, admit_every_registration};
+use tollgate_tests::support::{Fixture, admit_every_registration, wait_until};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Create {

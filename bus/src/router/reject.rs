@@ -3,16 +3,9 @@
 //! confirmed before the ingress is acked.
 
 use crate::{
-    address::Address,
-    chain::Facts,
-    dead_letter::{self, DeadLetterBounds},
-    envelope::Envelope,
-    error::TransportError,
-    error_reply::ErrorBody,
-    events::MessageRejected,
-    names::BusNames,
-    rejection::Rejection,
-    transport::Transport,
+    address::Address, chain::Facts, dead_letter::DeadLetterBounds, envelope::Envelope,
+    error::TransportError, error_reply::ErrorBody, events::MessageRejected, names::BusNames,
+    rejection::Rejection, transport::Transport,
 };
 
 /// Sends the error reply and the dead-letter copy. Errors only for a transport
@@ -81,21 +74,11 @@ pub(super) async fn publish_dead_letter(
     }
 }
 
-/// The dead-letter copy of `refused` (see [`crate::dead_letter`]): the
-/// caller's checked `reply_to`, the verdict, and only as much of the message
-/// as `bounds` allow, without credentials, bus or broker headers.
-///
-/// A message refused at delivery was translated: its copy is the request in
-/// the service's format.
-pub(super) fn dead_letter(
-    refused: &Envelope,
-    reply_to: Option<&str>,
-    route: &str,
-    rejection: &Rejection,
-    bounds: &DeadLetterBounds,
-) -> Envelope {
-    dead_letter::copy_of(refused, reply_to, route, rejection, bounds)
-}
+/// The dead-letter copy of a refused message (see [`crate::dead_letter`]):
+/// the caller's checked `reply_to`, the verdict, and only as much of the
+/// message as the bounds allow. A message refused at delivery was
+/// translated: its copy is the request in the service's format.
+pub(super) use crate::dead_letter::copy_of as dead_letter;
 
 #[cfg(test)]
 mod tests {

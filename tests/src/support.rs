@@ -2,6 +2,7 @@
 
 mod binary;
 mod broker;
+mod broker_ctl;
 mod bus;
 mod fixture;
 mod namespace;
@@ -14,6 +15,7 @@ mod wait;
 
 pub use binary::tollgate_binary;
 pub use broker::{DEFAULT_AMQP_URL, amqp_url, await_broker, broker_addr};
+pub use broker_ctl::{MemoryAlarm, StoppedBroker, rabbitmqctl};
 pub use bus::{CALLERS, REGISTRATION_AUDIENCE, SERVICE_ACCOUNTS, TestBus, now};
 pub use fixture::Fixture;
 pub use namespace::Namespace;

@@ -18,7 +18,9 @@ use std::{
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tollgate_bus::{Address, AmqpConfig, AmqpTransport, Transport, config::Config, router::Router};
-use tollgate_tests::support::{Fixture, Publisher, Tap, TestBus, amqp_url, wait_until};
+use tollgate_tests::support::{
+    Fixture, MemoryAlarm, Publisher, Tap, TestBus, amqp_url, wait_until,
+};
 
 /// The router's confirm timeout: the alarm lasts four times as long.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(2);
@@ -112,99 +114,4 @@ async fn a_memory_alarm_longer_than_the_confirm_timeout_loses_and_duplicates_not
     );
     bus.stop().await;
     fx.cleanup().await;
-}
-
-/// A memory alarm on the local broker (watermark near zero); the previous
-/// watermark comes back on [`MemoryAlarm::clear`], or on drop when the test
-/// fails first.
-struct MemoryAlarm {
-    previous: Vec<String>,
-    cleared: bool,
-}
-
-impl MemoryAlarm {
-    /// Lowers the watermark and waits until the broker reports the alarm.
-    async fn raise() -> Self {
-        let previous = watermark().await;
-        let alarm = Self {
-            previous,
-            cleared: false,
-        };
-        rabbitmqctl(&["set_vm_memory_high_watermark", "0.000001"]).await;
-        wait_until("the memory alarm", Duration::from_secs(30), async || {
-            alarms().await.contains("memory")
-        })
-        .await;
-        alarm
-    }
-
-    /// Restores the watermark and waits until the alarm is gone.
-    async fn clear(mut self) {
-        let args: Vec<&str> = std::iter::once("set_vm_memory_high_watermark")
-            .chain(self.previous.iter().map(String::as_str))
-            .collect();
-        rabbitmqctl(&args).await;
-        self.cleared = true;
-        wait_until(
-            "the memory alarm to clear",
-            Duration::from_secs(30),
-            async || !alarms().await.contains("memory"),
-        )
-        .await;
-    }
-}
-
-impl Drop for MemoryAlarm {
-    fn drop(&mut self) {
-        if !self.cleared {
-            std::process::Command::new("rabbitmqctl")
-                .arg("-q")
-                .arg("set_vm_memory_high_watermark")
-                .args(&self.previous)
-                .status()
-                .ok();
-        }
-    }
-}
-
-/// The broker's watermark as `set_vm_memory_high_watermark` takes it back:
-/// `[fraction]` or `["absolute", bytes]`.
-async fn watermark() -> Vec<String> {
-    let out =
-        rabbitmqctl_output(&["eval", "vm_memory_monitor:get_vm_memory_high_watermark()."]).await;
-    let out = out.trim();
-    match out
-        .strip_prefix("{absolute,")
-        .and_then(|s| s.strip_suffix('}'))
-    {
-        Some(bytes) => vec!["absolute".into(), bytes.trim().to_owned()],
-        None => {
-            assert!(out.parse::<f64>().is_ok(), "unexpected watermark `{out}`");
-            vec![out.to_owned()]
-        }
-    }
-}
-
-async fn alarms() -> String {
-    rabbitmqctl_output(&["eval", "rabbit_alarm:get_alarms()."]).await
-}
-
-async fn rabbitmqctl(args: &[&str]) {
-    rabbitmqctl_output(args).await;
-}
-
-async fn rabbitmqctl_output(args: &[&str]) -> String {
-    let out = tokio::process::Command::new("rabbitmqctl")
-        .arg("-q")
-        .args(args)
-        .output()
-        .await
-        .expect("run rabbitmqctl (this test needs the broker on this machine)");
-    assert!(
-        out.status.success(),
-        "rabbitmqctl {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -20,7 +20,7 @@ use std::{
 use serde_json::json;
 use tollgate_bus::{Address, QueueKind, Transport};
 use tollgate_tests::support::{
-    Fixture, Publisher, RouterProcess, Tap, TestBus, broker_addr, wait_until,
+    Fixture, Publisher, RouterProcess, StoppedBroker, Tap, TestBus, broker_addr, wait_until,
 };
 
 /// Requests waiting in the service queue when the broker stops.
@@ -121,51 +121,4 @@ async fn restart_while_requests_flow(kind: QueueKind) {
 /// Messages ready in `queue` (0 while it cannot be inspected).
 async fn waiting(transport: &dyn Transport, queue: &str) -> u32 {
     transport.inspect(queue).await.map_or(0, |q| q.messages)
-}
-
-/// The local broker's application, stopped: started again by
-/// [`StoppedBroker::start`], or on drop when the test fails first.
-struct StoppedBroker {
-    started: bool,
-}
-
-impl StoppedBroker {
-    /// `rabbitmqctl stop_app`: every connection closes, the node stays up.
-    async fn stop() -> Self {
-        rabbitmqctl(&["stop_app"]).await;
-        Self { started: false }
-    }
-
-    /// `rabbitmqctl start_app`, then waits until the broker accepts clients.
-    async fn start(mut self) {
-        rabbitmqctl(&["start_app"]).await;
-        rabbitmqctl(&["await_startup"]).await;
-        self.started = true;
-    }
-}
-
-impl Drop for StoppedBroker {
-    fn drop(&mut self) {
-        if !self.started {
-            // Best effort: scripts/broker-faults starts it again as well.
-            std::process::Command::new("rabbitmqctl")
-                .args(["-q", "start_app"])
-                .status()
-                .ok();
-        }
-    }
-}
-
-async fn rabbitmqctl(args: &[&str]) {
-    let status = tokio::process::Command::new("rabbitmqctl")
-        .arg("-q")
-        .args(args)
-        .status()
-        .await
-        .expect("run rabbitmqctl (these tests need the broker on this machine)");
-    assert!(
-        status.success(),
-        "rabbitmqctl {} failed: {status}",
-        args.join(" ")
-    );
 }

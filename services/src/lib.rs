@@ -9,6 +9,7 @@ pub mod examples;
 mod guard;
 mod handler;
 mod options;
+mod panicked;
 mod refuse;
 mod registration;
 mod request;

@@ -13,6 +13,7 @@ mod panicked;
 mod refuse;
 mod registration;
 mod request;
+mod resume;
 mod running;
 mod service;
 

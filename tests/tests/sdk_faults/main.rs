@@ -1,11 +1,12 @@
 //! A real SDK service behind a real router, under the faults of issue 12:
-//! panicking handlers (`panics`). Every case counts its messages end to end.
+//! panicking handlers (`panics`), a deleted service queue (`queue_gone`). Every case counts its messages end to end.
 
 // The cases are plain async fns instantiated per transport by
 // `on_both_transports!`; a failed expectation must panic.
 #![allow(clippy::unwrap_used)]
 
 mod panics;
+mod queue_gone;
 
 use std::{sync::Arc, time::Duration};
 

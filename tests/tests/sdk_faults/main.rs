@@ -1,5 +1,7 @@
 //! A real SDK service behind a real router, under the faults of issue 12:
-//! panicking handlers (`panics`), a deleted service queue (`queue_gone`). Every case counts its messages end to end.
+//! panicking handlers (`panics`), a deleted service queue (`queue_gone`), a
+//! service process stopped with a dead broker connection (`sigterm`). Every
+//! case counts its messages end to end.
 
 // The cases are plain async fns instantiated per transport by
 // `on_both_transports!`; a failed expectation must panic.
@@ -7,6 +9,7 @@
 
 mod panics;
 mod queue_gone;
+mod sigterm;
 
 use std::{sync::Arc, time::Duration};
 

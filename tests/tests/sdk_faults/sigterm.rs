@@ -1,6 +1,6 @@
-//! An example service process (the built `orders` binary) whose broker
-//! connection is cut, with the broker then hanging on every reconnect, still
-//! exits on SIGTERM within its shutdown bound.
+//! A program whose broker connection is cut, with the broker then hanging on
+//! every reconnect, still exits on SIGTERM within its shutdown bound: an
+//! example service (the built `orders` binary) and `tollgate serve`.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -8,7 +8,9 @@ use std::{
 };
 
 use serde_json::Value;
-use tollgate_tests::support::{ChaosProxy, Fixture, TestBus, example_binary, poll_until};
+use tollgate_tests::support::{
+    ChaosProxy, Fixture, RouterProcess, TestBus, example_binary, poll_until,
+};
 
 use super::{order, web_caller};
 
@@ -90,6 +92,27 @@ async fn an_example_service_with_a_dead_connection_exits_on_sigterm_within_its_b
         signalled.elapsed()
     );
     caller.close();
+    bus.stop().await;
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tollgate_serve_with_a_dead_connection_exits_on_sigterm_within_its_bound() {
+    let fx = Fixture::amqp().await;
+    let bus = TestBus::prepare(&fx, "").await;
+    let proxy = ChaosProxy::to_broker().await.unwrap();
+    let bound = SHUTDOWN_BOUND_SECS.to_string();
+    let mut router = RouterProcess::spawn_full(
+        &bus,
+        &format!("{}-r", fx.ns.prefix()),
+        &proxy.amqp_url(),
+        &[("TOLLGATE_SHUTDOWN_TIMEOUT_SECS", bound.as_str())],
+    );
+    router.wait_started(&bus, fx.transport().as_ref()).await;
+
+    proxy.set_stalling(true);
+    proxy.cut();
+    router.terminate_within(EXIT_WITHIN);
     bus.stop().await;
     fx.cleanup().await;
 }

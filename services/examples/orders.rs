@@ -1,6 +1,6 @@
 //! `orders`: runs one instance of the example service `orders` (JSON, schema
 //! version 2: `orders.create`, `orders.get`) on RabbitMQ in gateway mode,
-//! until Ctrl-C or SIGTERM, then shuts down gracefully.
+//! until Ctrl-C or SIGTERM, then shuts down gracefully (within a bound).
 //!
 //! ```text
 //! orders --token-file /run/secrets/orders-svc.jwt --bus-key keys/bus-assertion.pub.pem
@@ -14,6 +14,7 @@
 //! | `--token-file FILE`  | `TOLLGATE_SERVICE_TOKEN_FILE`  | or a file holding it, re-read on each heartbeat |
 //! | `--bus-key FILE`     | `TOLLGATE_BUS_PUBLIC_KEY_FILE` | required: the router's `bus-assertion.pub.pem` |
 //! | `--prefetch N`       | `TOLLGATE_SERVICE_PREFETCH`    | `16`: most requests handled at once            |
+//! | `--shutdown-timeout-secs S` | `TOLLGATE_SHUTDOWN_TIMEOUT_SECS` | `20`: longest graceful stop; then (or on a second signal) exit 1 |
 //!
 //! Exactly one of `--token` and `--token-file` is required.
 //!

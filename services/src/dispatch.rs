@@ -4,11 +4,16 @@
 //!   could have set), a sanitized copy in the dead-letter queue, then an ack
 //!   (see [`crate::refuse`]).
 //! * Admitted: the handler's reply or error reply, then an ack. A handler
-//!   error or panic is an answer, never a retry.
+//!   error is an answer, never a retry.
+//! * A panic anywhere before settling (in the handler, in decoding its body
+//!   or encoding its reply, in the guard): a `handler_failed` reply and a
+//!   dead-letter copy, then an ack (see [`crate::panicked`]). The delivery is
+//!   settled by [`Dispatcher::handle`], outside the code that may panic, so
+//!   no panic leaves it unsettled (which would hold a prefetch slot for good).
 //! * The reply cannot be published: reject with requeue; the queue's delivery
 //!   limit dead-letters a message that keeps failing.
 
-use std::{panic::AssertUnwindSafe, sync::Arc};
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use futures_util::FutureExt;
 use tollgate_bus::{
@@ -20,11 +25,12 @@ use tracing::Instrument;
 use crate::{
     error::HandlerError,
     guard::{Admitted, Guard},
-    handler::{HANDLER_FAILED, Handled, Handlers, Incoming, UNKNOWN_METHOD},
+    handler::{Handled, Handlers, Incoming, UNKNOWN_METHOD},
+    panicked,
 };
 
 /// Wait before handing a request back whose reply could not be published.
-const REQUEUE_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
+const REQUEUE_BACKOFF: Duration = Duration::from_millis(200);
 
 /// Everything a delivery needs, shared by the service's tasks.
 pub(crate) struct Dispatcher {
@@ -38,8 +44,22 @@ pub(crate) struct Dispatcher {
     pub(crate) dead_letter_bounds: DeadLetterBounds,
 }
 
+/// How a delivery is settled once the service is done with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settlement {
+    /// Answered or recorded: the broker forgets it.
+    Ack,
+    /// Not the message's fault (its reply or dead-letter copy could not be
+    /// published): handed back to the queue after the back-off.
+    Requeue {
+        /// Wait before requeueing, so a failing broker is not hammered.
+        after: Duration,
+    },
+}
+
 impl Dispatcher {
-    /// Takes `delivery` through the guard and its handler, replies, and settles it.
+    /// Takes `delivery` through the guard and its handler, replies, and
+    /// settles it: always exactly once, whatever panicked on the way.
     pub(crate) async fn handle(self: Arc<Self>, delivery: Delivery) {
         let (envelope, info, acker) = delivery.into_parts();
         let span = tracing::debug_span!(
@@ -50,17 +70,50 @@ impl Dispatcher {
             delivery_count = info.delivery_count,
         );
         async move {
-            match self.guard.admit(&envelope) {
-                Err(refusal) => self.refuse(&envelope, acker, &refusal).await,
-                Ok(admitted) => self.serve(envelope, acker, admitted).await,
-            }
+            let settlement = self.settlement_of(&envelope).await;
+            settle(acker, settlement, &envelope.id).await;
         }
         .instrument(span)
         .await
     }
 
-    async fn serve(&self, envelope: Envelope, acker: Acker, admitted: Admitted) {
-        let reply_to = self.reply_target(&envelope).map(str::to_owned);
+    /// Everything up to settling, with any panic on the way caught and
+    /// settled as a `handler_failed`; a panic while settling that requeues.
+    async fn settlement_of(&self, envelope: &Envelope) -> Settlement {
+        let payload = match AssertUnwindSafe(self.process(envelope))
+            .catch_unwind()
+            .await
+        {
+            Ok(settlement) => return settlement,
+            Err(payload) => payload,
+        };
+        let what = panicked::message(payload);
+        tracing::error!(msg.id = %envelope.id, panic = %what, "Panicked on a delivery; answering handler_failed.");
+        match AssertUnwindSafe(self.settle_panicked(envelope))
+            .catch_unwind()
+            .await
+        {
+            Ok(settlement) => settlement,
+            Err(payload) => {
+                let what = panicked::message(payload);
+                tracing::error!(msg.id = %envelope.id, panic = %what, "Panicked again while recording the failure; requeueing.");
+                Settlement::Requeue {
+                    after: crate::refuse::DEAD_LETTER_BACKOFF,
+                }
+            }
+        }
+    }
+
+    /// The guard, then a refusal or the handler.
+    async fn process(&self, envelope: &Envelope) -> Settlement {
+        match self.guard.admit(envelope) {
+            Err(refusal) => self.refuse(envelope, &refusal).await,
+            Ok(admitted) => self.serve(envelope, admitted).await,
+        }
+    }
+
+    async fn serve(&self, envelope: &Envelope, admitted: Admitted) -> Settlement {
+        let reply_to = self.reply_target(envelope).map(str::to_owned);
         if reply_to.is_none() && envelope.reply_to.is_some() {
             tracing::warn!(
                 target: "tollgate::audit",
@@ -71,40 +124,38 @@ impl Dispatcher {
         }
         let consumer = admitted.identity.consumer.clone();
         let (id, route) = (envelope.id.clone(), admitted.route.clone());
-        let outcome = self.run_handler(&envelope, admitted).await;
+        let outcome = self.run_handler(envelope, admitted).await;
         if let Err(e) = &outcome {
             tracing::info!(msg.id = %id, %route, %consumer, code = e.code(), "Handler refused.");
         } else {
             tracing::debug!(msg.id = %id, %route, %consumer, "Handled.");
         }
         let Some(reply_to) = reply_to else {
-            settle_ack(acker, &id).await;
-            return;
+            return Settlement::Ack;
         };
         let reply = match outcome {
-            Ok(body) => ok_reply(&envelope, body, self.codec),
-            Err(e) => error_reply(&envelope, detail_of(e)),
+            Ok(body) => ok_reply(envelope, body, self.codec),
+            Err(e) => error_reply(envelope, detail_of(e)),
         };
         match self
             .transport
             .publish(&Address::queue(&reply_to), &reply)
             .await
         {
-            Ok(()) => settle_ack(acker, &id).await,
+            Ok(()) => Settlement::Ack,
             Err(e) => {
                 // Not the message's fault: requeue after a back-off, so a missing
                 // replies queue is not hammered (on quorum queues the delivery
                 // limit also ends a loop; classic queues retry until it heals).
                 tracing::warn!(msg.id = %id, error = %e, code = e.code(), "Cannot reply; requeueing.");
-                tokio::time::sleep(REQUEUE_BACKOFF).await;
-                if let Err(e) = acker.reject(true).await {
-                    tracing::debug!(msg.id = %id, error = %e, "Cannot requeue.");
+                Settlement::Requeue {
+                    after: REQUEUE_BACKOFF,
                 }
             }
         }
     }
 
-    /// Decodes and runs the handler, turning a panic into `handler_failed`.
+    /// Decodes and runs the handler.
     async fn run_handler(&self, envelope: &Envelope, admitted: Admitted) -> Handled {
         let Some(handler) = self.handlers.get(&admitted.method) else {
             let message = format!("service {} has no method {}", self.service, admitted.method);
@@ -129,20 +180,8 @@ impl Dispatcher {
             payload: envelope.payload.clone(),
             codec,
         };
-        let reply_codec = self.codec;
-        let run = AssertUnwindSafe(async move { handler.call(incoming, reply_codec).await });
-        match run.catch_unwind().await {
-            Ok(outcome) => outcome,
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                tracing::error!(msg.id = %envelope.id, panic = %what, "Handler panicked.");
-                Err(HandlerError::new(HANDLER_FAILED, "the handler failed"))
-            }
-        }
+        // A panic in here unwinds to `settlement_of`.
+        handler.call(incoming, self.codec).await
     }
 
     /// The queue to reply to: the bus's replies queue, or the sender's own
@@ -156,13 +195,24 @@ impl Dispatcher {
     }
 }
 
-async fn settle_ack(acker: Acker, id: &str) {
-    if let Err(e) = acker.ack().await {
-        tracing::debug!(msg.id = %id, error = %e, "Cannot ack; the broker will redeliver.");
+/// Acks or requeues `acker` as `settlement` says.
+async fn settle(acker: Acker, settlement: Settlement, id: &str) {
+    match settlement {
+        Settlement::Ack => {
+            if let Err(e) = acker.ack().await {
+                tracing::debug!(msg.id = %id, error = %e, "Cannot ack; the broker will redeliver.");
+            }
+        }
+        Settlement::Requeue { after } => {
+            tokio::time::sleep(after).await;
+            if let Err(e) = acker.reject(true).await {
+                tracing::debug!(msg.id = %id, error = %e, "Cannot requeue.");
+            }
+        }
     }
 }
 
-fn detail_of(error: HandlerError) -> ErrorDetail {
+pub(crate) fn detail_of(error: HandlerError) -> ErrorDetail {
     ErrorDetail {
         code: error.code().to_owned(),
         stage: Stage::Service.as_str().to_owned(),

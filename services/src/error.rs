@@ -55,6 +55,18 @@ pub enum ServiceError {
         /// The last refusal heard (`code: reason`), if any router answered.
         last_refusal: Option<String>,
     },
+    /// The service queue's consumer ended (the queue was deleted) and the
+    /// queue could not be declared and consumed again.
+    #[error("cannot consume {queue} again after {attempts} attempts: {last}")]
+    ConsumerLost {
+        /// The service queue.
+        queue: String,
+        /// How many times the instance tried.
+        attempts: u32,
+        /// The last attempt's error.
+        #[source]
+        last: TransportError,
+    },
     /// A task of the running service ended abnormally.
     #[error("a task of the service failed: {0}")]
     TaskFailed(String),
@@ -155,6 +167,7 @@ impl ServiceError {
             Self::UnsupportedContentType(_) => "unsupported_content_type",
             Self::Transport(e) => e.code(),
             Self::NotAdmitted { .. } => "not_admitted",
+            Self::ConsumerLost { .. } => "consumer_lost",
             Self::TaskFailed(_) => "task_failed",
         }
     }

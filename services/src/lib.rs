@@ -9,9 +9,11 @@ pub mod examples;
 mod guard;
 mod handler;
 mod options;
+mod panicked;
 mod refuse;
 mod registration;
 mod request;
+mod resume;
 mod running;
 mod service;
 

@@ -14,18 +14,20 @@ use std::time::Duration;
 
 use tollgate_bus::{
     Address, Envelope, ErrorDetail, Rejection, dead_letter, header_map::MAX_NAME_BYTES, headers,
-    transport::Acker,
 };
 
-use crate::{dispatch::Dispatcher, guard::Refusal};
+use crate::{
+    dispatch::{Dispatcher, Settlement},
+    guard::Refusal,
+};
 
 /// Wait before handing back a refused message whose dead-letter copy could
 /// not be published (the dead-letter queue is gone, the broker refused it).
 pub(crate) const DEAD_LETTER_BACKOFF: Duration = Duration::from_secs(1);
 
 impl Dispatcher {
-    /// Answers, records and settles a delivery the guard refused.
-    pub(crate) async fn refuse(&self, envelope: &Envelope, acker: Acker, refusal: &Refusal) {
+    /// Answers and records a delivery the guard refused; says how to settle it.
+    pub(crate) async fn refuse(&self, envelope: &Envelope, refusal: &Refusal) -> Settlement {
         let route = self.claimed_route(envelope);
         tracing::warn!(
             target: "tollgate::audit",
@@ -59,30 +61,38 @@ impl Dispatcher {
             refusal.stage,
             format!("{} ({})", refusal.reason, refusal.detail),
         );
+        self.dead_letter(envelope, reply_to, &rejection).await
+    }
+
+    /// Publishes a sanitized, bounded copy of `envelope` with `rejection` to
+    /// `<ns>.dead`: [`Settlement::Ack`] once the broker confirmed it, a
+    /// requeue after [`DEAD_LETTER_BACKOFF`] when it cannot be published.
+    pub(crate) async fn dead_letter(
+        &self,
+        envelope: &Envelope,
+        reply_to: Option<&str>,
+        rejection: &Rejection,
+    ) -> Settlement {
+        let route = self.claimed_route(envelope);
         let copy = dead_letter::copy_of(
             envelope,
             reply_to,
             route,
-            &rejection,
+            rejection,
             &self.dead_letter_bounds,
         );
         let dead = Address::queue(self.names.dead_queue());
         match self.transport.publish(&dead, &copy).await {
-            Ok(()) => {
-                if let Err(e) = acker.ack().await {
-                    tracing::debug!(msg.id = %envelope.id, error = %e, "Cannot ack; the broker will redeliver.");
-                }
-            }
+            Ok(()) => Settlement::Ack,
             Err(e) => {
                 tracing::warn!(
                     msg.id = %envelope.id,
                     error = %e,
                     code = e.code(),
-                    "Cannot dead-letter a refused message; requeueing.",
+                    "Cannot dead-letter a message; requeueing.",
                 );
-                tokio::time::sleep(DEAD_LETTER_BACKOFF).await;
-                if let Err(e) = acker.reject(true).await {
-                    tracing::debug!(msg.id = %envelope.id, error = %e, "Cannot requeue.");
+                Settlement::Requeue {
+                    after: DEAD_LETTER_BACKOFF,
                 }
             }
         }
@@ -90,7 +100,7 @@ impl Dispatcher {
 
     /// The route the message claims, for the log and the copy, when it names
     /// a method of this service (the sender wrote it: anything else is `-`).
-    fn claimed_route<'e>(&self, envelope: &'e Envelope) -> &'e str {
+    pub(crate) fn claimed_route<'e>(&self, envelope: &'e Envelope) -> &'e str {
         envelope
             .headers
             .get_str(headers::ROUTE)

@@ -6,7 +6,7 @@ use futures_util::FutureExt;
 use tokio::{sync::watch, task::JoinHandle, task::JoinSet};
 use tollgate_bus::Subscription;
 
-use crate::{dispatch::Dispatcher, error::ServiceError, registration::Announcer};
+use crate::{dispatch::Dispatcher, error::ServiceError, registration::Announcer, resume::Resumer};
 
 /// One running instance of a [`Service`](crate::Service).
 ///
@@ -18,7 +18,7 @@ pub struct RunningService {
     stop_announcing: watch::Sender<bool>,
     stop_consuming: watch::Sender<bool>,
     announcer: Option<JoinHandle<()>>,
-    consumer: Option<JoinHandle<()>>,
+    consumer: Option<JoinHandle<Result<(), ServiceError>>>,
 }
 
 impl RunningService {
@@ -26,6 +26,7 @@ impl RunningService {
         instance: String,
         dispatcher: Arc<Dispatcher>,
         deliveries: Subscription,
+        resumer: Resumer,
         announcer: Announcer,
         control: Subscription,
     ) -> Self {
@@ -36,7 +37,9 @@ impl RunningService {
             stop_announcing,
             stop_consuming,
             announcer: Some(tokio::spawn(announcer.run(Some(control), announcing))),
-            consumer: Some(tokio::spawn(consume(dispatcher, deliveries, consuming))),
+            consumer: Some(tokio::spawn(consume(
+                dispatcher, deliveries, resumer, consuming,
+            ))),
         }
     }
 
@@ -52,15 +55,21 @@ impl RunningService {
         let _ = self.stop_announcing.send(true);
         let announced = join(self.announcer.take()).await;
         let _ = self.stop_consuming.send(true);
-        let consumed = join(self.consumer.take()).await;
+        let consumed = join_consumer(&mut self.consumer).await;
         tracing::info!(instance = %self.instance, "Service stopped.");
         announced.and(consumed)
     }
 
-    /// Waits until the instance stops consuming on its own (the transport was
-    /// closed or the service queue deleted), then deregisters.
+    /// Waits until the instance stops consuming on its own, then deregisters.
+    ///
+    /// A deleted service queue is declared and consumed again (see
+    /// [`ServiceBuilder`](crate::ServiceBuilder)); this returns only when
+    /// that failed ([`ServiceError::ConsumerLost`]) or the transport was closed.
+    /// Cancel-safe: dropping the future before it resolves leaves the
+    /// instance running, so it can be raced against a shutdown signal and
+    /// [`shutdown`](RunningService::shutdown) called afterwards.
     pub async fn wait(&mut self) -> Result<(), ServiceError> {
-        let consumed = join(self.consumer.take()).await;
+        let consumed = join_consumer(&mut self.consumer).await;
         let _ = self.stop_announcing.send(true);
         let announced = join(self.announcer.take()).await;
         consumed.and(announced)
@@ -79,6 +88,18 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await.is_ok();
 }
 
+/// Joins the consumer task (cancel-safe: the handle is kept until it resolved).
+async fn join_consumer(
+    task: &mut Option<JoinHandle<Result<(), ServiceError>>>,
+) -> Result<(), ServiceError> {
+    let Some(handle) = task.as_mut() else {
+        return Ok(());
+    };
+    let joined = handle.await;
+    *task = None;
+    joined.map_err(|e| ServiceError::TaskFailed(e.to_string()))?
+}
+
 async fn join(task: Option<JoinHandle<()>>) -> Result<(), ServiceError> {
     match task {
         None => Ok(()),
@@ -88,24 +109,28 @@ async fn join(task: Option<JoinHandle<()>>) -> Result<(), ServiceError> {
     }
 }
 
-/// Spawns a task per delivery (the prefetch bounds how many) until `stop`.
+/// Spawns a task per delivery (the prefetch bounds how many) until `stop`,
+/// consuming again when the consumer ends on its own (see [`Resumer`]).
+/// Errors when it cannot consume again.
 async fn consume(
     dispatcher: Arc<Dispatcher>,
     mut deliveries: Subscription,
+    resumer: Resumer,
     mut stop: watch::Receiver<bool>,
-) {
+) -> Result<(), ServiceError> {
     let mut in_flight = JoinSet::new();
-    loop {
+    let outcome = loop {
         tokio::select! {
-            () = stopped(&mut stop) => break,
+            () = stopped(&mut stop) => break Ok(()),
             delivery = deliveries.next() => match delivery {
                 Some(d) => {
                     in_flight.spawn(Arc::clone(&dispatcher).handle(d));
                 }
-                None => {
-                    tracing::warn!(service = %dispatcher.service, "The service queue's consumer ended.");
-                    break;
-                }
+                None => match resumer.resume(&mut stop).await {
+                    Ok(Some(next)) => deliveries = next,
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                },
             },
             Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
                 if let Err(e) = done {
@@ -113,7 +138,7 @@ async fn consume(
                 }
             }
         }
-    }
+    };
     let running = in_flight.len();
     if running > 0 {
         tracing::info!(service = %dispatcher.service, running, "Finishing in-flight requests.");
@@ -129,4 +154,5 @@ async fn consume(
             tracing::debug!(error = %e, "Cannot requeue a prefetched delivery.");
         }
     }
+    outcome
 }

@@ -48,6 +48,7 @@ use crate::{
     handler::Handlers,
     registration::{Announcer, ttl_secs},
     request::Request,
+    resume::Resumer,
     running::RunningService,
 };
 
@@ -277,8 +278,14 @@ impl Service {
             })?;
         let queue = names.service_queue(&self.name);
         let options = tollgate_bus::SubscribeOptions::prefetch(self.prefetch);
-        let deliveries = transport.subscribe(&queue, options).await?;
+        let deliveries = transport.subscribe(&queue, options.clone()).await?;
         tracing::info!(service = %self.name, %instance, %queue, %router, "Service registered and consuming.");
+        let resumer = Resumer {
+            service: self.name.clone(),
+            transport: Arc::clone(&transport),
+            names: names.clone(),
+            options,
+        };
         let dispatcher = Arc::new(Dispatcher {
             service: self.name.clone(),
             transport,
@@ -289,7 +296,7 @@ impl Service {
             dead_letter_bounds: self.dead_letter_bounds,
         });
         Ok(RunningService::start(
-            instance, dispatcher, deliveries, announcer, control,
+            instance, dispatcher, deliveries, resumer, announcer, control,
         ))
     }
 }

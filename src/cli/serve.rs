@@ -18,6 +18,12 @@ pub(crate) struct ServeArgs {
     /// The configuration file.
     #[arg(long, short, default_value = "tollgate.toml")]
     config: PathBuf,
+    /// Longest graceful stop after SIGTERM or Ctrl-C, in seconds (the
+    /// router's drain takes at most 45 s); past it, or on a second signal,
+    /// the process exits at once with status 1, and the broker requeues what
+    /// it left unsettled.
+    #[arg(long, env = "TOLLGATE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 60)]
+    shutdown_timeout_secs: u64,
 }
 
 impl ServeArgs {
@@ -39,7 +45,8 @@ impl ServeArgs {
             .with_context(|| format!("cannot reach RabbitMQ at {}", redact(&config.amqp_url)))?;
         let transport: Arc<dyn Transport> = Arc::new(transport);
         let shutdown = CancellationToken::new();
-        tokio::spawn(stop_on_signal(shutdown.clone()));
+        let bound = Duration::from_secs(self.shutdown_timeout_secs);
+        tokio::spawn(stop_on_signal(shutdown.clone(), bound));
         tokio::spawn(export_cache_stats(router.verifier(), shutdown.clone()));
         let running = router.start(Arc::clone(&transport), shutdown).await?;
         let stopped = running.wait().await;
@@ -71,10 +78,23 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
-async fn stop_on_signal(shutdown: CancellationToken) {
+/// Stops the router on the first signal; exits the process once `bound`
+/// passed or on a second signal, whatever the stop is waiting for (a broker
+/// that hangs on reconnect must not keep the process alive).
+async fn stop_on_signal(shutdown: CancellationToken, bound: Duration) {
     terminated().await;
-    tracing::info!("Shutting down: finishing in-flight messages.");
+    tracing::info!(
+        bound.secs = bound.as_secs(),
+        "Shutting down: finishing in-flight messages."
+    );
     shutdown.cancel();
+    tokio::select! {
+        () = tokio::time::sleep(bound) => {
+            tracing::error!(bound.secs = bound.as_secs(), "The router did not stop in time; exiting.");
+        }
+        () = terminated() => tracing::warn!("A second signal; exiting at once."),
+    }
+    std::process::exit(1);
 }
 
 /// Resolves on SIGTERM or Ctrl-C (on Ctrl-C alone where SIGTERM cannot be heard).

@@ -5,9 +5,10 @@ use std::{
     path::{Path, PathBuf},
     process::ExitCode,
     sync::Arc,
+    time::Duration,
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow, bail};
 use clap::{CommandFactory as _, FromArgMatches as _, Parser};
 use tollgate_auth::AssertionVerifier;
 use tollgate_services::{
@@ -17,6 +18,8 @@ use tollgate_services::{
 
 /// The broker a service connects to when neither `--amqp` nor `TOLLGATE_AMQP_URL` says.
 const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// How long the runtime may take to stop its last tasks once `run` returned.
+const RUNTIME_STOP_WAIT: Duration = Duration::from_secs(1);
 
 /// The flags of every example service.
 #[derive(Debug, Parser)]
@@ -50,6 +53,11 @@ pub(crate) struct Args {
     /// Most requests handled at once.
     #[arg(long, env = "TOLLGATE_SERVICE_PREFETCH", default_value_t = DEFAULT_PREFETCH)]
     prefetch: u16,
+    /// Longest graceful shutdown after SIGTERM or Ctrl-C, in seconds: past
+    /// it (or on a second signal) the service exits at once, status 1; its
+    /// unsettled deliveries go back to the queue when the connection ends.
+    #[arg(long, env = "TOLLGATE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
+    shutdown_timeout_secs: u64,
 }
 
 // === Args ===
@@ -91,7 +99,11 @@ impl Args {
 /// down gracefully: deregisters, finishes in-flight requests, closes the connection.
 ///
 /// Exits 0 after a graceful shutdown, 2 on bad flags, 1 on any other error,
-/// printed as one line on stderr.
+/// printed as one line on stderr: also when the service stopped consuming on
+/// its own (its queue could not be consumed again), when the graceful
+/// shutdown took longer than `--shutdown-timeout-secs`, or on a second signal.
+/// Whatever state the broker connection is in, a signal ends the process
+/// within that bound (plus [`RUNTIME_STOP_WAIT`]).
 ///
 /// Re-executes itself with deep thread stacks first, so a hostile header
 /// table cannot crash it (see `tollgate_bus::stack`).
@@ -106,7 +118,12 @@ pub(crate) fn main(
         .enable_all()
         .build();
     let outcome = match runtime {
-        Ok(runtime) => runtime.block_on(run(name, about, build)),
+        Ok(runtime) => {
+            let outcome = runtime.block_on(run(name, about, build));
+            // A task stuck on a dead connection must not keep the process alive.
+            runtime.shutdown_timeout(RUNTIME_STOP_WAIT);
+            outcome
+        }
         Err(e) => Err(e.into()),
     };
     match outcome {
@@ -136,21 +153,43 @@ async fn run(
             .await
             .with_context(|| format!("cannot reach RabbitMQ at {}", redact(&args.amqp)))?,
     );
-    let running = service
+    let mut running = service
         .run(
             Arc::clone(&transport),
             BusNames::new(args.namespace).with_queue_type(args.queue_type),
         )
         .await
         .with_context(|| format!("cannot start {}", service.name()))?;
-    shutdown_signal().await;
+    let mut signals = Signals::listen();
+    tokio::select! {
+        () = signals.next() => {}
+        ended = running.wait() => {
+            transport.close().await.ok();
+            let why = match ended {
+                Err(e) => anyhow!(e),
+                Ok(()) => anyhow!("the transport was closed"),
+            };
+            return Err(why.context(format!("{} stopped consuming", service.name())));
+        }
+    }
+    let bound = Duration::from_secs(args.shutdown_timeout_secs);
     tracing::info!(
         service = service.name(),
+        bound.secs = bound.as_secs(),
         "Shutting down: finishing in-flight requests."
     );
-    running.shutdown().await?;
-    transport.close().await?;
-    Ok(())
+    let graceful = async {
+        running.shutdown().await?;
+        transport.close().await?;
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        stopped = tokio::time::timeout(bound, graceful) => match stopped {
+            Ok(outcome) => outcome,
+            Err(_) => bail!("the graceful shutdown took longer than {bound:?}; exiting"),
+        },
+        () = signals.next() => bail!("a second signal during the shutdown; exiting at once"),
+    }
 }
 
 /// The trimmed token in `path`; errors when unreadable or empty. Never logs the token.
@@ -175,26 +214,40 @@ fn init_logging() {
         .init();
 }
 
-/// Resolves on Ctrl-C, or SIGTERM on Unix.
-async fn shutdown_signal() {
+/// Ctrl-C and, on Unix, SIGTERM, listened to once for the whole run (so a
+/// second signal is heard too).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "Cannot listen for SIGTERM; only Ctrl-C stops the service.")
-            }
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let term = signal(SignalKind::terminate())
+                .inspect_err(|e| tracing::warn!(error = %e, "Cannot listen for SIGTERM; only Ctrl-C stops the service."))
+                .ok();
+            Self { term }
         }
+        #[cfg(not(unix))]
+        Self {}
     }
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        tracing::error!(error = %e, "Cannot listen for Ctrl-C; stopping.");
+
+    /// Resolves on the next Ctrl-C or SIGTERM.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(term) = self.term.as_mut() {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "Cannot listen for Ctrl-C; stopping.");
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! The `tollgate` binary, for tests that run it as users do.
+//! The `tollgate` binary and the example services, for tests that run them as users do.
 
 use std::{path::PathBuf, process::Command, sync::OnceLock};
 
@@ -42,4 +42,49 @@ pub fn tollgate_binary() -> PathBuf {
             binary
         })
         .clone()
+}
+
+/// `target/<profile>/examples/<name>`, an example service of
+/// `tollgate-services`, built (or found fresh) on first use per name.
+///
+/// # Panics
+/// When the example cannot be built.
+pub fn example_binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<parking_lot::Mutex<Vec<String>>> = OnceLock::new();
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let binary = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let mut built = BUILT.get_or_init(Default::default).lock();
+    if built.iter().any(|b| b == name) {
+        return binary;
+    }
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug");
+    let target_dir = profile_dir.parent().expect("target dir");
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "-p", "tollgate-services", "--example", name])
+        .arg("--target-dir")
+        .arg(target_dir);
+    if profile == "release" {
+        build.arg("--release");
+    }
+    let status = build
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .status()
+        .expect("run cargo build --example");
+    assert!(
+        status.success() && binary.exists(),
+        "cannot build {}",
+        binary.display()
+    );
+    built.push(name.to_owned());
+    binary
 }

@@ -17,11 +17,14 @@ use tokio::{
 };
 
 /// Forwards `127.0.0.1:<port>` to the broker; [`ChaosProxy::cut`] drops every
-/// live connection, [`ChaosProxy::set_refusing`] turns new ones away.
+/// live connection, [`ChaosProxy::set_refusing`] turns new ones away, and
+/// [`ChaosProxy::set_stalling`] holds new ones open without an answer (a
+/// broker that accepts TCP but never speaks AMQP).
 pub struct ChaosProxy {
     addr: SocketAddr,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
     refusing: Arc<AtomicBool>,
+    stalling: Arc<AtomicBool>,
     accepted: Arc<AtomicUsize>,
     acceptor: JoinHandle<()>,
 }
@@ -33,18 +36,23 @@ impl ChaosProxy {
         let addr = listener.local_addr()?;
         let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let refusing = Arc::new(AtomicBool::new(false));
+        let stalling = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
         let acceptor = tokio::spawn(accept(
             listener,
             target,
             Arc::clone(&links),
-            Arc::clone(&refusing),
+            Gates {
+                refusing: Arc::clone(&refusing),
+                stalling: Arc::clone(&stalling),
+            },
             Arc::clone(&accepted),
         ));
         Ok(Self {
             addr,
             links,
             refusing,
+            stalling,
             accepted,
             acceptor,
         })
@@ -77,6 +85,18 @@ impl ChaosProxy {
     pub fn set_refusing(&self, refusing: bool) {
         self.refusing.store(refusing, Ordering::Release);
     }
+
+    /// While true, new connections are accepted and held open, but nothing
+    /// is forwarded either way (the broker hangs).
+    pub fn set_stalling(&self, stalling: bool) {
+        self.stalling.store(stalling, Ordering::Release);
+    }
+}
+
+/// What [`accept`] does with a new connection.
+struct Gates {
+    refusing: Arc<AtomicBool>,
+    stalling: Arc<AtomicBool>,
 }
 
 impl Drop for ChaosProxy {
@@ -90,11 +110,20 @@ async fn accept(
     listener: TcpListener,
     target: String,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    refusing: Arc<AtomicBool>,
+    gates: Gates,
     accepted: Arc<AtomicUsize>,
 ) {
     while let Ok((mut inbound, _)) = listener.accept().await {
-        if refusing.load(Ordering::Acquire) {
+        if gates.refusing.load(Ordering::Acquire) {
+            continue;
+        }
+        if gates.stalling.load(Ordering::Acquire) {
+            // Held (and closed by `cut` or drop) like a live link.
+            let held = tokio::spawn(async move {
+                let _inbound = inbound;
+                std::future::pending::<()>().await;
+            });
+            links.lock().push(held);
             continue;
         }
         accepted.fetch_add(1, Ordering::AcqRel);

@@ -42,7 +42,9 @@ impl RouterProcess {
         Self::spawn_full(bus, instance, &amqp_url(), env)
     }
 
-    fn spawn_full(bus: &TestBus, instance: &str, amqp_url: &str, env: &[(&str, &str)]) -> Self {
+    /// Starts `tollgate serve` as instance `instance`, connecting to
+    /// `amqp_url`, with extra environment variables `env`.
+    pub fn spawn_full(bus: &TestBus, instance: &str, amqp_url: &str, env: &[(&str, &str)]) -> Self {
         let log = bus.dir.join(format!("router-{instance}.log"));
         let (config, metrics_addr) = (bus.config_path(), free_local_addr());
         let env: Vec<(String, String)> = env

@@ -221,9 +221,15 @@ impl Connector {
 async fn open(config: &AmqpConfig) -> Result<Link, TransportError> {
     let properties = ConnectionProperties::default()
         .with_connection_name(LongString::from(config.connection_name.as_bytes()));
-    let connection = Connection::connect(&config.url, properties)
-        .await
-        .map_err(TransportError::Connect)?;
+    // A peer that accepts TCP but never speaks AMQP (a hung broker, a stalled
+    // proxy) would keep lapin's connect waiting for ever, and with it every
+    // reconnect and every shutdown that needs the connection.
+    let connect = async {
+        Connection::connect(&config.url, properties)
+            .await
+            .map_err(TransportError::Connect)
+    };
+    let connection = within("connection.open (timed out)", connect).await?;
     let publisher = publisher(&connection).await?;
     Ok(Link {
         connection: Arc::new(connection),

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
+
 use crate::rejection::{RejectCode, Stage};
 
 /// Counter of messages by `outcome` (`delivered`, `rejected`, `requeued`) and `code`.
@@ -17,6 +19,24 @@ pub const REGISTRY_SERVICES: &str = "tollgate_registry_services";
 pub const ANNOUNCEMENTS_TOTAL: &str = "tollgate_announcements_total";
 /// Counter of replies forwarded to callers by `outcome`.
 pub const REPLIES_TOTAL: &str = "tollgate_replies_total";
+
+/// Bucket bounds (seconds) of [`STAGE_SECONDS`]: the gate's steps take
+/// microseconds, a confirmed delivery about a millisecond, a slow broker up
+/// to seconds.
+pub const STAGE_BUCKETS: [f64; 16] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 1.0, 5.0,
+];
+
+/// The Prometheus exporter's settings for these metrics: [`STAGE_SECONDS`]
+/// as a histogram (buckets add up across router instances; quantiles would
+/// not).
+///
+/// Errors only if the bucket list is empty.
+pub fn prometheus_builder() -> Result<PrometheusBuilder, BuildError> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(STAGE_SECONDS.to_owned()), &STAGE_BUCKETS)
+}
 
 /// A message was delivered to its service.
 pub struct MessageDelivered<'a> {

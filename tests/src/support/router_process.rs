@@ -149,6 +149,13 @@ impl RouterProcess {
             .unwrap_or_else(|| panic!("router {} serves no /metrics", self.instance))
     }
 
+    /// `GET path` on the router's operations listener (`/metrics`,
+    /// `/health/live`, `/health/ready`): the status and the body; `None`
+    /// while nothing answers.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        http_get(&self.metrics_addr, path)
+    }
+
     /// Whether the process still runs.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("router status").is_none()
@@ -238,17 +245,30 @@ fn free_local_addr() -> String {
 
 /// `GET /metrics` over a plain TCP connection; `None` until the endpoint answers 200.
 fn try_scrape(addr: &str) -> Option<String> {
+    match http_get(addr, "/metrics")? {
+        (200, page) => Some(page),
+        _ => None,
+    }
+}
+
+/// `GET path` over a plain TCP connection: the status and the body; `None`
+/// when nothing answers.
+fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         stream,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
-    response.starts_with("HTTP/1.1 200").then_some(response)
+    let status = response.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or_else(String::new, |(_, body)| body.to_owned());
+    Some((status, body))
 }
 
 /// The value of the unlabelled series `name` on a Prometheus page.

@@ -20,6 +20,13 @@ pub const ANNOUNCEMENTS_TOTAL: &str = "tollgate_announcements_total";
 /// Counter of replies forwarded to callers by `outcome`.
 pub const REPLIES_TOTAL: &str = "tollgate_replies_total";
 
+/// The log target of the one line per delivered message (off unless turned
+/// on, e.g. `RUST_LOG=tollgate::access=info`).
+pub const ACCESS_TARGET: &str = "tollgate::access";
+/// The log target of security events: refused messages, replies and
+/// announcements (warn: visible at the default level).
+pub const AUDIT_TARGET: &str = "tollgate::audit";
+
 /// Bucket bounds (seconds) of [`STAGE_SECONDS`]: the gate's steps take
 /// microseconds, a confirmed delivery about a millisecond, a slow broker up
 /// to seconds.
@@ -73,11 +80,11 @@ pub struct MessageRequeued<'a> {
 }
 
 impl MessageDelivered<'_> {
-    /// Logs the audit line and counts.
+    /// Logs the access line (target [`ACCESS_TARGET`]) and counts.
     pub fn emit(&self) {
         tracing::info!(
-            audit = true, msg.id = %self.message_id, route = %self.route,
-            consumer = self.consumer.unwrap_or("-"), outcome = "delivered",
+            target: ACCESS_TARGET, outcome = "delivered", msg.id = %self.message_id,
+            route = %self.route, consumer = self.consumer.unwrap_or("-"),
             "Message admitted and delivered."
         );
         metrics::counter!(MESSAGES_TOTAL, "outcome" => "delivered", "code" => "ok").increment(1);
@@ -85,11 +92,11 @@ impl MessageDelivered<'_> {
 }
 
 impl MessageRejected<'_> {
-    /// Logs the audit line and counts.
+    /// Logs the audit line (target [`AUDIT_TARGET`], warn) and counts.
     pub fn emit(&self) {
         tracing::warn!(
-            audit = true, msg.id = %self.message_id, route = %self.route,
-            consumer = self.consumer.unwrap_or("-"), outcome = "rejected",
+            target: AUDIT_TARGET, outcome = "rejected", msg.id = %self.message_id,
+            route = %self.route, consumer = self.consumer.unwrap_or("-"),
             code = self.code.as_str(), stage = self.stage.as_str(), reason = %self.reason,
             "Message refused."
         );

@@ -22,6 +22,7 @@ pub struct RouterProcess {
     config: PathBuf,
     amqp_url: String,
     env: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 impl RouterProcess {
@@ -33,23 +34,46 @@ impl RouterProcess {
     /// Starts `tollgate serve` as instance `instance`, connecting to `amqp_url`
     /// (e.g. a [`super::ChaosProxy`] in front of the broker).
     pub fn spawn_via(bus: &TestBus, instance: &str, amqp_url: &str) -> Self {
-        Self::spawn_full(bus, instance, amqp_url, &[])
+        Self::spawn_full(bus, instance, amqp_url, &[], &[])
     }
 
     /// Starts `tollgate serve` as instance `instance` on the test broker with
     /// extra environment variables `env` (e.g. `RUST_MIN_STACK`).
     pub fn spawn_with_env(bus: &TestBus, instance: &str, env: &[(&str, &str)]) -> Self {
-        Self::spawn_full(bus, instance, &amqp_url(), env)
+        Self::spawn_full(bus, instance, &amqp_url(), env, &[])
     }
 
-    fn spawn_full(bus: &TestBus, instance: &str, amqp_url: &str, env: &[(&str, &str)]) -> Self {
+    /// Starts `tollgate serve` as instance `instance` on the test broker with
+    /// extra environment variables `env` (`RUST_LOG` among them replaces the
+    /// test default; an empty one leaves the router's own default) and extra
+    /// arguments `args` after `serve` (e.g. `--log-format json`).
+    pub fn spawn_with(bus: &TestBus, instance: &str, env: &[(&str, &str)], args: &[&str]) -> Self {
+        Self::spawn_full(bus, instance, &amqp_url(), env, args)
+    }
+
+    fn spawn_full(
+        bus: &TestBus,
+        instance: &str,
+        amqp_url: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
         let log = bus.dir.join(format!("router-{instance}.log"));
         let (config, metrics_addr) = (bus.config_path(), free_local_addr());
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        let child = start(&config, instance, &metrics_addr, amqp_url, &log, &env);
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let child = start(
+            &config,
+            instance,
+            &metrics_addr,
+            amqp_url,
+            &log,
+            &env,
+            &args,
+        );
         Self {
             child,
             instance: instance.to_owned(),
@@ -58,6 +82,7 @@ impl RouterProcess {
             config,
             amqp_url: amqp_url.to_owned(),
             env,
+            args,
         }
     }
 
@@ -78,6 +103,7 @@ impl RouterProcess {
             &self.amqp_url,
             &self.log,
             &self.env,
+            &self.args,
         );
         true
     }
@@ -217,16 +243,19 @@ fn start(
     amqp_url: &str,
     log: &std::path::Path,
     env: &[(String, String)],
+    args: &[String],
 ) -> Child {
     let log_file = std::fs::File::create(log).expect("router log file");
     Command::new(tollgate_binary())
-        .envs(env.iter().map(|(k, v)| (k, v)))
         .args(["serve", "--config"])
         .arg(config)
+        .args(args)
         .env("TOLLGATE_INSTANCE", instance)
         .env("TOLLGATE_METRICS_ADDR", metrics_addr)
         .env("TOLLGATE_AMQP_URL", amqp_url)
         .env("RUST_LOG", router_log_filter())
+        // After the defaults, so a test's own `RUST_LOG` wins.
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(log_file)
         .spawn()

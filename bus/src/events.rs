@@ -19,6 +19,11 @@ pub const REGISTRY_SERVICES: &str = "tollgate_registry_services";
 pub const ANNOUNCEMENTS_TOTAL: &str = "tollgate_announcements_total";
 /// Counter of replies forwarded to callers by `outcome`.
 pub const REPLIES_TOTAL: &str = "tollgate_replies_total";
+/// Gauge, per `service` (set by the service SDK, not the router): the
+/// service's clock minus the `iat` of the last bus assertion with a valid
+/// signature, in seconds. Negative: the service's clock is behind the
+/// router's; positive: ahead, or the message waited in the queue.
+pub const CLOCK_SKEW_SECONDS: &str = "tollgate_clock_skew_seconds";
 
 /// The log target of the one line per delivered message (off unless turned
 /// on, e.g. `RUST_LOG=tollgate::access=info`).

@@ -14,6 +14,8 @@
 //! | `--token-file FILE`  | `TOLLGATE_SERVICE_TOKEN_FILE`  | or a file holding it, re-read on each heartbeat |
 //! | `--bus-key FILE`     | `TOLLGATE_BUS_PUBLIC_KEY_FILE` | required: the router's `bus-assertion.pub.pem` |
 //! | `--prefetch N`       | `TOLLGATE_SERVICE_PREFETCH`    | `16`: most requests handled at once            |
+//! | `--assertion-leeway S` | `TOLLGATE_ASSERTION_LEEWAY_SECS` | `5`: clock difference allowed with the routers (0–300 s) |
+//! | `--log-format F`     | `TOLLGATE_LOG_FORMAT`          | `text` or `json` (one object per line)         |
 //!
 //! Exactly one of `--token` and `--token-file` is required.
 //!

@@ -8,6 +8,7 @@ mod connect;
 mod demo;
 pub(crate) mod exit;
 mod keys;
+mod logging;
 mod request;
 mod serve;
 mod services;
@@ -17,6 +18,15 @@ mod token;
 #[derive(Debug, Parser)]
 #[command(name = "tollgate", version, about, propagate_version = true)]
 pub(crate) struct Cli {
+    /// How log lines (on stderr) are written: `text`, or `json` (one object per line).
+    #[arg(
+        long,
+        global = true,
+        env = "TOLLGATE_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,12 +64,13 @@ impl Cli {
     /// Runs the chosen subcommand.
     pub(crate) fn run(self) -> anyhow::Result<()> {
         // Held until the command returns: dropping it flushes the log.
-        let _log = init_tracing(match self.command {
+        let default_level = match self.command {
             Command::Serve(_) => "info",
             // The demo's table is the output; refusals are its point, not warnings.
             Command::Demo(_) => "error",
             _ => "warn",
-        });
+        };
+        let _log = logging::init(default_level, self.log_format);
         match self.command {
             Command::Version => {
                 println!("tollgate {}", env!("CARGO_PKG_VERSION"));
@@ -83,25 +94,4 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .thread_stack_size(tollgate_bus::stack::WORKER_STACK_BYTES)
         .enable_all()
         .build()?)
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` (default `default_level`), so stdout
-/// stays machine-readable. Lines are written by a background thread, so a
-/// router's audit line per message never blocks a worker on stderr; the
-/// returned guard flushes what is left when dropped.
-fn init_tracing(default_level: &str) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        // Never drop a line (an audit line is a record): a full buffer makes
-        // the logging thread, not the message, wait.
-        .lossy(false)
-        .finish(std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        // Colours only for a person at a terminal, not in a log file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(writer)
-        .init();
-    guard
 }

@@ -4,7 +4,7 @@
 //! A service checks it with the bus's public key; a message published straight onto a
 //! service queue, around the bus, has no valid assertion and is refused.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
@@ -31,6 +31,14 @@ pub const ASSERTION_TYP: &str = "tollgate-assertion+jwt";
 /// The default `iss` of assertions.
 pub const DEFAULT_ISSUER: &str = "tollgate-bus";
 
+/// The default leeway on an assertion's `exp`, `nbf` and `iat`: how far the
+/// router's and a service's clocks may differ.
+pub const DEFAULT_ASSERTION_LEEWAY: Duration = Duration::from_secs(5);
+
+/// The largest leeway a verifier accepts (an assertion lives at most 300 s;
+/// more leeway than that would accept assertions of any age).
+pub const MAX_ASSERTION_LEEWAY: Duration = Duration::from_secs(300);
+
 /// Checks assertions with the bus's public key(s).
 #[derive(Clone)]
 pub struct AssertionVerifier {
@@ -53,6 +61,20 @@ pub struct AssertedIdentity {
     pub expires_at: u64,
 }
 
+/// The outcome of one assertion check, with the clock reading behind it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct AssertionCheck {
+    /// The verified assertion, or why it was refused.
+    pub outcome: Result<AssertedIdentity, AuthError>,
+    /// This verifier's clock minus the assertion's `iat`, in seconds: the
+    /// time the message spent between router and service, plus the clock
+    /// difference. Negative means the service's clock is behind the
+    /// router's. `None` unless the signature was valid (a forged `iat` says
+    /// nothing) and the assertion carries an `iat`.
+    pub skew_secs: Option<i64>,
+}
+
 /// A fresh Ed25519 key pair for the bus, as `(private PKCS#8 PEM, public SPKI PEM)`.
 pub fn generate_assertion_key() -> Result<(String, String), LoadError> {
     let fail = |what: &str| LoadError::invalid_key("assertion key", what);
@@ -73,11 +95,12 @@ pub fn generate_assertion_key() -> Result<(String, String), LoadError> {
 // === AssertionVerifier ===
 
 impl AssertionVerifier {
-    /// A verifier trusting the bus's Ed25519 public key (SPKI PEM), with 5 s of leeway.
+    /// A verifier trusting the bus's Ed25519 public key (SPKI PEM), with
+    /// [`DEFAULT_ASSERTION_LEEWAY`].
     pub fn from_public_pem(public_pem: &[u8]) -> Result<Self, LoadError> {
         let config = VerifierConfig {
             issuers: vec![DEFAULT_ISSUER.to_owned()],
-            leeway_secs: 5,
+            leeway_secs: DEFAULT_ASSERTION_LEEWAY.as_secs(),
             max_lifetime_secs: Some(300),
             max_token_bytes: 16 * 1024,
             ..VerifierConfig::default()
@@ -107,6 +130,20 @@ impl AssertionVerifier {
         self
     }
 
+    /// Accepts assertions whose `exp`, `nbf` and `iat` are off by up to
+    /// `leeway` (whole seconds; capped at [`MAX_ASSERTION_LEEWAY`]): set it
+    /// above the largest clock difference expected between the routers and
+    /// this service.
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.config.leeway_secs = leeway.min(MAX_ASSERTION_LEEWAY).as_secs();
+        self
+    }
+
+    /// The leeway in use.
+    pub fn leeway(&self) -> Duration {
+        Duration::from_secs(self.config.leeway_secs)
+    }
+
     /// Replaces the clock.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -124,6 +161,32 @@ impl AssertionVerifier {
         token: &str,
         expected_route: &str,
         expected_message_id: &str,
+    ) -> Result<AssertedIdentity, AuthError> {
+        self.check(token, expected_route, expected_message_id)
+            .outcome
+    }
+
+    /// Like [`AssertionVerifier::verify`], and also says how far the
+    /// assertion's `iat` is from this verifier's clock (see
+    /// [`AssertionCheck::skew_secs`]), accepted or not.
+    pub fn check(
+        &self,
+        token: &str,
+        expected_route: &str,
+        expected_message_id: &str,
+    ) -> AssertionCheck {
+        let mut skew_secs = None;
+        let outcome =
+            self.verify_reading(token, expected_route, expected_message_id, &mut skew_secs);
+        AssertionCheck { outcome, skew_secs }
+    }
+
+    fn verify_reading(
+        &self,
+        token: &str,
+        expected_route: &str,
+        expected_message_id: &str,
+        skew_secs: &mut Option<i64>,
     ) -> Result<AssertedIdentity, AuthError> {
         let parsed = token::parse(
             token,
@@ -166,7 +229,9 @@ impl AssertionVerifier {
         if !signed {
             return Err(AuthError::BadSignature);
         }
-        let checked = claims::check(&parsed.claims, self.clock.now(), &self.config)?;
+        let now = self.clock.now();
+        *skew_secs = issued_at(&parsed.claims).map(|iat| now as i64 - iat);
+        let checked = claims::check(&parsed.claims, now, &self.config)?;
         let c = &parsed.claims;
         if str_claim(c, "route")? != expected_route || str_claim(c, "mid")? != expected_message_id {
             tracing::info!("Refusing an assertion: issued for another route or message.");
@@ -198,6 +263,12 @@ impl std::fmt::Debug for AssertionVerifier {
             .field("keys", &self.keys.len())
             .finish_non_exhaustive()
     }
+}
+
+/// The `iat` claim in whole seconds, when it is a number.
+fn issued_at(claims: &Map<String, Value>) -> Option<i64> {
+    let iat = claims.get("iat")?;
+    iat.as_i64().or_else(|| iat.as_f64().map(|f| f as i64))
 }
 
 fn str_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Result<&'a str, AuthError> {

@@ -20,8 +20,8 @@ mod store;
 pub mod testkit;
 
 pub use assertion::{
-    ASSERTION_TYP, AssertedIdentity, AssertionSigner, AssertionVerifier, DEFAULT_ISSUER,
-    generate_assertion_key,
+    ASSERTION_TYP, AssertedIdentity, AssertionCheck, AssertionSigner, AssertionVerifier,
+    DEFAULT_ASSERTION_LEEWAY, DEFAULT_ISSUER, MAX_ASSERTION_LEEWAY, generate_assertion_key,
 };
 pub use cache::{CacheStats, TokenCache};
 pub use clock::{Clock, SystemClock};

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
+
 use crate::rejection::{RejectCode, Stage};
 
 /// Counter of messages by `outcome` (`delivered`, `rejected`, `requeued`) and `code`.
@@ -19,6 +21,37 @@ pub const ANNOUNCEMENTS_TOTAL: &str = "tollgate_announcements_total";
 pub const REPLIES_TOTAL: &str = "tollgate_replies_total";
 /// Counter: messages the broker dead-lettered on its own, recorded clean in `<ns>.dead`.
 pub const BROKER_DEAD_LETTERS_TOTAL: &str = "tollgate_broker_dead_letters_total";
+
+/// Gauge, per `service` (set by the service SDK, not the router): the
+/// service's clock minus the `iat` of the last bus assertion with a valid
+/// signature, in seconds. Negative: the service's clock is behind the
+/// router's; positive: ahead, or the message waited in the queue.
+pub const CLOCK_SKEW_SECONDS: &str = "tollgate_clock_skew_seconds";
+
+/// The log target of the one line per delivered message (off unless turned
+/// on, e.g. `RUST_LOG=tollgate::access=info`).
+pub const ACCESS_TARGET: &str = "tollgate::access";
+/// The log target of security events: refused messages, replies and
+/// announcements (warn: visible at the default level).
+pub const AUDIT_TARGET: &str = "tollgate::audit";
+
+/// Bucket bounds (seconds) of [`STAGE_SECONDS`]: the gate's steps take
+/// microseconds, a confirmed delivery about a millisecond, a slow broker up
+/// to seconds.
+pub const STAGE_BUCKETS: [f64; 16] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 1.0, 5.0,
+];
+
+/// The Prometheus exporter's settings for these metrics: [`STAGE_SECONDS`]
+/// as a histogram (buckets add up across router instances; quantiles would
+/// not).
+///
+/// Errors only if the bucket list is empty.
+pub fn prometheus_builder() -> Result<PrometheusBuilder, BuildError> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(STAGE_SECONDS.to_owned()), &STAGE_BUCKETS)
+}
 
 /// A message was delivered to its service.
 pub struct MessageDelivered<'a> {
@@ -55,11 +88,11 @@ pub struct MessageRequeued<'a> {
 }
 
 impl MessageDelivered<'_> {
-    /// Logs the audit line and counts.
+    /// Logs the access line (target [`ACCESS_TARGET`]) and counts.
     pub fn emit(&self) {
         tracing::info!(
-            audit = true, msg.id = %self.message_id, route = %self.route,
-            consumer = self.consumer.unwrap_or("-"), outcome = "delivered",
+            target: ACCESS_TARGET, outcome = "delivered", msg.id = %self.message_id,
+            route = %self.route, consumer = self.consumer.unwrap_or("-"),
             "Message admitted and delivered."
         );
         metrics::counter!(MESSAGES_TOTAL, "outcome" => "delivered", "code" => "ok").increment(1);
@@ -67,11 +100,11 @@ impl MessageDelivered<'_> {
 }
 
 impl MessageRejected<'_> {
-    /// Logs the audit line and counts.
+    /// Logs the audit line (target [`AUDIT_TARGET`], warn) and counts.
     pub fn emit(&self) {
         tracing::warn!(
-            audit = true, msg.id = %self.message_id, route = %self.route,
-            consumer = self.consumer.unwrap_or("-"), outcome = "rejected",
+            target: AUDIT_TARGET, outcome = "rejected", msg.id = %self.message_id,
+            route = %self.route, consumer = self.consumer.unwrap_or("-"),
             code = self.code.as_str(), stage = self.stage.as_str(), reason = %self.reason,
             "Message refused."
         );

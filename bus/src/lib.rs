@@ -16,6 +16,7 @@ mod error_reply;
 pub mod events;
 pub mod header_map;
 pub mod headers;
+pub mod health;
 mod hop;
 mod names;
 pub mod registry;

@@ -20,6 +20,7 @@ use crate::{
     config::{Config, ConfigError},
     dead_letter::DeadLetterBounds,
     error::TransportError,
+    health::{Check, Health},
     names::BusNames,
     registry::{RegistryGrants, RegistryListener, RegistryTable},
     reply_context::ReplyContextKey,
@@ -79,6 +80,7 @@ pub struct RouterSettings {
 pub struct Router {
     settings: RouterSettings,
     table: Arc<RegistryTable>,
+    health: Arc<Health>,
 }
 
 /// A started router.
@@ -102,6 +104,12 @@ impl Router {
         &self.settings.instance
     }
 
+    /// What this router says on `/health/live` and `/health/ready`: not
+    /// ready until [`Router::start`] declared the topology and consumes.
+    pub fn health(&self) -> Arc<Health> {
+        Arc::clone(&self.health)
+    }
+
     /// The verifier of callers' credentials (for its cache's counters).
     pub fn verifier(&self) -> Arc<Verifier> {
         Arc::clone(&self.settings.verifier)
@@ -112,6 +120,7 @@ impl Router {
         Self {
             settings,
             table: Arc::new(RegistryTable::new()),
+            health: Arc::new(Health::new()),
         }
     }
 
@@ -124,8 +133,13 @@ impl Router {
         transport: Arc<dyn Transport>,
         shutdown: CancellationToken,
     ) -> Result<RunningRouter, TransportError> {
-        let Self { settings: s, table } = self;
+        let Self {
+            settings: s,
+            table,
+            health,
+        } = self;
         transport.declare(&bus_topology::core(&s.names)).await?;
+        health.set(Check::Topology, true);
         let listener = RegistryListener {
             table: Arc::clone(&table),
             verifier: Arc::clone(&s.registration_verifier),
@@ -137,6 +151,7 @@ impl Router {
         let registry_task = listener
             .start(Arc::clone(&transport), shutdown.clone())
             .await?;
+        let registry_task = watch_registry(registry_task, Arc::clone(&health), shutdown.clone());
         let anonymous = s.policy.anonymous_identity().is_some();
         let gate = Gate {
             sanitize: Sanitize::new(s.limits, s.names.clone()),
@@ -177,14 +192,18 @@ impl Router {
             names: s.names.clone(),
             queue: s.names.ingress_queue().to_owned(),
             options: options.clone(),
+            health: Arc::clone(&health),
+            check: Check::Ingress,
         };
         let replies = consume::Consumer {
             queue: s.names.replies_queue().to_owned(),
+            check: Check::Replies,
             ..ingress.clone()
         };
         let poison = consume::Consumer {
             queue: s.names.poison_queue().to_owned(),
             options,
+            check: Check::Poison,
             ..ingress.clone()
         };
         // All subscribe now, so `start` fails when a queue cannot be consumed.
@@ -197,6 +216,7 @@ impl Router {
             let pipeline = Arc::clone(&pipeline);
             async move { pipeline.handle(d).await }
         });
+        let draining = tokio::spawn(mark_draining(Arc::clone(&health), shutdown.clone()));
         let replies = replies.keep_consuming(replies_sub, shutdown.clone(), move |d| {
             let forwarder = Arc::clone(&forwarder);
             async move { forwarder.forward(d).await }
@@ -208,7 +228,7 @@ impl Router {
         tracing::info!(instance = %s.instance, namespace = %s.names.namespace(), "Router started.");
         Ok(RunningRouter {
             registry: table,
-            tasks: vec![registry_task],
+            tasks: vec![registry_task, draining],
             consumers: vec![
                 tokio::spawn(ingress),
                 tokio::spawn(replies),
@@ -216,6 +236,31 @@ impl Router {
             ],
         })
     }
+}
+
+/// Keeps the registry check true while the listener runs; a listener that
+/// ends before shutdown (its control queue closed) fails the router's health.
+fn watch_registry(
+    task: JoinHandle<()>,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    health.set(Check::Registry, true);
+    tokio::spawn(async move {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "The registry listener failed.");
+        }
+        health.set(Check::Registry, false);
+        if !shutdown.is_cancelled() {
+            health.set_failed();
+        }
+    })
+}
+
+/// Marks the router as draining (not ready) as soon as shutdown begins.
+async fn mark_draining(health: Arc<Health>, shutdown: CancellationToken) {
+    shutdown.cancelled().await;
+    health.set_draining();
 }
 
 impl RunningRouter {

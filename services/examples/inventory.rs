@@ -15,6 +15,8 @@
 //! | `--bus-key FILE`     | `TOLLGATE_BUS_PUBLIC_KEY_FILE` | required: the router's `bus-assertion.pub.pem` |
 //! | `--prefetch N`       | `TOLLGATE_SERVICE_PREFETCH`    | `16`: most requests handled at once            |
 //! | `--shutdown-timeout-secs S` | `TOLLGATE_SHUTDOWN_TIMEOUT_SECS` | `20`: longest graceful stop; then (or on a second signal) exit 1 |
+//! | `--assertion-leeway S` | `TOLLGATE_ASSERTION_LEEWAY_SECS` | `5`: clock difference allowed with the routers (0–300 s) |
+//! | `--log-format F`     | `TOLLGATE_LOG_FORMAT`          | `text` or `json` (one object per line)         |
 //!
 //! Exactly one of `--token` and `--token-file` is required.
 //!

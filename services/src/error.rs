@@ -43,6 +43,9 @@ pub enum ServiceError {
     /// The content type has no codec.
     #[error("content type `{0}` is not supported")]
     UnsupportedContentType(String),
+    /// The assertion leeway is above [`tollgate_auth::MAX_ASSERTION_LEEWAY`].
+    #[error("an assertion leeway of {0:?} is above the maximum of 300 s")]
+    LeewayOutOfRange(Duration),
     /// The broker failed.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -165,6 +168,7 @@ impl ServiceError {
             Self::NoAuthentication => "no_authentication",
             Self::MissingCredential => "missing_credential",
             Self::UnsupportedContentType(_) => "unsupported_content_type",
+            Self::LeewayOutOfRange(_) => "leeway_out_of_range",
             Self::Transport(e) => e.code(),
             Self::NotAdmitted { .. } => "not_admitted",
             Self::ConsumerLost { .. } => "consumer_lost",

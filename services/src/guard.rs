@@ -13,6 +13,10 @@ use std::sync::Arc;
 use tollgate_auth::{AssertionVerifier, AuthError, Identity, Policy, Verifier};
 use tollgate_bus::{Envelope, RejectCode, Stage, headers};
 
+mod skew;
+
+use skew::SkewWatch;
+
 /// How a service admits messages.
 #[derive(Debug, Clone)]
 pub(crate) struct Guard {
@@ -20,6 +24,8 @@ pub(crate) struct Guard {
     bus_key: Option<AssertionVerifier>,
     verifier: Option<Arc<Verifier>>,
     policy: Option<Arc<Policy>>,
+    /// Clock readings of the bus assertions (gateway mode).
+    skew: Option<Arc<SkewWatch>>,
 }
 
 /// A delivery that passed the guard.
@@ -48,11 +54,15 @@ impl Guard {
         verifier: Option<Arc<Verifier>>,
         policy: Option<Arc<Policy>>,
     ) -> Self {
+        let skew = bus_key
+            .as_ref()
+            .map(|key| Arc::new(SkewWatch::new(service.clone(), key.leeway())));
         Self {
             service,
             bus_key,
             verifier,
             policy,
+            skew,
         }
     }
 
@@ -66,7 +76,11 @@ impl Guard {
         if let (Some(key), Some(token)) =
             (&self.bus_key, envelope.headers.get_str(headers::ASSERTION))
         {
-            match key.verify(token, route, &envelope.id) {
+            let check = key.check(token, route, &envelope.id);
+            if let Some(skew) = &self.skew {
+                skew.observe(&check);
+            }
+            match check.outcome {
                 Ok(asserted) => return Ok(self.admitted(asserted.identity, route, method)),
                 Err(e) => refusal = Refusal::not_from_bus(e.code()),
             }

@@ -82,6 +82,7 @@ pub struct ServiceBuilder {
     schema_version: String,
     credential: Option<TokenSource>,
     bus_key: Option<AssertionVerifier>,
+    assertion_leeway: Option<Duration>,
     verifier: Option<Arc<Verifier>>,
     policy: Option<Arc<Policy>>,
     handlers: Handlers,
@@ -116,6 +117,16 @@ impl ServiceBuilder {
     /// Gateway mode: admit messages that carry a bus assertion this key verifies.
     pub fn bus_key(mut self, key: AssertionVerifier) -> Self {
         self.bus_key = Some(key);
+        self
+    }
+
+    /// Gateway mode: how far the routers' clocks and this service's may
+    /// differ (0 to 300 s; default 5 s). An assertion issued further in the
+    /// future, or expired longer ago, is refused as `not_from_bus`; the
+    /// measured difference is logged (warn, once a minute) and exported as
+    /// the gauge `tollgate_clock_skew_seconds`.
+    pub fn assertion_leeway(mut self, leeway: Duration) -> Self {
+        self.assertion_leeway = Some(leeway);
         self
     }
 
@@ -193,7 +204,14 @@ impl ServiceBuilder {
         let credential = self.credential.ok_or(ServiceError::MissingCredential)?;
         let codec = Codec::from_content_type(&self.content_type)
             .ok_or(ServiceError::UnsupportedContentType(self.content_type))?;
-        let guard = Guard::new(self.name.clone(), self.bus_key, self.verifier, self.policy);
+        let bus_key = match (self.bus_key, self.assertion_leeway) {
+            (_, Some(leeway)) if leeway > tollgate_auth::MAX_ASSERTION_LEEWAY => {
+                return Err(ServiceError::LeewayOutOfRange(leeway));
+            }
+            (Some(key), Some(leeway)) => Some(key.with_leeway(leeway)),
+            (key, _) => key,
+        };
+        let guard = Guard::new(self.name.clone(), bus_key, self.verifier, self.policy);
         Ok(Service {
             name: self.name,
             codec,
@@ -220,6 +238,7 @@ impl Service {
             schema_version: "1".to_owned(),
             credential: None,
             bus_key: None,
+            assertion_leeway: None,
             verifier: None,
             policy: None,
             handlers: Handlers::default(),

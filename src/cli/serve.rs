@@ -12,6 +12,8 @@ use tollgate_bus::{
     router::Router,
 };
 
+mod endpoints;
+
 /// Options of `tollgate serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -32,11 +34,7 @@ impl ServeArgs {
         let router = Router::from_config(&config)
             .map_err(|problems| anyhow::anyhow!(super::config::listing(&self.config, &problems)))?;
         if let Some(addr) = config.metrics_socket() {
-            metrics_exporter_prometheus::PrometheusBuilder::new()
-                .with_http_listener(addr)
-                .install()
-                .with_context(|| format!("cannot serve metrics on {addr}"))?;
-            tracing::info!(%addr, "Serving Prometheus metrics on /metrics.");
+            endpoints::serve(addr, router.health()).await?;
         }
         let amqp = AmqpConfig::new(&config.amqp_url)
             .with_connection_name(format!("tollgate-router-{}", router.instance()));

@@ -448,3 +448,189 @@ fn setup_signs_a_token_for_each_service_account_into_that_service_alone() {
         .collect();
     assert_eq!(with_private_key, ["setup", "router"]);
 }
+
+// === Monitoring: Prometheus and Grafana ===
+
+fn yaml_file(path: &str) -> Yaml {
+    let mut docs = YamlLoader::load_from_str(&read(path))
+        .unwrap_or_else(|e| panic!("{path} is not YAML: {e}"));
+    docs.remove(0)
+}
+
+fn service<'a>(doc: &'a Yaml, name: &str) -> &'a Yaml {
+    let found = &doc["services"][name];
+    assert!(
+        !found.is_badvalue(),
+        "docker-compose.yml has no `{name}` service"
+    );
+    found
+}
+
+/// The bind mount of `source` in `service`, with its target.
+fn bind_target(service: &Yaml, name: &str, source: &str) -> String {
+    let mount = mounts(service, name)
+        .into_iter()
+        .find(|m| m.source == source)
+        .unwrap_or_else(|| panic!("{name} does not mount {source}"));
+    assert!(mount.read_only, "{name}: mount {source} read-only");
+    mount.target
+}
+
+/// The metric names the router defines: every `"tollgate_…"` literal of
+/// bus/src/events.rs.
+fn exported_metrics() -> BTreeSet<String> {
+    let source = read("bus/src/events.rs");
+    source
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| {
+            s.starts_with("tollgate_") && s.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The metric names a PromQL expression reads: identifiers outside quoted
+/// label values that start with `tollgate_`, without a histogram's
+/// `_bucket`/`_sum`/`_count` suffix when the rest is a known metric.
+fn queried_metrics(expr: &str, known: &BTreeSet<String>) -> Vec<String> {
+    let unquoted: String = expr.split('"').step_by(2).collect::<Vec<_>>().join(" ");
+    unquoted
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|word| word.starts_with("tollgate_"))
+        .map(|word| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| {
+                    word.strip_suffix(suffix)
+                        .filter(|base| known.contains(*base))
+                })
+                .unwrap_or(word)
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn prometheus_scrapes_the_router_where_it_serves_metrics() {
+    let doc = compose();
+    let prometheus = service(&doc, "prometheus");
+    let config = bind_target(
+        prometheus,
+        "prometheus",
+        "./deploy/prometheus/prometheus.yml",
+    );
+    let command = strings(&prometheus["command"], "prometheus.command");
+    assert!(
+        command.contains(&format!("--config.file={config}")),
+        "prometheus reads its mounted config: {command:?}"
+    );
+    let scrape = yaml_file("deploy/prometheus/prometheus.yml");
+    let jobs = scrape["scrape_configs"].as_vec().expect("scrape_configs");
+    let router = jobs
+        .iter()
+        .find(|j| j["job_name"].as_str() == Some("tollgate-router"))
+        .expect("a tollgate-router job");
+    assert_eq!(router["metrics_path"].as_str(), Some("/metrics"));
+    let port = compose_config()
+        .metrics_socket()
+        .expect("the compose router serves metrics")
+        .port();
+    let targets = strings(&router["static_configs"][0]["targets"], "targets");
+    assert_eq!(targets, vec![format!("router:{port}")]);
+    assert!(!service(&doc, "router").is_badvalue());
+}
+
+#[test]
+fn grafana_is_provisioned_with_prometheus_and_the_router_dashboard() {
+    let doc = compose();
+    let grafana = service(&doc, "grafana");
+    let provisioning = bind_target(grafana, "grafana", "./deploy/grafana/provisioning");
+    assert_eq!(provisioning, "/etc/grafana/provisioning");
+    let dashboards = bind_target(grafana, "grafana", "./deploy/grafana/dashboards");
+
+    let providers = yaml_file("deploy/grafana/provisioning/dashboards/tollgate.yml");
+    assert_eq!(
+        providers["providers"][0]["options"]["path"].as_str(),
+        Some(dashboards.as_str()),
+        "the provider loads the mounted dashboards"
+    );
+    let datasources = yaml_file("deploy/grafana/provisioning/datasources/prometheus.yml");
+    let source = &datasources["datasources"][0];
+    assert_eq!(source["type"].as_str(), Some("prometheus"));
+    let url = source["url"].as_str().unwrap();
+    let host = url.trim_start_matches("http://").split(':').next().unwrap();
+    assert!(
+        !service(&doc, host).is_badvalue(),
+        "data source host {host}"
+    );
+    assert!(
+        strings(&service(&doc, host)["ports"], "ports")
+            .iter()
+            .any(|p| p.ends_with(&format!(":{}", url.rsplit(':').next().unwrap()))),
+        "the data source port is Prometheus's"
+    );
+    let uid = source["uid"].as_str().unwrap();
+
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("deploy/grafana/dashboards/tollgate-router.json")).unwrap();
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(!panels.is_empty());
+    for panel in panels {
+        assert_eq!(panel["datasource"]["uid"], uid, "{}", panel["title"]);
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{} queries nothing", panel["title"]);
+    }
+}
+
+#[test]
+fn the_dashboard_queries_only_metrics_the_router_exports_and_all_of_them() {
+    let exported = exported_metrics();
+    assert!(exported.contains("tollgate_messages_total"), "{exported:?}");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("deploy/grafana/dashboards/tollgate-router.json")).unwrap();
+    let mut queried = BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().expect("a PromQL expr");
+            let names = queried_metrics(expr, &exported);
+            assert!(
+                !names.is_empty(),
+                "{}: no tollgate metric in {expr}",
+                panel["title"]
+            );
+            for name in names {
+                assert!(
+                    exported.contains(&name),
+                    "{}: `{name}` is not exported by the router ({exported:?})",
+                    panel["title"]
+                );
+                queried.insert(name);
+            }
+        }
+    }
+    // The skew gauge is the service SDK's, not the router's.
+    let router_metrics: BTreeSet<String> = exported
+        .into_iter()
+        .filter(|m| m != tollgate_bus::events::CLOCK_SKEW_SECONDS)
+        .collect();
+    let missing: Vec<_> = router_metrics.difference(&queried).collect();
+    assert!(missing.is_empty(), "no panel shows {missing:?}");
+}
+
+#[test]
+fn metric_names_are_read_out_of_promql() {
+    let known: BTreeSet<String> = ["tollgate_stage_seconds".to_owned()].into();
+    assert_eq!(
+        queried_metrics(
+            r#"histogram_quantile(0.99, sum by (le) (rate(tollgate_stage_seconds_bucket{stage="tollgate_x"}[5m])))"#,
+            &known
+        ),
+        vec!["tollgate_stage_seconds"]
+    );
+    assert_eq!(
+        queried_metrics("rate(tollgate_nope_bucket[1m])", &known),
+        vec!["tollgate_nope_bucket"]
+    );
+}

@@ -218,3 +218,61 @@ fn a_rotated_bus_key_is_selected_by_kid() {
         .expect("signed");
     assert!(verifier.verify(&old, "orders.get", "m-1").is_ok());
 }
+
+/// A signer at `NOW` and a verifier of its key whose clock reads `NOW + offset`.
+fn skewed(offset: i64) -> (AssertionSigner, AssertionVerifier) {
+    let (private, public) = generate_assertion_key().expect("keygen");
+    let router_clock = Arc::new(Manual(AtomicU64::new(NOW)));
+    let service_clock = Arc::new(Manual(AtomicU64::new(NOW.saturating_add_signed(offset))));
+    let signer = AssertionSigner::from_pem(private.as_bytes())
+        .expect("private")
+        .with_clock(router_clock);
+    let verifier = AssertionVerifier::from_public_pem(public.as_bytes())
+        .expect("public")
+        .with_clock(service_clock);
+    (signer, verifier)
+}
+
+#[test]
+fn a_service_clock_behind_by_more_than_the_leeway_refuses_until_the_leeway_covers_it() {
+    let (signer, verifier) = skewed(-10);
+    let token = signer.sign(&caller(), "orders.get", "m-1").expect("signed");
+    assert_eq!(verifier.leeway(), DEFAULT_ASSERTION_LEEWAY);
+    let refused = verifier.check(&token, "orders.get", "m-1");
+    assert_eq!(
+        refused.outcome.map(|_| ()),
+        Err(AuthError::TokenNotYetValid)
+    );
+    assert_eq!(refused.skew_secs, Some(-10));
+
+    let verifier = verifier.with_leeway(Duration::from_secs(15));
+    let accepted = verifier.check(&token, "orders.get", "m-1");
+    assert!(accepted.outcome.is_ok());
+    assert_eq!(accepted.skew_secs, Some(-10));
+}
+
+#[test]
+fn a_service_clock_ahead_reads_as_a_positive_skew() {
+    let (signer, verifier) = skewed(3);
+    let token = signer.sign(&caller(), "orders.get", "m-1").expect("signed");
+    let checked = verifier.check(&token, "orders.get", "m-1");
+    assert!(checked.outcome.is_ok());
+    assert_eq!(checked.skew_secs, Some(3));
+}
+
+#[test]
+fn a_forged_assertion_gives_no_clock_reading() {
+    let (_, verifier) = skewed(0);
+    let (other, _) = skewed(0);
+    let token = other.sign(&caller(), "orders.get", "m-1").expect("signed");
+    let checked = verifier.check(&token, "orders.get", "m-1");
+    assert_eq!(checked.outcome.map(|_| ()), Err(AuthError::BadSignature));
+    assert_eq!(checked.skew_secs, None);
+}
+
+#[test]
+fn the_leeway_is_capped_at_the_maximum() {
+    let (_, verifier) = skewed(0);
+    let verifier = verifier.with_leeway(Duration::from_secs(3600));
+    assert_eq!(verifier.leeway(), MAX_ASSERTION_LEEWAY);
+}

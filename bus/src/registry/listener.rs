@@ -166,7 +166,7 @@ impl RegistryListener {
     }
 
     fn refused(&self, refusal: &Refusal) {
-        tracing::warn!(audit = true, outcome = "refused", code = refusal.code(), reason = %refusal, "Registry announcement refused.");
+        tracing::warn!(target: events::AUDIT_TARGET, outcome = "refused", code = refusal.code(), reason = %refusal, "Registry announcement refused.");
         events::announcement("refused", self.table.len(Instant::now()));
     }
 

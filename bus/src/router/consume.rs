@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     bus_topology,
     error::TransportError,
+    health::{Check, Health},
     names::BusNames,
     transport::{Delivery, SubscribeOptions, Subscription, Transport},
 };
@@ -77,6 +78,10 @@ pub(super) struct Consumer {
     pub(super) names: BusNames,
     pub(super) queue: String,
     pub(super) options: SubscribeOptions,
+    /// Where this consumer reports whether it consumes.
+    pub(super) health: Arc<Health>,
+    /// The check this queue's consumer passes.
+    pub(super) check: Check,
 }
 
 /// Attempts in a row to consume a vanished queue again before giving up.
@@ -107,7 +112,9 @@ impl Consumer {
         Fut: Future<Output = ()> + Send + 'static,
     {
         loop {
+            self.health.set(self.check, true);
             consume(subscription, &shutdown, &handle).await;
+            self.health.set(self.check, false);
             if shutdown.is_cancelled() {
                 return Ok(());
             }
@@ -116,6 +123,7 @@ impl Consumer {
                 Ok(None) => return Ok(()),
                 Err(e) => {
                     tracing::error!(queue = %self.queue, error = %e, "Cannot consume again; stopping the router.");
+                    self.health.set_failed();
                     shutdown.cancel();
                     return Err(e);
                 }
@@ -135,12 +143,16 @@ impl Consumer {
         loop {
             attempt += 1;
             tracing::warn!(%queue, attempt, "The queue's consumer ended; declaring the bus topology again.");
+            self.health.set(Check::Topology, false);
             let resumed = match self
                 .transport
                 .declare(&bus_topology::core(&self.names))
                 .await
             {
-                Ok(()) => self.subscribe().await,
+                Ok(()) => {
+                    self.health.set(Check::Topology, true);
+                    self.subscribe().await
+                }
                 Err(e) => Err(e),
             };
             match resumed {

@@ -10,7 +10,7 @@ use crate::{
     dead_letter::DeadLetterBounds,
     envelope::Envelope,
     error::TransportError,
-    events::{MessageDelivered, MessageRequeued},
+    events::{self, MessageDelivered, MessageRequeued},
     hop::Hop,
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
@@ -96,7 +96,10 @@ impl Pipeline {
         let address = Address::new(self.names.deliver_exchange(), service.as_str());
         // The ingress is acked once this confirm is in: the copy must survive a restart.
         envelope.delivery_mode = Hop::Request.delivery_mode();
-        match self.transport.publish(&address, envelope).await {
+        let started = std::time::Instant::now();
+        let published = self.transport.publish(&address, envelope).await;
+        events::stage_timing("deliver", started.elapsed());
+        match published {
             Ok(()) => {
                 MessageDelivered {
                     route: to.permit().route().as_str(),

@@ -178,7 +178,7 @@ impl ReplyForwarder {
 
     async fn dead_letter(&self, reply: &Envelope, why: &str) -> Result<(), TransportError> {
         let rejection = Rejection::new(RejectCode::NotFromBus, Stage::Route, why);
-        tracing::warn!(audit = true, msg.id = %reply.id, reason = why, "Reply refused.");
+        tracing::warn!(target: events::AUDIT_TARGET, reason = why, msg.id = %reply.id, "Reply refused.");
         events::reply("refused");
         let copy = super::reject::dead_letter(reply, None, "-", &rejection, &self.bounds);
         super::reject::publish_dead_letter(self.transport.as_ref(), &self.names, &copy).await

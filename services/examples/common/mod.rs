@@ -58,6 +58,28 @@ pub(crate) struct Args {
     /// unsettled deliveries go back to the queue when the connection ends.
     #[arg(long, env = "TOLLGATE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
     shutdown_timeout_secs: u64,
+    /// How far the routers' clocks and this service's may differ, in seconds
+    /// (0 to 300): bus assertions issued further in the future, or expired
+    /// longer ago, are refused as `not_from_bus`.
+    #[arg(
+        long,
+        env = "TOLLGATE_ASSERTION_LEEWAY_SECS",
+        default_value_t = tollgate_auth::DEFAULT_ASSERTION_LEEWAY.as_secs(),
+        value_parser = clap::value_parser!(u64).range(0..=tollgate_auth::MAX_ASSERTION_LEEWAY.as_secs())
+    )]
+    assertion_leeway: u64,
+    /// How log lines (on stderr) are written: `text` or `json` (one object per line).
+    #[arg(long, env = "TOLLGATE_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One human-readable line per event; colours only at a terminal.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 // === Args ===
@@ -142,9 +164,10 @@ async fn run(
 ) -> anyhow::Result<()> {
     let command = Args::command().name(name).about(about);
     let args = Args::from_arg_matches(&command.get_matches())?;
-    init_logging();
+    init_logging(args.log_format);
     let service = build(args.credential()?, args.bus_key()?)
         .prefetch(args.prefetch)
+        .assertion_leeway(std::time::Duration::from_secs(args.assertion_leeway))
         .build()
         .context("invalid service")?;
     let amqp = AmqpConfig::new(&args.amqp).with_connection_name(format!("tollgate-{name}"));
@@ -203,15 +226,19 @@ fn read_token(path: &Path) -> anyhow::Result<String> {
     Ok(token.to_owned())
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-fn init_logging() {
+/// Logs to stderr in `format`, filtered by `RUST_LOG` (default `info`).
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }
 
 /// Ctrl-C and, on Unix, SIGTERM, listened to once for the whole run (so a

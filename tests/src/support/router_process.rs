@@ -22,6 +22,7 @@ pub struct RouterProcess {
     config: PathBuf,
     amqp_url: String,
     env: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 impl RouterProcess {
@@ -33,25 +34,48 @@ impl RouterProcess {
     /// Starts `tollgate serve` as instance `instance`, connecting to `amqp_url`
     /// (e.g. a [`super::ChaosProxy`] in front of the broker).
     pub fn spawn_via(bus: &TestBus, instance: &str, amqp_url: &str) -> Self {
-        Self::spawn_full(bus, instance, amqp_url, &[])
+        Self::spawn_full(bus, instance, amqp_url, &[], &[])
     }
 
     /// Starts `tollgate serve` as instance `instance` on the test broker with
     /// extra environment variables `env` (e.g. `RUST_MIN_STACK`).
     pub fn spawn_with_env(bus: &TestBus, instance: &str, env: &[(&str, &str)]) -> Self {
-        Self::spawn_full(bus, instance, &amqp_url(), env)
+        Self::spawn_full(bus, instance, &amqp_url(), env, &[])
+    }
+
+    /// Starts `tollgate serve` as instance `instance` on the test broker with
+    /// extra environment variables `env` (`RUST_LOG` among them replaces the
+    /// test default; an empty one leaves the router's own default) and extra
+    /// arguments `args` after `serve` (e.g. `--log-format json`).
+    pub fn spawn_with(bus: &TestBus, instance: &str, env: &[(&str, &str)], args: &[&str]) -> Self {
+        Self::spawn_full(bus, instance, &amqp_url(), env, args)
     }
 
     /// Starts `tollgate serve` as instance `instance`, connecting to
-    /// `amqp_url`, with extra environment variables `env`.
-    pub fn spawn_full(bus: &TestBus, instance: &str, amqp_url: &str, env: &[(&str, &str)]) -> Self {
+    /// `amqp_url`, with extra environment variables `env` and arguments `args`.
+    pub fn spawn_full(
+        bus: &TestBus,
+        instance: &str,
+        amqp_url: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
         let log = bus.dir.join(format!("router-{instance}.log"));
         let (config, metrics_addr) = (bus.config_path(), free_local_addr());
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        let child = start(&config, instance, &metrics_addr, amqp_url, &log, &env);
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let child = start(
+            &config,
+            instance,
+            &metrics_addr,
+            amqp_url,
+            &log,
+            &env,
+            &args,
+        );
         Self {
             child,
             instance: instance.to_owned(),
@@ -60,6 +84,7 @@ impl RouterProcess {
             config,
             amqp_url: amqp_url.to_owned(),
             env,
+            args,
         }
     }
 
@@ -80,6 +105,7 @@ impl RouterProcess {
             &self.amqp_url,
             &self.log,
             &self.env,
+            &self.args,
         );
         true
     }
@@ -151,6 +177,13 @@ impl RouterProcess {
             .unwrap_or_else(|| panic!("router {} serves no /metrics", self.instance))
     }
 
+    /// `GET path` on the router's operations listener (`/metrics`,
+    /// `/health/live`, `/health/ready`): the status and the body; `None`
+    /// while nothing answers.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        http_get(&self.metrics_addr, path)
+    }
+
     /// Whether the process still runs.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("router status").is_none()
@@ -212,16 +245,19 @@ fn start(
     amqp_url: &str,
     log: &std::path::Path,
     env: &[(String, String)],
+    args: &[String],
 ) -> Child {
     let log_file = std::fs::File::create(log).expect("router log file");
     Command::new(tollgate_binary())
-        .envs(env.iter().map(|(k, v)| (k, v)))
         .args(["serve", "--config"])
         .arg(config)
+        .args(args)
         .env("TOLLGATE_INSTANCE", instance)
         .env("TOLLGATE_METRICS_ADDR", metrics_addr)
         .env("TOLLGATE_AMQP_URL", amqp_url)
         .env("RUST_LOG", router_log_filter())
+        // After the defaults, so a test's own `RUST_LOG` wins.
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(log_file)
         .spawn()
@@ -240,17 +276,30 @@ fn free_local_addr() -> String {
 
 /// `GET /metrics` over a plain TCP connection; `None` until the endpoint answers 200.
 fn try_scrape(addr: &str) -> Option<String> {
+    match http_get(addr, "/metrics")? {
+        (200, page) => Some(page),
+        _ => None,
+    }
+}
+
+/// `GET path` over a plain TCP connection: the status and the body; `None`
+/// when nothing answers.
+fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         stream,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
-    response.starts_with("HTTP/1.1 200").then_some(response)
+    let status = response.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or_else(String::new, |(_, body)| body.to_owned());
+    Some((status, body))
 }
 
 /// The value of the unlabelled series `name` on a Prometheus page.

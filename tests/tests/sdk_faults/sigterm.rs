@@ -107,6 +107,7 @@ async fn tollgate_serve_with_a_dead_connection_exits_on_sigterm_within_its_bound
         &format!("{}-r", fx.ns.prefix()),
         &proxy.amqp_url(),
         &[("TOLLGATE_SHUTDOWN_TIMEOUT_SECS", bound.as_str())],
+        &[],
     );
     router.wait_started(&bus, fx.transport().as_ref()).await;
 

@@ -16,6 +16,7 @@
 //! | `--prefetch N`       | `TOLLGATE_SERVICE_PREFETCH`    | `16`: most requests handled at once            |
 //!
 //! Exactly one of `--token` and `--token-file` is required.
+//! `--amqp` takes one URL, or one per cluster node separated by commas.
 //!
 //! The token is the service account's registration token (`tollgate token sign
 //! --purpose registration --config tollgate.toml --consumer inventory-svc`); the router lets it

@@ -21,7 +21,7 @@ const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// The flags of every example service.
 #[derive(Debug, Parser)]
 pub(crate) struct Args {
-    /// RabbitMQ URL.
+    /// RabbitMQ URL, or one per cluster node separated by commas.
     #[arg(long, env = "TOLLGATE_AMQP_URL", default_value = DEFAULT_AMQP_URL)]
     amqp: String,
     /// Namespace of the bus's exchanges and queues (the router's `namespace`).
@@ -198,13 +198,7 @@ async fn shutdown_signal() {
     }
 }
 
-/// `url` without its password, for messages.
+/// `url` (or comma-separated URLs) without passwords, for messages.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let user = url[scheme + 3..at].split(':').next().unwrap_or_default();
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
+    tollgate_services::bus::redact_amqp_urls(url)
 }

@@ -34,7 +34,9 @@ pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// RabbitMQ URL (`TOLLGATE_AMQP_URL`).
+    /// RabbitMQ URL, or one URL per cluster node separated by commas, tried
+    /// in order and moved through when a connection breaks
+    /// (`TOLLGATE_AMQP_URL`).
     #[serde(default = "default_amqp_url")]
     pub amqp_url: String,
     /// Prefix of every exchange and queue of the bus (`TOLLGATE_NAMESPACE`).

@@ -1,6 +1,6 @@
 //! Transport errors: the infrastructure's fault, never the message's.
 
-use crate::header_map::HeaderError;
+use crate::{header_map::HeaderError, transport::amqp::NodeListError};
 
 /// A transport operation failed. Callers may retry most of these; see
 /// [`TransportError::is_retryable`].
@@ -10,6 +10,9 @@ pub enum TransportError {
     /// The broker could not be reached or the connection could not be set up.
     #[error("cannot connect to the broker: {0}")]
     Connect(#[source] lapin::Error),
+    /// The broker URL (or node list) cannot be used; retrying cannot help.
+    #[error("bad broker URL: {0}")]
+    BadUrl(#[from] NodeListError),
     /// The connection or channel was lost while the operation was in flight;
     /// a publish may or may not have reached the broker.
     #[error("connection lost during {operation}")]
@@ -74,6 +77,7 @@ impl TransportError {
     pub const fn code(&self) -> &'static str {
         match self {
             Self::Connect(_) => "connect",
+            Self::BadUrl(_) => "bad_url",
             Self::ConnectionLost { .. } => "connection_lost",
             Self::Closed => "closed",
             Self::Unroutable { .. } => "unroutable",

@@ -42,6 +42,8 @@ pub use reply_key::ReplyKey;
 pub use topology::{
     Binding, DeadLetter, ExchangeKind, ExchangeSpec, Overflow, QueueKind, QueueSpec, Topology,
 };
-pub use transport::amqp::{AmqpConfig, AmqpTransport};
+pub use transport::amqp::{
+    AmqpConfig, AmqpTransport, BrokerNodes, NODE_SEPARATOR, NodeListError, redact_amqp_urls,
+};
 pub use transport::memory::{MemoryBroker, MemoryTransport};
 pub use transport::{Delivery, DeliveryInfo, QueueInfo, SubscribeOptions, Subscription, Transport};

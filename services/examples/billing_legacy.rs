@@ -20,6 +20,7 @@
 //! | `--log-format F`     | `TOLLGATE_LOG_FORMAT`          | `text` or `json` (one object per line)         |
 //!
 //! Exactly one of `--token` and `--token-file` is required.
+//! `--amqp` takes one URL, or one per cluster node separated by commas.
 //!
 //! The token is the service account's registration token (`tollgate token sign
 //! --purpose registration --config tollgate.toml --consumer billing-svc`); the router lets it

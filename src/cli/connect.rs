@@ -13,7 +13,7 @@ use super::exit::{Exit, UNREACHABLE};
 /// `--amqp` and `--namespace`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct BusArgs {
-    /// RabbitMQ URL.
+    /// RabbitMQ URL, or one per cluster node separated by commas.
     #[arg(long, env = "TOLLGATE_AMQP_URL", default_value = DEFAULT_AMQP_URL)]
     pub(crate) amqp: String,
     /// The bus's namespace.

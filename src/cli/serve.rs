@@ -64,16 +64,9 @@ pub(crate) fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// The URL without its password, for messages.
+/// The URL (or comma-separated URLs) without passwords, for messages.
 pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
+    tollgate_bus::redact_amqp_urls(url)
 }
 
 /// Stops the router on the first signal; exits the process once `bound`

@@ -110,3 +110,27 @@ fn token_age_and_required_claims_are_checked_at_load() {
     .unwrap();
     fine.validate().unwrap();
 }
+
+#[test]
+fn amqp_url_takes_a_node_list_and_a_bad_one_is_reported_without_its_password() {
+    let field_problems = |url: &str| -> Vec<String> {
+        let text = format!("amqp_url = \"{url}\"\n");
+        let config = Config::from_toml(&text, ".").unwrap();
+        match config.validate() {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems
+                .into_iter()
+                .filter(|p| p.field == "amqp_url")
+                .map(|p| p.message)
+                .collect(),
+        }
+    };
+    let good = "amqp://u:pw1@h1:5701/%2f,amqp://u:pw1@h2:5702/%2f";
+    assert_eq!(field_problems(good), Vec::<String>::new());
+    let bad = field_problems("amqp://u:pw1@h1:5701/%2f,,amqp://u:pw1@h2:5702/%2f");
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(bad[0].contains("#2"), "{bad:?}");
+    let bad = field_problems("amqp://u:pw1@h1:5701/%2f,ftp://u:pw1@h2/%2f");
+    assert!(bad[0].contains("ftp://u:***@h2/%2f"), "{bad:?}");
+    assert!(!bad[0].contains("pw1"), "{bad:?}");
+}

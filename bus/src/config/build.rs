@@ -1,9 +1,8 @@
 //! From a [`Config`] to everything the router runs with, reporting every
 //! problem at once (MassTransit's `Validate`) before anything connects.
 
-use std::{net::SocketAddr, str::FromStr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use lapin::uri::AMQPUri;
 use tollgate_auth::{
     AssertionSigner, Consumer, ConsumerStore, Policy, Revocations, Verifier,
     generate_assertion_key, load_consumers,
@@ -120,11 +119,8 @@ impl Config {
                 "1–64 characters of a-z, 0-9, - and _",
             ));
         }
-        if let Err(e) = AMQPUri::from_str(&self.amqp_url) {
-            errors.push(ConfigError::new(
-                "amqp_url",
-                format!("not an AMQP URL: {e}"),
-            ));
+        if let Err(e) = crate::BrokerNodes::parse(&self.amqp_url) {
+            errors.push(ConfigError::new("amqp_url", e.to_string()));
         }
         if let Some(addr) = &self.metrics_addr
             && addr.parse::<SocketAddr>().is_err()

@@ -17,15 +17,20 @@ use crate::{
 mod connect;
 mod consume;
 mod convert;
+mod nodes;
 mod publish;
 mod topology;
 
 use connect::Connector;
+pub use nodes::{BrokerNodes, NODE_SEPARATOR, NodeListError, redact_amqp_urls};
 
-/// Settings of an [`AmqpTransport`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Settings of an [`AmqpTransport`]. Its `Debug` hides passwords.
+#[derive(Clone, PartialEq, Eq)]
 pub struct AmqpConfig {
-    /// `amqp://user:pass@host:port/vhost`.
+    /// `amqp://user:pass@host:port/vhost`, or several such URLs separated by
+    /// commas, one per node of a cluster (see [`BrokerNodes`]): the
+    /// transport connects to the first that answers and, when its
+    /// connection breaks, moves on to the next.
     pub url: String,
     /// Shown in RabbitMQ's management UI and used as consumer-tag prefix.
     pub connection_name: String,
@@ -67,10 +72,24 @@ impl AmqpConfig {
     }
 }
 
+impl std::fmt::Debug for AmqpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpConfig")
+            .field("url", &redact_amqp_urls(&self.url))
+            .field("connection_name", &self.connection_name)
+            .field("reconnect_timeout", &self.reconnect_timeout)
+            .field("confirm_timeout", &self.confirm_timeout)
+            .finish()
+    }
+}
+
 // === AmqpTransport ===
 
 impl AmqpTransport {
-    /// Connects to RabbitMQ; fails at once if the broker cannot be reached.
+    /// Connects to RabbitMQ: to the first node of the URL list that answers.
+    ///
+    /// Fails at once with [`TransportError::BadUrl`] when the list does not
+    /// parse, and with the last node's error when none can be reached.
     pub async fn connect(config: AmqpConfig) -> Result<Self, TransportError> {
         Ok(Self {
             connector: Arc::new(Connector::connect(config).await?),

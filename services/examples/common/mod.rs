@@ -24,7 +24,7 @@ const RUNTIME_STOP_WAIT: Duration = Duration::from_secs(1);
 /// The flags of every example service.
 #[derive(Debug, Parser)]
 pub(crate) struct Args {
-    /// RabbitMQ URL.
+    /// RabbitMQ URL, or one per cluster node separated by commas.
     #[arg(long, env = "TOLLGATE_AMQP_URL", default_value = DEFAULT_AMQP_URL)]
     amqp: String,
     /// Namespace of the bus's exchanges and queues (the router's `namespace`).
@@ -278,13 +278,7 @@ impl Signals {
     }
 }
 
-/// `url` without its password, for messages.
+/// `url` (or comma-separated URLs) without passwords, for messages.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let user = url[scheme + 3..at].split(':').next().unwrap_or_default();
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
+    tollgate_services::bus::redact_amqp_urls(url)
 }

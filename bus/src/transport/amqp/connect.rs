@@ -1,11 +1,12 @@
 //! The connection to RabbitMQ: one shared connection and publishing channel,
-//! re-established with backoff after the broker restarts or the link drops.
+//! re-established with backoff after the broker restarts or the link drops,
+//! on the next node of the URL list when there are several.
 
 use std::{
     collections::HashSet,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -18,12 +19,15 @@ use tokio::time::{Instant, sleep};
 
 use crate::{error::TransportError, topology::Topology};
 
-use super::{AmqpConfig, convert::error, topology};
+use super::{AmqpConfig, BrokerNodes, convert::error, topology};
 
 /// How long [`Connector::close`] waits for the broker.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// How long opening a channel, or another exchange on a channel, may take.
 const OPEN_WAIT: Duration = Duration::from_secs(10);
+/// How long connecting to one node may take before the next is tried (a
+/// node behind a dead network answers nothing at all).
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
 /// A live connection and its publishing channel (confirm mode).
 pub(super) struct Link {
@@ -34,6 +38,10 @@ pub(super) struct Link {
 /// Owns the current [`Link`] and replaces it when it breaks.
 pub(super) struct Connector {
     config: AmqpConfig,
+    /// The nodes of `config.url`.
+    nodes: BrokerNodes,
+    /// Index in `nodes` of the node the current link goes to.
+    node: AtomicUsize,
     current: RwLock<Option<Arc<Link>>>,
     reconnecting: tokio::sync::Mutex<()>,
     /// Everything declared through this transport, re-declared on reconnect
@@ -57,11 +65,15 @@ impl Link {
 // === Connector ===
 
 impl Connector {
-    /// Connects once; fails fast (no retry) so a wrong URL is reported at start.
+    /// Tries each node once, in order; fails fast (no retry) so a wrong URL
+    /// is reported at start.
     pub(super) async fn connect(config: AmqpConfig) -> Result<Self, TransportError> {
-        let link = open(&config).await?;
+        let nodes = BrokerNodes::parse(&config.url)?;
+        let (link, node) = open_any(&config, &nodes, 0).await?;
         Ok(Self {
             config,
+            nodes,
+            node: AtomicUsize::new(node),
             current: RwLock::new(Some(Arc::new(link))),
             reconnecting: tokio::sync::Mutex::new(()),
             declared: Mutex::new(Topology::new()),
@@ -127,7 +139,11 @@ impl Connector {
         loop {
             match self.reopen_once().await {
                 Ok(link) => {
-                    tracing::info!(connection.name = %self.config.connection_name, "Reconnected to the broker.");
+                    tracing::info!(
+                        connection.name = %self.config.connection_name,
+                        broker.node = %self.nodes.shown(self.node.load(Ordering::Acquire)),
+                        "Reconnected to the broker."
+                    );
                     return Ok(link);
                 }
                 Err(e) if Instant::now() + backoff < deadline => {
@@ -140,8 +156,12 @@ impl Connector {
         }
     }
 
+    /// Opens a link, trying every node once, starting with the one after the
+    /// node of the lost link, and declares the recorded topology on it.
     async fn reopen_once(&self) -> Result<Link, TransportError> {
-        let link = open(&self.config).await?;
+        let after = self.node.load(Ordering::Acquire) + 1;
+        let (link, node) = open_any(&self.config, &self.nodes, after).await?;
+        self.node.store(node, Ordering::Release);
         let declared = self.declared.lock().clone();
         topology::declare(&link.publisher, &declared).await?;
         self.known_exchanges.write().clear();
@@ -218,18 +238,47 @@ impl Connector {
     }
 }
 
-async fn open(config: &AmqpConfig) -> Result<Link, TransportError> {
+/// Opens a link to the first node that answers, trying each once from
+/// `start` on (modulo the list's length); returns the link and its node's
+/// index, or the last node's error.
+async fn open_any(
+    config: &AmqpConfig,
+    nodes: &BrokerNodes,
+    start: usize,
+) -> Result<(Link, usize), TransportError> {
+    let mut last = None;
+    for node in (start..start + nodes.len()).map(|i| i % nodes.len()) {
+        match open(config, nodes, node).await {
+            Ok(link) => return Ok((link, node)),
+            Err(e) => {
+                if nodes.len() > 1 {
+                    tracing::warn!(broker.node = %nodes.shown(node), error = %e, "Broker node unreachable; trying the next.");
+                }
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or(TransportError::Closed))
+}
+
+async fn open(
+    config: &AmqpConfig,
+    nodes: &BrokerNodes,
+    node: usize,
+) -> Result<Link, TransportError> {
     let properties = ConnectionProperties::default()
         .with_connection_name(LongString::from(config.connection_name.as_bytes()));
     // A peer that accepts TCP but never speaks AMQP (a hung broker, a stalled
     // proxy) would keep lapin's connect waiting for ever, and with it every
     // reconnect and every shutdown that needs the connection.
-    let connect = async {
-        Connection::connect(&config.url, properties)
-            .await
-            .map_err(TransportError::Connect)
-    };
-    let connection = within("connection.open (timed out)", connect).await?;
+    let connect = Connection::connect_uri(nodes.uri(node).clone(), properties);
+    let connection = tokio::time::timeout(CONNECT_WAIT, connect)
+        .await
+        .map_err(|_| TransportError::ConnectionLost {
+            operation: "connect (timed out)",
+            source: None,
+        })?
+        .map_err(TransportError::Connect)?;
     let publisher = publisher(&connection).await?;
     Ok(Link {
         connection: Arc::new(connection),

@@ -6,12 +6,17 @@
 // `on_both_transports!`; a failed expectation must panic.
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 use tollgate_bus::{
-    Address, BusNames, Envelope, SubscribeOptions, Subscription, Transport, headers,
+    Address, BusNames, Envelope, SubscribeOptions, Subscription, Transport, config::Config,
+    headers, router::Router,
 };
 use tollgate_tests::{
     conformance::transport::recv,
@@ -295,7 +300,95 @@ async fn a_reply_after_the_reply_timeout_is_refused(fx: &Fixture) {
     assert_eq!(tr.inspect(&queue).await.unwrap().messages, 0);
 }
 
+async fn a_context_sealed_by_one_router_opens_on_another_whose_key_file_is_laid_out_differently(
+    fx: &Fixture,
+) {
+    let bus = TestBus::prepare(fx, "").await;
+    let tr = fx.transport().as_ref();
+    // The same bus key, written another way: CRLF line ends, blank lines, indentation.
+    let pem = std::fs::read_to_string(bus.dir.join("bus.pem")).unwrap();
+    let relaid: String = pem
+        .lines()
+        .map(|line| format!("  {line}\r\n\r\n"))
+        .collect();
+    std::fs::write(bus.dir.join("bus-copy.pem"), relaid).unwrap();
+    let copy_config = bus.dir.join("tollgate-copy.toml");
+    let config = std::fs::read_to_string(bus.config_path()).unwrap();
+    assert!(config.contains("\"bus.pem\""));
+    std::fs::write(
+        &copy_config,
+        config.replace("\"bus.pem\"", "\"bus-copy.pem\""),
+    )
+    .unwrap();
+    let start = async |path: &std::path::Path, shutdown: &CancellationToken| {
+        Router::from_config(&Config::load(path).unwrap())
+            .unwrap()
+            .start(Arc::clone(fx.transport()), shutdown.clone())
+            .await
+            .unwrap()
+    };
+
+    // Router A seals the request's context…
+    let stop_a = CancellationToken::new();
+    let router_a = start(&bus.config_path(), &stop_a).await;
+    bus.announce(tr, "orders", "application/json", "2").await;
+    wait_until(
+        "the service to be routable",
+        Duration::from_secs(20),
+        async || {
+            router_a
+                .registry
+                .resolve("orders", Instant::now())
+                .is_some()
+        },
+    )
+    .await;
+    let mut service = tr
+        .subscribe(
+            &bus.names.service_queue("orders"),
+            SubscribeOptions::default(),
+        )
+        .await
+        .unwrap();
+    let (caller, mut replies) = bus.caller_queue(tr).await;
+    let request = bus.request(&json!({"n": 1}), Some(&bus.token("web")), Some(&caller));
+    bus.send(tr, "orders.get", &request).await;
+    let d = recv(&mut service, "the request").await;
+    let context = d
+        .envelope
+        .headers
+        .get_str(headers::REPLY_CONTEXT)
+        .unwrap()
+        .to_owned();
+    let correlation = d.envelope.correlation_id.clone().unwrap();
+    d.ack().await.unwrap();
+    stop_a.cancel();
+    router_a.wait().await.unwrap();
+
+    // …router B, whose key file holds the same key laid out differently, opens it.
+    let stop_b = CancellationToken::new();
+    let router_b = start(&copy_config, &stop_b).await;
+    tr.publish(
+        &Address::queue(bus.names.replies_queue()),
+        &reply(&context, &correlation, r#"{"n":1}"#),
+    )
+    .await
+    .unwrap();
+    let got = recv(&mut replies, "the reply forwarded by the other router").await;
+    assert_eq!(
+        got.envelope.correlation_id.as_deref(),
+        Some(correlation.as_str())
+    );
+    assert_eq!(got.envelope.payload.as_ref(), br#"{"n":1}"#);
+    got.ack().await.unwrap();
+    stop_b.cancel();
+    router_b.wait().await.unwrap();
+    assert_eq!(bus.dead_letters(tr).await, 0, "nothing refused");
+    bus.stop().await;
+}
+
 tollgate_tests::on_both_transports!(
+    a_context_sealed_by_one_router_opens_on_another_whose_key_file_is_laid_out_differently,
     a_request_cannot_make_the_router_write_into_another_callers_queue,
     a_reply_context_answers_its_own_request_once,
     a_reply_after_the_reply_timeout_is_refused

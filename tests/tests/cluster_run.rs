@@ -81,7 +81,7 @@ async fn requests_through_a_cluster_losing_a_node_are_all_answered() {
         let replies = Arc::clone(&replies);
         tokio::spawn(async move {
             while let Some(delivery) = inbox.next().await {
-                let refused = delivery.envelope.headers.contains(headers::CODE);
+                let refused = delivery.envelope.headers.contains(headers::ERROR);
                 let id = delivery.envelope.correlation_id.clone().unwrap_or_default();
                 {
                     let mut r = replies.lock();

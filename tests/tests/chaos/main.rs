@@ -6,7 +6,7 @@
 //! (`calls.rs`) sending `TOLLGATE_CHAOS_REQUESTS` requests (default 300; every
 //! 10th without a token, so refused with an error reply and a dead-letter
 //! copy) through the ingress, retrying a request unanswered after
-//! `TOLLGATE_CHAOS_RETRY_SECS` (5) with its correlation id. Once a third of
+//! `TOLLGATE_CHAOS_RETRY_SECS` (5), at `TOLLGATE_CHAOS_RATE` requests per second (by default a tenth of the requests: about 10 s) with its correlation id. Once a third of
 //! the replies arrived the fault is injected; then every request gets
 //! `TOLLGATE_CHAOS_DEADLINE_SECS` (120) for its reply. Duplicates are
 //! replies beyond the first per request; lost are requests the broker
@@ -34,9 +34,18 @@ async fn no_fault_of_the_campaign_loses_a_request() {
     let node = NodeCtl::from_env();
     let pace = Pace {
         requests: env_number("TOLLGATE_CHAOS_REQUESTS", 300),
-        rate: env_number("TOLLGATE_CHAOS_RATE", 50),
+        rate: env_number("TOLLGATE_CHAOS_RATE", 0),
         window: 32,
         retry_after: Duration::from_secs(env_number("TOLLGATE_CHAOS_RETRY_SECS", 5)),
+    };
+    // By default the stream spans about 10 s, so every fault lands in it.
+    let pace = Pace {
+        rate: if pace.rate == 0 {
+            (pace.requests as u32 / 10).max(5)
+        } else {
+            pace.rate
+        },
+        ..pace
     };
     let deadline = Duration::from_secs(env_number("TOLLGATE_CHAOS_DEADLINE_SECS", 120));
     let only = std::env::var("TOLLGATE_CHAOS_FAULTS").unwrap_or_default();
@@ -145,7 +154,10 @@ async fn run(fault: Fault, node: &NodeCtl, pace: Pace, deadline: Duration) -> (T
         router.kill();
     }
     scene.service.kill();
-    let dead = bus.dead_letters(admin.as_ref()).await;
+    let dead = match admin.inspect(bus.names.dead_queue()).await {
+        Ok(q) => q.messages.to_string(),
+        Err(e) => format!("no dead-letter queue ({e}):"),
+    };
     let logs = scene
         .routers
         .iter()

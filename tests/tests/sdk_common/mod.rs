@@ -40,6 +40,12 @@ impl BusKeys {
     }
 }
 
+/// A signer with a key of its own, not the bus's: its assertions are forgeries.
+pub fn foreign_signer() -> AssertionSigner {
+    let (private, _) = generate_assertion_key().unwrap();
+    AssertionSigner::from_pem(private.as_bytes()).unwrap()
+}
+
 /// The identity the stand-in attaches for a bearer token: the token is the consumer.
 pub fn identity_of(consumer: &str) -> Identity {
     let mut who = Identity::new(consumer)

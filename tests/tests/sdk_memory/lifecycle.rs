@@ -108,7 +108,9 @@ async fn graceful_shutdown_finishes_an_in_flight_handler() {
     let alice = as_alice(&bus);
     let request = bus.caller.request::<u32, u32>("orders.slow", &41, &alice);
     let stop = async {
-        started.recv().await.unwrap();
+        // Bounded: a refused request (the gate said no) must fail the test, not hang it.
+        let handler = tokio::time::timeout(sdk_common::WAIT, started.recv()).await;
+        handler.expect("the handler to start").unwrap();
         let shutdown = tokio::spawn(running.shutdown());
         // Deregistration comes first; then the service stops consuming and waits.
         loop {

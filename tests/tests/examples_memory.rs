@@ -1,7 +1,7 @@
 //! The example services (`tollgate_services::examples`) on the memory
-//! transport, called through a `Caller` and the stand-in router of the SDK
-//! tests; billing-legacy also through the translation mapping of
-//! `tollgate.example.toml`.
+//! transport, called through a `Caller` and the real router (the SDK tests'
+//! [`Bus`]); billing-legacy also through the translation mapping of
+//! `tollgate.example.toml`, run by that router.
 
 // Test code: a failed expectation should panic loudly.
 #![allow(clippy::unwrap_used)]
@@ -10,15 +10,10 @@ mod sdk_common;
 
 use std::path::PathBuf;
 
-use bytes::Bytes;
-use sdk_common::{Bus, bus};
+use sdk_common::{Bus, bus, bus_with};
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use tollgate_bus::{
-    Envelope,
-    config::Config,
-    translate::{Codec, Format, Translator},
-};
+use tollgate_bus::{Envelope, config::Config, translate::Codec};
 use tollgate_services::{
     CallError, RequestOptions, RunningService, ServiceBuilder, TokenSource,
     examples::{
@@ -28,35 +23,32 @@ use tollgate_services::{
 };
 
 impl Bus {
-    /// Runs the example service `build` returns, registered with `account`'s token.
+    /// Runs the example service `build` returns, registered with a
+    /// registration token of the service account `account`, and waits until
+    /// the router routes to it.
     async fn run(
         &self,
         account: &str,
         build: fn(TokenSource, tollgate_auth::AssertionVerifier) -> ServiceBuilder,
     ) -> RunningService {
-        let credential = TokenSource::fixed(account);
-        build(credential, self.keys.verifier.clone())
-            .build()
-            .unwrap()
-            .run(self.fx.transport().clone(), self.names.clone())
-            .await
-            .unwrap()
+        let credential = TokenSource::fixed(self.router.registration_token(account));
+        self.serve(build(credential, self.router.bus_key())).await
     }
-}
 
-/// Options of consumer `consumer` (the stand-in takes the token as the consumer).
-fn as_consumer(consumer: &str, content_type: &str, version: &str) -> RequestOptions {
-    RequestOptions::with_token(consumer)
-        .content_type(content_type)
-        .schema_version(version)
-}
+    /// Options with a valid token of `consumer`, in `content_type` and `version`.
+    fn options(&self, consumer: &str, content_type: &str, version: &str) -> RequestOptions {
+        self.as_consumer(consumer)
+            .content_type(content_type)
+            .schema_version(version)
+    }
 
-fn json_as(consumer: &str, version: &str) -> RequestOptions {
-    as_consumer(consumer, "application/json", version)
-}
+    fn json_as(&self, consumer: &str, version: &str) -> RequestOptions {
+        self.options(consumer, "application/json", version)
+    }
 
-fn msgpack_as(consumer: &str) -> RequestOptions {
-    as_consumer(consumer, inventory::CONTENT_TYPE, inventory::SCHEMA_VERSION)
+    fn msgpack_as(&self, consumer: &str) -> RequestOptions {
+        self.options(consumer, inventory::CONTENT_TYPE, inventory::SCHEMA_VERSION)
+    }
 }
 
 /// The (code, stage) of a rejection; panics on anything else.
@@ -102,7 +94,7 @@ async fn orders_create_then_get_returns_the_order_placed_by_the_verified_consume
         .request(
             "orders.create",
             &order(&[("widget", 2), ("sprocket", 1)]),
-            &json_as("web", "2"),
+            &bus.json_as("web", "2"),
         )
         .await
         .unwrap();
@@ -113,7 +105,7 @@ async fn orders_create_then_get_returns_the_order_placed_by_the_verified_consume
     };
     let found: orders::Order = bus
         .caller
-        .request("orders.get", &lookup, &json_as("reporting", "2"))
+        .request("orders.get", &lookup, &bus.json_as("reader", "2"))
         .await
         .unwrap();
     assert_eq!(found.order_id, created.order_id);
@@ -129,7 +121,7 @@ async fn orders_create_then_get_returns_the_order_placed_by_the_verified_consume
 async fn orders_refuses_empty_orders_and_zero_quantities_and_unknown_ids_are_not_found() {
     let bus = bus().await;
     let running = bus.run("orders-svc", orders::service).await;
-    let as_web = json_as("web", "2");
+    let as_web = bus.json_as("web", "2");
     let empty = bus
         .caller
         .request::<_, orders::OrderCreated>("orders.create", &order(&[]), &as_web)
@@ -170,7 +162,7 @@ async fn inventory_reserves_in_messagepack_and_refuses_more_than_is_left() {
         .request(
             "inventory.reserve",
             &reserve("gadget", 5),
-            &msgpack_as("web"),
+            &bus.msgpack_as("web"),
         )
         .await
         .unwrap();
@@ -180,7 +172,7 @@ async fn inventory_reserves_in_messagepack_and_refuses_more_than_is_left() {
         .request::<_, inventory::Reservation>(
             "inventory.reserve",
             &reserve("sprocket", 4),
-            &msgpack_as("web"),
+            &bus.msgpack_as("web"),
         )
         .await;
     assert_eq!(
@@ -194,7 +186,11 @@ async fn inventory_reserves_in_messagepack_and_refuses_more_than_is_left() {
     let payload = Codec::MessagePack.to_vec(&get).unwrap();
     let reply = bus
         .caller
-        .request_raw("inventory.get", Envelope::new(payload), &msgpack_as("web"))
+        .request_raw(
+            "inventory.get",
+            Envelope::new(payload),
+            &bus.msgpack_as("web"),
+        )
         .await
         .unwrap();
     assert_eq!(reply.content_type.as_deref(), Some(inventory::CONTENT_TYPE));
@@ -219,7 +215,7 @@ fn v1_charge(amount_cents: u64) -> billing_legacy::Charge {
 async fn billing_legacy_charges_in_schema_v1_and_refuses_zero_amounts_and_v2_bodies() {
     let bus = bus().await;
     let running = bus.run("billing-svc", billing_legacy::service).await;
-    let as_v1 = json_as("web", billing_legacy::SCHEMA_VERSION);
+    let as_v1 = bus.json_as("web", billing_legacy::SCHEMA_VERSION);
     let invoice: billing_legacy::Invoice = bus
         .caller
         .request("billing-legacy.charge", &v1_charge(1_549), &as_v1)
@@ -233,7 +229,7 @@ async fn billing_legacy_charges_in_schema_v1_and_refuses_zero_amounts_and_v2_bod
         .request::<_, billing_legacy::Invoice>("billing-legacy.charge", &v1_charge(0), &as_v1)
         .await;
     assert_eq!(rejection(zero), refused_by_service("invalid_request"));
-    // Without the router's mapping, a v2 body does not fit the v1 service.
+    // Sent as v1, so no mapping applies: a v2 body does not fit the v1 service.
     let v2_body = json!({ "customer": { "id": "c-42" }, "total": { "cents": 100 } });
     let untranslated = bus
         .caller
@@ -246,39 +242,35 @@ async fn billing_legacy_charges_in_schema_v1_and_refuses_zero_amounts_and_v2_bod
     running.shutdown().await.unwrap();
 }
 
-/// Sends `body` (JSON, version 2) to billing-legacy the way the router would:
-/// the request and the reply through `translator`.
-async fn call_through_mapping<T: DeserializeOwned>(
-    bus: &Bus,
-    translator: &Translator,
-    body: &v2::Charge,
-) -> T {
-    let caller = Format::new(Codec::Json, "2");
-    let service = Format::new(Codec::Json, billing_legacy::SCHEMA_VERSION);
-    let v2_payload = Bytes::from(serde_json::to_vec(body).unwrap());
-    let v1_payload = translator
-        .request(billing_legacy::NAME, &v2_payload, &caller, &service)
-        .unwrap();
-    let reply = bus
-        .caller
-        .request_raw(
-            "billing-legacy.charge",
-            Envelope::new(v1_payload),
-            &json_as("web", billing_legacy::SCHEMA_VERSION),
-        )
+/// Sends `body` (JSON, version 2) to billing-legacy: the router maps the
+/// request to v1 and the reply back to v2.
+async fn call_through_mapping<T: DeserializeOwned>(bus: &Bus, body: &v2::Charge) -> T {
+    bus.caller
+        .request("billing-legacy.charge", body, &bus.json_as("web", "2"))
         .await
-        .unwrap();
-    let v2_reply = translator
-        .reply(billing_legacy::NAME, &reply.payload, &service, &caller)
-        .unwrap();
-    serde_json::from_slice(&v2_reply).unwrap()
+        .unwrap()
+}
+
+/// The translation mappings that close `tollgate.example.toml`, as TOML.
+fn example_mappings() -> String {
+    let example = std::fs::read_to_string(repo_root().join("tollgate.example.toml")).unwrap();
+    let start = example
+        .find("[[translation.mappings]]")
+        .expect("the example config has mappings");
+    example[start..].to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn billing_legacy_serves_v2_callers_through_the_example_configs_mapping() {
-    let config = Config::load(&repo_root().join("tollgate.example.toml")).unwrap();
-    let translator = Translator::new(&config.translation.mappings).unwrap();
-    let bus = bus().await;
+    let bus = bus_with(&example_mappings()).await;
+    let example = Config::load(&repo_root().join("tollgate.example.toml")).unwrap();
+    let ours = Config::load(&bus.router.config_path()).unwrap();
+    for mapping in &example.translation.mappings {
+        assert!(
+            ours.translation.mappings.contains(mapping),
+            "the router runs with the example's mapping {mapping:?}"
+        );
+    }
     let running = bus.run("billing-svc", billing_legacy::service).await;
     let charge = v2::Charge {
         customer: v2::Customer { id: "c-42".into() },
@@ -286,7 +278,7 @@ async fn billing_legacy_serves_v2_callers_through_the_example_configs_mapping() 
         currency: None,
         client_hints: Some(json!({ "ui": "web", "locale": "de-DE" })),
     };
-    let invoice: v2::Invoice = call_through_mapping(&bus, &translator, &charge).await;
+    let invoice: v2::Invoice = call_through_mapping(&bus, &charge).await;
     assert_eq!(
         invoice,
         v2::Invoice {
@@ -298,7 +290,7 @@ async fn billing_legacy_serves_v2_callers_through_the_example_configs_mapping() 
         }
     );
     // Nothing of v1 leaks back to the v2 caller.
-    let raw: serde_json::Value = call_through_mapping(&bus, &translator, &charge).await;
+    let raw: serde_json::Value = call_through_mapping(&bus, &charge).await;
     assert_eq!(
         raw,
         json!({

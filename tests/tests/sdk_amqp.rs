@@ -1,4 +1,4 @@
-//! The service SDK and the caller on RabbitMQ, with a stand-in router.
+//! The service SDK and the caller on RabbitMQ, with the real router (a [`TestBus`]).
 
 // Test code: a failed expectation should panic loudly.
 #![allow(clippy::unwrap_used)]
@@ -10,13 +10,14 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use sdk_common::{BusKeys, StandIn, recv};
+use sdk_common::{foreign_signer, identity_of, recv};
 use serde::{Deserialize, Serialize};
-use tollgate_bus::{Address, BusNames, Envelope, SubscribeOptions, bus_topology, headers};
+use tollgate_bus::{Address, Envelope, SubscribeOptions, Transport, headers};
 use tollgate_services::{
-    CallError, Caller, HandlerError, Request, RequestOptions, Service, ServiceBuilder,
+    CallError, Caller, HandlerError, Request, RequestOptions, RunningService, Service,
+    ServiceBuilder,
 };
-use tollgate_tests::support::{Fixture, admit_every_registration};
+use tollgate_tests::support::{Fixture, TestBus};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Order {
@@ -30,10 +31,11 @@ struct Placed {
     by: String,
 }
 
-fn orders(keys: &BusKeys, calls: Arc<AtomicUsize>) -> ServiceBuilder {
+/// Registered as `orders-svc`, verifying the bus's assertions.
+fn orders(router: &TestBus, calls: Arc<AtomicUsize>) -> ServiceBuilder {
     Service::builder("orders")
-        .credential("svc-orders-token")
-        .bus_key(keys.verifier.clone())
+        .credential(router.registration_token("orders-svc"))
+        .bus_key(router.bus_key())
         .handler("place", move |req: Request<Order>| {
             calls.fetch_add(1, Ordering::SeqCst);
             async move {
@@ -48,34 +50,35 @@ fn orders(keys: &BusKeys, calls: Arc<AtomicUsize>) -> ServiceBuilder {
         })
 }
 
-/// Declares the bus and the service queue through the fixture, so cleanup deletes them.
-async fn declared_bus(fx: &Fixture) -> BusNames {
-    let names = BusNames::new(fx.ns.prefix());
-    fx.declare(&bus_topology::core(&names)).await.unwrap();
-    fx.declare(&bus_topology::service(&names, "orders"))
+/// Runs `orders` on its own connection and waits until the router routes to it.
+async fn serve_orders(
+    fx: &Fixture,
+    router: &TestBus,
+    calls: Arc<AtomicUsize>,
+) -> (RunningService, Arc<dyn Transport>) {
+    let conn = fx.connect().await;
+    let running = orders(router, calls)
+        .build()
+        .unwrap()
+        .run(Arc::clone(&conn), router.names.clone())
         .await
         .unwrap();
-    names
+    router.wait_registered("orders").await;
+    (running, conn)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_typed_request_and_a_handler_error_round_trip_over_rabbitmq() {
     let fx = Fixture::amqp().await;
-    let names = declared_bus(&fx).await;
-    let keys = BusKeys::generate();
-    let router = StandIn::start(fx.transport().clone(), &names, keys.signer.clone()).await;
-    let service_conn = fx.connect().await;
-    let running = orders(&keys, Arc::default())
-        .build()
-        .unwrap()
-        .run(Arc::clone(&service_conn), names.clone())
-        .await
-        .unwrap();
+    // Its config and topology are declared through the fixture, so cleanup deletes them.
+    let router = TestBus::start(&fx).await;
+    let names = router.names.clone();
+    let (running, service_conn) = serve_orders(&fx, &router, Arc::default()).await;
     let caller_conn = fx.connect().await;
     let caller = Caller::connect(Arc::clone(&caller_conn), names.clone())
         .await
         .unwrap();
-    let alice = RequestOptions::with_token("alice");
+    let alice = RequestOptions::with_token(router.token("alice"));
 
     let order = Order {
         item: "widget".into(),
@@ -105,30 +108,24 @@ async fn a_typed_request_and_a_handler_error_round_trip_over_rabbitmq() {
     );
 
     running.shutdown().await.unwrap();
-    drop((caller, router));
+    drop(caller);
     caller_conn.close().await.unwrap();
     service_conn.close().await.unwrap();
+    router.stop().await;
     fx.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_does_not_fit_the_handler_is_told_what_is_wrong() {
     let fx = Fixture::amqp().await;
-    let names = declared_bus(&fx).await;
-    let keys = BusKeys::generate();
-    let router = StandIn::start(fx.transport().clone(), &names, keys.signer.clone()).await;
+    let router = TestBus::start(&fx).await;
+    let names = router.names.clone();
     let calls = Arc::new(AtomicUsize::new(0));
-    let service_conn = fx.connect().await;
-    let running = orders(&keys, Arc::clone(&calls))
-        .build()
-        .unwrap()
-        .run(Arc::clone(&service_conn), names.clone())
-        .await
-        .unwrap();
+    let (running, service_conn) = serve_orders(&fx, &router, Arc::clone(&calls)).await;
     let caller = Caller::connect(fx.transport().clone(), names.clone())
         .await
         .unwrap();
-    let alice = RequestOptions::with_token("alice");
+    let alice = RequestOptions::with_token(router.token("alice"));
 
     let empty = caller
         .request::<_, Placed>("orders.place", &serde_json::json!({}), &alice)
@@ -159,25 +156,19 @@ async fn a_body_that_does_not_fit_the_handler_is_told_what_is_wrong() {
     assert_eq!(calls.load(Ordering::SeqCst), 0, "no handler ran");
 
     running.shutdown().await.unwrap();
-    drop((caller, router));
+    drop(caller);
     service_conn.close().await.unwrap();
+    router.stop().await;
     fx.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_published_around_the_router_is_refused_and_dead_lettered_on_rabbitmq() {
     let fx = Fixture::amqp().await;
-    let names = declared_bus(&fx).await;
-    let keys = BusKeys::generate();
+    let router = TestBus::start(&fx).await;
+    let names = router.names.clone();
     let calls = Arc::new(AtomicUsize::new(0));
-    let service_conn = fx.connect().await;
-    let registry = admit_every_registration(fx.transport().clone(), &names).await;
-    let running = orders(&keys, Arc::clone(&calls))
-        .build()
-        .unwrap()
-        .run(Arc::clone(&service_conn), names.clone())
-        .await
-        .unwrap();
+    let (running, service_conn) = serve_orders(&fx, &router, Arc::clone(&calls)).await;
     let tr = fx.transport();
     let mut dead = tr
         .subscribe(names.dead_queue(), SubscribeOptions::default())
@@ -190,21 +181,31 @@ async fn a_message_published_around_the_router_is_refused_and_dead_lettered_on_r
         .with_reply_to(names.replies_queue());
     bypass.headers.insert(headers::ROUTE, "orders.place");
     bypass.headers.insert(headers::CONSUMER, "admin");
-    let forged = BusKeys::generate()
-        .signer
-        .sign(
-            &sdk_common::identity_of("admin"),
-            "orders.place",
-            &bypass.id,
-        )
+    let forged = foreign_signer()
+        .sign(&identity_of("admin"), "orders.place", &bypass.id)
         .unwrap();
     bypass.headers.insert(headers::ASSERTION, forged);
     tr.publish(&Address::queue(names.service_queue("orders")), &bypass)
         .await
         .unwrap();
 
-    let d = recv(&mut dead, "the bypass message in the dead-letter queue").await;
-    assert_eq!(d.envelope.id, bypass.id);
+    // The service's refusal goes to the bypass's `reply_to`, the router's
+    // replies queue, where the router refuses it (no reply context) and
+    // records it too: two copies, in either order.
+    let mut copies = Vec::new();
+    for _ in 0..2 {
+        copies.push(recv(&mut dead, "a copy in the dead-letter queue").await);
+    }
+    let at = copies.iter().position(|d| d.envelope.id == bypass.id);
+    let d = copies.remove(at.expect("the bypass message in the dead-letter queue"));
+    let refused_reply = copies.pop().unwrap();
+    let rh = &refused_reply.envelope.headers;
+    assert_eq!(
+        (rh.get_str(headers::CODE), rh.get_str(headers::STAGE)),
+        (Some("not_from_bus"), Some("route")),
+        "the router refused the service's reply that had no reply context"
+    );
+    refused_reply.ack().await.unwrap();
     let h = &d.envelope.headers;
     assert_eq!(h.get_str(headers::CODE), Some("not_from_bus"));
     assert_eq!(
@@ -218,8 +219,8 @@ async fn a_message_published_around_the_router_is_refused_and_dead_lettered_on_r
     assert_eq!(calls.load(Ordering::SeqCst), 0, "no handler saw it");
 
     running.shutdown().await.unwrap();
-    registry.abort();
     drop(dead);
     service_conn.close().await.unwrap();
+    router.stop().await;
     fx.cleanup().await;
 }

@@ -12,7 +12,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tollgate_auth::{Algorithm, AssertionVerifier, testkit::TestKey};
+use tollgate_auth::{Algorithm, AssertionSigner, AssertionVerifier, testkit::TestKey};
 use tollgate_bus::{
     Address, BusNames, Envelope, QueueKind, QueueSpec, ReplyKey, SubscribeOptions, Subscription,
     Topology, Transport, bus_topology,
@@ -27,9 +27,16 @@ use tollgate_services::{RunningService, ServiceBuilder, examples};
 use super::Fixture;
 
 /// Consumers of the test bus: callers and the services' own accounts.
-pub const CALLERS: [&str; 3] = ["web", "reader", "intruder"];
-/// Service accounts, each granted the service of the same name minus `-svc`.
-pub const SERVICE_ACCOUNTS: [&str; 3] = ["orders-svc", "billing-svc", "inventory-svc"];
+pub const CALLERS: [&str; 4] = ["web", "reader", "intruder", "alice"];
+/// Service accounts, each granted the service of the same name minus `-svc`
+/// (`billing-svc` also `billing-legacy`).
+pub const SERVICE_ACCOUNTS: [&str; 5] = [
+    "orders-svc",
+    "billing-svc",
+    "inventory-svc",
+    "calc-svc",
+    "ledger-svc",
+];
 
 /// The audience of registration tokens on a test bus (the default).
 pub const REGISTRATION_AUDIENCE: &str = tollgate_bus::config::DEFAULT_REGISTRATION_AUDIENCE;
@@ -58,12 +65,22 @@ consumers = ["web"]
 name = "reader-orders-get"
 routes = ["orders.get"]
 consumers = ["reader"]
+[[policy.rules]]
+name = "alice-sdk-services"
+routes = ["orders.*", "calc.*", "ledger.*", "billing-legacy.*"]
+consumers = ["alice"]
+[[policy.rules]]
+name = "web-billing-legacy"
+routes = ["billing-legacy.*"]
+consumers = ["web"]
 
 [registry]
 grants = [
   { consumer = "orders-svc", services = ["orders"] },
-  { consumer = "billing-svc", services = ["billing"] },
+  { consumer = "billing-svc", services = ["billing", "billing-legacy"] },
   { consumer = "inventory-svc", services = ["inventory"] },
+  { consumer = "calc-svc", services = ["calc"] },
+  { consumer = "ledger-svc", services = ["ledger"] },
 ]
 
 [[translation.mappings]]
@@ -153,6 +170,18 @@ impl TestBus {
         }
     }
 
+    /// The bus's public assertion key, as a service verifies it.
+    pub fn bus_key(&self) -> AssertionVerifier {
+        AssertionVerifier::from_public_pem(self.assertion_public_pem.as_bytes()).unwrap()
+    }
+
+    /// The bus's own assertion signer (the router's private key), to craft
+    /// messages that bypass the router with a genuine assertion.
+    pub fn assertion_signer(&self) -> AssertionSigner {
+        let private = std::fs::read(self.dir.join("bus.pem")).unwrap();
+        AssertionSigner::from_pem(&private).unwrap()
+    }
+
     /// The config file of this bus.
     pub fn config_path(&self) -> PathBuf {
         self.dir.join("tollgate.toml")
@@ -223,9 +252,8 @@ impl TestBus {
         transport: Arc<dyn Transport>,
         adjust: impl FnOnce(ServiceBuilder) -> ServiceBuilder,
     ) -> RunningService {
-        let bus_key =
-            AssertionVerifier::from_public_pem(self.assertion_public_pem.as_bytes()).unwrap();
-        let builder = examples::orders::service(self.registration_token("orders-svc"), bus_key);
+        let builder =
+            examples::orders::service(self.registration_token("orders-svc"), self.bus_key());
         let running = adjust(builder)
             .build()
             .unwrap()

@@ -7,14 +7,10 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_typed_request_round_trips_with_the_verified_identity() {
     let bus = bus().await;
-    let service = orders(&bus.keys, Arc::default()).build().unwrap();
-    let running = service
-        .run(bus.fx.transport().clone(), bus.names.clone())
-        .await
-        .unwrap();
+    let running = bus.serve(orders(&bus.router, Arc::default())).await;
     let created: Created = bus
         .caller
-        .request("orders.create", &create("widget", 3), &as_alice())
+        .request("orders.create", &create("widget", 3), &as_alice(&bus))
         .await
         .unwrap();
     assert_eq!(
@@ -35,9 +31,9 @@ async fn concurrent_requests_on_one_caller_each_get_their_own_reply() {
     // Handlers hold until the test saw the prefetch's worth of them running.
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let (n, m, g) = (Arc::clone(&now), Arc::clone(&max), Arc::clone(&gate));
-    let service = Service::builder("calc")
-        .credential("svc-calc-token")
-        .bus_key(bus.keys.verifier.clone())
+    let calc = Service::builder("calc")
+        .credential(bus.router.registration_token("calc-svc"))
+        .bus_key(bus.router.bus_key())
         .prefetch(4)
         .handler("double", move |req: Request<u64>| {
             let (now, max, gate) = (Arc::clone(&n), Arc::clone(&m), Arc::clone(&g));
@@ -47,20 +43,13 @@ async fn concurrent_requests_on_one_caller_each_get_their_own_reply() {
                 now.fetch_sub(1, Ordering::SeqCst);
                 Ok::<_, HandlerError>(req.body * 2)
             }
-        })
-        .build()
-        .unwrap();
-    let running = service
-        .run(bus.fx.transport().clone(), bus.names.clone())
-        .await
-        .unwrap();
+        });
+    let running = bus.serve(calc).await;
+    let alice = as_alice(&bus);
     let calls = (0..40u64).map(|i| {
-        let caller = &bus.caller;
+        let (caller, alice) = (&bus.caller, &alice);
         async move {
-            let doubled: u64 = caller
-                .request("calc.double", &i, &as_alice())
-                .await
-                .unwrap();
+            let doubled: u64 = caller.request("calc.double", &i, alice).await.unwrap();
             (i, doubled)
         }
     });
@@ -95,14 +84,10 @@ async fn concurrent_requests_on_one_caller_each_get_their_own_reply() {
 async fn handler_errors_unknown_methods_and_bad_bodies_are_typed_rejections() {
     let bus = bus().await;
     let calls = Arc::new(AtomicUsize::new(0));
-    let service = orders(&bus.keys, Arc::clone(&calls)).build().unwrap();
-    let running = service
-        .run(bus.fx.transport().clone(), bus.names.clone())
-        .await
-        .unwrap();
+    let running = bus.serve(orders(&bus.router, Arc::clone(&calls))).await;
     let out_of_stock = bus
         .caller
-        .request("orders.create", &create("widget", 0), &as_alice())
+        .request("orders.create", &create("widget", 0), &as_alice(&bus))
         .await;
     assert_eq!(
         rejected_code(out_of_stock),
@@ -110,12 +95,12 @@ async fn handler_errors_unknown_methods_and_bad_bodies_are_typed_rejections() {
     );
     let unknown = bus
         .caller
-        .request("orders.refund", &create("widget", 1), &as_alice())
+        .request("orders.refund", &create("widget", 1), &as_alice(&bus))
         .await;
     assert_eq!(rejected_code(unknown).0, "unknown_method");
     let bad = bus
         .caller
-        .request("orders.create", &"not an order", &as_alice())
+        .request("orders.create", &"not an order", &as_alice(&bus))
         .await;
     // Valid JSON that is no order: the service says it does not fit.
     assert_eq!(rejected_code(bad).0, "invalid_request");
@@ -130,15 +115,11 @@ async fn handler_errors_unknown_methods_and_bad_bodies_are_typed_rejections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_is_handler_failed_and_the_service_keeps_serving() {
     let bus = bus().await;
-    let service = orders(&bus.keys, Arc::default()).build().unwrap();
-    let running = service
-        .run(bus.fx.transport().clone(), bus.names.clone())
-        .await
-        .unwrap();
+    let running = bus.serve(orders(&bus.router, Arc::default())).await;
     for _ in 0..3 {
         let exploded = bus
             .caller
-            .request("orders.explode", &create("bomb", 1), &as_alice())
+            .request("orders.explode", &create("bomb", 1), &as_alice(&bus))
             .await;
         assert_eq!(
             rejected_code(exploded),
@@ -147,7 +128,7 @@ async fn a_panicking_handler_is_handler_failed_and_the_service_keeps_serving() {
     }
     let created: Created = bus
         .caller
-        .request("orders.create", &create("widget", 1), &as_alice())
+        .request("orders.create", &create("widget", 1), &as_alice(&bus))
         .await
         .unwrap();
     assert_eq!(created.by, "alice");
@@ -158,23 +139,18 @@ async fn a_panicking_handler_is_handler_failed_and_the_service_keeps_serving() {
 async fn a_fire_and_forget_publish_reaches_the_handler_without_a_reply() {
     let bus = bus().await;
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
-    let service = orders(&bus.keys, Arc::default())
-        .handler("note", move |req: Request<String>| {
+    let service =
+        orders(&bus.router, Arc::default()).handler("note", move |req: Request<String>| {
             let seen = seen_tx.clone();
             async move {
                 seen.send((req.body, req.identity.consumer, req.correlation_id))
                     .ok();
                 Ok::<_, HandlerError>(())
             }
-        })
-        .build()
-        .unwrap();
-    let running = service
-        .run(bus.fx.transport().clone(), bus.names.clone())
-        .await
-        .unwrap();
+        });
+    let running = bus.serve(service).await;
     bus.caller
-        .publish("orders.note", "remember the milk", &as_alice())
+        .publish("orders.note", "remember the milk", &as_alice(&bus))
         .await
         .unwrap();
     let got = tokio::time::timeout(sdk_common::WAIT, seen.recv()).await;
@@ -190,21 +166,15 @@ async fn a_caller_times_out_and_keeps_working() {
     let bus = bus().await;
     let stall = Arc::new(Notify::new());
     let held = Arc::clone(&stall);
-    let service = orders(&bus.keys, Arc::default())
-        .handler("stall", move |_: Request<()>| {
-            let held = Arc::clone(&held);
-            async move {
-                held.notified().await;
-                Ok::<_, HandlerError>(())
-            }
-        })
-        .build()
-        .unwrap();
-    let running = service
-        .run(bus.fx.transport().clone(), bus.names.clone())
-        .await
-        .unwrap();
-    let quick = as_alice().timeout(Duration::from_millis(200));
+    let service = orders(&bus.router, Arc::default()).handler("stall", move |_: Request<()>| {
+        let held = Arc::clone(&held);
+        async move {
+            held.notified().await;
+            Ok::<_, HandlerError>(())
+        }
+    });
+    let running = bus.serve(service).await;
+    let quick = as_alice(&bus).timeout(Duration::from_millis(200));
     let stalled: Result<(), _> = bus.caller.request("orders.stall", &(), &quick).await;
     assert!(
         matches!(stalled, Err(CallError::Timeout { after }) if after == Duration::from_millis(200)),
@@ -214,7 +184,7 @@ async fn a_caller_times_out_and_keeps_working() {
     stall.notify_one();
     let created: Created = bus
         .caller
-        .request("orders.create", &create("widget", 1), &as_alice())
+        .request("orders.create", &create("widget", 1), &as_alice(&bus))
         .await
         .unwrap();
     assert_eq!(created.qty, 1);

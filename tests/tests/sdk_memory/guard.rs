@@ -10,7 +10,7 @@ fn bypass_attempts(
     reply_to: &str,
     reply_key: Option<&ReplyKey>,
 ) -> Vec<(&'static str, Envelope)> {
-    let signer = &bus.keys.signer;
+    let signer = &bus.router.assertion_signer();
     let alice = identity_of("alice");
     let message = |route: &str| {
         let mut env = Envelope::new(r#"{"item":"free","qty":1}"#)
@@ -32,9 +32,7 @@ fn bypass_attempts(
     no_assertion.headers.insert(headers::AUTH_MODE, "service");
     let forged = {
         let env = message("orders.create");
-        let token = BusKeys::generate()
-            .signer
-            .sign(&alice, "orders.create", &env.id);
+        let token = foreign_signer().sign(&alice, "orders.create", &env.id);
         with_assertion(env, token.unwrap())
     };
     let other_route = {
@@ -74,11 +72,7 @@ fn bypass_attempts(
 async fn messages_published_around_the_router_are_refused_and_dead_lettered() {
     let bus = bus().await;
     let calls = Arc::new(AtomicUsize::new(0));
-    let service = orders(&bus.keys, Arc::clone(&calls)).build().unwrap();
-    let running = service
-        .run(bus.fx.transport().clone(), bus.names.clone())
-        .await
-        .unwrap();
+    let running = bus.serve(orders(&bus.router, Arc::clone(&calls))).await;
     let tr = bus.fx.transport();
     let intruder_key = ReplyKey::generate();
     let intruder = intruder_key.queue(&bus.names);
@@ -164,17 +158,12 @@ async fn service_mode_accepts_a_valid_token_and_refuses_a_bad_one() {
     let kit = TestKit::new();
     let alice = kit.consumer("alice", Algorithm::ES256);
     let service = Service::builder("ledger")
-        .credential("svc-ledger-token")
+        .credential(bus.router.registration_token("ledger-svc"))
         .verifier(Arc::new(kit.verifier()))
         .handler("whoami", |req: Request<()>| async move {
             Ok::<_, HandlerError>(req.identity.consumer)
-        })
-        .build()
-        .unwrap();
-    let running = service
-        .run(bus.fx.transport().clone(), bus.names.clone())
-        .await
-        .unwrap();
+        });
+    let running = bus.serve(service).await;
     let tr = bus.fx.transport();
     let probe_key = ReplyKey::generate();
     bus.fx
@@ -240,7 +229,7 @@ async fn a_refused_message_whose_copy_cannot_be_published_is_kept_not_lost() {
     let dead = tollgate_bus::Topology::new()
         .queue(tollgate_bus::QueueSpec::classic(bus.names.dead_queue()));
     tr.delete(&dead).await.unwrap();
-    let service = orders(&bus.keys, Arc::default()).build().unwrap();
+    let service = orders(&bus.router, Arc::default()).build().unwrap();
     let running = service.run(tr.clone(), bus.names.clone()).await.unwrap();
     let queue = bus.names.service_queue("orders");
     let mut bypass = Envelope::new(r#"{"item":"free","qty":1}"#);
@@ -269,7 +258,7 @@ async fn a_refused_message_whose_copy_cannot_be_published_is_kept_not_lost() {
         .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
         .await
         .unwrap();
-    let service = orders(&bus.keys, Arc::default()).build().unwrap();
+    let service = orders(&bus.router, Arc::default()).build().unwrap();
     let running = service.run(tr.clone(), bus.names.clone()).await.unwrap();
     let copy = recv(&mut dead, "the copy once the queue is back").await;
     assert_eq!(copy.envelope.id, bypass.id);

@@ -17,14 +17,12 @@ async fn registration_heartbeats_answers_discover_and_deregisters() {
         .subscribe(&listener, SubscribeOptions::default())
         .await
         .unwrap();
-    let service = orders(&bus.keys, Arc::default())
-        .heartbeat(Duration::from_millis(50))
-        .build()
-        .unwrap();
-    let running = service
-        .run(bus.fx.transport().clone(), bus.names.clone())
-        .await
-        .unwrap();
+    let token = bus.router.registration_token("orders-svc");
+    let service = orders(&bus.router, Arc::default())
+        .credential(token.as_str())
+        .heartbeat(Duration::from_millis(50));
+    let running = bus.serve(service).await;
+    let bearer = format!("Bearer {token}");
 
     let mut next = async |what: &str| {
         let d = recv(&mut control, what).await;
@@ -32,7 +30,7 @@ async fn registration_heartbeats_answers_discover_and_deregisters() {
         if a != Announcement::Discover {
             assert_eq!(
                 d.envelope.headers.get_str(headers::AUTHORIZATION),
-                Some("Bearer svc-orders-token"),
+                Some(bearer.as_str()),
                 "every announcement of the service carries its credential"
             );
         }
@@ -98,25 +96,21 @@ async fn graceful_shutdown_finishes_an_in_flight_handler() {
     let (started_tx, mut started) = mpsc::unbounded_channel();
     let release = Arc::new(Notify::new());
     let held = Arc::clone(&release);
-    let service = orders(&bus.keys, Arc::default())
-        .handler("slow", move |req: Request<u32>| {
-            let (started, held) = (started_tx.clone(), Arc::clone(&held));
-            async move {
-                started.send(()).ok();
-                held.notified().await;
-                Ok::<_, HandlerError>(req.body + 1)
-            }
-        })
-        .build()
-        .unwrap();
-    let running = service
-        .run(bus.fx.transport().clone(), bus.names.clone())
-        .await
-        .unwrap();
-    let alice = as_alice();
+    let service = orders(&bus.router, Arc::default()).handler("slow", move |req: Request<u32>| {
+        let (started, held) = (started_tx.clone(), Arc::clone(&held));
+        async move {
+            started.send(()).ok();
+            held.notified().await;
+            Ok::<_, HandlerError>(req.body + 1)
+        }
+    });
+    let running = bus.serve(service).await;
+    let alice = as_alice(&bus);
     let request = bus.caller.request::<u32, u32>("orders.slow", &41, &alice);
     let stop = async {
-        started.recv().await.unwrap();
+        // Bounded: a refused request (the gate said no) must fail the test, not hang it.
+        let handler = tokio::time::timeout(sdk_common::WAIT, started.recv()).await;
+        handler.expect("the handler to start").unwrap();
         let shutdown = tokio::spawn(running.shutdown());
         // Deregistration comes first; then the service stops consuming and waits.
         loop {
@@ -145,20 +139,23 @@ async fn graceful_shutdown_finishes_an_in_flight_handler() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_whose_reply_keeps_failing_is_dead_lettered_after_the_delivery_limit() {
-    // No router here: the replies queue is deleted, so every reply is unroutable.
-    // The broker's delivery limit is the quorum queues' safety net.
+    // The real router admits the service, then stops: with no router and the
+    // replies queue deleted, every reply is unroutable. The broker's delivery
+    // limit is the quorum queues' safety net.
     let fx = Fixture::memory().await;
-    let names = BusNames::new(fx.ns.prefix()).with_queue_type(tollgate_bus::QueueKind::Quorum);
-    fx.declare(&bus_topology::core(&names)).await.unwrap();
-    let keys = BusKeys::generate();
+    let router = TestBus::start_with(&fx, "queue_type = \"quorum\"").await;
+    let names = router.names.clone();
+    assert_eq!(names.queue_type(), tollgate_bus::QueueKind::Quorum);
     let calls = Arc::new(AtomicUsize::new(0));
-    let _registry = admit_every_registration(fx.transport().clone(), &names).await;
-    let running = orders(&keys, Arc::clone(&calls))
+    let running = orders(&router, Arc::clone(&calls))
         .build()
         .unwrap()
         .run(fx.transport().clone(), names.clone())
         .await
         .unwrap();
+    router.wait_registered("orders").await;
+    let signer = router.assertion_signer();
+    router.stop().await;
     let tr = fx.transport();
     let replies =
         tollgate_bus::Topology::new().queue(tollgate_bus::QueueSpec::quorum(names.replies_queue()));
@@ -174,8 +171,7 @@ async fn a_message_whose_reply_keeps_failing_is_dead_lettered_after_the_delivery
         .with_content_type("application/json")
         .with_correlation_id("c-1")
         .with_reply_to(names.replies_queue());
-    let token = keys
-        .signer
+    let token = signer
         .sign(&identity_of("alice"), "orders.create", &env.id)
         .unwrap();
     env.headers.insert(headers::ROUTE, "orders.create");

@@ -1,4 +1,4 @@
-//! The service SDK and the caller on the memory transport, with a stand-in router:
+//! The service SDK and the caller on the memory transport, with the real router:
 //! calls and their errors (`calls`), messages around the router and service
 //! mode (`guard`), registration, shutdown and poison messages (`lifecycle`).
 
@@ -21,7 +21,7 @@ use std::{
     time::Duration,
 };
 
-use sdk_common::{Bus, BusKeys, bus, identity_of, recv, stays_quiet};
+use sdk_common::{Bus, bus, foreign_signer, identity_of, recv, stays_quiet};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc};
 use tollgate_auth::{
@@ -29,13 +29,13 @@ use tollgate_auth::{
     testkit::{TestClock, TestKit},
 };
 use tollgate_bus::{
-    Address, BusNames, Envelope, ErrorBody, ReplyKey, SubscribeOptions, bus_topology, headers,
+    Address, Envelope, ErrorBody, ReplyKey, SubscribeOptions, bus_topology, headers,
     registry::Announcement,
 };
 use tollgate_services::{
     CallError, HandlerError, Request, RequestOptions, Service, ServiceBuilder,
 };
-use tollgate_tests::support::{Fixture, admit_every_registration, wait_until};
+use tollgate_tests::support::{Fixture, TestBus, wait_until};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Create {
@@ -51,11 +51,12 @@ struct Created {
 }
 
 /// `orders.create`: refuses a quantity of 0 with `out_of_stock`; `orders.explode` panics.
-fn orders(keys: &BusKeys, calls: Arc<AtomicUsize>) -> ServiceBuilder {
+/// Registered as `orders-svc`, verifying the bus's assertions.
+fn orders(router: &TestBus, calls: Arc<AtomicUsize>) -> ServiceBuilder {
     let explode_calls = Arc::clone(&calls);
     Service::builder("orders")
-        .credential("svc-orders-token")
-        .bus_key(keys.verifier.clone())
+        .credential(router.registration_token("orders-svc"))
+        .bus_key(router.bus_key())
         .handler("create", move |req: Request<Create>| {
             let calls = Arc::clone(&calls);
             async move {
@@ -81,8 +82,9 @@ fn orders(keys: &BusKeys, calls: Arc<AtomicUsize>) -> ServiceBuilder {
         })
 }
 
-fn as_alice() -> RequestOptions {
-    RequestOptions::with_token("alice")
+/// Options carrying a valid token of `alice` (allowed on `orders.*` and `calc.*`).
+fn as_alice(bus: &Bus) -> RequestOptions {
+    bus.as_consumer("alice")
 }
 
 fn create(item: &str, qty: u32) -> Create {

@@ -32,8 +32,10 @@ async fn kill_one_of_two_routers(kind: QueueKind) {
     let mut router_b = RouterProcess::spawn(&bus, &format!("{}-b", fx.ns.prefix()));
     router_a.wait_started(&bus, tr.as_ref()).await;
     router_b.wait_started(&bus, tr.as_ref()).await;
-    bus.announce(tr.as_ref(), "orders", "application/json", "2")
-        .await;
+    // Announced as a service does, every 2 s: a one-shot announcement could
+    // reach a router between its control queue's declaration and its binding
+    // (wait_started sees the queue), and that router would never route.
+    let heartbeat = bus.keep_announcing(Arc::clone(&tr), "orders");
     router_a.wait_routing(1).await;
     router_b.wait_routing(1).await;
 
@@ -107,6 +109,7 @@ async fn kill_one_of_two_routers(kind: QueueKind) {
         );
     }
     assert!(metrics.contains("outcome=\"delivered\""), "{metrics}");
+    heartbeat.abort();
     let status = router_b.terminate();
     assert!(
         status.success(),

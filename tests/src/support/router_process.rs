@@ -116,7 +116,8 @@ impl RouterProcess {
         &self.log
     }
 
-    /// Waits (up to 60 s) until the router listens on its control queue.
+    /// Waits (up to 60 s) until the router listens on its control queue and
+    /// reports itself ready (`/health/ready`).
     ///
     /// # Panics
     /// When it does not start in time.
@@ -131,10 +132,16 @@ impl RouterProcess {
             if self.restart_if_port_taken() {
                 return false;
             }
-            // The queue is exclusive to the router's connection: "locked" means it exists.
+            // The queue is exclusive to the router's connection: "locked" means
+            // it exists. Ready means its start finished (the control queue
+            // bound, every consumer active): an announcement published before
+            // could miss a router that is only half started.
             matches!(
                 transport.inspect(&queue).await,
                 Ok(_) | Err(TransportError::PreconditionFailed(_))
+            ) && matches!(
+                http_get(&self.metrics_addr, "/health/ready"),
+                Some((200, _))
             )
         })
         .await;

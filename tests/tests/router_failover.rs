@@ -32,10 +32,9 @@ async fn kill_one_of_two_routers(kind: QueueKind) {
     let mut router_b = RouterProcess::spawn(&bus, &format!("{}-b", fx.ns.prefix()));
     router_a.wait_started(&bus, tr.as_ref()).await;
     router_b.wait_started(&bus, tr.as_ref()).await;
-    // Announced as a service does, every 2 s: a one-shot announcement could
-    // reach a router between its control queue's declaration and its binding
-    // (wait_started sees the queue), and that router would never route.
-    let heartbeat = bus.keep_announcing(Arc::clone(&tr), "orders");
+    // Once: every router is ready (wait_started), so both hear it.
+    bus.announce(tr.as_ref(), "orders", "application/json", "2")
+        .await;
     router_a.wait_routing(1).await;
     router_b.wait_routing(1).await;
 
@@ -109,18 +108,19 @@ async fn kill_one_of_two_routers(kind: QueueKind) {
         );
     }
     assert!(metrics.contains("outcome=\"delivered\""), "{metrics}");
-    heartbeat.abort();
     let status = router_b.terminate();
     assert!(
         status.success(),
         "a SIGTERM'd router exits cleanly, got {status}"
     );
     // No router runs any more: nothing can be refused later.
-    assert_eq!(
-        bus.dead_letters(tr.as_ref()).await,
-        0,
-        "nothing was refused"
-    );
+    let dead = bus.dead_letters(tr.as_ref()).await;
+    if dead > 0 {
+        panic!(
+            "nothing should be refused, but {dead} dead letter(s): {:#?}",
+            bus.describe_dead_letters(tr.as_ref()).await
+        );
+    }
     bus.stop().await;
     fx.cleanup().await;
 }

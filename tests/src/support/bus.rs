@@ -395,6 +395,35 @@ impl TestBus {
             .messages
     }
 
+    /// What the dead-letter queue holds, one line per copy (code, stage,
+    /// reason, id), for a failure message; the copies stay in the queue.
+    ///
+    /// # Panics
+    /// When the queue cannot be read.
+    pub async fn describe_dead_letters(&self, transport: &dyn Transport) -> Vec<String> {
+        let mut dead = transport
+            .subscribe(self.names.dead_queue(), SubscribeOptions::prefetch(20))
+            .await
+            .expect("consume the dead-letter queue");
+        let (mut lines, mut held) = (Vec::new(), Vec::new());
+        while let Ok(Some(d)) = tokio::time::timeout(Duration::from_secs(2), dead.next()).await {
+            let h = &d.envelope.headers;
+            lines.push(format!(
+                "{} at {}: {} (message {})",
+                h.get_str(headers::CODE).unwrap_or("?"),
+                h.get_str(headers::STAGE).unwrap_or("?"),
+                h.get_str(headers::REASON).unwrap_or("?"),
+                d.envelope.id
+            ));
+            // Held unsettled: they go back to the queue with the consumer.
+            held.push(d);
+            if lines.len() >= 20 {
+                break;
+            }
+        }
+        lines
+    }
+
     /// Stops the router (graceful) and removes the temp folder.
     pub async fn stop(mut self) {
         self.shutdown.cancel();

@@ -218,6 +218,17 @@ impl RegistryListener {
             return;
         }
         let to = Address::queue(self.names.service_control_queue(answer.instance()));
+        // Only into a queue that exists (an exclusive one answers "locked"):
+        // an answer the broker returns as unroutable would share the
+        // publishing channel's returns with concurrent deliveries, and lapin
+        // can hand a return to the wrong confirm (README, delivery contract).
+        match transport.inspect(&to.routing_key).await {
+            Ok(_) | Err(TransportError::PreconditionFailed(_)) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, queue = %to.routing_key, "No control queue to answer a registration on.");
+                return;
+            }
+        }
         let sent = match answer.to_envelope() {
             Ok(envelope) => transport
                 .publish(&to, &envelope)

@@ -113,10 +113,20 @@ impl Drop for MemoryAlarm {
     }
 }
 
-/// The broker's watermark as `set_vm_memory_high_watermark` takes it back:
-/// `[fraction]` or `["absolute", bytes]`.
+/// The broker's watermark as `set_vm_memory_high_watermark` takes it back.
 async fn watermark() -> Vec<String> {
-    let out = rabbitmqctl(&["eval", "vm_memory_monitor:get_vm_memory_high_watermark()."]).await;
+    watermark_args(
+        &rabbitmqctl(&["eval", "vm_memory_monitor:get_vm_memory_high_watermark()."]).await,
+    )
+}
+
+/// `get_vm_memory_high_watermark()`'s output as the arguments
+/// `set_vm_memory_high_watermark` takes back: `[fraction]` or
+/// `["absolute", bytes]`.
+///
+/// # Panics
+/// On any other output.
+pub(super) fn watermark_args(out: &str) -> Vec<String> {
     let out = out.trim();
     match out
         .strip_prefix("{absolute,")

@@ -93,20 +93,11 @@ impl NodeCtl {
 
     /// The watermark as `set_vm_memory_high_watermark` takes it back.
     async fn watermark(&self) -> Vec<String> {
-        let out = self
-            .run(&["eval", "vm_memory_monitor:get_vm_memory_high_watermark()."])
-            .await;
-        let out = out.trim();
-        match out
-            .strip_prefix("{absolute,")
-            .and_then(|s| s.strip_suffix('}'))
-        {
-            Some(bytes) => vec!["absolute".into(), bytes.trim().to_owned()],
-            None => {
-                assert!(out.parse::<f64>().is_ok(), "unexpected watermark `{out}`");
-                vec![out.to_owned()]
-            }
-        }
+        super::broker_ctl::watermark_args(
+            &self
+                .run(&["eval", "vm_memory_monitor:get_vm_memory_high_watermark()."])
+                .await,
+        )
     }
 
     async fn alarms(&self) -> String {

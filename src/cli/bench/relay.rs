@@ -6,6 +6,8 @@
 //! `<ns>.replies` and publishes each reply to its caller's queue the same way.
 //! A request's `reply_to` is replaced by the replies queue, the caller's
 //! travelling in the reply-context header that services copy onto replies.
+//! It admits every service that registers (answering on the instance's
+//! control queue as a router does), since a null gate judges nothing.
 
 use std::{
     future::Future,
@@ -22,14 +24,17 @@ use lapin::{
     message::Delivery,
     options::{
         BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-        BasicRejectOptions, ConfirmSelectOptions,
+        BasicRejectOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
     },
     types::{AMQPValue, FieldTable, LongString, ShortString},
 };
 use serde::{Deserialize, Serialize};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
-use tollgate_bus::{BusNames, headers};
+use tollgate_bus::{
+    BusNames, headers,
+    registry::{Announcement, RegistrationAnswer, announce::ANNOUNCEMENT_CONTENT_TYPE},
+};
 
 use tollgate_bus::Hop;
 
@@ -92,7 +97,12 @@ impl Relay {
         let stop = CancellationToken::new();
         let ingress = consumer(&connection, names.ingress_queue(), prefetch).await?;
         let replies = consumer(&connection, names.replies_queue(), prefetch).await?;
+        let admissions = Admissions::start(&connection, names).await?;
         let loops = vec![
+            tokio::spawn(consume(admissions.consumer, stop.clone(), {
+                let admit = Arc::new(admissions.admit);
+                move |d| Arc::clone(&admit).answer(d)
+            })),
             tokio::spawn(consume(ingress, stop.clone(), {
                 let link = Arc::clone(&link);
                 move |d| relay_request(Arc::clone(&link), d)
@@ -217,6 +227,111 @@ async fn relay_reply(link: Arc<Link>, delivery: Delivery) {
         None => Err("a reply without a reply context".to_owned()),
     };
     link.settle(delivery, delivered, &link.counts.replies).await;
+}
+
+// === Admissions ===
+
+/// The relay's control queue, bound to the control exchange, and what it
+/// needs to admit a registering service.
+struct Admissions {
+    consumer: Consumer,
+    admit: Admit,
+}
+
+/// Answers registrations: every one is accepted.
+struct Admit {
+    /// Its own channel, without confirms: an answer to an instance whose
+    /// control queue is gone is simply dropped, and never returned on the
+    /// channel the relayed messages use.
+    channel: Channel,
+    names: BusNames,
+}
+
+/// The relay's instance name in answers and in its control queue's name.
+const RELAY_INSTANCE: &str = "bench-relay";
+
+impl Admissions {
+    async fn start(connection: &Connection, names: &BusNames) -> anyhow::Result<Self> {
+        let channel = connection.create_channel().await?;
+        let queue = names.router_control_queue(RELAY_INSTANCE);
+        let exclusive = QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .queue_declare(queue.as_str().into(), exclusive, FieldTable::default())
+            .await
+            .with_context(|| format!("declaring {queue}"))?;
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                names.control_exchange().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .with_context(|| format!("binding {queue} to the control exchange"))?;
+        let consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "bench-relay-admissions".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..BasicConsumeOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(Self {
+            consumer,
+            admit: Admit {
+                channel,
+                names: names.clone(),
+            },
+        })
+    }
+}
+
+impl Admit {
+    /// Accepts a `register`; every other announcement needs no answer.
+    async fn answer(self: Arc<Self>, delivery: Delivery) {
+        let Ok(Announcement::Register(registration)) = Announcement::from_bytes(&delivery.data)
+        else {
+            return;
+        };
+        if !RegistrationAnswer::is_answerable_instance(&registration.instance) {
+            return;
+        }
+        let queue = self.names.service_control_queue(&registration.instance);
+        let answer = RegistrationAnswer::Accepted {
+            service: registration.service,
+            instance: registration.instance,
+            router: RELAY_INSTANCE.to_owned(),
+        };
+        let sent = match answer.to_envelope() {
+            Ok(envelope) => {
+                let properties =
+                    BasicProperties::default().with_content_type(ANNOUNCEMENT_CONTENT_TYPE.into());
+                self.channel
+                    .basic_publish(
+                        "".into(),
+                        queue.as_str().into(),
+                        BasicPublishOptions::default(),
+                        &envelope.payload,
+                        properties,
+                    )
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, queue = %queue, "The relay could not admit a service.");
+        }
+    }
 }
 
 fn long_string(s: &str) -> AMQPValue {

@@ -1,7 +1,9 @@
 //! Publishing with mandatory routing and publisher confirms.
 //!
 //! Publishes share one confirm-mode channel and are pipelined: each caller
-//! awaits only its own confirm, so many publishes are in flight at once.
+//! awaits only its own confirm, so many publishes are in flight at once. A
+//! returned message counts against its publish only if it is that publish's
+//! own ([`returns`](super::returns)).
 
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use crate::{address::Address, envelope::Envelope, error::TransportError};
 
 use super::{
     connect::{self, Connector},
-    convert, topology,
+    convert, returns, topology,
 };
 
 /// Publishes `envelope` to `to` and waits for the broker's verdict.
@@ -59,20 +61,32 @@ pub(super) async fn publish(
                 source: None,
             })??;
     let (exchange, routing_key) = (to.exchange.clone(), to.routing_key.clone());
-    match confirmation {
-        Confirmation::Ack(None) => Ok(()),
-        Confirmation::Ack(Some(_returned)) => Err(TransportError::Unroutable {
+    let (acked, returned) = match confirmation {
+        Confirmation::Ack(returned) => (true, returned),
+        Confirmation::Nack(returned) => (false, returned),
+        Confirmation::NotRequested => {
+            return Err(TransportError::ConnectionLost {
+                operation: "publish (channel not in confirm mode)",
+                source: None,
+            });
+        }
+    };
+    if let Some(returned) = returned {
+        if returns::is_own(&returned, to, envelope) {
+            return Err(TransportError::Unroutable {
+                exchange,
+                routing_key,
+            });
+        }
+        returns::rescue(connector, returned).await;
+    }
+    if acked {
+        Ok(())
+    } else {
+        Err(TransportError::Nacked {
             exchange,
             routing_key,
-        }),
-        Confirmation::Nack(_) => Err(TransportError::Nacked {
-            exchange,
-            routing_key,
-        }),
-        Confirmation::NotRequested => Err(TransportError::ConnectionLost {
-            operation: "publish (channel not in confirm mode)",
-            source: None,
-        }),
+        })
     }
 }
 

@@ -113,7 +113,10 @@ impl Returned {
         if raw.headers.get(headers::X_DEATH).is_some() {
             return None;
         }
-        let exchange = raw.headers.get_str(headers::RETURNED_EXCHANGE).unwrap_or("");
+        let exchange = raw
+            .headers
+            .get_str(headers::RETURNED_EXCHANGE)
+            .unwrap_or("");
         let key = raw.headers.get_str(headers::RETURNED_KEY).unwrap_or("");
         let quote = |s| crate::dead_letter::cut(s, QUOTED_BYTES);
         if exchange.is_empty() && key != names.dead_queue() {
@@ -178,7 +181,11 @@ mod tests {
             panic!("not refused");
         };
         assert_eq!(rejection.code, RejectCode::NoRoute);
-        assert!(rejection.reason.contains("key `orders`"), "{}", rejection.reason);
+        assert!(
+            rejection.reason.contains("key `orders`"),
+            "{}",
+            rejection.reason
+        );
     }
 
     #[test]
@@ -195,7 +202,11 @@ mod tests {
             panic!("not kept");
         };
         assert_eq!(rejection.code, RejectCode::DeadLettered);
-        assert!(rejection.reason.contains("`forbidden`"), "{}", rejection.reason);
+        assert!(
+            rejection.reason.contains("`forbidden`"),
+            "{}",
+            rejection.reason
+        );
     }
 
     #[test]

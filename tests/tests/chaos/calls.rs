@@ -31,6 +31,8 @@ pub(crate) struct Tally {
     pub(crate) lost: usize,
     pub(crate) duplicates: u32,
     pub(crate) error_replies: usize,
+    /// Error replies by code (`token_missing`: 2 …), for the fault's line.
+    pub(crate) error_codes: String,
     pub(crate) resent: usize,
 }
 
@@ -39,6 +41,7 @@ pub(crate) struct Tally {
 struct Replies {
     seen: HashMap<String, u32>,
     errors: usize,
+    codes: std::collections::BTreeMap<String, usize>,
 }
 
 /// A running stream.
@@ -69,11 +72,14 @@ impl Calls {
             let replies = Arc::clone(&replies);
             tokio::spawn(async move {
                 while let Some(delivery) = inbox.next().await {
-                    let error = delivery.envelope.headers.contains(headers::ERROR);
+                    let error = delivery.envelope.headers.get_str(headers::ERROR);
                     let id = delivery.envelope.correlation_id.clone().unwrap_or_default();
                     {
                         let mut r = replies.lock();
-                        r.errors += usize::from(error);
+                        if let Some(code) = error {
+                            r.errors += 1;
+                            *r.codes.entry(code.to_owned()).or_default() += 1;
+                        }
                         *r.seen.entry(id).or_default() += 1;
                     }
                     delivery.ack().await.ok();
@@ -123,6 +129,12 @@ impl Calls {
             lost: sent.len() - replied,
             duplicates: r.seen.values().map(|n| n - 1).sum(),
             error_replies: r.errors,
+            error_codes: r
+                .codes
+                .iter()
+                .map(|(code, n)| format!("{code}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             resent: *self.resent.lock(),
         }
     }

@@ -166,10 +166,10 @@ async fn run(fault: Fault, node: &NodeCtl, pace: Pace, deadline: Duration) -> (T
         .collect::<Vec<_>>();
     let note = format!(
         "injected after {before} replies, over after {after} ({took:.1?}); {} resent, \
-         {} error replies, {dead} dead letters at the end",
-        tally.resent, tally.error_replies
+         {} error replies ({}), {dead} dead letters at the end",
+        tally.resent, tally.error_replies, tally.error_codes
     );
-    if tally.lost > 0 {
+    if tally.lost > 0 || std::env::var_os("TOLLGATE_CHAOS_KEEP_LOGS").is_some() {
         // Kept for the post-mortem: TestBus::stop removes the folder.
         println!("    logs: {}", logs.join(", "));
         std::mem::forget(bus);

@@ -5,9 +5,14 @@
 //! shutdown begun); the binary's HTTP listener only reads them. Every flag
 //! is an atomic: reading never waits on the router.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{
+    Arc, OnceLock, Weak,
+    atomic::{AtomicBool, Ordering},
+};
 
 use serde::Serialize;
+
+use crate::transport::Transport;
 
 /// One thing that must hold for a router to take traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +42,8 @@ pub struct Health {
     draining: AtomicBool,
     /// A loop ended on its own (not by shutdown): the process needs a restart.
     failed: AtomicBool,
+    /// The router's transport, asked whether it is connected.
+    broker: OnceLock<Weak<dyn Transport>>,
 }
 
 /// What `/health/ready` answers, as JSON.
@@ -54,6 +61,9 @@ pub struct Readiness {
     pub poison: bool,
     /// The registry listener runs.
     pub registry: bool,
+    /// The transport is connected to the broker (false while it reconnects:
+    /// the consumers above resume by themselves once it is back).
+    pub broker: bool,
     /// Shutdown began: in-flight messages are being settled, no new ones taken.
     pub draining: bool,
 }
@@ -69,6 +79,12 @@ impl Health {
     /// Records whether `check` passes.
     pub fn set(&self, check: Check, passes: bool) {
         self.flag(check).store(passes, Ordering::SeqCst);
+    }
+
+    /// Watches `transport`'s connection: not ready while it is down.
+    pub fn watch_broker(&self, transport: &Arc<dyn Transport>) {
+        // A router starts once; a second start keeps the first transport.
+        let _ = self.broker.set(Arc::downgrade(transport));
     }
 
     /// Records that shutdown began: not ready any more.
@@ -99,12 +115,18 @@ impl Health {
             passes(Check::Registry),
         );
         let draining = self.draining.load(Ordering::SeqCst);
+        let broker = self
+            .broker
+            .get()
+            .and_then(Weak::upgrade)
+            .is_some_and(|t| t.is_connected());
         Readiness {
             ready: topology
                 && ingress
                 && replies
                 && poison
                 && registry
+                && broker
                 && !draining
                 && self.is_live(),
             topology,
@@ -112,6 +134,7 @@ impl Health {
             replies,
             poison,
             registry,
+            broker,
             draining,
         }
     }
@@ -131,8 +154,9 @@ impl Health {
 mod tests {
     use super::*;
 
-    fn started() -> Health {
+    fn started(transport: &Arc<dyn Transport>) -> Health {
         let health = Health::new();
+        health.watch_broker(transport);
         for check in [
             Check::Topology,
             Check::Ingress,
@@ -152,9 +176,14 @@ mod tests {
         assert!(!health.readiness().ready);
     }
 
+    fn memory() -> Arc<dyn Transport> {
+        Arc::new(crate::MemoryBroker::new().connect())
+    }
+
     #[test]
     fn a_started_router_is_ready_until_one_check_fails() {
-        let health = started();
+        let transport = memory();
+        let health = started(&transport);
         assert!(health.readiness().ready);
         health.set(Check::Ingress, false);
         let readiness = health.readiness();
@@ -164,7 +193,8 @@ mod tests {
 
     #[test]
     fn draining_makes_a_router_not_ready_but_live() {
-        let health = started();
+        let transport = memory();
+        let health = started(&transport);
         health.set_draining();
         assert!(!health.readiness().ready);
         assert!(health.readiness().draining);
@@ -173,9 +203,21 @@ mod tests {
 
     #[test]
     fn a_failed_loop_makes_a_router_neither_live_nor_ready() {
-        let health = started();
+        let transport = memory();
+        let health = started(&transport);
         health.set_failed();
         assert!(!health.is_live());
         assert!(!health.readiness().ready);
+    }
+
+    #[tokio::test]
+    async fn a_router_without_its_broker_is_not_ready() {
+        let transport = memory();
+        let health = started(&transport);
+        assert!(health.readiness().broker && health.readiness().ready);
+        transport.close().await.unwrap();
+        let readiness = health.readiness();
+        assert!(!readiness.broker && !readiness.ready);
+        assert!(health.is_live());
     }
 }

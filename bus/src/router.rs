@@ -145,6 +145,7 @@ impl Router {
             table,
             health,
         } = self;
+        health.watch_broker(&transport);
         transport.declare(&bus_topology::core(&s.names)).await?;
         health.set(Check::Topology, true);
         let listener = RegistryListener {

@@ -66,6 +66,10 @@ pub trait Transport: Send + Sync + 'static {
     /// Closes the transport: consumers stop, exclusive queues go away, and
     /// every later call fails with [`TransportError::Closed`].
     async fn close(&self) -> Result<(), TransportError>;
+
+    /// Whether the transport holds a working connection to its broker right
+    /// now (false while it reconnects, and once closed). Never waits.
+    fn is_connected(&self) -> bool;
 }
 
 /// Settles one delivery; implemented by each transport.

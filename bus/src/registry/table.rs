@@ -164,6 +164,18 @@ impl RegistryTable {
         entry.is_live(now).then(|| Arc::clone(&entry.contract))
     }
 
+    /// Extends every lease to run at least until `until`: while a router is
+    /// cut off from the broker it hears no heartbeat, so their absence says
+    /// nothing of the services, and once it is back they need time to
+    /// announce again.
+    pub fn hold_leases(&self, until: Instant) {
+        for entry in self.entries.write().values_mut() {
+            for lease in entry.instances.values_mut() {
+                *lease = (*lease).max(until);
+            }
+        }
+    }
+
     /// Drops expired instances and services without any; returns the services that left.
     pub fn expire(&self, now: Instant) -> Vec<String> {
         let mut entries = self.entries.write();
@@ -287,5 +299,20 @@ mod tests {
         t.apply(&reg("orders", "a", "1", 10), now);
         t.apply(&reg("orders", "b", "2", 10), now);
         assert_eq!(t.resolve("orders", now).unwrap().format.schema_version, "2");
+    }
+
+    #[test]
+    fn held_leases_outlive_an_outage() {
+        let t = RegistryTable::new();
+        let now = Instant::now();
+        t.apply(&reg("orders", "i-1", "1", 10), now);
+        let back = now + Duration::from_secs(30);
+        t.hold_leases(back + Duration::from_secs(15));
+        assert!(t.resolve("orders", back).is_some());
+        assert!(t.expire(back).is_empty());
+        assert!(
+            t.resolve("orders", back + Duration::from_secs(16))
+                .is_none()
+        );
     }
 }

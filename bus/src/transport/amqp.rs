@@ -169,6 +169,10 @@ impl Transport for AmqpTransport {
             .await
     }
 
+    fn is_connected(&self) -> bool {
+        self.connector.is_connected()
+    }
+
     async fn close(&self) -> Result<(), TransportError> {
         self.connector.close().await;
         Ok(())

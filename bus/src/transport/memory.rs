@@ -257,6 +257,10 @@ impl Transport for MemoryTransport {
         Ok(state.queue_mut(queue)?.info())
     }
 
+    fn is_connected(&self) -> bool {
+        !self.closed.load(Ordering::Acquire)
+    }
+
     async fn close(&self) -> Result<(), TransportError> {
         if !self.closed.swap(true, Ordering::AcqRel) {
             self.disconnect();

@@ -105,6 +105,14 @@ impl Connector {
         blocked
     }
 
+    /// Whether the current link is healthy (no reconnect is needed).
+    pub(super) fn is_connected(&self) -> bool {
+        self.current
+            .read()
+            .as_ref()
+            .is_some_and(|link| link.healthy())
+    }
+
     /// The current healthy link, reconnecting (with backoff, up to
     /// `reconnect_timeout`) if it is broken.
     pub(super) async fn link(&self) -> Result<Arc<Link>, TransportError> {

@@ -94,8 +94,8 @@ pub fn bus_args(bus: &TestBus, consumer: &str) -> Vec<String> {
     ]
 }
 
-/// Runs `command` to its end (off the async runtime) and parses each line it
-/// printed as JSON.
+/// Runs `command` to its end (off the async runtime), prints its output and
+/// parses each line it printed as JSON.
 ///
 /// # Panics
 /// When it cannot start, exits unsuccessfully, or prints a line that is not JSON.
@@ -112,6 +112,8 @@ pub async fn run_to_end(mut command: Command) -> Vec<Value> {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
+    // Shown with `--nocapture` (README quotes it).
+    println!("{stdout}");
     stdout
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))

@@ -116,6 +116,13 @@ async fn a_python_service_registers_answers_and_refuses_what_did_not_pass_the_bu
     // Stopped, it deregisters and leaves nothing unsettled in its queue.
     let status = tokio::task::block_in_place(|| service.terminate());
     assert!(status.success(), "the service exited with {status}");
+    assert_eq!(next_event(&mut service)["event"], "stopped");
+    wait_until(
+        "the router to drop the deregistered service",
+        Duration::from_secs(10),
+        async || router.registered_services() == Some(0.0),
+    )
+    .await;
     let queue = bus.names.service_queue("calc");
     wait_until(
         "the service queue to be empty",

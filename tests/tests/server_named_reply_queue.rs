@@ -1,7 +1,8 @@
 //! A plain AMQP caller whose reply queue the broker named (`amq.gen-…`, a
 //! queue declared with an empty name, as RabbitMQ's RPC tutorial does) gets
 //! its reply through the router; an attacker who names that queue in its own
-//! requests, with a valid token or none, puts nothing into it.
+//! requests, with a valid token or none, puts nothing into it, and neither
+//! does a message published around the router onto an SDK service's queue.
 
 #![allow(clippy::unwrap_used)]
 
@@ -33,11 +34,11 @@ async fn channel(connection: &Connection) -> Channel {
     channel
 }
 
-/// Publishes an `orders.create` request replying to `reply_to`, with `token`
-/// and `reply_key` when given.
+/// Publishes an order to `(exchange, routing key)` replying to `reply_to`,
+/// with `token` and `reply_key` when given.
 async fn request(
     channel: &Channel,
-    bus: &TestBus,
+    (exchange, routing_key): (&str, &str),
     reply_to: &str,
     token: Option<&str>,
     reply_key: Option<&str>,
@@ -65,8 +66,8 @@ async fn request(
         .with_headers(table);
     channel
         .basic_publish(
-            bus.names.ingress_exchange().into(),
-            "orders.create".into(),
+            exchange.into(),
+            routing_key.into(),
             BasicPublishOptions::default(),
             ORDER,
             properties,
@@ -97,6 +98,7 @@ async fn a_server_named_reply_queue_gets_its_replies_and_nobody_elses() {
     let bus = TestBus::start(&fx).await;
     let orders = bus.run_orders(fx.connect().await, |b| b).await;
     let web = bus.token("web");
+    let ingress = (bus.names.ingress_exchange(), "orders.create");
 
     // The victim: a reply queue declared with an empty name, as pika's RPC
     // tutorial does, and its own reply key.
@@ -131,7 +133,7 @@ async fn a_server_named_reply_queue_gets_its_replies_and_nobody_elses() {
         .unwrap();
     request(
         &victim_channel,
-        &bus,
+        ingress,
         &queue,
         Some(&web),
         Some(key.secret()),
@@ -169,7 +171,7 @@ async fn a_server_named_reply_queue_gets_its_replies_and_nobody_elses() {
         };
         request(
             &attacker_channel,
-            &bus,
+            ingress,
             &queue,
             token,
             key,
@@ -177,11 +179,24 @@ async fn a_server_named_reply_queue_gets_its_replies_and_nobody_elses() {
         )
         .await;
     }
+    // Around the router, straight onto the SDK service's queue, even with the
+    // victim's own key: the service cannot know the router's binding, so it
+    // sends its refusal to no server-named queue (only a dead-letter copy).
+    let orders_queue = bus.names.service_queue("orders");
+    request(
+        &attacker_channel,
+        ("", orders_queue.as_str()),
+        &queue,
+        None,
+        Some(key.secret()),
+        "bypass",
+    )
+    .await;
     let tr = fx.transport().as_ref();
     wait_until(
         "every attack refused into the dead-letter queue",
         Duration::from_secs(30),
-        async || bus.dead_letters(tr).await >= ATTACKS,
+        async || bus.dead_letters(tr).await > ATTACKS,
     )
     .await;
     assert_eq!(
@@ -193,7 +208,7 @@ async fn a_server_named_reply_queue_gets_its_replies_and_nobody_elses() {
     // The victim's binding still holds: its next reply arrives.
     request(
         &victim_channel,
-        &bus,
+        ingress,
         &queue,
         Some(&web),
         Some(key.secret()),
@@ -219,14 +234,23 @@ async fn a_server_named_reply_queue_gets_its_replies_and_nobody_elses() {
         )
         .await
         .unwrap();
-    for _ in 0..ATTACKS {
+    let mut codes = std::collections::BTreeMap::new();
+    for _ in 0..=ATTACKS {
         let copy = tollgate_tests::conformance::transport::recv(&mut dead, "a refusal").await;
-        assert_eq!(
-            copy.envelope.headers.get_str(headers::CODE),
-            Some("bad_reply_to")
-        );
+        let code = copy
+            .envelope
+            .headers
+            .get_str(headers::CODE)
+            .unwrap()
+            .to_owned();
+        *codes.entry(code).or_insert(0) += 1;
         copy.ack().await.unwrap();
     }
+    let expected = [
+        ("bad_reply_to".to_owned(), ATTACKS),
+        ("not_from_bus".to_owned(), 1),
+    ];
+    assert_eq!(codes, expected.into_iter().collect());
     drop(dead);
     assert_eq!(bus_dead_letters_left(tr, &names).await, 0);
     fx.cleanup().await;

@@ -154,7 +154,10 @@ impl BusNames {
     /// header): RabbitMQ's direct reply-to (the broker delivers to the
     /// requesting channel only), or a caller queue of this bus whose name the
     /// key opens (see [`ReplyKey`](crate::ReplyKey)). Never a bus or service
-    /// queue, never another caller's queue.
+    /// queue, never another caller's queue. Never a server-named queue
+    /// (`amq.gen-…`) either: only the router, which binds such a queue to the
+    /// first reply key naming it ([`ServerNamedQueues`](crate::chain::ServerNamedQueues)),
+    /// can tell whose it is.
     pub fn is_own_reply_to(&self, reply_to: &str, reply_key: Option<&str>) -> bool {
         if reply_to.starts_with(DIRECT_REPLY_TO) {
             return true;
@@ -191,7 +194,14 @@ mod tests {
         assert!(!n.is_own_reply_to(&own, Some(other.secret())));
         assert!(!n.is_own_reply_to(&other.queue(&n), Some(key.secret())));
         assert!(!n.is_own_reply_to(&format!("other.caller.{}", key.id()), Some(key.secret())));
-        for bus_queue in ["tg.svc.orders", "tg.ingress", "tg.dead", "tg.caller.", ""] {
+        for bus_queue in [
+            "tg.svc.orders",
+            "tg.ingress",
+            "tg.dead",
+            "tg.caller.",
+            "",
+            "amq.gen-JzTY20BRgKO-HjmUJj0wLg",
+        ] {
             assert!(!n.is_own_reply_to(bus_queue, Some(key.secret())));
         }
     }

@@ -62,12 +62,18 @@ impl ReplyKey {
 
     /// Whether `secret` (a request's header, base64url) opens the queue `id`.
     pub fn opens(id: &str, secret: &str) -> bool {
-        let Ok(bytes) = URL_SAFE_NO_PAD.decode(secret) else {
-            return false;
-        };
         // Both sides are public once compared (the id is a queue name), so a
         // plain comparison leaks nothing.
-        bytes.len() == SECRET_LEN && commitment(&bytes) == id
+        Self::decode_secret(secret).is_some_and(|bytes| commitment(&bytes) == id)
+    }
+
+    /// The secret's bytes, when `secret` (a request's header) is a well-formed
+    /// key: 32 bytes in base64url without padding.
+    pub fn decode_secret(secret: &str) -> Option<Vec<u8>> {
+        URL_SAFE_NO_PAD
+            .decode(secret)
+            .ok()
+            .filter(|bytes| bytes.len() == SECRET_LEN)
     }
 }
 

@@ -162,7 +162,7 @@ impl Router {
         let registry_task = watch_registry(registry_task, Arc::clone(&health), shutdown.clone());
         let anonymous = s.policy.anonymous_identity().is_some();
         let gate = Gate {
-            sanitize: Sanitize::new(s.limits, s.names.clone()),
+            sanitize: Sanitize::new(s.limits, s.names.clone(), s.reply_timeout),
             authenticate: Authenticate::new(Arc::clone(&s.verifier), s.strip_credential, anonymous),
             authorize: Authorize::new(Arc::clone(&s.policy)),
             resolve: Resolve::new(Arc::clone(&table)),

@@ -1,8 +1,11 @@
 //! The first step: strip what a client could forge, enforce size limits,
 //! check the `reply_to`. Nothing here parses the payload.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
+use super::server_named::{self, ServerNamedQueues, Unbound};
 use crate::{
     envelope::Envelope,
     headers,
@@ -36,35 +39,61 @@ impl Default for Limits {
 pub struct Sanitize {
     limits: Limits,
     names: BusNames,
+    server_named: ServerNamedQueues,
 }
 
 impl Sanitize {
-    /// The step with `limits`, for the bus named by `names`.
-    pub fn new(limits: Limits, names: BusNames) -> Self {
-        Self { limits, names }
+    /// The step with `limits`, for the bus named by `names`; a server-named
+    /// reply queue stays bound to its reply key for `reply_timeout` after the
+    /// last request naming it.
+    pub fn new(limits: Limits, names: BusNames, reply_timeout: Duration) -> Self {
+        Self {
+            limits,
+            names,
+            server_named: ServerNamedQueues::new(reply_timeout, server_named::DEFAULT_CAPACITY),
+        }
     }
 
     /// Takes the `reply_to` out of the envelope and checks that it is the
-    /// sender's own: direct reply-to, or a caller queue the request's reply
-    /// key opens (see [`ReplyKey`](crate::ReplyKey)). Runs first, so a
-    /// refusal for size still gets its error reply; a refused `reply_to`
-    /// gets none (it may be anybody's queue).
+    /// sender's own: direct reply-to, a caller queue the request's reply key
+    /// opens (see [`ReplyKey`](crate::ReplyKey)), or a server-named queue
+    /// (`amq.gen-…`) bound to the request's reply key (see
+    /// [`ServerNamedQueues`]). Runs first, so a refusal for size still gets
+    /// its error reply; a refused `reply_to` gets none (it may be anybody's
+    /// queue).
     pub fn reply_to(&self, envelope: &mut Envelope) -> Result<Option<String>, Rejection> {
         let Some(reply_to) = envelope.reply_to.take() else {
             return Ok(None);
         };
         let key = envelope.headers.get_str(headers::REPLY_KEY);
+        if server_named::is_server_named(&reply_to) {
+            return match self.server_named.admit(&reply_to, key) {
+                Ok(()) => Ok(Some(reply_to)),
+                Err(why) => Err(bad_reply_to(match why {
+                    Unbound::NoKey => format!(
+                        "a server-named reply queue needs a `{}` (32 random bytes, \
+                         base64url): the first request naming the queue binds it",
+                        headers::REPLY_KEY
+                    ),
+                    Unbound::OtherKey => {
+                        "the server-named reply queue is bound to another reply key".to_owned()
+                    }
+                    Unbound::Full => {
+                        "too many server-named reply queues are in use; use a caller queue"
+                            .to_owned()
+                    }
+                })),
+            };
+        }
         if !self.names.is_own_reply_to(&reply_to, key) {
-            return Err(Rejection::new(
-                RejectCode::BadReplyTo,
-                Stage::Limits,
-                format!(
-                    "reply_to must be direct reply-to or the sender's caller queue \
-                     (`{}<id>` with the `{}` that opens it)",
-                    self.names.caller_queue_prefix(),
-                    headers::REPLY_KEY
-                ),
-            ));
+            return Err(bad_reply_to(format!(
+                "reply_to must be direct reply-to, the sender's caller queue \
+                 (`{}<id>` with the `{}` that opens it) or a server-named queue \
+                 (`{}…`) with its reply key",
+                self.names.caller_queue_prefix(),
+                headers::REPLY_KEY,
+                server_named::SERVER_NAMED_PREFIX,
+            )));
         }
         Ok(Some(reply_to))
     }
@@ -105,6 +134,10 @@ impl Sanitize {
     }
 }
 
+fn bad_reply_to(reason: String) -> Rejection {
+    Rejection::new(RejectCode::BadReplyTo, Stage::Limits, reason)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,7 +145,11 @@ mod tests {
 
     /// Both checks, in the gate's order; the envelope as it leaves, and the reply_to.
     fn run(mut envelope: Envelope) -> (Result<Envelope, Rejection>, Option<String>) {
-        let step = Sanitize::new(Limits::default(), BusNames::new("tg"));
+        let step = Sanitize::new(
+            Limits::default(),
+            BusNames::new("tg"),
+            Duration::from_secs(300),
+        );
         let reply_to = match step.reply_to(&mut envelope) {
             Ok(r) => r,
             Err(e) => return (Err(e), None),
@@ -152,6 +189,35 @@ mod tests {
             "the key is stripped"
         );
         assert_eq!(reply_to, Some(key.queue(&names)));
+    }
+
+    #[test]
+    fn a_server_named_reply_queue_is_bound_to_the_first_reply_key() {
+        let step = Sanitize::new(
+            Limits::default(),
+            BusNames::new("tg"),
+            Duration::from_secs(300),
+        );
+        let queue = "amq.gen-JzTY20BRgKO-HjmUJj0wLg";
+        let request = |key: Option<&str>| {
+            let mut e = Envelope::new("{}").with_reply_to(queue);
+            if let Some(key) = key {
+                e.headers.insert(headers::REPLY_KEY, key);
+            }
+            e
+        };
+        let (owner, attacker) = (crate::ReplyKey::generate(), crate::ReplyKey::generate());
+        let refused = |e: &mut Envelope| step.reply_to(e).unwrap_err().code;
+        assert_eq!(refused(&mut request(None)), RejectCode::BadReplyTo);
+        assert_eq!(
+            step.reply_to(&mut request(Some(owner.secret()))).unwrap(),
+            Some(queue.to_owned())
+        );
+        assert_eq!(
+            refused(&mut request(Some(attacker.secret()))),
+            RejectCode::BadReplyTo
+        );
+        assert!(step.reply_to(&mut request(Some(owner.secret()))).is_ok());
     }
 
     #[test]

@@ -162,6 +162,12 @@ impl RouterProcess {
         .await;
     }
 
+    /// How many services the router's registry holds, as its `/metrics`
+    /// reports (`None` while the endpoint does not answer).
+    pub fn registered_services(&self) -> Option<f64> {
+        try_scrape(&self.metrics_addr).and_then(|m| gauge(&m, "tollgate_registry_services"))
+    }
+
     /// How many messages the router delivered to services so far, as its
     /// `/metrics` reports (0 until the endpoint answers).
     pub fn delivered(&self) -> f64 {

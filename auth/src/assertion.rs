@@ -59,6 +59,8 @@ pub struct AssertedIdentity {
     pub message_id: String,
     /// When the assertion expires (seconds since the epoch).
     pub expires_at: u64,
+    /// When the bus issued it (`iat`; seconds since the epoch; 0 if absent).
+    pub issued_at: u64,
 }
 
 /// The outcome of one assertion check, with the clock reading behind it.
@@ -176,9 +178,29 @@ impl AssertionVerifier {
         expected_message_id: &str,
     ) -> AssertionCheck {
         let mut skew_secs = None;
-        let outcome =
-            self.verify_reading(token, expected_route, expected_message_id, &mut skew_secs);
+        let outcome = self.verify_reading(
+            token,
+            expected_route,
+            expected_message_id,
+            At::Now(&mut skew_secs),
+        );
         AssertionCheck { outcome, skew_secs }
+    }
+
+    /// Verifies `token` as an assertion for `expected_route` and
+    /// `expected_message_id` as of the moment the bus issued it: the same
+    /// checks as [`AssertionVerifier::verify`] except that the assertion may
+    /// have expired since. Its [`AssertedIdentity::issued_at`] says how old
+    /// it is. For a router re-admitting a request that waited in its
+    /// service's queue longer than an assertion lives; an assertion without
+    /// `iat` is `claims_invalid`.
+    pub fn verify_as_issued(
+        &self,
+        token: &str,
+        expected_route: &str,
+        expected_message_id: &str,
+    ) -> Result<AssertedIdentity, AuthError> {
+        self.verify_reading(token, expected_route, expected_message_id, At::Issued)
     }
 
     fn verify_reading(
@@ -186,7 +208,7 @@ impl AssertionVerifier {
         token: &str,
         expected_route: &str,
         expected_message_id: &str,
-        skew_secs: &mut Option<i64>,
+        at: At<'_>,
     ) -> Result<AssertedIdentity, AuthError> {
         let parsed = token::parse(
             token,
@@ -229,8 +251,17 @@ impl AssertionVerifier {
         if !signed {
             return Err(AuthError::BadSignature);
         }
-        let now = self.clock.now();
-        *skew_secs = issued_at(&parsed.claims).map(|iat| now as i64 - iat);
+        let iat = issued_at(&parsed.claims);
+        let now = match at {
+            At::Now(skew_secs) => {
+                let now = self.clock.now();
+                *skew_secs = iat.map(|iat| now as i64 - iat);
+                now
+            }
+            At::Issued => iat
+                .and_then(|iat| u64::try_from(iat).ok())
+                .ok_or(AuthError::ClaimsInvalid)?,
+        };
         let checked = claims::check(&parsed.claims, now, &self.config)?;
         let c = &parsed.claims;
         if str_claim(c, "route")? != expected_route || str_claim(c, "mid")? != expected_message_id {
@@ -253,8 +284,17 @@ impl AssertionVerifier {
             route: expected_route.to_owned(),
             message_id: expected_message_id.to_owned(),
             expires_at: checked.expires_at,
+            issued_at: checked.issued_at.unwrap_or(0),
         })
     }
+}
+
+/// The moment an assertion is checked at.
+enum At<'a> {
+    /// This verifier's clock, recording the skew from `iat`.
+    Now(&'a mut Option<i64>),
+    /// The assertion's own `iat`.
+    Issued,
 }
 
 impl std::fmt::Debug for AssertionVerifier {

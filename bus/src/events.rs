@@ -21,6 +21,8 @@ pub const ANNOUNCEMENTS_TOTAL: &str = "tollgate_announcements_total";
 pub const REPLIES_TOTAL: &str = "tollgate_replies_total";
 /// Counter: messages the broker dead-lettered on its own, recorded clean in `<ns>.dead`.
 pub const BROKER_DEAD_LETTERS_TOTAL: &str = "tollgate_broker_dead_letters_total";
+/// Counter: requests handed back for re-admission, by outcome.
+pub const READMISSIONS_TOTAL: &str = "tollgate_readmissions_total";
 
 /// Gauge, per `service` (set by the service SDK, not the router): the
 /// service's clock minus the `iat` of the last bus assertion with a valid
@@ -138,6 +140,12 @@ pub fn announcement(outcome: &'static str, services: usize) {
 /// Records a message the broker dead-lettered, now recorded clean.
 pub fn broker_dead_letter() {
     metrics::counter!(BROKER_DEAD_LETTERS_TOTAL).increment(1);
+}
+
+/// Records what became of a request handed back for re-admission
+/// (`readmitted`, or the refusal's code).
+pub fn readmission(outcome: &'static str) {
+    metrics::counter!(READMISSIONS_TOTAL, "outcome" => outcome).increment(1);
 }
 
 /// Records a forwarded (or dropped) reply.

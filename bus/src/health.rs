@@ -27,6 +27,9 @@ pub enum Check {
     Replies,
     /// The poison queue (the broker's own dead letters) has an active consumer.
     Poison,
+    /// The re-admission queue is consumed (by this router or, one at a
+    /// time, another).
+    Readmit,
     /// The registry listener consumes the control queue.
     Registry,
 }
@@ -38,6 +41,7 @@ pub struct Health {
     ingress: AtomicBool,
     replies: AtomicBool,
     poison: AtomicBool,
+    readmit: AtomicBool,
     registry: AtomicBool,
     draining: AtomicBool,
     /// A loop ended on its own (not by shutdown): the process needs a restart.
@@ -59,6 +63,8 @@ pub struct Readiness {
     pub replies: bool,
     /// The poison queue is consumed.
     pub poison: bool,
+    /// The re-admission queue is consumed.
+    pub readmit: bool,
     /// The registry listener runs.
     pub registry: bool,
     /// The transport is connected to the broker (false while it reconnects:
@@ -107,11 +113,12 @@ impl Health {
     /// Which checks pass, and whether the router takes traffic.
     pub fn readiness(&self) -> Readiness {
         let passes = |check| self.flag(check).load(Ordering::SeqCst);
-        let (topology, ingress, replies, poison, registry) = (
+        let (topology, ingress, replies, poison, readmit, registry) = (
             passes(Check::Topology),
             passes(Check::Ingress),
             passes(Check::Replies),
             passes(Check::Poison),
+            passes(Check::Readmit),
             passes(Check::Registry),
         );
         let draining = self.draining.load(Ordering::SeqCst);
@@ -125,6 +132,7 @@ impl Health {
                 && ingress
                 && replies
                 && poison
+                && readmit
                 && registry
                 && broker
                 && !draining
@@ -133,6 +141,7 @@ impl Health {
             ingress,
             replies,
             poison,
+            readmit,
             registry,
             broker,
             draining,
@@ -145,6 +154,7 @@ impl Health {
             Check::Ingress => &self.ingress,
             Check::Replies => &self.replies,
             Check::Poison => &self.poison,
+            Check::Readmit => &self.readmit,
             Check::Registry => &self.registry,
         }
     }
@@ -162,6 +172,7 @@ mod tests {
             Check::Ingress,
             Check::Replies,
             Check::Poison,
+            Check::Readmit,
             Check::Registry,
         ] {
             health.set(check, true);

@@ -37,6 +37,9 @@ pub enum RejectCode {
     /// The broker dead-lettered the message (delivery limit, expiry, a full
     /// queue, or a consumer's reject without requeue) before anyone refused it.
     DeadLettered,
+    /// A request waited for its service longer than the bus re-admits
+    /// (`[router] readmit_max_age_secs`).
+    Stale,
 }
 
 /// The step of the pipeline that refused a message.
@@ -91,6 +94,7 @@ impl RejectCode {
             Self::NotFromBus => "not_from_bus",
             Self::HandlerFailed => "handler_failed",
             Self::DeadLettered => "dead_lettered",
+            Self::Stale => "stale",
         }
     }
 }

@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tollgate_auth::{AssertionSigner, Policy, Verifier};
+use tollgate_auth::{AssertionSigner, AssertionVerifier, Policy, Verifier};
 
 use crate::{
     bus_topology,
@@ -31,6 +31,7 @@ use crate::{
 mod consume;
 mod pipeline;
 mod poison;
+mod readmit;
 mod reject;
 mod reply;
 mod used_contexts;
@@ -56,10 +57,14 @@ pub struct RouterSettings {
     pub policy: Arc<Policy>,
     /// Signs the assertion services check.
     pub signer: AssertionSigner,
+    /// Checks this bus's own assertions (re-admission).
+    pub assertions: AssertionVerifier,
     /// Seals and opens reply contexts.
     pub reply_key: Arc<ReplyContextKey>,
     /// How long a service has to answer a request.
     pub reply_timeout: Duration,
+    /// Oldest request re-admitted after it outlived its assertion.
+    pub readmit_max_age: Duration,
     /// Codecs and schema mappings.
     pub translator: Arc<Translator>,
     /// Who may register which service.
@@ -160,6 +165,18 @@ impl Router {
             .start(Arc::clone(&transport), shutdown.clone())
             .await?;
         let registry_task = watch_registry(registry_task, Arc::clone(&health), shutdown.clone());
+        let bounds = DeadLetterBounds::from(s.limits);
+        let readmitter = Arc::new(readmit::Readmitter {
+            transport: Arc::clone(&transport),
+            names: s.names.clone(),
+            bounds,
+            assertions: s.assertions,
+            signer: s.signer.clone(),
+            verifier: Arc::clone(&s.verifier),
+            policy: Arc::clone(&s.policy),
+            max_age: s.readmit_max_age,
+            used: used_contexts::UsedContexts::new(used_contexts::DEFAULT_CAPACITY),
+        });
         let anonymous = s.policy.anonymous_identity().is_some();
         let gate = Gate {
             sanitize: Sanitize::new(s.limits, s.names.clone(), s.reply_timeout),
@@ -175,7 +192,6 @@ impl Router {
             ),
             modes: s.modes,
         };
-        let bounds = DeadLetterBounds::from(s.limits);
         let pipeline = Arc::new(Pipeline::new(
             gate,
             Arc::clone(&transport),
@@ -210,15 +226,22 @@ impl Router {
         };
         let poison = consume::Consumer {
             queue: s.names.poison_queue().to_owned(),
-            options,
+            options: options.clone(),
             check: Check::Poison,
             ..ingress.clone()
         };
+        let readmit = consume::Consumer {
+            queue: s.names.readmit_queue().to_owned(),
+            options,
+            check: Check::Readmit,
+            ..ingress.clone()
+        };
         // All subscribe now, so `start` fails when a queue cannot be consumed.
-        let (ingress_sub, replies_sub, poison_sub) = (
+        let (ingress_sub, replies_sub, poison_sub, readmit_sub) = (
             ingress.subscribe().await?,
             replies.subscribe().await?,
             poison.subscribe().await?,
+            readmit.subscribe().await?,
         );
         let ingress = ingress.keep_consuming(ingress_sub, shutdown.clone(), move |d| {
             let pipeline = Arc::clone(&pipeline);
@@ -229,9 +252,13 @@ impl Router {
             let forwarder = Arc::clone(&forwarder);
             async move { forwarder.forward(d).await }
         });
-        let poison = poison.keep_consuming(poison_sub, shutdown, move |d| {
+        let poison = poison.keep_consuming(poison_sub, shutdown.clone(), move |d| {
             let cleaner = Arc::clone(&cleaner);
             async move { cleaner.clean(d).await }
+        });
+        let readmit = readmit.keep_consuming(readmit_sub, shutdown, move |d| {
+            let readmitter = Arc::clone(&readmitter);
+            async move { readmitter.readmit(d).await }
         });
         tracing::info!(instance = %s.instance, namespace = %s.names.namespace(), "Router started.");
         Ok(RunningRouter {
@@ -241,6 +268,7 @@ impl Router {
                 tokio::spawn(ingress),
                 tokio::spawn(replies),
                 tokio::spawn(poison),
+                tokio::spawn(readmit),
             ],
         })
     }

@@ -91,6 +91,10 @@ pub struct QueueSpec {
     pub delivery_limit: Option<u32>,
     /// Messages older than this are dead-lettered with reason `expired`.
     pub message_ttl: Option<Duration>,
+    /// Only one consumer at a time receives messages (the first that
+    /// subscribed; the next takes over when it leaves): RabbitMQ's
+    /// `x-single-active-consumer`.
+    pub single_active_consumer: bool,
 }
 
 /// Dead-letter target of a queue.
@@ -230,6 +234,7 @@ impl QueueSpec {
             overflow: Overflow::DropHead,
             delivery_limit: None,
             message_ttl: None,
+            single_active_consumer: false,
         }
     }
 
@@ -296,6 +301,12 @@ impl QueueSpec {
     /// Sets the message TTL.
     pub fn message_ttl(mut self, ttl: Duration) -> Self {
         self.message_ttl = Some(ttl);
+        self
+    }
+
+    /// Lets one consumer at a time receive messages.
+    pub fn single_active_consumer(mut self) -> Self {
+        self.single_active_consumer = true;
         self
     }
 }

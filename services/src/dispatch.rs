@@ -107,6 +107,7 @@ impl Dispatcher {
     /// The guard, then a refusal or the handler.
     async fn process(&self, envelope: &Envelope) -> Settlement {
         match self.guard.admit(envelope) {
+            Err(refusal) if refusal.outlived => self.hand_back(envelope, &refusal).await,
             Err(refusal) => self.refuse(envelope, &refusal).await,
             Ok(admitted) => self.serve(envelope, admitted).await,
         }

@@ -44,6 +44,10 @@ pub(crate) struct Refusal {
     pub(crate) reason: &'static str,
     /// What failed, for the audit log only (an [`AuthError`] code).
     pub(crate) detail: &'static str,
+    /// The message came through the bus, but its assertion expired while it
+    /// waited: it goes back to the routers for re-admission (see
+    /// `Dispatcher::hand_back`) rather than being refused.
+    pub(crate) outlived: bool,
 }
 
 impl Guard {
@@ -82,6 +86,11 @@ impl Guard {
             }
             match check.outcome {
                 Ok(asserted) => return Ok(self.admitted(asserted.identity, route, method)),
+                Err(AuthError::TokenExpired)
+                    if key.verify_as_issued(token, route, &envelope.id).is_ok() =>
+                {
+                    refusal = Refusal::outlived();
+                }
                 Err(e) => refusal = Refusal::not_from_bus(e.code()),
             }
         }
@@ -103,6 +112,7 @@ impl Guard {
                     stage: Stage::Authorize,
                     reason: "the caller may not call this route",
                     detail: "forbidden",
+                    outlived: false,
                 });
             }
         }
@@ -131,6 +141,15 @@ impl Refusal {
             stage: Stage::Service,
             reason: "the message did not pass the bus",
             detail,
+            outlived: false,
+        }
+    }
+
+    /// A genuine assertion that expired while its message waited.
+    fn outlived() -> Self {
+        Self {
+            outlived: true,
+            ..Self::not_from_bus("assertion_outlived")
         }
     }
 
@@ -148,6 +167,7 @@ impl Refusal {
             stage: Stage::Authenticate,
             reason: "the credential was refused",
             detail: error.code(),
+            outlived: false,
         }
     }
 }

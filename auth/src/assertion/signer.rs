@@ -103,6 +103,26 @@ impl AssertionSigner {
         self
     }
 
+    /// A verifier of this signer's assertions (its public key, under its
+    /// `kid` if it has one): for the router, which checks its own.
+    pub fn verifier(&self) -> Result<super::AssertionVerifier, LoadError> {
+        use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+        use aws_lc_rs::signature::KeyPair;
+        let public: PublicKeyX509Der<'_> = self
+            .key
+            .public_key()
+            .as_der()
+            .map_err(|_| LoadError::invalid_key("assertion key", "SPKI encoding failed"))?;
+        let pem = crate::jwt::keys::pem_encode("PUBLIC KEY", public.as_ref());
+        let verifier = super::AssertionVerifier::from_public_pem(pem.as_bytes())?
+            .with_issuer(self.issuer.clone())
+            .with_clock(Arc::clone(&self.clock));
+        match &self.kid {
+            Some(kid) => verifier.with_key(kid.clone(), pem.as_bytes()),
+            None => Ok(verifier),
+        }
+    }
+
     /// A 32-byte key for another purpose of the bus, derived with HKDF-SHA256
     /// from this key's Ed25519 seed and `purpose` (the HKDF info). Every
     /// router holding the same key derives the same bytes, however its PEM

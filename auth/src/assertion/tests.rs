@@ -276,3 +276,34 @@ fn the_leeway_is_capped_at_the_maximum() {
     let verifier = verifier.with_leeway(Duration::from_secs(3600));
     assert_eq!(verifier.leeway(), MAX_ASSERTION_LEEWAY);
 }
+
+#[test]
+fn a_stale_assertion_verifies_as_issued_and_says_its_age() {
+    let b = bus();
+    let token = b
+        .signer
+        .sign(&caller(), "orders.create", "m1")
+        .expect("sign");
+    b.clock.0.store(NOW + 3_600, Ordering::SeqCst);
+    assert_eq!(
+        code(b.verifier.verify(&token, "orders.create", "m1")),
+        "token_expired"
+    );
+    let own = b.signer.verifier().expect("the signer's own verifier");
+    let stale = own
+        .verify_as_issued(&token, "orders.create", "m1")
+        .expect("genuine, as issued");
+    assert_eq!(stale.issued_at, NOW);
+    assert_eq!(stale.identity.consumer, "billing");
+    assert_eq!(
+        code(own.verify_as_issued(&token, "orders.cancel", "m1")),
+        "claims_invalid"
+    );
+    let forged = bus_with_other_key()
+        .sign(&caller(), "orders.create", "m1")
+        .expect("sign");
+    assert_eq!(
+        code(own.verify_as_issued(&forged, "orders.create", "m1")),
+        "bad_signature"
+    );
+}

@@ -99,6 +99,27 @@ impl Verifier {
         &self.store
     }
 
+    /// Whether `who`, verified earlier by a token that may have expired since,
+    /// is still trusted now: its consumer exists and is enabled, and no
+    /// revocation covers it. The token's `iat` is not known here, so a
+    /// consumer's issued-before cut-off covers every earlier identity.
+    /// Errors: `unknown_key`, `consumer_disabled`, `token_revoked`.
+    pub fn still_trusted(&self, who: &Identity) -> Result<(), AuthError> {
+        let table = self.store.snapshot();
+        let consumer = table
+            .by_name(&who.consumer)
+            .ok_or_else(|| unknown("no such consumer"))?;
+        if !consumer.enabled {
+            return Err(AuthError::ConsumerDisabled);
+        }
+        self.revocations.check(TokenFacts {
+            consumer: &consumer.name,
+            subject: who.subject.as_deref(),
+            token_id: who.token_id.as_deref(),
+            issued_at: None,
+        })
+    }
+
     /// The revocations this verifier honours.
     pub fn revocations(&self) -> &Arc<Revocations> {
         &self.revocations

@@ -209,6 +209,11 @@ impl ConsumerTable {
         self.by_key.get(key)
     }
 
+    /// The consumer named `name` (a scan: for rare look-ups by identity).
+    pub(crate) fn by_name(&self, name: &str) -> Option<&Arc<Consumer>> {
+        self.by_key.values().find(|c| c.name == name)
+    }
+
     /// The consumer holding the credential with key id `kid`, and that credential.
     pub(crate) fn by_kid(&self, kid: &str) -> Option<(&Arc<Consumer>, &Credential)> {
         let (consumer, i) = self.by_kid.get(kid)?;

@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tollgate_auth::{
-    AssertionSigner, Consumer, ConsumerStore, Policy, Revocations, Verifier,
+    AssertionSigner, AssertionVerifier, Consumer, ConsumerStore, Policy, Revocations, Verifier,
     generate_assertion_key, load_consumers,
 };
 
@@ -54,7 +54,7 @@ impl Config {
             Some(policy),
             Some(modes),
             Some(translator),
-            Some((signer, reply_key)),
+            Some((signer, reply_key, assertions)),
             true,
         ) = (store, policy, modes, translator, keys, errors.is_empty())
         else {
@@ -81,8 +81,10 @@ impl Config {
             registration_verifier: Arc::new(registration_verifier),
             policy: Arc::new(policy),
             signer,
+            assertions,
             reply_key: Arc::new(reply_key),
             reply_timeout: Duration::from_secs(self.router.reply_timeout_secs),
+            readmit_max_age: Duration::from_secs(self.router.readmit_max_age_secs),
             translator: Arc::new(translator),
             grants: RegistryGrants::new(self.registry.grants.clone()),
             limits: self.limits,
@@ -136,6 +138,12 @@ impl Config {
         let l = &self.limits;
         if l.max_message_bytes == 0 || l.max_header_bytes == 0 || l.max_header_count == 0 {
             errors.push(ConfigError::new("limits", "every limit must be at least 1"));
+        }
+        if self.router.readmit_max_age_secs > 2_592_000 {
+            errors.push(ConfigError::new(
+                "router.readmit_max_age_secs",
+                "must be 0–2592000 (30 days)",
+            ));
         }
         if !(1..=86_400).contains(&self.router.reply_timeout_secs) {
             errors.push(ConfigError::new(
@@ -197,7 +205,7 @@ impl Config {
     fn assertion_keys(
         &self,
         errors: &mut Vec<ConfigError>,
-    ) -> Option<(AssertionSigner, ReplyContextKey)> {
+    ) -> Option<(AssertionSigner, ReplyContextKey, AssertionVerifier)> {
         let pem = match (
             &self.auth.assertion_key_file,
             self.auth.ephemeral_assertion_key,
@@ -236,7 +244,11 @@ impl Config {
             .derive_key(b"tollgate reply context")
             .map_err(|e| errors.push(ConfigError::new("auth.assertion_key_file", e.to_string())))
             .ok()?;
-        Some((signer, ReplyContextKey::new(&reply_secret)))
+        let assertions = signer
+            .verifier()
+            .map_err(|e| errors.push(ConfigError::new("auth.assertion_key_file", e.to_string())))
+            .ok()?;
+        Some((signer, ReplyContextKey::new(&reply_secret), assertions))
     }
 
     fn check_grants(&self, store: &ConsumerStore, errors: &mut Vec<ConfigError>) {

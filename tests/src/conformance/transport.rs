@@ -36,6 +36,7 @@ macro_rules! transport_conformance {
                 rejected_with_requeue_is_redelivered,
                 unacked_is_redelivered_when_consumer_goes_away,
                 prefetch_bounds_in_flight,
+                single_active_consumer_takes_every_message,
                 reply_to_reaches_the_caller,
                 delivery_limit_dead_letters_a_poison_message,
                 full_queue_with_reject_publish_nacks,
@@ -482,6 +483,50 @@ pub async fn prefetch_bounds_in_flight(fx: &Fixture) {
     for d in held {
         d.ack().await.expect("ack");
     }
+}
+
+/// On a single-active-consumer queue the first subscriber gets every
+/// message; the next takes over when it leaves.
+pub async fn single_active_consumer_takes_every_message(fx: &Fixture) {
+    let q = fx.ns.name("sac");
+    fx.declare(&Topology::new().queue(QueueSpec::classic(&q).single_active_consumer()))
+        .await
+        .expect("declare");
+    let (first_conn, second_conn) = (fx.connect().await, fx.connect().await);
+    let mut first = first_conn
+        .subscribe(&q, SubscribeOptions::prefetch(100))
+        .await
+        .expect("subscribe first");
+    let mut second = second_conn
+        .subscribe(&q, SubscribeOptions::prefetch(100))
+        .await
+        .expect("subscribe second");
+    let tr = fx.transport();
+    for i in 0..10 {
+        tr.publish(&Address::queue(&q), &Envelope::new(format!("m{i}")))
+            .await
+            .expect("publish");
+    }
+    for _ in 0..10 {
+        recv(&mut first, "every message, on the active consumer")
+            .await
+            .ack()
+            .await
+            .expect("ack");
+    }
+    drop(first);
+    first_conn.close().await.expect("close the active consumer");
+    tr.publish(&Address::queue(&q), &Envelope::new("after"))
+        .await
+        .expect("publish");
+    let d = recv(&mut second, "the message after the active consumer left").await;
+    assert_eq!(
+        body(&d),
+        b"after",
+        "the second consumer got an earlier message"
+    );
+    d.ack().await.expect("ack");
+    second_conn.close().await.expect("close");
 }
 
 /// A reply published to `reply_to` through the default exchange reaches the caller.

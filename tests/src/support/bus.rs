@@ -102,8 +102,20 @@ impl TestBus {
 
     /// Like [`TestBus::start`], with extra TOML put at the top of the config.
     pub async fn start_with(fx: &Fixture, extra_toml: &str) -> Self {
+        Self::start_adjusted(fx, extra_toml, |_| {}).await
+    }
+
+    /// Like [`TestBus::start_with`], the loaded config changed by `adjust`
+    /// before the router is built (for settings inside the tables the test
+    /// bus writes itself, such as `[auth]`).
+    pub async fn start_adjusted(
+        fx: &Fixture,
+        extra_toml: &str,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut bus = Self::prepare(fx, extra_toml).await;
-        let config = Config::load(&bus.config_path()).unwrap();
+        let mut config = Config::load(&bus.config_path()).unwrap();
+        adjust(&mut config);
         let running = Router::from_config(&config)
             .unwrap_or_else(|e| panic!("test config invalid: {e:?}"))
             .start(Arc::clone(fx.transport()), bus.shutdown.clone())

@@ -158,6 +158,9 @@ fn queue_arguments(q: &QueueSpec) -> FieldTable {
         let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ms));
     }
+    if q.single_active_consumer {
+        args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+    }
     args
 }
 

@@ -293,6 +293,14 @@ impl Queue {
     }
 
     fn next_free_consumer(&mut self) -> Option<usize> {
+        if self.spec.single_active_consumer {
+            // The first consumer still subscribed is the active one.
+            return self
+                .consumers
+                .first()
+                .is_some_and(|c| c.in_flight < c.prefetch)
+                .then_some(0);
+        }
         let n = self.consumers.len();
         (0..n)
             .map(|i| (self.next_consumer + i) % n)

@@ -1,0 +1,172 @@
+//! A request that waited in its service's queue longer than its bus
+//! assertion lives is served when the service comes back: the SDK hands it
+//! back to `<ns>.readmit`, the (real) router checks it and delivers it again
+//! with a fresh assertion. A replayed copy is not served twice, and a
+//! request older than `readmit_max_age_secs` is recorded as `stale`.
+//!
+//! Memory transport; the router's assertions live 1 s and the service allows
+//! no leeway, so a request outlives its assertion within seconds.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tollgate_bus::{Address, Envelope, SubscribeOptions, headers};
+use tollgate_services::{
+    CallError, Caller, RequestOptions, RunningService,
+    examples::orders::{CONTENT_TYPE, NAME, SCHEMA_VERSION},
+};
+use tollgate_tests::support::{Fixture, TestBus, wait_until};
+
+/// A bus whose assertions live 1 s, re-admitting requests up to `max_age_secs` old,
+/// with `orders` registered but not running.
+async fn bus_with_orders_down(fx: &Fixture, max_age_secs: u64) -> TestBus {
+    let bus = TestBus::start_adjusted(fx, "", |config| {
+        config.auth.assertion_ttl_secs = 1;
+        config.router.readmit_max_age_secs = max_age_secs;
+    })
+    .await;
+    bus.register(fx.transport().as_ref(), NAME, CONTENT_TYPE, SCHEMA_VERSION)
+        .await;
+    bus
+}
+
+fn order() -> Value {
+    json!({"customer": {"id": "c-1"}, "items": [{"sku": "widget", "qty": 1}]})
+}
+
+/// Sends one order through the router; the call waits up to 30 s for its reply.
+async fn call(fx: &Fixture, bus: &TestBus) -> tokio::task::JoinHandle<Result<Value, CallError>> {
+    let caller = Caller::connect(fx.connect().await, bus.names.clone())
+        .await
+        .unwrap();
+    let options = RequestOptions::with_token(bus.token("web")).timeout(Duration::from_secs(30));
+    tokio::spawn(async move {
+        caller
+            .request::<_, Value>("orders.create", &order(), &options)
+            .await
+    })
+}
+
+/// Waits until `count` messages wait in the orders queue, then until their
+/// 1 s assertions have certainly expired (2 s later).
+async fn wait_until_outlived(fx: &Fixture, bus: &TestBus, count: u32) {
+    let queue = bus.names.service_queue(NAME);
+    wait_until(
+        "the requests in the service queue",
+        Duration::from_secs(10),
+        async || fx.transport().inspect(&queue).await.unwrap().messages == count,
+    )
+    .await;
+    let queued = Instant::now();
+    wait_until(
+        "the assertions to expire",
+        Duration::from_secs(10),
+        async || queued.elapsed() > Duration::from_secs(2),
+    )
+    .await;
+}
+
+async fn start_orders(fx: &Fixture, bus: &TestBus) -> RunningService {
+    bus.run_orders(fx.connect().await, |b| b.assertion_leeway(Duration::ZERO))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_outlived_its_assertion_is_served_when_its_service_returns() {
+    let fx = Fixture::memory().await;
+    let bus = bus_with_orders_down(&fx, 3_600).await;
+    let reply = call(&fx, &bus).await;
+    wait_until_outlived(&fx, &bus, 1).await;
+
+    let orders = start_orders(&fx, &bus).await;
+    let reply = reply.await.unwrap().expect("served after re-admission");
+    assert_eq!(
+        reply["placed_by"], "web",
+        "the caller's identity travels on"
+    );
+
+    orders.shutdown().await.unwrap();
+    let dead = bus.names.dead_queue().to_owned();
+    bus.stop().await;
+    let refused = fx.transport().inspect(&dead).await.unwrap().messages;
+    assert_eq!(refused, 0, "nothing was refused on the way");
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_request_is_re_admitted_once_and_recorded_as_a_replay() {
+    let fx = Fixture::memory().await;
+    let bus = bus_with_orders_down(&fx, 3_600).await;
+    let reply = call(&fx, &bus).await;
+    wait_until_outlived(&fx, &bus, 1).await;
+    // Someone who could read the service's queue takes the request and puts
+    // it back twice: the original and a replay, with the same assertion.
+    let captured = take_one(&fx, &bus).await;
+    let queue = Address::queue(bus.names.service_queue(NAME));
+    for _ in 0..2 {
+        fx.transport().publish(&queue, &captured).await.unwrap();
+    }
+
+    let orders = start_orders(&fx, &bus).await;
+    reply.await.unwrap().expect("the request is served once");
+    let raw = fx.connect().await;
+    wait_until(
+        "the replay's dead-letter copy",
+        Duration::from_secs(10),
+        async || raw.inspect(bus.names.dead_queue()).await.unwrap().messages == 1,
+    )
+    .await;
+    let copies = bus.describe_dead_letters(raw.as_ref()).await;
+    assert!(
+        copies[0].starts_with("not_from_bus") && copies[0].contains("replay"),
+        "{copies:?}"
+    );
+    orders.shutdown().await.unwrap();
+    bus.stop().await;
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_older_than_the_bus_re_admits_is_recorded_as_stale() {
+    let fx = Fixture::memory().await;
+    let bus = bus_with_orders_down(&fx, 1).await;
+    let reply = call(&fx, &bus).await;
+    wait_until_outlived(&fx, &bus, 1).await;
+
+    let orders = start_orders(&fx, &bus).await;
+    let raw = fx.connect().await;
+    wait_until(
+        "the stale request's dead-letter copy",
+        Duration::from_secs(10),
+        async || raw.inspect(bus.names.dead_queue()).await.unwrap().messages == 1,
+    )
+    .await;
+    let copies = bus.describe_dead_letters(raw.as_ref()).await;
+    assert!(copies[0].starts_with("stale"), "{copies:?}");
+    reply.abort();
+    orders.shutdown().await.unwrap();
+    bus.stop().await;
+    fx.cleanup().await;
+}
+
+/// Takes the one request waiting in the orders queue off it (acked).
+async fn take_one(fx: &Fixture, bus: &TestBus) -> Envelope {
+    let raw = fx.connect().await;
+    let mut sub = raw
+        .subscribe(
+            &bus.names.service_queue(NAME),
+            SubscribeOptions::prefetch(1),
+        )
+        .await
+        .unwrap();
+    let delivery = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .expect("the request")
+        .expect("a delivery");
+    let envelope = delivery.envelope.clone();
+    assert!(envelope.headers.get_str(headers::ASSERTION).is_some());
+    delivery.ack().await.unwrap();
+    drop(sub);
+    raw.close().await.unwrap();
+    envelope
+}

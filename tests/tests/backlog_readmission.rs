@@ -4,8 +4,9 @@
 //! with a fresh assertion. A replayed copy is not served twice, and a
 //! request older than `readmit_max_age_secs` is recorded as `stale`.
 //!
-//! Memory transport; the router's assertions live 1 s and the service allows
-//! no leeway, so a request outlives its assertion within seconds.
+//! On RabbitMQ and on the memory transport; the router's assertions live 1 s
+//! and the service allows no leeway, so a request outlives its assertion
+//! within seconds.
 
 use std::time::{Duration, Instant};
 
@@ -71,9 +72,35 @@ async fn start_orders(fx: &Fixture, bus: &TestBus) -> RunningService {
         .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_that_outlived_its_assertion_is_served_when_its_service_returns() {
-    let fx = Fixture::memory().await;
+/// Each case on RabbitMQ and on the memory transport.
+macro_rules! on_both {
+    ($($case:ident),* $(,)?) => {
+        mod amqp {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(tollgate_tests::support::Fixture::amqp().await).await;
+                }
+            )*
+        }
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(tollgate_tests::support::Fixture::memory().await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    a_request_that_outlived_its_assertion_is_served_when_its_service_returns,
+    a_replayed_request_is_re_admitted_once_and_recorded_as_a_replay,
+    a_request_older_than_the_bus_re_admits_is_recorded_as_stale,
+);
+
+async fn a_request_that_outlived_its_assertion_is_served_when_its_service_returns(fx: Fixture) {
     let bus = bus_with_orders_down(&fx, 3_600).await;
     let reply = call(&fx, &bus).await;
     wait_until_outlived(&fx, &bus, 1).await;
@@ -93,9 +120,7 @@ async fn a_request_that_outlived_its_assertion_is_served_when_its_service_return
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replayed_request_is_re_admitted_once_and_recorded_as_a_replay() {
-    let fx = Fixture::memory().await;
+async fn a_replayed_request_is_re_admitted_once_and_recorded_as_a_replay(fx: Fixture) {
     let bus = bus_with_orders_down(&fx, 3_600).await;
     let reply = call(&fx, &bus).await;
     wait_until_outlived(&fx, &bus, 1).await;
@@ -126,9 +151,7 @@ async fn a_replayed_request_is_re_admitted_once_and_recorded_as_a_replay() {
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_older_than_the_bus_re_admits_is_recorded_as_stale() {
-    let fx = Fixture::memory().await;
+async fn a_request_older_than_the_bus_re_admits_is_recorded_as_stale(fx: Fixture) {
     let bus = bus_with_orders_down(&fx, 1).await;
     let reply = call(&fx, &bus).await;
     wait_until_outlived(&fx, &bus, 1).await;

@@ -155,7 +155,10 @@ impl ServiceProcess {
             .args(["--token", &bus.registration_token("orders-svc")])
             .arg("--bus-key")
             .arg(&key_file)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("TOLLGATE_TEST_SERVICE_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("service log"))
             .spawn()

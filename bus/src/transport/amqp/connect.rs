@@ -171,7 +171,22 @@ impl Connector {
         let (link, node) = open_any(&self.config, &self.nodes, after).await?;
         self.node.store(node, Ordering::Release);
         let declared = self.declared.lock().clone();
-        topology::declare(&link.publisher, &declared).await?;
+        // Bounded: a broker still booting (`start_app`) accepts connections
+        // while a durable queue it recovers can keep a declaration waiting;
+        // unbounded, that wait held every publish of this transport (a
+        // service's heartbeats too, until its lease ran out).
+        let redeclared = within(
+            "re-declaring the topology after a reconnect (timed out)",
+            topology::declare(&link.publisher, &declared),
+        )
+        .await;
+        if let Err(e) = redeclared {
+            let closing = link.connection.close(200, "re-declaration failed".into());
+            if let Err(close) = tokio::time::timeout(CLOSE_WAIT, closing).await.unwrap_or(Ok(())) {
+                tracing::debug!(error = %close, "Closing a half-open connection failed.");
+            }
+            return Err(e);
+        }
         self.known_exchanges.write().clear();
         Ok(link)
     }
@@ -327,9 +342,12 @@ pub(super) async fn within<T>(
 
 async fn publisher(connection: &Connection) -> Result<Channel, TransportError> {
     let channel = open_channel(connection, "publisher").await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .map_err(|e| error(e, "confirm.select", ("channel", "publisher")))?;
+    let confirms = async {
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| error(e, "confirm.select", ("channel", "publisher")))
+    };
+    within("confirm.select (timed out)", confirms).await?;
     Ok(channel)
 }

@@ -185,14 +185,17 @@ impl Dispatcher {
         handler.call(incoming, self.codec).await
     }
 
-    /// The queue to reply to: the bus's replies queue, or the sender's own
-    /// queue (direct reply-to, or a caller queue its reply key opens); never
-    /// a queue of the bus, of a service or of another caller.
+    /// The queue to reply to: the bus's replies queue (only with the reply
+    /// context the router sets beside it: without one, the router could
+    /// forward nothing and would only record the reply as refused), or the
+    /// sender's own queue (direct reply-to, or a caller queue its reply key
+    /// opens); never a queue of the bus, of a service or of another caller.
     pub(crate) fn reply_target<'e>(&self, envelope: &'e Envelope) -> Option<&'e str> {
         let reply_to = envelope.reply_to.as_deref()?;
         let key = envelope.headers.get_str(headers::REPLY_KEY);
-        (reply_to == self.names.replies_queue() || self.names.is_own_reply_to(reply_to, key))
-            .then_some(reply_to)
+        let through_router = reply_to == self.names.replies_queue()
+            && envelope.headers.contains(headers::REPLY_CONTEXT);
+        (through_router || self.names.is_own_reply_to(reply_to, key)).then_some(reply_to)
     }
 }
 

@@ -182,7 +182,10 @@ impl Connector {
         .await;
         if let Err(e) = redeclared {
             let closing = link.connection.close(200, "re-declaration failed".into());
-            if let Err(close) = tokio::time::timeout(CLOSE_WAIT, closing).await.unwrap_or(Ok(())) {
+            if let Err(close) = tokio::time::timeout(CLOSE_WAIT, closing)
+                .await
+                .unwrap_or(Ok(()))
+            {
                 tracing::debug!(error = %close, "Closing a half-open connection failed.");
             }
             return Err(e);

@@ -7,6 +7,7 @@ mod dispatch;
 mod error;
 pub mod examples;
 mod guard;
+mod hand_back;
 mod handler;
 mod options;
 mod panicked;

@@ -14,8 +14,10 @@ use tollgate_auth::{AssertionSigner, Policy, Verifier};
 
 use crate::{
     bus_topology,
+    central::{CentralAuth, CentralSettings},
     chain::{
-        AuthModes, Authenticate, Authorize, Gate, Limits, Resolve, Sanitize, Stamp, Translate,
+        AuthMode, AuthModes, Authenticate, Authorize, Gate, Limits, Resolve, Sanitize, Stamp,
+        Translate,
     },
     config::{Config, ConfigError},
     dead_letter::DeadLetterBounds,
@@ -74,6 +76,8 @@ pub struct RouterSettings {
     pub prefetch: u16,
     /// Longest lease a registration may ask for.
     pub max_registration_ttl: Duration,
+    /// How central-mode routes ask the central auth service.
+    pub central: CentralSettings,
 }
 
 /// A router, ready to start on a transport.
@@ -140,6 +144,14 @@ impl Router {
         } = self;
         transport.declare(&bus_topology::core(&s.names)).await?;
         health.set(Check::Topology, true);
+        let central = s.modes.uses(AuthMode::Central).then(|| {
+            Arc::new(CentralAuth::new(
+                s.central.clone(),
+                Arc::clone(&transport),
+                s.names.clone(),
+                s.signer.clone(),
+            ))
+        });
         let listener = RegistryListener {
             table: Arc::clone(&table),
             verifier: Arc::clone(&s.registration_verifier),
@@ -147,6 +159,7 @@ impl Router {
             max_ttl: s.max_registration_ttl,
             names: s.names.clone(),
             instance: s.instance.clone(),
+            central: central.clone(),
         };
         let registry_task = listener
             .start(Arc::clone(&transport), shutdown.clone())
@@ -173,6 +186,7 @@ impl Router {
             Arc::clone(&transport),
             s.names.clone(),
             bounds,
+            central,
         ));
         let forwarder = Arc::new(ReplyForwarder::new(
             Arc::clone(&s.translator),

@@ -1,7 +1,9 @@
 //! Sessions in Redis, shared by every instance of the auth service.
 //!
-//! * `<prefix>session:<hash>`: the session as JSON, expiring (`PXAT`) at the
-//!   earlier of its idle and absolute deadlines; each use moves it.
+//! * `<prefix>session:<hash>`: the session as JSON, expiring (`PXAT`) a
+//!   minute after the earlier of its idle and absolute deadlines (the service
+//!   checks the deadlines exactly; the minute lets it say which one passed);
+//!   each use moves it.
 //! * `<prefix>user:<name>`: the set of the user's session hashes (to end
 //!   them all when the user is disabled), expiring with the user's newest
 //!   session's absolute lifetime.
@@ -19,6 +21,11 @@ use tollgate_auth::{CredentialHash, Session, SessionLimits};
 
 use super::{SessionStore, Touched, judge};
 use crate::error::StoreError;
+
+/// How long an ended session's record outlives its end, so a use just after
+/// it is told why (`session_idle`, `session_expired`) rather than
+/// `unknown_session`; the service checks the exact deadlines itself.
+const ENDED_GRACE_SECS: u64 = 60;
 
 /// Bound on one Redis command (and on connecting).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
@@ -71,6 +78,11 @@ fn millis(at: u64) -> u64 {
     at.saturating_mul(1000)
 }
 
+/// When the record of a session ending at `ends_at` leaves Redis.
+fn record_expiry(ends_at: u64) -> u64 {
+    millis(ends_at.saturating_add(ENDED_GRACE_SECS))
+}
+
 #[async_trait]
 impl SessionStore for RedisSessionStore {
     async fn create(
@@ -88,19 +100,19 @@ impl SessionStore for RedisSessionStore {
             .arg(self.session_key(hash))
             .arg(json)
             .arg("PXAT")
-            .arg(millis(session.ends_at(limits)))
+            .arg(record_expiry(session.ends_at(limits)))
             .ignore()
             .sadd(&user_key, hash.as_str())
             .ignore()
             .cmd("PEXPIREAT")
             .arg(&user_key)
-            .arg(millis(session.expires_at))
+            .arg(record_expiry(session.expires_at))
             .arg("GT")
             .ignore()
             // GT does not set an expiry on a key without one: a new set.
             .cmd("PEXPIREAT")
             .arg(&user_key)
-            .arg(millis(session.expires_at))
+            .arg(record_expiry(session.expires_at))
             .arg("NX")
             .ignore()
             .query_async::<()>(&mut c)
@@ -127,7 +139,7 @@ impl SessionStore for RedisSessionStore {
                     .arg(&key)
                     .arg(serde_json::to_string(session)?)
                     .arg("PXAT")
-                    .arg(millis(session.ends_at(limits)))
+                    .arg(record_expiry(session.ends_at(limits)))
                     .arg("XX")
                     .query_async(&mut c)
                     .await?;

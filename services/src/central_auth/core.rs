@@ -221,3 +221,6 @@ fn store_error(e: crate::error::StoreError) -> HandlerError {
     tracing::warn!(error = %e, code = e.code(), "Session store failed.");
     HandlerError::new(STORE_UNAVAILABLE, "the session store is unavailable")
 }
+
+#[cfg(test)]
+mod tests;

@@ -113,6 +113,22 @@ pub async fn core_from_config(
                 .collect::<Vec<_>>()
                 .join("; "),
         })?;
+    // A user's identity names the user as its consumer: one named like a
+    // consumer would get that consumer's rights from the policy.
+    if let Some(clash) = users
+        .current()
+        .users
+        .iter()
+        .find(|u| consumers.get(&u.name).is_some())
+    {
+        return Err(CentralAuthError::Config {
+            field: "users_file",
+            message: format!(
+                "user `{}` has the name of a consumer; rename one (the policy could not tell them apart)",
+                clash.name
+            ),
+        });
+    }
     let jwt = Verifier::new(
         Arc::new(consumers),
         Arc::new(tollgate_auth::Revocations::new()),

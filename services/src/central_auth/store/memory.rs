@@ -9,7 +9,11 @@ use tollgate_auth::{CredentialHash, Session, SessionLimits};
 use super::{SessionStore, Touched, judge};
 use crate::error::StoreError;
 
-/// An in-memory [`SessionStore`]; ended sessions are dropped when read.
+/// Sessions held before a new one sweeps out the ended ones.
+const SWEEP_ABOVE: usize = 10_000;
+
+/// An in-memory [`SessionStore`]; ended sessions are dropped when read, and
+/// swept when many are held.
 #[derive(Debug, Default)]
 pub struct MemorySessionStore {
     inner: Mutex<Inner>,
@@ -47,9 +51,21 @@ impl SessionStore for MemorySessionStore {
         &self,
         hash: &CredentialHash,
         session: &Session,
-        _limits: SessionLimits,
+        limits: SessionLimits,
     ) -> Result<(), StoreError> {
         let mut inner = self.inner.lock();
+        if inner.sessions.len() >= SWEEP_ABOVE {
+            let now = session.created_at;
+            let ended: Vec<_> = inner
+                .sessions
+                .iter()
+                .filter(|(_, s)| s.check(now, limits).is_err())
+                .map(|(h, _)| h.clone())
+                .collect();
+            for hash in &ended {
+                inner.take(hash);
+            }
+        }
         inner.sessions.insert(hash.clone(), session.clone());
         inner
             .by_user

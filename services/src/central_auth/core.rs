@@ -62,9 +62,10 @@ impl AuthCore {
             tracing::info!(user = %request.user, %source, "Login throttled.");
             return Err(HandlerError::new(
                 LOGIN_THROTTLED,
+                // Rounded up: a caller that waits as told is not refused again.
                 format!(
                     "too many failed logins; retry in {} ms",
-                    wait.as_millis().max(1)
+                    wait.as_micros().div_ceil(1000).max(1)
                 ),
             ));
         }

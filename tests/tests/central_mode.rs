@@ -9,7 +9,10 @@
 // Test code: a failed expectation should panic loudly.
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
+use std::{
+    process::{Command, Stdio},
+    time::Duration,
+};
 
 use serde_json::Value;
 use tollgate_services::{
@@ -17,7 +20,7 @@ use tollgate_services::{
     examples::orders::{CreateOrder, Customer, Item, OrderCreated},
 };
 use tollgate_tests::support::{
-    CentralBus, Fixture, PASSWORD, PrivateRedis, now, redis_url, wait_until,
+    CentralBus, Fixture, PASSWORD, PrivateRedis, now, redis_url, tollgate_binary, wait_until,
 };
 
 /// The refusal code of a call that must be refused.
@@ -345,6 +348,56 @@ async fn a_central_route_refuses_a_missing_or_forged_credential_and_a_jwt_of_a_c
     assert_eq!(
         code(central.whoami(&central.bus.token("web")).await),
         "forbidden"
+    );
+    central.stop().await;
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tollgate_auth_service_runs_from_the_config_file_and_stops_on_sigterm() {
+    let fx = Fixture::amqp().await;
+    let extra = "token_file = \"auth-svc.jwt\"";
+    let central = CentralBus::start_without_auth(&fx, &redis_url(), extra).await;
+    let log = std::fs::File::create(central.bus.dir.join("auth-service.log")).unwrap();
+    let mut child = Command::new(tollgate_binary())
+        .args(["auth-service", "--config"])
+        .arg(central.bus.config_path())
+        .env("RUST_LOG", "info")
+        .env_remove("TOLLGATE_SERVICE_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    central.bus.wait_registered("auth").await;
+
+    let session = central.login("ann", PASSWORD).await.unwrap();
+    assert_eq!(central.whoami(&session.token).await.unwrap()["user"], "ann");
+    assert!(central.logout(&session.token).await.unwrap().ended);
+    assert_eq!(code(central.whoami(&session.token).await), "invalid_token");
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut status = None;
+    wait_until(
+        "tollgate auth-service to exit",
+        Duration::from_secs(20),
+        async || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        },
+    )
+    .await;
+    let log = std::fs::read_to_string(central.bus.dir.join("auth-service.log")).unwrap();
+    assert!(status.unwrap().success(), "{log}");
+    assert!(
+        !log.contains(&session.token[4..]),
+        "the log holds a session token"
     );
     central.stop().await;
     fx.cleanup().await;

@@ -53,6 +53,15 @@ impl CentralBus {
     /// Starts the router, the auth service and `ledger` on `fx`, with
     /// `extra` lines in `[central_auth]`.
     pub async fn start(fx: &Fixture, redis_url: &str, extra: &str) -> Self {
+        let mut central = Self::start_without_auth(fx, redis_url, extra).await;
+        central.start_auth().await;
+        central
+    }
+
+    /// Like [`CentralBus::start`], without the auth service (a test runs
+    /// `tollgate auth-service` itself), and with the `auth-svc` registration
+    /// token in `auth-svc.jwt` beside the config.
+    pub async fn start_without_auth(fx: &Fixture, redis_url: &str, extra: &str) -> Self {
         let prefix = fx.ns.prefix().to_owned();
         let bus = TestBus::start_with(fx, &central_toml(&prefix, redis_url, extra)).await;
         let mut users = UsersFile::default();
@@ -83,7 +92,12 @@ impl CentralBus {
         let caller = Caller::connect(Arc::clone(fx.transport()), bus.names.clone())
             .await
             .unwrap();
-        let mut central = Self {
+        std::fs::write(
+            bus.dir.join("auth-svc.jwt"),
+            bus.registration_token("auth-svc"),
+        )
+        .unwrap();
+        Self {
             redis_url: redis_url.to_owned(),
             caller,
             key_prefix: format!("{prefix}:auth:"),
@@ -92,9 +106,7 @@ impl CentralBus {
             ledger: Some(ledger),
             routers: Vec::new(),
             bus,
-        };
-        central.start_auth().await;
-        central
+        }
     }
 
     /// The config as the auth service and further routers read it.

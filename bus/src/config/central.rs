@@ -134,6 +134,14 @@ impl Config {
                 "idle_timeout_secs must be at least 1 and at most absolute_lifetime_secs",
             );
         }
+        // A cache hit is no use of the session (the service does not see it):
+        // an idle timeout within the cache's lifetime would end busy sessions.
+        if c.idle_timeout_secs.saturating_mul(1000) <= c.cache_ttl_ms {
+            bad(
+                "idle_timeout_secs",
+                "must be longer than cache_ttl_ms (a cached answer does not count as a use)",
+            );
+        }
         if c.login_backoff_base_ms == 0 || c.login_backoff_max_secs == 0 {
             bad(
                 "login_backoff_base_ms",
@@ -146,5 +154,40 @@ impl Config {
                 "must not be empty (keep the service's keys apart)",
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_every_bad_value_is_reported() {
+        let mut config = Config::default();
+        let mut errors = Vec::new();
+        config.check_central(&mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        config.central_auth = CentralAuthSection {
+            service: "Auth.x".into(),
+            cache_ttl_ms: 6_000,
+            attempts: 0,
+            idle_timeout_secs: 5,
+            absolute_lifetime_secs: 4,
+            key_prefix: String::new(),
+            ..CentralAuthSection::default()
+        };
+        config.check_central(&mut errors);
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "central_auth.service",
+                "central_auth.attempts",
+                "central_auth.cache_ttl_ms",
+                "central_auth.absolute_lifetime_secs",
+                "central_auth.idle_timeout_secs",
+                "central_auth.key_prefix",
+            ]
+        );
     }
 }

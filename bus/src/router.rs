@@ -91,6 +91,8 @@ pub struct Router {
 pub struct RunningRouter {
     /// The registry table this instance keeps.
     pub registry: Arc<RegistryTable>,
+    /// Its client of the central auth service (when a route is in central mode).
+    pub central: Option<Arc<CentralAuth>>,
     tasks: Vec<JoinHandle<()>>,
     consumers: Vec<JoinHandle<Result<(), TransportError>>>,
 }
@@ -161,6 +163,7 @@ impl Router {
             instance: s.instance.clone(),
             central: central.clone(),
         };
+        let central_client = central.clone();
         let registry_task = listener
             .start(Arc::clone(&transport), shutdown.clone())
             .await?;
@@ -242,6 +245,7 @@ impl Router {
         tracing::info!(instance = %s.instance, namespace = %s.names.namespace(), "Router started.");
         Ok(RunningRouter {
             registry: table,
+            central: central_client,
             tasks: vec![registry_task, draining],
             consumers: vec![
                 tokio::spawn(ingress),

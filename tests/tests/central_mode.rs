@@ -15,6 +15,8 @@ use std::{
 };
 
 use serde_json::Value;
+use tollgate_auth::CredentialHash;
+use tollgate_bus::{Address, registry::Announcement};
 use tollgate_services::{
     CallError, RequestOptions,
     examples::orders::{CreateOrder, Customer, Item, OrderCreated},
@@ -56,16 +58,22 @@ async fn redis_contents(url: &str, prefix: &str) -> Vec<String> {
 async fn a_session_calls_central_routes_and_a_logout_refuses_its_very_next_message_on_every_router()
 {
     let fx = Fixture::amqp().await;
-    let mut central = CentralBus::start(&fx, &redis_url(), "").await;
+    let mut central = CentralBus::start(&fx, &redis_url(), "cache_ttl_ms = 5000").await;
     central.add_router(&fx).await;
+    let caches = central.caches();
+    assert_eq!(caches.len(), 2);
 
     let session = central.login("ann", PASSWORD).await.unwrap();
     assert!(session.token.starts_with("tgs_"), "{}", session.token);
-    // Two routers share the ingress: enough calls that each answers (and caches) some.
-    for _ in 0..20 {
+    let hash = CredentialHash::of(&session.token);
+    // Two routers share the ingress: call until each has the answer cached.
+    let mut calls = 0;
+    while !caches.iter().all(|c| c.get(&hash).is_some()) {
         let who = central.whoami(&session.token).await.unwrap();
         assert_eq!(who["user"], "ann");
         assert_eq!(who["groups"], serde_json::json!(["staff"]));
+        calls += 1;
+        assert!(calls < 200, "a router never cached the session");
     }
     let other = central.login("ann", PASSWORD).await.unwrap();
     assert_ne!(other.token, session.token, "a new token at every login");
@@ -81,6 +89,13 @@ async fn a_session_calls_central_routes_and_a_logout_refuses_its_very_next_messa
     for _ in 0..20 {
         assert_eq!(code(central.whoami(&session.token).await), "invalid_token");
     }
+    // Both routers forgot it (not merely the one that answered above).
+    wait_until(
+        "both caches to forget the session",
+        Duration::from_secs(5),
+        async || caches.iter().all(|c| c.get(&hash).is_none()),
+    )
+    .await;
     // The other session of the same user lives on.
     assert_eq!(central.whoami(&other.token).await.unwrap()["user"], "ann");
     assert!(
@@ -88,6 +103,57 @@ async fn a_session_calls_central_routes_and_a_logout_refuses_its_very_next_messa
         "already ended"
     );
 
+    central.stop().await;
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_ended_from_an_account_not_granted_the_auth_service_is_ignored() {
+    let fx = Fixture::amqp().await;
+    let central = CentralBus::start(&fx, &redis_url(), "cache_ttl_ms = 5000").await;
+    let cache = central.caches().remove(0);
+    let session = central.login("ann", PASSWORD).await.unwrap();
+    let hash = CredentialHash::of(&session.token);
+    central.whoami(&session.token).await.unwrap();
+    assert!(cache.get(&hash).is_some());
+
+    let control = Address::new(central.bus.names.control_exchange(), "");
+    let ended = Announcement::SessionsEnded {
+        service: "auth".into(),
+        credential_hashes: vec![hash.clone()],
+        user: Some("ann".into()),
+    };
+    let transport = fx.transport();
+    for forger in ["orders-svc", "web"] {
+        let token = if forger == "web" {
+            central.bus.token(forger)
+        } else {
+            central.bus.registration_token(forger)
+        };
+        let envelope = ended.to_envelope(Some(&token)).unwrap();
+        transport.publish(&control, &envelope).await.unwrap();
+    }
+    // The listener takes the control queue in order: once `calc` registered,
+    // the forgeries before it were judged.
+    central
+        .bus
+        .register(transport.as_ref(), "calc", "application/json", "1")
+        .await;
+    assert!(
+        cache.get(&hash).is_some(),
+        "a forged sessions_ended was heeded"
+    );
+
+    let genuine = ended
+        .to_envelope(Some(&central.bus.registration_token("auth-svc")))
+        .unwrap();
+    transport.publish(&control, &genuine).await.unwrap();
+    wait_until(
+        "the genuine one to be heeded",
+        Duration::from_secs(5),
+        async || cache.get(&hash).is_none(),
+    )
+    .await;
     central.stop().await;
     fx.cleanup().await;
 }

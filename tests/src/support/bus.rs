@@ -165,7 +165,7 @@ impl TestBus {
             .bus_names();
         // Recorded for cleanup (the router declares the same, idempotently).
         fx.declare(&bus_topology::core(&names)).await.unwrap();
-        for service in ["orders", "billing", "inventory", "auth", "ledger"] {
+        for service in ["orders", "billing", "inventory", "auth", "ledger", "calc"] {
             fx.declare(&bus_topology::service(&names, service))
                 .await
                 .unwrap();
@@ -200,6 +200,11 @@ impl TestBus {
     /// The registry table of the router.
     pub fn registry(&self) -> Arc<RegistryTable> {
         Arc::clone(&self.running.as_ref().unwrap().registry)
+    }
+
+    /// The router's central auth client (a bus with central-mode routes).
+    pub fn central(&self) -> Option<Arc<tollgate_bus::central::CentralAuth>> {
+        self.running.as_ref().and_then(|r| r.central.clone())
     }
 
     /// A valid token for `consumer`, living `ttl_secs`, with extra `claims`.

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tollgate_auth::{User, UsersFile, hash_password};
 use tollgate_bus::{
     Transport,
+    central::IntrospectionCache,
     config::Config,
     router::{Router, RunningRouter},
 };
@@ -140,6 +141,16 @@ impl CentralBus {
             .await
             .unwrap();
         self.routers.push((running, shutdown));
+    }
+
+    /// The introspection caches of every router of this bus.
+    pub fn caches(&self) -> Vec<Arc<IntrospectionCache>> {
+        self.bus
+            .central()
+            .into_iter()
+            .chain(self.routers.iter().filter_map(|(r, _)| r.central.clone()))
+            .map(|c| Arc::clone(c.cache()))
+            .collect()
     }
 
     /// `auth.login` as the application `web`, from `source`.

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod auth_service;
 mod bench;
 mod config;
 mod connect;
@@ -13,6 +14,7 @@ mod request;
 mod serve;
 mod services;
 mod token;
+mod users;
 
 /// Tollgate: a message bus whose router authenticates and authorizes every message.
 #[derive(Debug, Parser)]
@@ -40,6 +42,12 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Runs a router: consumes the ingress queue and gates every message.
     Serve(serve::ServeArgs),
+    /// Runs the central auth service (`[central_auth]`): login, introspect,
+    /// logout and disable_user, with sessions in Redis.
+    AuthService(auth_service::AuthServiceArgs),
+    /// Users of the central auth service (argon2id password hashes).
+    #[command(subcommand)]
+    Users(users::UsersCommand),
     /// Configuration commands.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -65,7 +73,7 @@ impl Cli {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         // Held until the command returns: dropping it flushes the log.
         let default_level = match self.command {
-            Command::Serve(_) => "info",
+            Command::Serve(_) | Command::AuthService(_) => "info",
             // The demo's table is the output; refusals are its point, not warnings.
             Command::Demo(_) => "error",
             _ => "warn",
@@ -78,6 +86,8 @@ impl Cli {
             }
             Command::Bench(cmd) => runtime()?.block_on(cmd.run()),
             Command::Serve(args) => runtime()?.block_on(args.run()),
+            Command::AuthService(args) => runtime()?.block_on(args.run()),
+            Command::Users(cmd) => cmd.run(),
             Command::Config(cmd) => cmd.run(),
             Command::Keys(cmd) => cmd.run(),
             Command::Token(cmd) => cmd.run(),

@@ -142,6 +142,44 @@ impl LoadError {
     }
 }
 
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PasswordError {
+    /// The password is empty or longer than allowed.
+    #[error("a password must be 1 to {max} bytes")]
+    BadLength {
+        /// The longest password accepted, in bytes.
+        max: usize,
+    },
+    /// A stored hash is not an argon2id hash in PHC form.
+    #[error("not an argon2id password hash")]
+    NotArgon2id,
+    /// A stored hash uses weaker parameters than the minimum.
+    #[error("password hash parameters below m = {min_kib} KiB, t = {min_t}, p = 1")]
+    TooWeak {
+        /// Least memory, in KiB.
+        min_kib: u32,
+        /// Least passes.
+        min_t: u32,
+    },
+    /// The hashing library failed.
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
+impl PasswordError {
+    /// A stable machine code.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::BadLength { .. } => "password_length",
+            Self::NotArgon2id => "password_hash_format",
+            Self::TooWeak { .. } => "password_hash_weak",
+            Self::Hashing(_) => "password_hashing",
+        }
+    }
+}
+
 /// Why the issuer could not sign a token.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -25,7 +25,7 @@ mod stamp;
 mod translate;
 mod verdict;
 
-pub use authenticate::{Authenticate, Authenticated};
+pub use authenticate::{Authenticate, Authenticated, Introspected};
 pub use authorize::{Authorize, Caller, Permitted};
 pub use mode::{AuthMode, AuthModes, RouteAuth};
 pub use resolve::{Resolve, Resolved};
@@ -83,11 +83,16 @@ impl Gate {
     /// changing it in place into what the service receives. Records what it
     /// learns in `facts`. On a refusal the envelope holds the sanitized
     /// request (its credential and `reply_to` removed, its payload untouched).
+    ///
+    /// `introspected` is the central auth service's answer for a central-mode
+    /// route (asked by the driver before, since no step awaits); without it
+    /// such a route is refused `auth_unavailable`.
     pub fn pass(
         &self,
         envelope: &mut Envelope,
         routing_key: &str,
         facts: &mut Facts,
+        introspected: Option<Introspected>,
     ) -> Verdict<Resolved> {
         facts.route = RouteKey::parse(routing_key);
         let mode = self.modes.mode_for(routing_key);
@@ -95,9 +100,13 @@ impl Gate {
             facts.reply_to = self.sanitize.reply_to(envelope)?;
             self.sanitize.limits(envelope)
         })
-        .and_then(|()| timed("authenticate", || self.authenticate.check(envelope, mode)))
+        .and_then(|()| {
+            timed("authenticate", || {
+                self.authenticate.check(envelope, mode, introspected)
+            })
+        })
         .and_then(|who| {
-            if let Authenticated::Verified(identity) = &who {
+            if let Authenticated::Verified(identity) | Authenticated::Central(identity) = &who {
                 facts.caller = Some(Arc::clone(identity));
             }
             timed("authorize", || {

@@ -19,10 +19,12 @@ use crate::{
 };
 
 mod build;
+mod central;
 mod env;
 mod error;
 mod purpose;
 
+pub use central::{CentralAuthSection, MAX_CACHE_TTL_MS, SessionStoreKind};
 pub use env::{EnvSource, ProcessEnv};
 pub use error::ConfigError;
 pub use purpose::{DEFAULT_REGISTRATION_AUDIENCE, TokenPurpose};
@@ -84,6 +86,10 @@ pub struct Config {
     /// Consumption settings.
     #[serde(default)]
     pub router: RouterSection,
+    /// The central auth service (routes in `central` mode, and
+    /// `tollgate auth-service`).
+    #[serde(default)]
+    pub central_auth: CentralAuthSection,
     /// Folder relative paths are resolved against (the config file's); not read from the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -178,6 +184,7 @@ impl Default for Config {
             dead_letters: DeadQueueBounds::default(),
             translation: TranslationSection::default(),
             router: RouterSection::default(),
+            central_auth: CentralAuthSection::default(),
             base_dir: PathBuf::from("."),
         }
     }

@@ -7,6 +7,7 @@
 
 mod address;
 pub mod bus_topology;
+pub mod central;
 pub mod chain;
 pub mod config;
 pub mod dead_letter;

@@ -20,6 +20,9 @@ pub enum RejectCode {
     TokenRevoked,
     /// More than one credential was presented.
     AmbiguousCredential,
+    /// A central-mode route: the central auth service did not answer in
+    /// time (after retries), so nobody could say who the caller is.
+    AuthUnavailable,
     /// The caller may not call this route.
     Forbidden,
     /// No service serves this route.
@@ -86,6 +89,7 @@ impl RejectCode {
             Self::TokenExpired => "token_expired",
             Self::TokenRevoked => "token_revoked",
             Self::AmbiguousCredential => "ambiguous_credential",
+            Self::AuthUnavailable => "auth_unavailable",
             Self::Forbidden => "forbidden",
             Self::NoRoute => "no_route",
             Self::BadPayload => "bad_payload",

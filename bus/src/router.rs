@@ -14,8 +14,10 @@ use tollgate_auth::{AssertionSigner, AssertionVerifier, Policy, Verifier};
 
 use crate::{
     bus_topology,
+    central::{CentralAuth, CentralSettings},
     chain::{
-        AuthModes, Authenticate, Authorize, Gate, Limits, Resolve, Sanitize, Stamp, Translate,
+        AuthMode, AuthModes, Authenticate, Authorize, Gate, Limits, Resolve, Sanitize, Stamp,
+        Translate,
     },
     config::{Config, ConfigError},
     dead_letter::DeadLetterBounds,
@@ -79,6 +81,8 @@ pub struct RouterSettings {
     pub prefetch: u16,
     /// Longest lease a registration may ask for.
     pub max_registration_ttl: Duration,
+    /// How central-mode routes ask the central auth service.
+    pub central: CentralSettings,
 }
 
 /// A router, ready to start on a transport.
@@ -92,6 +96,8 @@ pub struct Router {
 pub struct RunningRouter {
     /// The registry table this instance keeps.
     pub registry: Arc<RegistryTable>,
+    /// Its client of the central auth service (when a route is in central mode).
+    pub central: Option<Arc<CentralAuth>>,
     tasks: Vec<JoinHandle<()>>,
     consumers: Vec<JoinHandle<Result<(), TransportError>>>,
 }
@@ -153,6 +159,14 @@ impl Router {
         health.watch_broker(&transport);
         transport.declare(&bus_topology::core(&s.names)).await?;
         health.set(Check::Topology, true);
+        let central = s.modes.uses(AuthMode::Central).then(|| {
+            Arc::new(CentralAuth::new(
+                s.central.clone(),
+                Arc::clone(&transport),
+                s.names.clone(),
+                s.signer.clone(),
+            ))
+        });
         let listener = RegistryListener {
             table: Arc::clone(&table),
             verifier: Arc::clone(&s.registration_verifier),
@@ -160,7 +174,9 @@ impl Router {
             max_ttl: s.max_registration_ttl,
             names: s.names.clone(),
             instance: s.instance.clone(),
+            central: central.clone(),
         };
+        let central_client = central.clone();
         let registry_task = listener
             .start(Arc::clone(&transport), shutdown.clone())
             .await?;
@@ -197,6 +213,7 @@ impl Router {
             Arc::clone(&transport),
             s.names.clone(),
             bounds,
+            central,
         ));
         let forwarder = Arc::new(ReplyForwarder::new(
             Arc::clone(&s.translator),
@@ -263,6 +280,7 @@ impl Router {
         tracing::info!(instance = %s.instance, namespace = %s.names.namespace(), "Router started.");
         Ok(RunningRouter {
             registry: table,
+            central: central_client,
             tasks: vec![registry_task, draining],
             consumers: vec![
                 tokio::spawn(ingress),

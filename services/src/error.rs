@@ -217,3 +217,67 @@ mod tests {
         assert_eq!(e.to_string(), "no (forbidden at authorize)");
     }
 }
+
+/// Why the central auth service's session store failed (not the caller's
+/// fault: introspection answers with an error reply, and routers retry).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Redis did not answer or refused the command.
+    #[error("session store unavailable: {0}")]
+    Unavailable(#[from] redis::RedisError),
+    /// A stored session could not be read.
+    #[error("corrupt session record: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+impl StoreError {
+    /// A stable machine code.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "store_unavailable",
+            Self::Corrupt(_) => "store_corrupt",
+        }
+    }
+}
+
+/// Why the central auth service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CentralAuthError {
+    /// `[central_auth]` lacks something the service needs.
+    #[error("central_auth.{field}: {message}")]
+    Config {
+        /// The missing or bad field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The users file or the consumers could not be loaded.
+    #[error(transparent)]
+    Load(#[from] tollgate_auth::LoadError),
+    /// The session store could not be reached at start.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The service could not be built or run.
+    #[error(transparent)]
+    Service(Box<ServiceError>),
+}
+
+impl From<ServiceError> for CentralAuthError {
+    fn from(e: ServiceError) -> Self {
+        Self::Service(Box::new(e))
+    }
+}
+
+impl CentralAuthError {
+    /// A stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Config { .. } => "config",
+            Self::Load(_) => "load",
+            Self::Store(e) => e.code(),
+            Self::Service(e) => e.code(),
+        }
+    }
+}

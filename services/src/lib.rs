@@ -2,6 +2,7 @@
 
 mod admission;
 mod caller;
+pub mod central_auth;
 mod credential;
 mod dispatch;
 mod error;
@@ -20,7 +21,7 @@ mod service;
 
 pub use caller::Caller;
 pub use credential::TokenSource;
-pub use error::{CallError, HandlerError, ServiceError};
+pub use error::{CallError, CentralAuthError, HandlerError, ServiceError, StoreError};
 pub use handler::{BAD_PAYLOAD, HANDLER_FAILED, INVALID_REQUEST, UNKNOWN_METHOD};
 pub use options::{DEFAULT_TIMEOUT, RequestOptions};
 pub use request::Request;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 mod bus;
+mod central;
 mod scenario;
 mod table;
 mod tokens;

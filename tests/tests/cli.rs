@@ -1,7 +1,11 @@
 //! The `tollgate` binary as users run it: token sign → request round trip,
-//! exit codes, config check, and the demo on both transports.
+//! exit codes, config check, the central auth service's users file, and the
+//! demo on both transports.
 
-use std::process::{Command, Output};
+use std::{
+    io::Write as _,
+    process::{Command, Output, Stdio},
+};
 
 use tollgate_tests::support::{Fixture, TestBus, amqp_url, tollgate_binary};
 
@@ -11,6 +15,25 @@ fn tollgate(args: &[&str]) -> Output {
         .env("RUST_LOG", "error")
         .output()
         .expect("run tollgate")
+}
+
+/// `tollgate ARGS` with `input` on its standard input.
+fn tollgate_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(tollgate_binary())
+        .args(args)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tollgate");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for tollgate")
 }
 
 fn stdout(o: &Output) -> String {
@@ -237,4 +260,43 @@ async fn token_sign_mints_a_token_for_one_purpose_only() {
     );
     bus.stop().await;
     fx.cleanup().await;
+}
+
+#[test]
+fn users_add_reads_the_password_from_stdin_and_stores_only_an_argon2id_hash() {
+    let dir = std::env::temp_dir().join(format!("tollgate-users-cli-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("users.toml");
+    let path = file.to_str().unwrap();
+    let password = "a long passphrase for ann";
+
+    let added = tollgate_with_stdin(
+        &["users", "add", "ann", "--group", "staff", "--file", path],
+        format!("{password}\n").as_bytes(),
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains(password), "the password itself was stored");
+    let users = tollgate_auth::UsersFile::load(&file).unwrap();
+    let ann = users.get("ann").unwrap();
+    assert_eq!(ann.groups, ["staff"]);
+    assert!(
+        ann.password_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+    );
+    assert!(tollgate_auth::verify_password(password, &ann.password_hash).unwrap());
+
+    let empty = tollgate_with_stdin(&["users", "add", "bob", "--file", path], b"");
+    assert_eq!(empty.status.code(), Some(1), "{}", stderr(&empty));
+    assert!(stderr(&empty).contains("no password"), "{}", stderr(&empty));
+    let bad_name = tollgate_with_stdin(&["users", "add", "Bob!", "--file", path], b"pw\n");
+    assert_eq!(bad_name.status.code(), Some(1));
+
+    let disabled = tollgate(&["users", "disable", "ann", "--file", path]);
+    assert!(disabled.status.success(), "{}", stderr(&disabled));
+    let listed = tollgate(&["users", "list", "--file", path]);
+    assert!(stdout(&listed).contains("disabled"), "{}", stdout(&listed));
+    let unknown = tollgate(&["users", "disable", "nobody", "--file", path]);
+    assert_eq!(unknown.status.code(), Some(1));
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -23,7 +23,13 @@ pub enum Authenticated {
     Anonymous,
     /// A service-mode route: the service verifies the credential itself.
     Deferred,
+    /// A central-mode route: the central auth service vouched for the caller.
+    Central(Arc<Identity>),
 }
+
+/// What the central auth service said about a central-mode message's
+/// credential, asked before the gate runs (the gate never awaits).
+pub type Introspected = Result<Arc<Identity>, Rejection>;
 
 /// Verifies the caller's credential (gateway-mode routes only).
 pub struct Authenticate {
@@ -92,16 +98,32 @@ fn credential(envelope: &Envelope) -> Result<Option<String>, Rejection> {
 }
 
 impl Authenticate {
+    /// The bearer token of a central-mode message, to ask the central auth
+    /// service about before the gate runs; refuses what gateway mode would
+    /// (none, ambiguous, malformed, too large).
+    pub fn central_token(&self, envelope: &Envelope) -> Result<String, Rejection> {
+        let presented = credential(envelope)?.ok_or_else(|| rejection(AuthError::TokenMissing))?;
+        let token = bearer_token(Some(&presented)).map_err(rejection)?;
+        if token.len() > self.verifier.config().max_token_bytes {
+            return Err(rejection(AuthError::TokenTooLarge));
+        }
+        Ok(token.to_owned())
+    }
+
     /// Reads the one credential of the message and, on a gateway-mode route,
     /// verifies it and removes it (when configured to). A service-mode route
-    /// passes the credential on untouched: its service verifies it.
+    /// passes the credential on untouched: its service verifies it. A
+    /// central-mode route takes what the central auth service answered
+    /// (`introspected`, asked before) and removes the credential likewise.
     ///
     /// Refuses an ambiguous credential on every route, and a missing or
-    /// invalid one on gateway routes (unless anonymous callers are allowed).
+    /// invalid one on gateway and central routes (unless anonymous callers
+    /// are allowed on gateway routes).
     pub fn check(
         &self,
         envelope: &mut Envelope,
         mode: AuthMode,
+        introspected: Option<Introspected>,
     ) -> Result<Authenticated, Rejection> {
         let presented = credential(envelope)?;
         if mode == AuthMode::Service {
@@ -111,6 +133,13 @@ impl Authenticate {
             envelope
                 .headers
                 .retain(|name, _| !name.eq_ignore_ascii_case(headers::AUTHORIZATION));
+        }
+        if mode == AuthMode::Central {
+            return match introspected {
+                Some(answer) => answer.map(Authenticated::Central),
+                // The driver asks before the gate; nobody asked: nobody vouched.
+                None => Err(crate::central::unasked()),
+            };
         }
         match presented {
             None if self.allow_anonymous => Ok(Authenticated::Anonymous),

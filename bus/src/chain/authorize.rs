@@ -26,6 +26,9 @@ pub enum Caller {
     Gateway(Arc<Identity>),
     /// A service-mode route: the service verifies the credential that travels on.
     Service,
+    /// The central auth service vouched for the caller; the service gets the
+    /// identity and a bus assertion as in gateway mode.
+    Central(Arc<Identity>),
 }
 
 /// Applies the access policy (gateway mode) and grants [`Permitted`].
@@ -48,7 +51,7 @@ impl Permitted {
     /// The verified identity (gateway mode), if any.
     pub fn identity(&self) -> Option<&Arc<Identity>> {
         match &self.caller {
-            Caller::Gateway(identity) => Some(identity),
+            Caller::Gateway(identity) | Caller::Central(identity) => Some(identity),
             Caller::Service => None,
         }
     }
@@ -58,6 +61,7 @@ impl Permitted {
         match self.caller {
             Caller::Gateway(_) => AuthMode::Gateway,
             Caller::Service => AuthMode::Service,
+            Caller::Central(_) => AuthMode::Central,
         }
     }
 }
@@ -88,6 +92,12 @@ impl Authorize {
                     caller: Caller::Service,
                 });
             }
+            Authenticated::Central(identity) => {
+                return self.decide(route, &identity).map(|()| Permitted {
+                    route: route.clone(),
+                    caller: Caller::Central(identity),
+                });
+            }
             Authenticated::Verified(identity) => Some(identity),
             Authenticated::Anonymous => None,
         };
@@ -109,5 +119,21 @@ impl Authorize {
             route: route.clone(),
             caller: Caller::Gateway(identity),
         })
+    }
+
+    /// The policy's answer for a known caller (central mode: no anonymous rules).
+    fn decide(&self, route: &RouteKey, identity: &Identity) -> Result<(), Rejection> {
+        if self
+            .policy
+            .decide(Some(identity), route.as_str())
+            .is_allowed()
+        {
+            Ok(())
+        } else {
+            Err(Rejection::forbidden(format!(
+                "`{}` may not call `{route}`",
+                identity.consumer
+            )))
+        }
     }
 }

@@ -15,6 +15,10 @@ pub enum AuthMode {
     /// The router passes the credential through untouched; the service verifies
     /// it with `tollgate-auth` (the SDK does this when given a verifier).
     Service,
+    /// The router asks the central auth service (`[central_auth] service`)
+    /// who the credential's holder is, over the bus, for every message (with
+    /// a short cache); the policy then decides as in gateway mode.
+    Central,
 }
 
 /// `[[routes]]` in the config: an auth mode for routes matching `pattern`.
@@ -35,11 +39,13 @@ pub struct AuthModes {
 }
 
 impl AuthMode {
-    /// `gateway` or `service`, as in the config and the `x-tollgate-auth-mode` header.
+    /// `gateway`, `service` or `central`, as in the config and the
+    /// `x-tollgate-auth-mode` header.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Gateway => "gateway",
             Self::Service => "service",
+            Self::Central => "central",
         }
     }
 }
@@ -57,6 +63,11 @@ impl AuthModes {
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { default, routes })
+    }
+
+    /// Whether any route (or the default) is in `mode`.
+    pub fn uses(&self, mode: AuthMode) -> bool {
+        self.default == mode || self.routes.iter().any(|(_, m)| *m == mode)
     }
 
     /// The mode of `route` (a `service.method` string, possibly invalid).

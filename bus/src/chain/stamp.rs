@@ -65,7 +65,7 @@ impl Stamp {
         let h = &mut envelope.headers;
         h.insert(headers::ROUTE, route);
         h.insert(headers::AUTH_MODE, to.permit().mode().as_str());
-        if let Caller::Gateway(identity) = to.permit().caller() {
+        if let Caller::Gateway(identity) | Caller::Central(identity) = to.permit().caller() {
             h.insert(headers::CONSUMER, identity.consumer.as_str());
             if let Some(subject) = &identity.subject {
                 h.insert(headers::SUBJECT, subject.as_str());

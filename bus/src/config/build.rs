@@ -9,6 +9,7 @@ use tollgate_auth::{
 };
 
 use crate::{
+    central::CentralSettings,
     chain::AuthModes,
     registry::{Registration, RegistryGrants},
     reply_context::ReplyContextKey,
@@ -29,6 +30,7 @@ impl Config {
     pub fn router_settings(&self) -> Result<RouterSettings, Vec<ConfigError>> {
         let mut errors = Vec::new();
         self.check_basics(&mut errors);
+        self.check_central(&mut errors);
         let store = self.consumer_store(&mut errors);
         let policy = Policy::from_spec(&self.policy)
             .map_err(|e| errors.push(ConfigError::new("policy", e.to_string())))
@@ -92,6 +94,7 @@ impl Config {
             strip_credential: self.auth.strip_credential,
             prefetch: self.router.prefetch,
             max_registration_ttl: Duration::from_secs(self.registry.max_ttl_secs),
+            central: self.central_settings(),
         })
     }
 
@@ -104,12 +107,25 @@ impl Config {
         }
     }
 
+    /// How the routers ask the central auth service (`[central_auth]`).
+    pub fn central_settings(&self) -> CentralSettings {
+        let c = &self.central_auth;
+        CentralSettings {
+            service: c.service.clone(),
+            timeout: Duration::from_millis(c.timeout_ms),
+            attempts: c.attempts,
+            retry_backoff: Duration::from_millis(c.retry_backoff_ms),
+            cache_ttl: Duration::from_millis(c.cache_ttl_ms),
+            cache_max_entries: c.cache_max_entries,
+        }
+    }
+
     /// The metrics address, if configured and valid.
     pub fn metrics_socket(&self) -> Option<SocketAddr> {
         self.metrics_addr.as_deref().and_then(|a| a.parse().ok())
     }
 
-    fn check_basics(&self, errors: &mut Vec<ConfigError>) {
+    pub(super) fn check_basics(&self, errors: &mut Vec<ConfigError>) {
         let ns_ok = (1..=64).contains(&self.namespace.len())
             && self
                 .namespace

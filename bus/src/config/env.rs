@@ -57,6 +57,9 @@ impl Config {
         if let Some(v) = env.get("TOLLGATE_ASSERTION_KEY_FILE") {
             self.auth.assertion_key_file = Some(PathBuf::from(v));
         }
+        if let Some(v) = env.get("TOLLGATE_REDIS_URL") {
+            self.central_auth.redis_url = v;
+        }
         if let Some(v) = env.get("TOLLGATE_PREFETCH") {
             match v.parse() {
                 Ok(n) => self.router.prefetch = n,
@@ -70,9 +73,10 @@ impl Config {
             match v.as_str() {
                 "gateway" => self.default_auth = AuthMode::Gateway,
                 "service" => self.default_auth = AuthMode::Service,
+                "central" => self.default_auth = AuthMode::Central,
                 _ => errors.push(ConfigError::new(
                     "TOLLGATE_DEFAULT_AUTH",
-                    format!("`{v}` is not gateway or service"),
+                    format!("`{v}` is not gateway, service or central"),
                 )),
             }
         }
@@ -94,7 +98,7 @@ mod tests {
         let env: HashMap<String, String> = [
             ("TOLLGATE_NAMESPACE", "prod"),
             ("TOLLGATE_PREFETCH", "lots"),
-            ("TOLLGATE_DEFAULT_AUTH", "central"),
+            ("TOLLGATE_DEFAULT_AUTH", "nowhere"),
             ("TOLLGATE_QUEUE_TYPE", "quorum"),
         ]
         .into_iter()

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tollgate_auth::CredentialHash;
 
 use crate::{envelope::Envelope, headers};
 
@@ -32,6 +33,20 @@ pub enum Announcement {
     },
     /// A router asks every service to announce itself now.
     Discover,
+    /// The central auth service ended sessions (a logout, a disabled user):
+    /// every router forgets their cached introspection answers at once.
+    /// Heeded only from the service account granted `service`, and only when
+    /// `service` is the router's central auth service.
+    SessionsEnded {
+        /// The central auth service's name.
+        service: String,
+        /// The ended sessions' token hashes.
+        #[serde(default)]
+        credential_hashes: Vec<CredentialHash>,
+        /// The user whose every session ended (a disabled user), if so.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+    },
 }
 
 /// What an instance of a service announces about itself.
@@ -79,7 +94,7 @@ impl Announcement {
     pub fn service(&self) -> Option<&str> {
         match self {
             Self::Register(r) | Self::Heartbeat(r) => Some(&r.service),
-            Self::Deregister { service, .. } => Some(service),
+            Self::Deregister { service, .. } | Self::SessionsEnded { service, .. } => Some(service),
             Self::Discover => None,
         }
     }
@@ -125,6 +140,11 @@ mod tests {
                 instance: "i-1".into(),
             },
             Announcement::Discover,
+            Announcement::SessionsEnded {
+                service: "auth".into(),
+                credential_hashes: vec![CredentialHash::of("tgs_x")],
+                user: None,
+            },
         ] {
             let env = a.to_envelope(Some("tok")).unwrap();
             assert_eq!(

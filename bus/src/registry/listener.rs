@@ -12,6 +12,7 @@ use tollgate_auth::{Verifier, bearer_token};
 use crate::{
     address::Address,
     bus_topology,
+    central::CentralAuth,
     error::TransportError,
     events, headers,
     names::BusNames,
@@ -50,6 +51,9 @@ pub struct RegistryListener {
     pub names: BusNames,
     /// This router instance's id.
     pub instance: String,
+    /// The central auth client whose cache `sessions_ended` empties (a
+    /// router with central-mode routes).
+    pub central: Option<Arc<CentralAuth>>,
 }
 
 /// Why an announcement was refused.
@@ -172,6 +176,9 @@ impl RegistryListener {
         };
         match admitted {
             Ok(()) if announcement == Announcement::Discover => {}
+            Ok(()) if matches!(announcement, Announcement::SessionsEnded { .. }) => {
+                self.sessions_ended(&announcement);
+            }
             Ok(()) => {
                 if let Err(e) = self.apply(&announcement, transport).await {
                     tracing::warn!(error = %e, "Cannot apply an announcement; retrying later.");
@@ -195,6 +202,35 @@ impl RegistryListener {
             }
         }
         settle(delivery).await;
+    }
+
+    /// Forgets the cached answers of ended sessions, when the announcement
+    /// comes from this router's central auth service.
+    fn sessions_ended(&self, announcement: &Announcement) {
+        let (
+            Some(central),
+            Announcement::SessionsEnded {
+                service,
+                credential_hashes,
+                user,
+            },
+        ) = (&self.central, announcement)
+        else {
+            return;
+        };
+        if service != central.service() {
+            tracing::warn!(target: events::AUDIT_TARGET, %service, "Sessions ended by a service that is not the central auth service; ignored.");
+            return;
+        }
+        let mut forgotten = central.cache().forget(credential_hashes);
+        if let Some(user) = user {
+            forgotten += central.cache().forget_consumer(user);
+        }
+        tracing::info!(
+            sessions = credential_hashes.len(),
+            forgotten,
+            "Sessions ended; cached answers forgotten."
+        );
     }
 
     fn refused(&self, refusal: &Refusal) {

@@ -98,7 +98,7 @@ impl RegistryTable {
         match announcement {
             Announcement::Register(r) | Announcement::Heartbeat(r) => self.register(r, now),
             Announcement::Deregister { service, instance } => self.deregister(service, instance),
-            Announcement::Discover => Change::None,
+            Announcement::Discover | Announcement::SessionsEnded { .. } => Change::None,
         }
     }
 

@@ -6,7 +6,8 @@ use tracing::Instrument;
 
 use crate::{
     address::Address,
-    chain::{Facts, Gate, InfraError, Resolved, Verdict},
+    central::CentralAuth,
+    chain::{AuthMode, Facts, Gate, InfraError, Introspected, Resolved, Verdict},
     dead_letter::DeadLetterBounds,
     envelope::Envelope,
     error::TransportError,
@@ -26,6 +27,8 @@ pub(super) struct Pipeline {
     names: BusNames,
     /// How much of a refused message its dead-letter copy carries.
     bounds: DeadLetterBounds,
+    /// Asks the central auth service (when a route is in central mode).
+    central: Option<Arc<CentralAuth>>,
 }
 
 impl Pipeline {
@@ -34,13 +37,31 @@ impl Pipeline {
         transport: Arc<dyn Transport>,
         names: BusNames,
         bounds: DeadLetterBounds,
+        central: Option<Arc<CentralAuth>>,
     ) -> Self {
         Self {
             gate,
             transport,
             names,
             bounds,
+            central,
         }
+    }
+
+    /// A central-mode message's answer from the central auth service (awaited
+    /// here, since no step of the gate awaits); `None` on other routes.
+    async fn introspect(&self, envelope: &Envelope, routing_key: &str) -> Option<Introspected> {
+        if self.gate.modes.mode_for(routing_key) != AuthMode::Central {
+            return None;
+        }
+        let central = self.central.as_ref()?;
+        let started = std::time::Instant::now();
+        let answer = match self.gate.authenticate.central_token(envelope) {
+            Ok(token) => central.introspect(&token).await,
+            Err(rejection) => Err(rejection),
+        };
+        events::stage_timing("introspect", started.elapsed());
+        Some(answer)
     }
 
     /// Handles one delivery; the ingress is acked only once the delivery, or
@@ -61,11 +82,16 @@ impl Pipeline {
         );
         async move {
             let mut facts = Facts::default();
-            let verdict = match self.gate.pass(&mut envelope, &info.routing_key, &mut facts) {
-                Verdict::Pass(resolved) => self.deliver(&mut envelope, resolved).await,
-                Verdict::Refused(rejection) => Verdict::Refused(rejection),
-                Verdict::Failed(e) => Verdict::Failed(e),
-            };
+            let introspected = self.introspect(&envelope, &info.routing_key).await;
+            let verdict =
+                match self
+                    .gate
+                    .pass(&mut envelope, &info.routing_key, &mut facts, introspected)
+                {
+                    Verdict::Pass(resolved) => self.deliver(&mut envelope, resolved).await,
+                    Verdict::Refused(rejection) => Verdict::Refused(rejection),
+                    Verdict::Failed(e) => Verdict::Failed(e),
+                };
             let settled = match verdict {
                 Verdict::Pass(()) => Ok(()),
                 Verdict::Refused(rejection) => reject::refuse(

@@ -1,5 +1,5 @@
-//! The demo's bus: a router and the three example services, on one
-//! in-process broker or on RabbitMQ under a throw-away namespace.
+//! The demo's bus: a router, the three example services and the central auth
+//! service, on one in-process broker or on RabbitMQ under a throw-away namespace.
 
 use std::{path::PathBuf, sync::Arc, time::Instant};
 
@@ -38,6 +38,8 @@ pub(super) struct DemoBus {
     shutdown: CancellationToken,
     router: RunningRouter,
     services: Vec<RunningService>,
+    /// The central auth service's name.
+    auth_service: String,
     /// Mints the scenario's tokens.
     pub(super) tokens: Tokens,
     /// The demo's caller.
@@ -98,9 +100,18 @@ impl DemoBus {
                 .await?;
             services.push(running);
         }
-        wait_for_registrations(&router).await?;
-        let caller =
-            Caller::connect(connect(&broker, "caller", None).await?, names.clone()).await?;
+        services.push(
+            super::central::start_auth_service(
+                &config,
+                &tokens,
+                bus_key.clone(),
+                connect(&broker, "auth", None).await?,
+                &names,
+            )
+            .await?,
+        );
+        wait_for_registrations(&router, &config.central_auth.service).await?;
+        let caller = Caller::connect(connect(&broker, "caller", None).await?, names.clone()).await?;
         let raw = connect(&broker, "outsider", None).await?;
         Ok(Self {
             broker,
@@ -109,6 +120,7 @@ impl DemoBus {
             shutdown,
             router,
             services,
+            auth_service: config.central_auth.service.clone(),
             tokens,
             caller,
             raw,
@@ -144,6 +156,7 @@ impl DemoBus {
             for (service, _) in SERVICES {
                 topology.merge(&bus_topology::service(&self.names, service));
             }
+            topology.merge(&bus_topology::service(&self.names, &self.auth_service));
             if let Err(e) = self
                 .raw
                 .delete(&Topology {
@@ -183,12 +196,14 @@ async fn connect(
     })
 }
 
-async fn wait_for_registrations(router: &RunningRouter) -> anyhow::Result<()> {
+async fn wait_for_registrations(router: &RunningRouter, auth: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + std::time::Duration::from_secs(10);
     while Instant::now() < deadline {
         if SERVICES
             .iter()
-            .all(|(s, _)| router.registry.resolve(s, Instant::now()).is_some())
+            .map(|(s, _)| *s)
+            .chain([auth])
+            .all(|s| router.registry.resolve(s, Instant::now()).is_some())
         {
             return Ok(());
         }

@@ -131,6 +131,7 @@ pub(super) async fn play(bus: &DemoBus, timeout: Duration) -> anyhow::Result<Vec
     for step in steps {
         rows.push(call(bus, step, timeout).await);
     }
+    rows.extend(super::central::play(bus, timeout).await?);
     rows.push(around_the_router(bus, timeout).await?);
     Ok(rows)
 }

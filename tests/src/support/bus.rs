@@ -30,12 +30,13 @@ use super::Fixture;
 pub const CALLERS: [&str; 4] = ["web", "reader", "intruder", "alice"];
 /// Service accounts, each granted the service of the same name minus `-svc`
 /// (`billing-svc` also `billing-legacy`).
-pub const SERVICE_ACCOUNTS: [&str; 5] = [
+pub const SERVICE_ACCOUNTS: [&str; 6] = [
     "orders-svc",
     "billing-svc",
     "inventory-svc",
     "calc-svc",
     "ledger-svc",
+    "auth-svc",
 ];
 
 /// The audience of registration tokens on a test bus (the default).
@@ -73,6 +74,14 @@ consumers = ["alice"]
 name = "web-billing-legacy"
 routes = ["billing-legacy.*"]
 consumers = ["web"]
+[[policy.rules]]
+name = "apps-log-users-in"
+routes = ["auth.login", "auth.logout", "auth.disable_user"]
+consumers = ["web", "alice"]
+[[policy.rules]]
+name = "staff-use-the-ledger"
+routes = ["ledger.*"]
+groups = ["staff"]
 
 [registry]
 grants = [
@@ -81,6 +90,7 @@ grants = [
   { consumer = "inventory-svc", services = ["inventory"] },
   { consumer = "calc-svc", services = ["calc"] },
   { consumer = "ledger-svc", services = ["ledger"] },
+  { consumer = "auth-svc", services = ["auth"] },
 ]
 
 [[translation.mappings]]
@@ -167,7 +177,7 @@ impl TestBus {
             .bus_names();
         // Recorded for cleanup (the router declares the same, idempotently).
         fx.declare(&bus_topology::core(&names)).await.unwrap();
-        for service in ["orders", "billing", "inventory"] {
+        for service in ["orders", "billing", "inventory", "auth", "ledger", "calc"] {
             fx.declare(&bus_topology::service(&names, service))
                 .await
                 .unwrap();
@@ -202,6 +212,11 @@ impl TestBus {
     /// The registry table of the router.
     pub fn registry(&self) -> Arc<RegistryTable> {
         Arc::clone(&self.running.as_ref().unwrap().registry)
+    }
+
+    /// The router's central auth client (a bus with central-mode routes).
+    pub fn central(&self) -> Option<Arc<tollgate_bus::central::CentralAuth>> {
+        self.running.as_ref().and_then(|r| r.central.clone())
     }
 
     /// A valid token for `consumer`, living `ttl_secs`, with extra `claims`.

@@ -18,14 +18,23 @@ use super::{
 pub(crate) const ECHO: &str = "echo";
 /// The service of `bench router`: a queue the bench drains.
 pub(crate) const SINK: &str = "sink";
+/// The central auth service of `bench rpc`'s central scenarios.
+pub(crate) const AUTH: &str = "auth";
 
-/// How the router of a bench bus authenticates (its `default_auth`).
+/// How the router of a bench bus authenticates the bench's calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AuthMode {
     /// The router verifies the token and asserts the caller to the service.
     Gateway,
     /// The router passes the token on; the service verifies it.
     Service,
+    /// The echo routes are `central`: the router asks the central auth
+    /// service about each message's session, keeping a positive answer for
+    /// `cache_ttl_ms` (0: asks for every message).
+    Central {
+        /// The router's `[central_auth] cache_ttl_ms`.
+        cache_ttl_ms: u64,
+    },
 }
 
 /// A bench bus; dropping it removes its folder.
@@ -162,7 +171,7 @@ impl BenchBus {
     /// bus (the core and the services' queues), without bindings: what to delete.
     pub(crate) fn topology(&self) -> Topology {
         let mut topology = bus_topology::core(&self.names);
-        for service in [ECHO, SINK] {
+        for service in [ECHO, SINK, AUTH] {
             topology.merge(&bus_topology::service(&self.names, service));
         }
         topology.bindings.clear();

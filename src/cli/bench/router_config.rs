@@ -5,7 +5,7 @@
 use tollgate_bus::{BusNames, QueueKind};
 
 use super::{
-    bench_bus::{AuthMode, ECHO, SINK},
+    bench_bus::{AUTH, AuthMode, ECHO, SINK},
     keys::{self, BenchKeys, ConsumerKey, SERVICE_ACCOUNT},
 };
 
@@ -46,7 +46,7 @@ fn quoted(s: &str) -> String {
 /// The router's config (TOML); key files are named relative to its folder.
 pub(crate) fn router_toml(plan: &RouterPlan<'_>) -> String {
     let mode = match plan.mode {
-        AuthMode::Gateway => "gateway",
+        AuthMode::Gateway | AuthMode::Central { .. } => "gateway",
         AuthMode::Service => "service",
     };
     let queue_type = queue_type_name(plan.names.queue_type());
@@ -83,14 +83,26 @@ pub(crate) fn router_toml(plan: &RouterPlan<'_>) -> String {
     }
     toml.push_str(&format!(
         "\n[[policy.rules]]\nname = \"bench-callers\"\nroutes = [\"#\"]\nconsumers = [{}]\n\n\
-         [registry]\ngrants = [{{ consumer = {}, services = [{}, {}] }}]\n",
+         [[policy.rules]]\nname = \"bench-users\"\nroutes = [\"{ECHO}.*\"]\ngroups = [\"{BENCH_USERS}\"]\n\n\
+         [registry]\ngrants = [{{ consumer = {}, services = [{}, {}, {}] }}]\n",
         callers.join(", "),
         quoted(SERVICE_ACCOUNT),
         quoted(ECHO),
         quoted(SINK),
+        quoted(AUTH),
     ));
+    if let AuthMode::Central { cache_ttl_ms } = plan.mode {
+        toml.push_str(&format!(
+            "\n[[routes]]\npattern = \"{ECHO}.*\"\nauth = \"central\"\n\n\
+             [central_auth]\nservice = \"{AUTH}\"\ncache_ttl_ms = {cache_ttl_ms}\n"
+        ));
+    }
     toml
 }
+
+/// The group of the users the central auth service logs in (the policy lets
+/// them call the echo service).
+pub(crate) const BENCH_USERS: &str = "bench-users";
 
 #[cfg(test)]
 mod tests {

@@ -25,6 +25,7 @@ use super::{
 };
 
 mod calls;
+mod central;
 mod echo;
 mod report;
 mod scenario;
@@ -116,12 +117,23 @@ async fn measure_on(
     let service = echo::service(scenario, bus, &setup.service_token)?
         .run(Arc::clone(&service_transport), bus.names.clone())
         .await?;
+    let auth_service = if scenario.is_central() {
+        let transport = drive::connect(amqp, "tollgate-bench-auth").await?;
+        Some(central::start(bus, &setup.service_token, transport).await?)
+    } else {
+        None
+    };
     let caller_transport = drive::connect(amqp, "tollgate-bench-caller").await?;
     let caller = Arc::new(Caller::connect(Arc::clone(&caller_transport), bus.names.clone()).await?);
-    await_first_reply(&caller, &setup.call, &setup.token).await?;
+    let token: Arc<str> = if scenario.is_central() {
+        central::login(&caller, &setup.token).await?.into()
+    } else {
+        Arc::clone(&setup.token)
+    };
+    await_first_reply(&caller, &setup.call, &token).await?;
     let tokens = match scenario.fresh_tokens_of() {
         Some(consumer) => Tokens::fresh(&setup.pools[consumer]),
-        None => Tokens::Fixed(Arc::clone(&setup.token)),
+        None => Tokens::Fixed(token),
     };
     let (call, n) = (&setup.call, args.in_flight);
     let warm_up = calls::run(&caller, call, &tokens, n, args.warm_up).await?;
@@ -129,6 +141,9 @@ async fn measure_on(
     let loaded = calls::run(&caller, call, &tokens, n, args.common.duration).await?;
     gate.ensure_running()?;
     service.shutdown().await?;
+    if let Some(auth) = auth_service {
+        auth.shutdown().await?;
+    }
     drop(caller);
     let gate = gate.stop().await?;
     service_transport.close().await.ok();

@@ -168,9 +168,7 @@ impl Connector {
     /// node of the lost link, and declares the recorded topology on it.
     async fn reopen_once(&self) -> Result<Link, TransportError> {
         let after = self.node.load(Ordering::Acquire) + 1;
-        tracing::info!("DEBUG reopen_once: opening");
         let (link, node) = open_any(&self.config, &self.nodes, after).await?;
-        tracing::info!("DEBUG reopen_once: opened; declaring");
         self.node.store(node, Ordering::Release);
         let declared = self.declared.lock().clone();
         // Bounded: a broker still booting (`start_app`) accepts connections

@@ -20,17 +20,30 @@ pub(crate) enum Scenario {
     GatewayFresh(&'static str),
     /// The router in service mode; the service verifies the caller's token.
     ServiceMode,
+    /// The echo routes in central mode: the caller logs in to the central
+    /// auth service once and calls with its opaque session; the router asks
+    /// the auth service about it, keeping the answer for 2 s (`cached`) or
+    /// asking for every message.
+    Central {
+        /// Whether the router keeps positive answers (2 s) or asks every time.
+        cached: bool,
+    },
 }
 
 /// Every scenario, the baseline first.
-pub(crate) const ALL: [Scenario; 6] = [
+pub(crate) const ALL: [Scenario; 8] = [
     Scenario::RawRelay,
     Scenario::GatewayCached,
     Scenario::GatewayFresh(CALLER_HS256),
     Scenario::GatewayFresh(CALLER_RS256),
     Scenario::GatewayFresh(CALLER_EDDSA),
     Scenario::ServiceMode,
+    Scenario::Central { cached: true },
+    Scenario::Central { cached: false },
 ];
+
+/// How long a central-mode router keeps a positive answer in the cached scenario.
+const CENTRAL_CACHE_TTL_MS: u64 = 2_000;
 
 /// The name of the baseline.
 pub(crate) const BASELINE: &str = "raw_relay";
@@ -45,6 +58,8 @@ impl Scenario {
             Self::GatewayFresh(CALLER_EDDSA) => "gateway_fresh_eddsa",
             Self::GatewayFresh(_) => "gateway_fresh_hs256",
             Self::ServiceMode => "service_mode",
+            Self::Central { cached: true } => "central_cached",
+            Self::Central { cached: false } => "central_uncached",
         }
     }
 
@@ -54,7 +69,15 @@ impl Scenario {
             Self::RawRelay => GateKind::Relay,
             Self::GatewayCached | Self::GatewayFresh(_) => GateKind::Router(AuthMode::Gateway),
             Self::ServiceMode => GateKind::Router(AuthMode::Service),
+            Self::Central { cached } => GateKind::Router(AuthMode::Central {
+                cache_ttl_ms: if cached { CENTRAL_CACHE_TTL_MS } else { 0 },
+            }),
         }
+    }
+
+    /// Whether calls carry a session of the central auth service.
+    pub(crate) fn is_central(self) -> bool {
+        matches!(self, Self::Central { .. })
     }
 
     /// Whether the service verifies the caller's token itself (else it

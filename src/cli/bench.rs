@@ -102,6 +102,9 @@ pub(crate) struct RpcArgs {
     /// A call without a reply after this long counts as a failure.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
+    /// Also draw the figures as an SVG chart into this file.
+    #[arg(long)]
+    chart: Option<std::path::PathBuf>,
 }
 
 impl BenchCommand {

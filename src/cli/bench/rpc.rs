@@ -26,6 +26,7 @@ use super::{
 
 mod calls;
 mod central;
+mod chart;
 mod echo;
 mod report;
 mod scenario;
@@ -93,7 +94,19 @@ pub(crate) async fn run(args: &RpcArgs) -> anyhow::Result<()> {
         "warm_up_s": args.warm_up.as_secs_f64(),
         "token_pool": pool_size,
     });
-    report::print(&report::lines(&summaries, &settings), args.common.json);
+    let lines = report::lines(&summaries, &settings);
+    report::print(&lines, args.common.json);
+    if let Some(path) = &args.chart {
+        let title = format!(
+            "tollgate bench rpc: {} queues, {} in flight, {} B, median of {} rounds",
+            queue_type_name(args.common.queue_type),
+            args.in_flight,
+            args.common.size,
+            args.common.rounds.max(1)
+        );
+        chart::write(path, &lines, &title)?;
+        tracing::info!(chart = %path.display(), "Chart written.");
+    }
     Ok(())
 }
 

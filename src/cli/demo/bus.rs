@@ -111,7 +111,8 @@ impl DemoBus {
             .await?,
         );
         wait_for_registrations(&router, &config.central_auth.service).await?;
-        let caller = Caller::connect(connect(&broker, "caller", None).await?, names.clone()).await?;
+        let caller =
+            Caller::connect(connect(&broker, "caller", None).await?, names.clone()).await?;
         let raw = connect(&broker, "outsider", None).await?;
         Ok(Self {
             broker,

@@ -113,12 +113,20 @@ fn refuses_a_valid_assertion_for_another_service() {
 }
 
 #[test]
-fn refuses_an_expired_assertion() {
+fn an_expired_genuine_assertion_is_handed_back_for_re_admission() {
     let bus = bus();
     let past = Arc::new(TestClock::new(TestKit::NOW));
     let old = bus.signer.clone().with_clock(past);
     let env = asserted(&old, "orders.create", "orders.create", "m1").with_id("m1");
-    assert_eq!(refused(&gateway(&bus), &env).1, "token_expired");
+    let refusal = gateway(&bus).admit(&env).unwrap_err();
+    assert_eq!(
+        (refusal.code, refusal.detail, refusal.outlived),
+        (RejectCode::NotFromBus, "assertion_outlived", true)
+    );
+    // Expired and for another message: no hand-back, a plain refusal.
+    let other = asserted(&old, "orders.create", "orders.create", "m1").with_id("m2");
+    let refusal = gateway(&bus).admit(&other).unwrap_err();
+    assert_eq!((refusal.detail, refusal.outlived), ("token_expired", false));
 }
 
 #[test]

@@ -153,9 +153,11 @@ pub struct RouterSection {
     /// a reply later than this is refused (`not_from_bus`) and dead-lettered,
     /// since its sealed reply context expired with the request.
     pub reply_timeout_secs: u64,
-    /// Oldest request, in seconds from its first bus assertion, that a
-    /// router re-admits when its service hands it back because it waited
-    /// longer than an assertion lives (0–2592000, default 86400; 0: none).
+    /// Oldest request, in seconds from its bus assertion, that a router
+    /// re-admits when its service hands it back because it waited longer
+    /// than an assertion lives (0–2592000; default 0: none, recorded
+    /// `stale`). Turning it on accepts one more replay of a captured
+    /// delivery within that age (README, "Backlogs older than an assertion").
     pub readmit_max_age_secs: u64,
 }
 
@@ -219,7 +221,7 @@ impl Default for RouterSection {
         Self {
             prefetch: 256,
             reply_timeout_secs: crate::reply_context::DEFAULT_REPLY_TIMEOUT_SECS,
-            readmit_max_age_secs: 86_400,
+            readmit_max_age_secs: 0,
         }
     }
 }

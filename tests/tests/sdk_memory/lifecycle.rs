@@ -176,6 +176,10 @@ async fn a_message_whose_reply_keeps_failing_is_dead_lettered_after_the_delivery
         .unwrap();
     env.headers.insert(headers::ROUTE, "orders.create");
     env.headers.insert(headers::ASSERTION, token);
+    // The service replies into the replies queue only beside a reply context
+    // (opaque to it; the router would check it).
+    env.headers
+        .insert(headers::REPLY_CONTEXT, "sealed-by-the-router");
     tr.publish(&Address::new(names.deliver_exchange(), "orders"), &env)
         .await
         .unwrap();

@@ -7,6 +7,7 @@ mod config;
 mod connect;
 mod demo;
 pub(crate) mod exit;
+mod http;
 mod keys;
 mod logging;
 mod request;

@@ -21,10 +21,12 @@ use crate::{
 mod build;
 mod env;
 mod error;
+mod http;
 mod purpose;
 
 pub use env::{EnvSource, ProcessEnv};
 pub use error::ConfigError;
+pub use http::HttpSection;
 pub use purpose::{DEFAULT_REGISTRATION_AUDIENCE, TokenPurpose};
 
 /// Default broker.
@@ -84,6 +86,9 @@ pub struct Config {
     /// Consumption settings.
     #[serde(default)]
     pub router: RouterSection,
+    /// The HTTP entry (`[http] listen = "127.0.0.1:8080"`); off by default.
+    #[serde(default)]
+    pub http: HttpSection,
     /// Folder relative paths are resolved against (the config file's); not read from the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -174,6 +179,7 @@ impl Default for Config {
             dead_letters: DeadQueueBounds::default(),
             translation: TranslationSection::default(),
             router: RouterSection::default(),
+            http: HttpSection::default(),
             base_dir: PathBuf::from("."),
         }
     }

@@ -20,6 +20,7 @@ use crate::{
     config::{Config, ConfigError},
     dead_letter::DeadLetterBounds,
     error::TransportError,
+    events::Entry,
     health::{Check, Health},
     names::BusNames,
     registry::{RegistryGrants, RegistryListener, RegistryTable},
@@ -29,12 +30,14 @@ use crate::{
 };
 
 mod consume;
+mod direct;
 mod pipeline;
 mod poison;
 mod reject;
 mod reply;
 mod used_contexts;
 
+pub use direct::{Answer, DirectEntry, DirectError};
 use pipeline::Pipeline;
 
 /// Wait before handing a message (a request or a reply) back after an
@@ -89,6 +92,16 @@ pub struct RunningRouter {
     pub registry: Arc<RegistryTable>,
     tasks: Vec<JoinHandle<()>>,
     consumers: Vec<JoinHandle<Result<(), TransportError>>>,
+    /// What [`RunningRouter::open_entry`] needs.
+    doors: Doors,
+}
+
+/// The pipeline and transport an in-process entry shares with the ingress.
+struct Doors {
+    pipeline: Arc<Pipeline>,
+    transport: Arc<dyn Transport>,
+    names: BusNames,
+    shutdown: CancellationToken,
 }
 
 impl Router {
@@ -220,6 +233,12 @@ impl Router {
             replies.subscribe().await?,
             poison.subscribe().await?,
         );
+        let doors = Doors {
+            pipeline: Arc::clone(&pipeline),
+            transport: Arc::clone(&transport),
+            names: s.names.clone(),
+            shutdown: shutdown.clone(),
+        };
         let ingress = ingress.keep_consuming(ingress_sub, shutdown.clone(), move |d| {
             let pipeline = Arc::clone(&pipeline);
             async move { pipeline.handle(d).await }
@@ -242,6 +261,7 @@ impl Router {
                 tokio::spawn(replies),
                 tokio::spawn(poison),
             ],
+            doors,
         })
     }
 }
@@ -272,6 +292,23 @@ async fn mark_draining(health: Arc<Health>, shutdown: CancellationToken) {
 }
 
 impl RunningRouter {
+    /// Opens an in-process entry (`entry` labels its audit lines and
+    /// metrics) to the same pipeline the ingress runs: declares the entry's
+    /// exclusive reply queue and consumes it until the router's shutdown.
+    ///
+    /// Errors when the reply queue cannot be declared or consumed.
+    pub async fn open_entry(&self, entry: Entry) -> Result<DirectEntry, TransportError> {
+        let d = &self.doors;
+        DirectEntry::open(
+            entry,
+            Arc::clone(&d.pipeline),
+            Arc::clone(&d.transport),
+            d.names.clone(),
+            d.shutdown.clone(),
+        )
+        .await
+    }
+
     /// Waits until every loop has stopped (after shutdown: in-flight messages
     /// are settled first).
     ///

@@ -20,16 +20,20 @@ pub(crate) enum Scenario {
     GatewayFresh(&'static str),
     /// The router in service mode; the service verifies the caller's token.
     ServiceMode,
+    /// HTTP → the router's HTTP entry (gateway mode, the same token on every
+    /// call) → bus → service → HTTP: one keep-alive connection per call in flight.
+    HttpGateway,
 }
 
 /// Every scenario, the baseline first.
-pub(crate) const ALL: [Scenario; 6] = [
+pub(crate) const ALL: [Scenario; 7] = [
     Scenario::RawRelay,
     Scenario::GatewayCached,
     Scenario::GatewayFresh(CALLER_HS256),
     Scenario::GatewayFresh(CALLER_RS256),
     Scenario::GatewayFresh(CALLER_EDDSA),
     Scenario::ServiceMode,
+    Scenario::HttpGateway,
 ];
 
 /// The name of the baseline.
@@ -45,6 +49,7 @@ impl Scenario {
             Self::GatewayFresh(CALLER_EDDSA) => "gateway_fresh_eddsa",
             Self::GatewayFresh(_) => "gateway_fresh_hs256",
             Self::ServiceMode => "service_mode",
+            Self::HttpGateway => "http_gateway",
         }
     }
 
@@ -54,6 +59,7 @@ impl Scenario {
             Self::RawRelay => GateKind::Relay,
             Self::GatewayCached | Self::GatewayFresh(_) => GateKind::Router(AuthMode::Gateway),
             Self::ServiceMode => GateKind::Router(AuthMode::Service),
+            Self::HttpGateway => GateKind::HttpRouter,
         }
     }
 

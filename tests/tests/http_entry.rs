@@ -130,7 +130,11 @@ async fn http_requests_pass_the_same_gate_as_amqp_requests() {
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.header("x-request-id"), Some("req-1"));
     assert_eq!(reply.header("content-type"), Some("application/json"));
-    assert_eq!(reply.json()["placed_by"], "web", "{reply:?}");
+    // README "The HTTP entry" shows this answer.
+    assert_eq!(
+        reply.json(),
+        json!({"order_id": "ord-000001", "total_cents": 2598, "placed_by": "web"})
+    );
     // A reply of the MessagePack service, translated into the caller's JSON.
     let reserve = r#"{"sku":"widget","qty":2}"#;
     let translated = h
@@ -204,6 +208,19 @@ async fn http_requests_pass_the_same_gate_as_amqp_requests() {
         missing.header("www-authenticate"),
         Some("Bearer realm=\"tollgate\"")
     );
+    let forbidden = h.post("/calc/add", &[("authorization", &web)], "{}").await;
+    assert_eq!(
+        forbidden.header("www-authenticate"),
+        Some("Bearer realm=\"tollgate\", error=\"insufficient_scope\"")
+    );
+    // README "The HTTP entry" shows these bodies.
+    let body = String::from_utf8_lossy(&missing.body);
+    let shown =
+        r#"{"error":{"code":"token_missing","stage":"authenticate","message":"no credential"}}"#;
+    assert_eq!(body.trim_end(), shown);
+    let shown = json!({"error": {"code": "forbidden", "stage": "authorize",
+                                 "message": "`web` may not call `calc.add`"}});
+    assert_eq!(forbidden.json(), shown);
     let expired_again = h.post(path, &[("authorization", &expired)], order()).await;
     assert_eq!(
         expired_again.header("www-authenticate"),
@@ -224,7 +241,7 @@ async fn http_requests_pass_the_same_gate_as_amqp_requests() {
     assert_eq!((get.status, get.header("allow")), (405, Some("POST")));
     assert_eq!(get.code().as_deref(), Some("method_not_allowed"));
 
-    // Fire and forget: 202 once delivered, and the service gets it.
+    // Fire and forget: 202 once delivered (the router counted the delivery).
     let delivered_before = h.http_messages("delivered");
     let async_headers = [("authorization", web.as_str()), ("prefer", "respond-async")];
     let accepted = h.post("/orders/create", &async_headers, order()).await;

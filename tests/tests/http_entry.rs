@@ -249,8 +249,14 @@ async fn http_requests_pass_the_same_gate_as_amqp_requests() {
     assert!(accepted.body.is_empty());
     assert_eq!(accepted.header("preference-applied"), Some("respond-async"));
     assert_eq!(h.http_messages("delivered"), delivered_before + 1.0);
-    // The same audit counts as AMQP, labelled by entry.
+    // The same audit counts and lines as AMQP, labelled by entry.
     assert!(h.http_messages("rejected") >= cases.len() as f64);
+    let log = std::fs::read_to_string(h.router.log_path()).unwrap();
+    let audit = log
+        .lines()
+        .find(|l| l.contains("Message refused.") && l.contains("case-forbidden"))
+        .unwrap_or_else(|| panic!("no audit line for the forbidden request: {log}"));
+    assert!(audit.contains("entry=\"http\""), "{audit}");
 
     for service in services {
         service.shutdown().await.unwrap();

@@ -101,12 +101,12 @@ async fn run_examples(h: &HttpBus) -> Vec<RunningService> {
         examples::inventory::service(h.bus.registration_token("inventory-svc"), h.bus.bus_key());
     let mut running = Vec::new();
     for service in [orders, inventory] {
-        let service = service.build().unwrap();
+        let service = service.build().expect("a valid example service");
         running.push(
             service
                 .run(h.fx.connect().await, h.bus.names.clone())
                 .await
-                .unwrap(),
+                .expect("the example service runs"),
         );
     }
     h.router.wait_routing(2).await;
@@ -309,10 +309,10 @@ async fn slow_service(
             }
         })
         .build()
-        .unwrap()
+        .expect("a valid service")
         .run(h.fx.connect().await, h.bus.names.clone())
         .await
-        .unwrap();
+        .expect("the slow service runs");
     h.router.wait_routing(1).await;
     (service, rx)
 }

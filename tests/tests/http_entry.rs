@@ -234,6 +234,30 @@ async fn http_requests_pass_the_same_gate_as_amqp_requests() {
     assert_eq!(refused.status, 422, "{refused:?}");
     assert_eq!(refused.code().as_deref(), Some("out_of_stock"));
     assert_eq!(refused.json()["error"]["stage"], "service");
+    // A streamed body past the limit is refused without being read whole.
+    let mut stream = tokio::net::TcpStream::connect(&h.http).await.unwrap();
+    let chunk = "x".repeat(5000);
+    let raw = format!(
+        "POST /orders/create HTTP/1.1\r\nhost: x\r\nx-request-id: case-streamed\r\n\
+         authorization: {web}\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n",
+        chunk.len()
+    );
+    stream.write_all(raw.as_bytes()).await.unwrap();
+    let streamed = read_to_close(&mut stream).await;
+    assert!(streamed.starts_with("HTTP/1.1 413"), "{streamed}");
+    assert!(streamed.contains("\"code\":\"too_large\""), "{streamed}");
+    // A malformed request id.
+    let bad_id = h
+        .post(
+            "/orders/create",
+            &[("authorization", &web), ("x-request-id", "a b")],
+            order(),
+        )
+        .await;
+    assert_eq!(
+        (bad_id.status, bad_id.code().as_deref()),
+        (400, Some("bad_request"))
+    );
     // Only POST.
     let get = send(&h.http, "GET", "/orders/create", &[], "")
         .await
@@ -262,10 +286,11 @@ async fn http_requests_pass_the_same_gate_as_amqp_requests() {
         service.shutdown().await.unwrap();
     }
     let tr = h.fx.transport();
-    let expected: HashMap<String, &str> = cases
+    let mut expected: HashMap<String, &str> = cases
         .iter()
         .map(|(code, ..)| (format!("case-{code}"), *code))
         .collect();
+    expected.insert("case-streamed".to_owned(), "too_large");
     let mut dead = tr
         .subscribe(h.bus.names.dead_queue(), SubscribeOptions::prefetch(50))
         .await

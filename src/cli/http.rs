@@ -34,6 +34,7 @@ pub(crate) async fn start(
     addr: SocketAddr,
     entry: Arc<DirectEntry>,
     section: &HttpSection,
+    router_reply_timeout_secs: u64,
     limits: Limits,
     stopping: CancellationToken,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
@@ -44,7 +45,7 @@ pub(crate) async fn start(
     let handler = Arc::new(handler::Handler {
         entry,
         max_body: limits.max_message_bytes,
-        reply_timeout: section.reply_timeout(),
+        reply_timeout: section.reply_timeout(router_reply_timeout_secs),
         client_timeout: section.client_timeout(),
     });
     let settings = server::ConnectionSettings {

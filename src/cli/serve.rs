@@ -58,7 +58,14 @@ impl ServeArgs {
             Some(addr) => {
                 let entry = Arc::new(running.open_entry(events::Entry::Http).await?);
                 let limits = config.limits;
-                let started = http::start(addr, entry, &config.http, limits, stopping.clone());
+                let started = http::start(
+                    addr,
+                    entry,
+                    &config.http,
+                    config.router.reply_timeout_secs,
+                    limits,
+                    stopping.clone(),
+                );
                 Some(started.await?.1)
             }
             None => None,

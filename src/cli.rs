@@ -8,6 +8,7 @@ mod config;
 mod connect;
 mod demo;
 pub(crate) mod exit;
+mod http;
 mod keys;
 mod logging;
 mod request;

@@ -22,11 +22,13 @@ mod build;
 mod central;
 mod env;
 mod error;
+mod http;
 mod purpose;
 
 pub use central::{CentralAuthSection, MAX_CACHE_TTL_MS, SessionStoreKind};
 pub use env::{EnvSource, ProcessEnv};
 pub use error::ConfigError;
+pub use http::HttpSection;
 pub use purpose::{DEFAULT_REGISTRATION_AUDIENCE, TokenPurpose};
 
 /// Default broker.
@@ -90,6 +92,9 @@ pub struct Config {
     /// `tollgate auth-service`).
     #[serde(default)]
     pub central_auth: CentralAuthSection,
+    /// The HTTP entry (`[http] listen = "127.0.0.1:8080"`); off by default.
+    #[serde(default)]
+    pub http: HttpSection,
     /// Folder relative paths are resolved against (the config file's); not read from the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -187,6 +192,7 @@ impl Default for Config {
             translation: TranslationSection::default(),
             router: RouterSection::default(),
             central_auth: CentralAuthSection::default(),
+            http: HttpSection::default(),
             base_dir: PathBuf::from("."),
         }
     }

@@ -55,8 +55,31 @@ pub fn prometheus_builder() -> Result<PrometheusBuilder, BuildError> {
         .set_buckets_for_metric(Matcher::Full(STAGE_SECONDS.to_owned()), &STAGE_BUCKETS)
 }
 
+/// The door a message came in by: labels the access and audit lines and
+/// [`MESSAGES_TOTAL`], so both entries are counted the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Entry {
+    /// Published to the ingress exchange (`<ns>.ingress`).
+    Amqp,
+    /// `POST /{service}/{method}` on the router's HTTP listener.
+    Http,
+}
+
+impl Entry {
+    /// The stable label: `amqp` or `http`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Amqp => "amqp",
+            Self::Http => "http",
+        }
+    }
+}
+
 /// A message was delivered to its service.
 pub struct MessageDelivered<'a> {
+    /// The door it came in by.
+    pub entry: Entry,
     /// `service.method`.
     pub route: &'a str,
     /// Verified consumer, if any.
@@ -67,6 +90,8 @@ pub struct MessageDelivered<'a> {
 
 /// A message was refused (the message's fault).
 pub struct MessageRejected<'a> {
+    /// The door it came in by.
+    pub entry: Entry,
     /// Stable code.
     pub code: RejectCode,
     /// Stage that refused.
@@ -93,11 +118,15 @@ impl MessageDelivered<'_> {
     /// Logs the access line (target [`ACCESS_TARGET`]) and counts.
     pub fn emit(&self) {
         tracing::info!(
-            target: ACCESS_TARGET, outcome = "delivered", msg.id = %self.message_id,
+            target: ACCESS_TARGET, outcome = "delivered", entry = self.entry.as_str(),
+            msg.id = %self.message_id,
             route = %self.route, consumer = self.consumer.unwrap_or("-"),
             "Message admitted and delivered."
         );
-        metrics::counter!(MESSAGES_TOTAL, "outcome" => "delivered", "code" => "ok").increment(1);
+        metrics::counter!(
+            MESSAGES_TOTAL, "outcome" => "delivered", "code" => "ok", "entry" => self.entry.as_str()
+        )
+        .increment(1);
     }
 }
 
@@ -105,13 +134,15 @@ impl MessageRejected<'_> {
     /// Logs the audit line (target [`AUDIT_TARGET`], warn) and counts.
     pub fn emit(&self) {
         tracing::warn!(
-            target: AUDIT_TARGET, outcome = "rejected", msg.id = %self.message_id,
+            target: AUDIT_TARGET, outcome = "rejected", entry = self.entry.as_str(),
+            msg.id = %self.message_id,
             route = %self.route, consumer = self.consumer.unwrap_or("-"),
             code = self.code.as_str(), stage = self.stage.as_str(), reason = %self.reason,
             "Message refused."
         );
         metrics::counter!(
-            MESSAGES_TOTAL, "outcome" => "rejected", "code" => self.code.as_str(), "stage" => self.stage.as_str()
+            MESSAGES_TOTAL, "outcome" => "rejected", "code" => self.code.as_str(),
+            "stage" => self.stage.as_str(), "entry" => self.entry.as_str()
         )
         .increment(1);
     }

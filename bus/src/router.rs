@@ -22,6 +22,7 @@ use crate::{
     config::{Config, ConfigError},
     dead_letter::DeadLetterBounds,
     error::TransportError,
+    events::Entry,
     health::{Check, Health},
     names::BusNames,
     registry::{RegistryGrants, RegistryListener, RegistryTable},
@@ -31,6 +32,7 @@ use crate::{
 };
 
 mod consume;
+mod direct;
 mod pipeline;
 mod poison;
 mod readmit;
@@ -38,6 +40,7 @@ mod reject;
 mod reply;
 mod used_contexts;
 
+pub use direct::{Answer, DirectEntry, DirectError};
 use pipeline::Pipeline;
 
 /// Wait before handing a message (a request or a reply) back after an
@@ -100,6 +103,16 @@ pub struct RunningRouter {
     pub central: Option<Arc<CentralAuth>>,
     tasks: Vec<JoinHandle<()>>,
     consumers: Vec<JoinHandle<Result<(), TransportError>>>,
+    /// What [`RunningRouter::open_entry`] needs.
+    doors: Doors,
+}
+
+/// The pipeline and transport an in-process entry shares with the ingress.
+struct Doors {
+    pipeline: Arc<Pipeline>,
+    transport: Arc<dyn Transport>,
+    names: BusNames,
+    shutdown: CancellationToken,
 }
 
 impl Router {
@@ -260,6 +273,12 @@ impl Router {
             poison.subscribe().await?,
             readmit.subscribe().await?,
         );
+        let doors = Doors {
+            pipeline: Arc::clone(&pipeline),
+            transport: Arc::clone(&transport),
+            names: s.names.clone(),
+            shutdown: shutdown.clone(),
+        };
         let ingress = ingress.keep_consuming(ingress_sub, shutdown.clone(), move |d| {
             let pipeline = Arc::clone(&pipeline);
             async move { pipeline.handle(d).await }
@@ -288,6 +307,7 @@ impl Router {
                 tokio::spawn(poison),
                 tokio::spawn(readmit),
             ],
+            doors,
         })
     }
 }
@@ -318,6 +338,23 @@ async fn mark_draining(health: Arc<Health>, shutdown: CancellationToken) {
 }
 
 impl RunningRouter {
+    /// Opens an in-process entry (`entry` labels its audit lines and
+    /// metrics) to the same pipeline the ingress runs: declares the entry's
+    /// exclusive reply queue and consumes it until the router's shutdown.
+    ///
+    /// Errors when the reply queue cannot be declared or consumed.
+    pub async fn open_entry(&self, entry: Entry) -> Result<DirectEntry, TransportError> {
+        let d = &self.doors;
+        DirectEntry::open(
+            entry,
+            Arc::clone(&d.pipeline),
+            Arc::clone(&d.transport),
+            d.names.clone(),
+            d.shutdown.clone(),
+        )
+        .await
+    }
+
     /// Waits until every loop has stopped (after shutdown: in-flight messages
     /// are settled first).
     ///

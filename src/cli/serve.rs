@@ -14,6 +14,8 @@ use tollgate_bus::{
 
 mod endpoints;
 
+use super::http;
+
 /// Options of `tollgate serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -43,11 +45,32 @@ impl ServeArgs {
             .await
             .with_context(|| format!("cannot reach RabbitMQ at {}", redact(&config.amqp_url)))?;
         let transport: Arc<dyn Transport> = Arc::new(transport);
-        let shutdown = CancellationToken::new();
+        // The HTTP entry stops first and finishes its requests while the
+        // router still forwards their replies; the router stops after it.
+        let (stopping, shutdown) = (CancellationToken::new(), CancellationToken::new());
         let bound = Duration::from_secs(self.shutdown_timeout_secs);
-        tokio::spawn(stop_on_signal(shutdown.clone(), bound));
+        tokio::spawn(stop_on_signal(stopping.clone(), bound));
         tokio::spawn(export_cache_stats(router.verifier(), shutdown.clone()));
-        let running = router.start(Arc::clone(&transport), shutdown).await?;
+        let running = router
+            .start(Arc::clone(&transport), shutdown.clone())
+            .await?;
+        let http = match config.http.socket() {
+            Some(addr) => {
+                let entry = Arc::new(running.open_entry(events::Entry::Http).await?);
+                let limits = config.limits;
+                let started = http::start(
+                    addr,
+                    entry,
+                    &config.http,
+                    config.router.reply_timeout_secs,
+                    limits,
+                    stopping.clone(),
+                );
+                Some(started.await?.1)
+            }
+            None => None,
+        };
+        tokio::spawn(stop_after_http(stopping, http, shutdown));
         let stopped = running.wait().await;
         transport.close().await?;
         stopped.context("a queue the router consumes vanished and could not be consumed again")?;
@@ -68,6 +91,22 @@ pub(crate) fn load(path: &std::path::Path) -> anyhow::Result<Config> {
 /// The URL (or comma-separated URLs) without passwords, for messages.
 pub(crate) fn redact(url: &str) -> String {
     tollgate_bus::redact_amqp_urls(url)
+}
+
+/// Cancels `shutdown` (the router's) once `stopping` was cancelled and the
+/// HTTP entry, if any, answered its requests in flight.
+async fn stop_after_http(
+    stopping: CancellationToken,
+    http: Option<tokio::task::JoinHandle<()>>,
+    shutdown: CancellationToken,
+) {
+    stopping.cancelled().await;
+    if let Some(http) = http
+        && let Err(e) = http.await
+    {
+        tracing::error!(error = %e, "The HTTP entry failed.");
+    }
+    shutdown.cancel();
 }
 
 /// Stops the router on the first signal; exits the process once `bound`

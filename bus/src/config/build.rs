@@ -148,6 +148,7 @@ impl Config {
                 format!("`{addr}` is not host:port"),
             ));
         }
+        self.http.check(self.router.reply_timeout_secs, errors);
         if self.router.prefetch == 0 {
             errors.push(ConfigError::new("router.prefetch", "must be at least 1"));
         }

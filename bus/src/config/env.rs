@@ -51,6 +51,9 @@ impl Config {
         if let Some(v) = env.get("TOLLGATE_METRICS_ADDR") {
             self.metrics_addr = Some(v).filter(|v| !v.is_empty());
         }
+        if let Some(v) = env.get("TOLLGATE_HTTP_LISTEN") {
+            self.http.listen = Some(v).filter(|v| !v.is_empty());
+        }
         if let Some(v) = env.get("TOLLGATE_CONSUMERS_FILE") {
             self.auth.consumers_file = Some(PathBuf::from(v));
         }

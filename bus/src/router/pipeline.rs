@@ -11,7 +11,7 @@ use crate::{
     dead_letter::DeadLetterBounds,
     envelope::Envelope,
     error::TransportError,
-    events::{self, MessageDelivered, MessageRequeued},
+    events::{self, Entry, MessageDelivered, MessageRequeued},
     hop::Hop,
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
@@ -81,33 +81,11 @@ impl Pipeline {
             redelivered = info.redelivered,
         );
         async move {
-            let mut facts = Facts::default();
-            let introspected = self.introspect(&envelope, &info.routing_key).await;
-            let verdict =
-                match self
-                    .gate
-                    .pass(&mut envelope, &info.routing_key, &mut facts, introspected)
-                {
-                    Verdict::Pass(resolved) => self.deliver(&mut envelope, resolved).await,
-                    Verdict::Refused(rejection) => Verdict::Refused(rejection),
-                    Verdict::Failed(e) => Verdict::Failed(e),
-                };
-            let settled = match verdict {
-                Verdict::Pass(()) => Ok(()),
-                Verdict::Refused(rejection) => reject::refuse(
-                    self.transport.as_ref(),
-                    &self.names,
-                    &envelope,
-                    &facts,
-                    &rejection,
-                    &self.bounds,
-                )
+            match self
+                .run(&mut envelope, &info.routing_key, Entry::Amqp)
                 .await
-                .map_err(InfraError::from),
-                Verdict::Failed(e) => Err(e),
-            };
-            match settled {
-                Ok(()) => ack(acker, &envelope.id).await,
+            {
+                Ok(_) => ack(acker, &envelope.id).await,
                 Err(e) => requeue(acker, &envelope.id, &e).await,
             }
         }
@@ -115,9 +93,68 @@ impl Pipeline {
         .await;
     }
 
+    /// Takes `envelope`, sent to `routing_key` through `entry`, through the
+    /// gate, then delivers it (`Ok(None)`, once the broker confirmed) or
+    /// refuses it (`Ok(Some(rejection))`, once the dead-letter copy and, for
+    /// the AMQP entry, the error reply to its `reply_to` are confirmed).
+    /// Another entry answers a refusal itself (an HTTP status), so its
+    /// refusal gets no error reply on the bus. Errors for the
+    /// infrastructure's fault: nothing was delivered.
+    pub(super) async fn run(
+        &self,
+        envelope: &mut Envelope,
+        routing_key: &str,
+        entry: Entry,
+    ) -> Result<Option<Rejection>, InfraError> {
+        let mut facts = Facts::default();
+        let introspected = self.introspect(envelope, routing_key).await;
+        let verdict = match self
+            .gate
+            .pass(envelope, routing_key, &mut facts, introspected)
+        {
+            Verdict::Pass(resolved) => self.deliver(envelope, resolved, entry).await,
+            Verdict::Refused(rejection) => Verdict::Refused(rejection),
+            Verdict::Failed(e) => Verdict::Failed(e),
+        };
+        match verdict {
+            Verdict::Pass(()) => Ok(None),
+            Verdict::Refused(rejection) => {
+                if entry != Entry::Amqp {
+                    facts.reply_to = None;
+                }
+                self.refuse(entry, envelope, &facts, &rejection).await?;
+                Ok(Some(rejection))
+            }
+            Verdict::Failed(e) => Err(e),
+        }
+    }
+
+    /// Records a refusal of `envelope` decided before the gate (an entry's
+    /// own check, such as an HTTP body past the size limit): the audit line
+    /// and the dead-letter copy, as for a refusal by the gate.
+    pub(super) async fn refuse(
+        &self,
+        entry: Entry,
+        envelope: &Envelope,
+        facts: &Facts,
+        rejection: &Rejection,
+    ) -> Result<(), InfraError> {
+        reject::refuse(
+            entry,
+            self.transport.as_ref(),
+            &self.names,
+            envelope,
+            facts,
+            rejection,
+            &self.bounds,
+        )
+        .await
+        .map_err(InfraError::from)
+    }
+
     /// Publishes the admitted message to its service and waits for the
     /// broker's confirm; only a [`Resolved`] target can be delivered to.
-    async fn deliver(&self, envelope: &mut Envelope, to: Resolved) -> Verdict<()> {
+    async fn deliver(&self, envelope: &mut Envelope, to: Resolved, entry: Entry) -> Verdict<()> {
         let service = &to.target().service;
         let address = Address::new(self.names.deliver_exchange(), service.as_str());
         // The ingress is acked once this confirm is in: the copy must survive a restart.
@@ -128,6 +165,7 @@ impl Pipeline {
         match published {
             Ok(()) => {
                 MessageDelivered {
+                    entry,
                     route: to.permit().route().as_str(),
                     consumer: to.permit().identity().map(|i| i.consumer.as_str()),
                     message_id: &envelope.id,

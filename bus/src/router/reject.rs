@@ -3,15 +3,24 @@
 //! confirmed before the ingress is acked.
 
 use crate::{
-    address::Address, chain::Facts, dead_letter::DeadLetterBounds, envelope::Envelope,
-    error::TransportError, error_reply::ErrorBody, events::MessageRejected, names::BusNames,
-    rejection::Rejection, transport::Transport,
+    address::Address,
+    chain::Facts,
+    dead_letter::DeadLetterBounds,
+    envelope::Envelope,
+    error::TransportError,
+    error_reply::ErrorBody,
+    events::{Entry, MessageRejected},
+    names::BusNames,
+    rejection::Rejection,
+    transport::Transport,
 };
 
-/// Sends the error reply and the dead-letter copy. Errors only for a transport
-/// failure (the message is then requeued); a caller whose reply queue is gone
-/// gets no reply, which is logged.
+/// Sends the error reply (to `facts.reply_to`, when set) and the dead-letter
+/// copy, and writes the audit line labelled with `entry`. Errors only for a
+/// transport failure (the message is then requeued); a caller whose reply
+/// queue is gone gets no reply, which is logged.
 pub(super) async fn refuse(
+    entry: Entry,
     transport: &dyn Transport,
     names: &BusNames,
     refused: &Envelope,
@@ -20,6 +29,7 @@ pub(super) async fn refuse(
     bounds: &DeadLetterBounds,
 ) -> Result<(), TransportError> {
     MessageRejected {
+        entry,
         code: rejection.code,
         stage: rejection.stage,
         route: facts.route_str(),

@@ -47,6 +47,8 @@ pub(crate) struct BenchBus {
     pub(crate) amqp: String,
     /// The prefetch of the router, the relay and the services.
     pub(crate) prefetch: u16,
+    /// Where the router serves its HTTP entry, when its config asks for one.
+    pub(crate) http_addr: String,
     keys: Arc<BenchKeys>,
 }
 
@@ -95,6 +97,7 @@ impl BenchBus {
             dir,
             amqp: amqp.to_owned(),
             prefetch,
+            http_addr: free_local_port()?,
             keys,
         })
     }
@@ -105,10 +108,15 @@ impl BenchBus {
     }
 
     /// Writes the router's key files and config (`mode`, metrics on a free
-    /// local port) into the folder; returns the config's path.
-    pub(crate) fn write_router_config(&self, mode: AuthMode) -> anyhow::Result<PathBuf> {
+    /// local port, the HTTP entry on [`BenchBus::http_addr`] when `http`)
+    /// into the folder; returns the config's path.
+    pub(crate) fn write_router_config(
+        &self,
+        mode: AuthMode,
+        http: bool,
+    ) -> anyhow::Result<PathBuf> {
         let path = self.dir.join("tollgate.toml");
-        let toml = self.router_toml(mode)?;
+        let toml = self.router_toml(mode, http)?;
         std::fs::write(&path, toml).with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     }
@@ -116,7 +124,7 @@ impl BenchBus {
     /// The verifier a service-mode service of this bus holds: the router's
     /// consumers and verifier settings, as its config file would give them.
     pub(crate) fn service_verifier(&self) -> anyhow::Result<Arc<Verifier>> {
-        let config = Config::from_toml(&self.router_toml(AuthMode::Service)?, &self.dir)?;
+        let config = Config::from_toml(&self.router_toml(AuthMode::Service, false)?, &self.dir)?;
         let store = config.consumers().map_err(|p| anyhow!("{p:?}"))?;
         Ok(Arc::new(Verifier::new(
             Arc::new(store),
@@ -133,7 +141,7 @@ impl BenchBus {
     }
 
     /// The router config for `mode`, its key files written into the folder.
-    fn router_toml(&self, mode: AuthMode) -> anyhow::Result<String> {
+    fn router_toml(&self, mode: AuthMode, http: bool) -> anyhow::Result<String> {
         let write = |name: &str, text: &str| {
             let path = self.dir.join(name);
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
@@ -152,6 +160,7 @@ impl BenchBus {
             mode,
             prefetch: self.prefetch,
             keys: &self.keys,
+            http_addr: http.then_some(self.http_addr.as_str()),
         }))
     }
 
@@ -210,7 +219,8 @@ mod tests {
         )
         .unwrap();
         for mode in [AuthMode::Gateway, AuthMode::Service] {
-            bus.write_router_config(mode).unwrap();
+            bus.write_router_config(mode, mode == AuthMode::Gateway)
+                .unwrap();
             let config = bus.router_config().unwrap();
             let settings = config.router_settings().unwrap();
             assert_eq!(config.bus_names(), bus.names);

@@ -24,6 +24,9 @@ pub(crate) enum GateKind {
     Relay,
     /// `tollgate serve` with `default_auth` set to this mode.
     Router(AuthMode),
+    /// `tollgate serve` in gateway mode, with its HTTP entry on the bus's
+    /// `http_addr`.
+    HttpRouter,
 }
 
 /// A running gate process, killed if dropped before [`stop`](Gate::stop).
@@ -69,8 +72,12 @@ impl Gate {
                 ];
                 ChildProcess::spawn("relay", &args, &bus.log("relay"), true)?
             }
-            GateKind::Router(mode) => {
-                let config = bus.write_router_config(mode)?;
+            GateKind::Router(_) | GateKind::HttpRouter => {
+                let (mode, http) = match kind {
+                    GateKind::Router(mode) => (mode, false),
+                    _ => (AuthMode::Gateway, true),
+                };
+                let config = bus.write_router_config(mode, http)?;
                 let args = vec!["serve".into(), "--config".into(), config.into_os_string()];
                 ChildProcess::spawn("router", &args, &bus.log("router"), false)?
             }
@@ -95,7 +102,7 @@ impl Gate {
                 let line = self.child.next_line(Duration::from_secs(5)).await?;
                 Some(serde_json::from_str(&line).context("reading the relay's counts")?)
             }
-            GateKind::Router(_) => None,
+            GateKind::Router(_) | GateKind::HttpRouter => None,
         };
         Ok(GateReport { peak_rss_mb, relay })
     }
@@ -112,6 +119,9 @@ impl Gate {
             let mut consuming = true;
             for queue in &queues {
                 consuming &= matches!(transport.inspect(queue).await, Ok(i) if i.consumers > 0);
+            }
+            if self.kind == GateKind::HttpRouter {
+                consuming &= tokio::net::TcpStream::connect(&bus.http_addr).await.is_ok();
             }
             if consuming {
                 return Ok(());

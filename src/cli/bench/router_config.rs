@@ -23,6 +23,8 @@ pub(crate) struct RouterPlan<'a> {
     pub(crate) prefetch: u16,
     /// The consumers' keys.
     pub(crate) keys: &'a BenchKeys,
+    /// Where the router serves its HTTP entry; none when `None`.
+    pub(crate) http_addr: Option<&'a str>,
 }
 
 /// The file of `consumer`'s public key, in the config's folder.
@@ -97,6 +99,9 @@ pub(crate) fn router_toml(plan: &RouterPlan<'_>) -> String {
              [central_auth]\nservice = \"{AUTH}\"\ncache_ttl_ms = {cache_ttl_ms}\n"
         ));
     }
+    if let Some(addr) = plan.http_addr {
+        toml.push_str(&format!("\n[http]\nlisten = {}\n", quoted(addr)));
+    }
     toml
 }
 
@@ -121,6 +126,7 @@ mod tests {
             mode: AuthMode::Service,
             prefetch: 64,
             keys: &keys,
+            http_addr: Some("127.0.0.1:8080"),
         };
         let text = router_toml(&plan);
         let config = Config::from_toml(&text, "/nowhere").unwrap();
@@ -128,6 +134,7 @@ mod tests {
         assert_eq!(config.amqp_url, plan.amqp_url);
         assert_eq!(config.metrics_addr.as_deref(), Some("127.0.0.1:9464"));
         assert_eq!(config.router.prefetch, 64);
+        assert_eq!(config.http.listen.as_deref(), Some("127.0.0.1:8080"));
         assert_eq!(config.auth.consumers.len(), keys.consumers.len());
         assert!(text.contains("default_auth = \"service\""));
         assert!(text.contains("public_key_file = \"caller-rs256.pub.pem\""));

@@ -10,8 +10,8 @@ use std::{
 
 use anyhow::bail;
 use serde_json::json;
-use tollgate_bus::{Envelope, Transport};
-use tollgate_services::{Caller, RequestOptions};
+use tollgate_bus::Transport;
+use tollgate_services::Caller;
 
 use super::{
     RpcArgs,
@@ -27,12 +27,14 @@ use super::{
 mod calls;
 mod central;
 mod chart;
+mod client;
 mod echo;
 mod report;
 mod scenario;
 mod tokens;
 
 use calls::{Call, Phase};
+use client::Client;
 use report::{Figures, Summary};
 use scenario::Scenario;
 use tokens::Tokens;
@@ -143,21 +145,25 @@ async fn measure_on(
     } else {
         Arc::clone(&setup.token)
     };
-    await_first_reply(&caller, &setup.call, &token).await?;
+    let client = match scenario {
+        Scenario::HttpGateway => Client::Http(bus.http_addr.clone()),
+        _ => Client::Amqp(Arc::clone(&caller)),
+    };
+    await_first_reply(&client, &setup.call, &token).await?;
     let tokens = match scenario.fresh_tokens_of() {
         Some(consumer) => Tokens::fresh(&setup.pools[consumer]),
         None => Tokens::Fixed(token),
     };
     let (call, n) = (&setup.call, args.in_flight);
-    let warm_up = calls::run(&caller, call, &tokens, n, args.warm_up).await?;
-    let idle = calls::run(&caller, call, &tokens, 1, args.common.duration).await?;
-    let loaded = calls::run(&caller, call, &tokens, n, args.common.duration).await?;
+    let warm_up = calls::run(&client, call, &tokens, n, args.warm_up).await?;
+    let idle = calls::run(&client, call, &tokens, 1, args.common.duration).await?;
+    let loaded = calls::run(&client, call, &tokens, n, args.common.duration).await?;
     gate.ensure_running()?;
     service.shutdown().await?;
     if let Some(auth) = auth_service {
         auth.shutdown().await?;
     }
-    drop(caller);
+    drop((client, caller));
     let gate = gate.stop().await?;
     service_transport.close().await.ok();
     caller_transport.close().await.ok();
@@ -166,12 +172,14 @@ async fn measure_on(
 
 /// Calls (with the fixed token) until a reply comes: the gate consumes and
 /// the router has learnt the service's registration.
-async fn await_first_reply(caller: &Caller, call: &Call, token: &str) -> anyhow::Result<()> {
+async fn await_first_reply(client: &Client, call: &Call, token: &str) -> anyhow::Result<()> {
     let started = Instant::now();
-    let options = RequestOptions::with_token(token).timeout(Duration::from_secs(1));
+    let mut line = client.line();
     loop {
-        let request = Envelope::new(call.payload.clone()).with_content_type("application/json");
-        match caller.request_raw(echo::ROUTE, request, &options).await {
+        match line
+            .call(&call.payload, token, Duration::from_secs(1))
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(e) if started.elapsed() > FIRST_REPLY_TIMEOUT => {
                 bail!("no reply within {FIRST_REPLY_TIMEOUT:?}: {e}")

@@ -282,7 +282,7 @@ fn router_log_filter() -> String {
 }
 
 /// A free 127.0.0.1 port, as `host:port`.
-fn free_local_addr() -> String {
+pub fn free_local_addr() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").to_string()
 }

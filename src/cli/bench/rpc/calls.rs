@@ -1,16 +1,11 @@
-//! Calls through the SDK caller for a while, `in_flight` at a time: how
-//! long each took, how many failed.
+//! Calls through the SDK caller or the HTTP entry for a while, `in_flight`
+//! at a time: how long each took, how many failed.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tollgate_bus::Envelope;
-use tollgate_services::{Caller, RequestOptions};
 
-use super::{echo::ROUTE, tokens::Tokens};
+use super::{client::Client, tokens::Tokens};
 
 /// What to send on every call.
 #[derive(Clone)]
@@ -49,7 +44,7 @@ impl Phase {
 /// Calls `in_flight` at a time (each worker starts its next call when its
 /// last one ended) until `duration` is up or `tokens` run out.
 pub(crate) async fn run(
-    caller: &Arc<Caller>,
+    client: &Client,
     call: &Call,
     tokens: &Tokens,
     in_flight: usize,
@@ -60,7 +55,7 @@ pub(crate) async fn run(
     let workers: Vec<_> = (0..in_flight.max(1))
         .map(|_| {
             tokio::spawn(worker(
-                Arc::clone(caller),
+                client.clone(),
                 call.clone(),
                 tokens.clone(),
                 deadline,
@@ -83,17 +78,16 @@ pub(crate) async fn run(
 }
 
 /// One call after another until `deadline`.
-async fn worker(caller: Arc<Caller>, call: Call, tokens: Tokens, deadline: Instant) -> Phase {
+async fn worker(client: Client, call: Call, tokens: Tokens, deadline: Instant) -> Phase {
     let mut done = Phase::default();
+    let mut line = client.line();
     while Instant::now() < deadline {
         let Some(token) = tokens.next() else {
             done.exhausted = true;
             break;
         };
-        let options = RequestOptions::with_token(token).timeout(call.timeout);
-        let request = Envelope::new(call.payload.clone()).with_content_type("application/json");
         let start = Instant::now();
-        match caller.request_raw(ROUTE, request, &options).await {
+        match line.call(&call.payload, &token, call.timeout).await {
             Ok(_) => done.latencies.push(start.elapsed()),
             Err(e) => {
                 if done.failures == 0 {

@@ -28,10 +28,13 @@ pub(crate) enum Scenario {
         /// Whether the router keeps positive answers (2 s) or asks every time.
         cached: bool,
     },
+    /// HTTP → the router's HTTP entry (gateway mode, the same token on every
+    /// call) → bus → service → HTTP: one keep-alive connection per call in flight.
+    HttpGateway,
 }
 
 /// Every scenario, the baseline first.
-pub(crate) const ALL: [Scenario; 8] = [
+pub(crate) const ALL: [Scenario; 9] = [
     Scenario::RawRelay,
     Scenario::GatewayCached,
     Scenario::GatewayFresh(CALLER_HS256),
@@ -40,6 +43,7 @@ pub(crate) const ALL: [Scenario; 8] = [
     Scenario::ServiceMode,
     Scenario::Central { cached: true },
     Scenario::Central { cached: false },
+    Scenario::HttpGateway,
 ];
 
 /// How long a central-mode router keeps a positive answer in the cached scenario.
@@ -60,6 +64,7 @@ impl Scenario {
             Self::ServiceMode => "service_mode",
             Self::Central { cached: true } => "central_cached",
             Self::Central { cached: false } => "central_uncached",
+            Self::HttpGateway => "http_gateway",
         }
     }
 
@@ -72,6 +77,7 @@ impl Scenario {
             Self::Central { cached } => GateKind::Router(AuthMode::Central {
                 cache_ttl_ms: if cached { CENTRAL_CACHE_TTL_MS } else { 0 },
             }),
+            Self::HttpGateway => GateKind::HttpRouter,
         }
     }
 

@@ -8,6 +8,8 @@
 //! and the service allows no leeway, so a request outlives its assertion
 //! within seconds.
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};

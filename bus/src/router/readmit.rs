@@ -73,7 +73,14 @@ impl Readmitter {
     pub(super) async fn readmit(&self, delivery: Delivery) {
         let (request, _, acker) = delivery.into_parts();
         let outcome = match self.check(&request) {
-            Ok(fresh) => self.deliver(request.clone(), fresh).await,
+            Ok(fresh) => {
+                let delivered = self.deliver(request.clone(), fresh).await;
+                if matches!(delivered, Err(Refusal::Failed(_))) {
+                    // Requeued: its next attempt is no replay.
+                    self.forget(&request);
+                }
+                delivered
+            }
             Err(rejection) => Err(rejection),
         };
         let settled = match outcome {
@@ -140,6 +147,15 @@ impl Readmitter {
         self.signer
             .sign(&who, route, &request.id)
             .map_err(|e| Refusal::Failed(TransportError::InvalidTopology(e.to_string())))
+    }
+
+    /// Forgets that `request`'s assertion was re-admitted.
+    fn forget(&self, request: &Envelope) {
+        let assertion = request
+            .headers
+            .get_str(headers::ASSERTION)
+            .unwrap_or_default();
+        self.used.forget(&assertion_id(assertion));
     }
 
     /// The caller is still trusted and the policy still allows `route`.

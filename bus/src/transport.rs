@@ -70,6 +70,12 @@ pub trait Transport: Send + Sync + 'static {
     /// Whether the transport holds a working connection to its broker right
     /// now (false while it reconnects, and once closed). Never waits.
     fn is_connected(&self) -> bool;
+
+    /// Whether the broker blocks this connection's publishes now (a memory
+    /// or disk alarm: `connection.blocked`). Never waits; false by default.
+    fn is_blocked(&self) -> bool {
+        false
+    }
 }
 
 /// Settles one delivery; implemented by each transport.

@@ -29,9 +29,9 @@ use super::{
 /// How often expired leases are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
-/// How long every lease is held past a broker outage of the router's own (a
-/// default lease): the services were as cut off as the router, and announce
-/// again once they are back (at once, on the `discover` sent then).
+/// How long every lease is held past a broker outage or alarm seen by the
+/// router (a default lease): the services were as cut off as the router, and
+/// announce again once they are back (at once, on the `discover` sent then).
 const HOLD_AFTER_OUTAGE: Duration = Duration::from_secs(15);
 
 /// Wait before retrying an announcement the broker could not act on.
@@ -134,12 +134,13 @@ impl RegistryListener {
     }
 
     /// Drops expired leases, except while the router is cut off from the
-    /// broker and just after (it heard no heartbeat, which says nothing of the
-    /// services): then every lease is held and, once back, services are asked
-    /// to announce. Returns whether the router is cut off now.
+    /// broker, or the broker blocks publishing (an alarm blocks every
+    /// service's heartbeat too), and just after: a missing heartbeat then
+    /// says nothing of the services, so every lease is held and, once back,
+    /// services are asked to announce. Returns whether it is cut off now.
     async fn sweep(&self, transport: &dyn Transport, was_cut_off: bool) -> bool {
         let now = Instant::now();
-        if !transport.is_connected() {
+        if !transport.is_connected() || transport.is_blocked() {
             self.table.hold_leases(now + HOLD_AFTER_OUTAGE);
             return true;
         }

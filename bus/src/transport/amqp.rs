@@ -173,6 +173,10 @@ impl Transport for AmqpTransport {
         self.connector.is_connected()
     }
 
+    fn is_blocked(&self) -> bool {
+        self.connector.blocked()
+    }
+
     async fn close(&self) -> Result<(), TransportError> {
         self.connector.close().await;
         Ok(())

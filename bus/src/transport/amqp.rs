@@ -110,21 +110,14 @@ impl AmqpTransport {
         })
     }
 
-    /// Runs `op` on a fresh channel (a failed operation closes its channel) and closes it.
+    /// Runs `op` on a fresh channel and closes it ([`Connector::on_channel`]).
     async fn on_channel<T>(
         &self,
         op: impl AsyncFnOnce(&lapin::Channel) -> Result<T, TransportError>,
     ) -> Result<T, TransportError> {
-        let link = self.connector.link().await?;
-        let channel = connect::open_channel(&link.connection, "admin").await?;
-        let result = connect::within("declare, delete or inspect (timed out)", op(&channel)).await;
-        let close = channel.close(200, "done".into());
-        if channel.status().connected()
-            && let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), close).await
-        {
-            tracing::debug!(error = %e, "Closing an admin channel failed.");
-        }
-        result
+        self.connector
+            .on_channel("declare, delete or inspect (timed out)", op)
+            .await
     }
 }
 

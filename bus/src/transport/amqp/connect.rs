@@ -105,6 +105,27 @@ impl Connector {
         blocked
     }
 
+    /// Runs `op` on a fresh, throwaway channel of the current link (a failed
+    /// operation closes its channel, never the shared publishing one), for at
+    /// most [`OPEN_WAIT`] (`operation` names it when it times out), and
+    /// closes the channel.
+    pub(super) async fn on_channel<T>(
+        &self,
+        operation: &'static str,
+        op: impl AsyncFnOnce(&Channel) -> Result<T, TransportError>,
+    ) -> Result<T, TransportError> {
+        let link = self.link().await?;
+        let channel = open_channel(&link.connection, "admin").await?;
+        let result = within(operation, op(&channel)).await;
+        let close = channel.close(200, "done".into());
+        if channel.status().connected()
+            && let Ok(Err(e)) = tokio::time::timeout(CLOSE_WAIT, close).await
+        {
+            tracing::debug!(error = %e, "Closing a throwaway channel failed.");
+        }
+        result
+    }
+
     /// Whether the current link is healthy (no reconnect is needed).
     pub(super) fn is_connected(&self) -> bool {
         self.current

@@ -11,10 +11,7 @@ use lapin::{Confirmation, options::BasicPublishOptions};
 
 use crate::{address::Address, envelope::Envelope, error::TransportError};
 
-use super::{
-    connect::{self, Connector},
-    convert, returns, topology,
-};
+use super::{connect::Connector, convert, returns, topology};
 
 /// Publishes `envelope` to `to` and waits for the broker's verdict.
 pub(super) async fn publish(
@@ -126,12 +123,11 @@ const BLOCKED_CHECK: Duration = Duration::from_millis(100);
 
 /// Checks on a throwaway channel that `exchange` exists, and remembers it.
 async fn check_exchange(connector: &Connector, exchange: &str) -> Result<(), TransportError> {
-    let link = connector.link().await?;
-    let channel = connect::open_channel(&link.connection, "check").await?;
-    topology::exchange_exists(&channel, exchange).await?;
+    connector
+        .on_channel("exchange check (timed out)", async |channel| {
+            topology::exchange_exists(channel, exchange).await
+        })
+        .await?;
     connector.remember_exchange(exchange);
-    if let Err(e) = channel.close(200, "done".into()).await {
-        tracing::debug!(error = %e, "Closing the check channel failed.");
-    }
     Ok(())
 }

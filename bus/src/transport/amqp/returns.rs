@@ -25,10 +25,7 @@ use lapin::{
 
 use crate::{address::Address, envelope::Envelope, error::TransportError, headers};
 
-use super::{
-    connect::{self, Connector},
-    topology,
-};
+use super::{connect::Connector, topology};
 
 /// Whether `returned` is the message published as `envelope` to `to`: the
 /// same exchange, routing key, message id, correlation id and body.
@@ -81,13 +78,12 @@ async fn publish_rescued(
     queue: &str,
     returned: BasicReturnMessage,
 ) -> Result<(), TransportError> {
+    connector
+        .on_channel("rescue queue check (timed out)", async |channel| {
+            topology::inspect(channel, queue).await
+        })
+        .await?;
     let link = connector.link().await?;
-    let check = connect::open_channel(&link.connection, "rescue").await?;
-    let exists = topology::inspect(&check, queue).await;
-    if let Err(e) = check.close(200, "done".into()).await {
-        tracing::debug!(error = %e, "Closing the rescue check channel failed.");
-    }
-    exists?;
     let returned_because = format!("{} {}", returned.reply_code, returned.reply_text);
     let BasicReturnMessage { delivery, .. } = returned;
     let properties = marked(&delivery, &returned_because);

@@ -39,6 +39,7 @@ use crate::{
     hop::Hop,
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
+    reply_context::ContextId,
     time::unix_now,
     transport::{Delivery, Transport},
 };
@@ -73,11 +74,11 @@ impl Readmitter {
     pub(super) async fn readmit(&self, delivery: Delivery) {
         let (request, _, acker) = delivery.into_parts();
         let outcome = match self.check(&request) {
-            Ok(fresh) => {
+            Ok((used, fresh)) => {
                 let delivered = self.deliver(request.clone(), fresh).await;
                 if matches!(delivered, Err(Refusal::Failed(_))) {
                     // Requeued: its next attempt is no replay.
-                    self.forget(&request);
+                    self.used.forget(&used);
                 }
                 delivered
             }
@@ -111,8 +112,10 @@ impl Readmitter {
         }
     }
 
-    /// The checks of the module's doc, in order; the fresh assertion if all pass.
-    fn check(&self, request: &Envelope) -> Result<String, Refusal> {
+    /// The checks of the module's doc, in order; if all pass, the id under
+    /// which the presented assertion is now recorded as used, and the fresh
+    /// assertion.
+    fn check(&self, request: &Envelope) -> Result<(ContextId, String), Refusal> {
         let route = request.headers.get_str(headers::ROUTE).unwrap_or_default();
         let assertion = request
             .headers
@@ -135,27 +138,23 @@ impl Readmitter {
         }
         let mut who = asserted.identity;
         self.still_allowed(&who, route)?;
-        let until = asserted.issued_at.saturating_add(self.max_age.as_secs());
-        if self.used.first_use(assertion_id(assertion), until) == Use::Again {
+        // The credential was valid when the request entered the bus; the fresh
+        // assertion is not cut short by its expiry.
+        who.expires_at = None;
+        let fresh = self
+            .signer
+            .sign(&who, route, &request.id)
+            .map_err(|e| Refusal::Failed(TransportError::InvalidTopology(e.to_string())))?;
+        let (id, until) = (
+            assertion_id(assertion),
+            asserted.issued_at.saturating_add(self.max_age.as_secs()),
+        );
+        if self.used.first_use(id, until) == Use::Again {
             return Err(not_from_bus(
                 "this assertion was re-admitted before (a replay)".to_owned(),
             ));
         }
-        // The credential was valid when the request entered the bus; the fresh
-        // assertion is not cut short by its expiry.
-        who.expires_at = None;
-        self.signer
-            .sign(&who, route, &request.id)
-            .map_err(|e| Refusal::Failed(TransportError::InvalidTopology(e.to_string())))
-    }
-
-    /// Forgets that `request`'s assertion was re-admitted.
-    fn forget(&self, request: &Envelope) {
-        let assertion = request
-            .headers
-            .get_str(headers::ASSERTION)
-            .unwrap_or_default();
-        self.used.forget(&assertion_id(assertion));
+        Ok((id, fresh))
     }
 
     /// The caller is still trusted and the policy still allows `route`.
@@ -245,9 +244,9 @@ fn untrusted(e: &AuthError) -> Rejection {
 }
 
 /// A short id of one assertion (its first 12 bytes of SHA-256).
-fn assertion_id(assertion: &str) -> crate::reply_context::ContextId {
+fn assertion_id(assertion: &str) -> ContextId {
     let digest = Sha256::digest(assertion.as_bytes());
-    let mut id = crate::reply_context::ContextId::default();
+    let mut id = ContextId::default();
     let len = id.len();
     id.copy_from_slice(&digest[..len]);
     id

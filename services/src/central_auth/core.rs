@@ -41,6 +41,30 @@ pub struct AuthCore {
 }
 
 impl AuthCore {
+    /// A core with `users`, sessions in memory, the default session limits
+    /// and login back-off (`[central_auth]`'s defaults), no JWT verifier, and
+    /// `announcer` (for the demo and the benchmarks).
+    ///
+    /// Errors when the decoy hash cannot be made.
+    pub fn in_memory(
+        users: tollgate_auth::UsersFile,
+        announcer: Option<SessionsAnnouncer>,
+    ) -> Result<Self, crate::error::CentralAuthError> {
+        let defaults = tollgate_bus::config::CentralAuthSection::default();
+        Ok(Self {
+            users: Users::fixed(users),
+            store: Arc::new(super::MemorySessionStore::new()),
+            limits: SessionLimits::default(),
+            throttle: LoginThrottle::new(
+                std::time::Duration::from_millis(defaults.login_backoff_base_ms),
+                std::time::Duration::from_secs(defaults.login_backoff_max_secs),
+            ),
+            jwt: None,
+            announcer,
+            decoy_hash: super::decoy()?,
+        })
+    }
+
     /// `auth.login` by `caller` (the consumer the bus verified).
     ///
     /// Errors: `login_throttled` (with the wait) before checking anything when

@@ -5,11 +5,11 @@
 use std::{sync::Arc, time::Duration};
 
 use serde_json::{Value, json};
-use tollgate_auth::{AssertionVerifier, SessionLimits, User, UsersFile, hash_password};
+use tollgate_auth::{AssertionVerifier, User, UsersFile, hash_password};
 use tollgate_bus::{BusNames, Envelope, Transport, config::Config};
 use tollgate_services::{
     CallError, RequestOptions, RunningService, TokenSource,
-    central_auth::{self, AuthCore, LoginThrottle, MemorySessionStore, SessionsAnnouncer, Users},
+    central_auth::{self, AuthCore, SessionsAnnouncer},
 };
 
 use super::{bus::DemoBus, table::Row, tokens::Tokens};
@@ -39,20 +39,13 @@ pub(super) async fn start_auth_service(
         scopes: vec!["orders.write".into()],
         disabled: false,
     });
-    let core = AuthCore {
-        users: Users::fixed(users),
-        store: Arc::new(MemorySessionStore::new()),
-        limits: SessionLimits::default(),
-        throttle: LoginThrottle::new(Duration::from_millis(500), Duration::from_secs(15)),
-        jwt: None,
-        announcer: Some(SessionsAnnouncer::new(
-            Arc::clone(&transport),
-            names.clone(),
-            service,
-            credential.clone(),
-        )),
-        decoy_hash: central_auth::decoy()?,
-    };
+    let announcer = SessionsAnnouncer::new(
+        Arc::clone(&transport),
+        names.clone(),
+        service,
+        credential.clone(),
+    );
+    let core = AuthCore::in_memory(users, Some(announcer))?;
     let running = central_auth::service(Arc::new(core), service, credential, bus_key)?
         .run(transport, names.clone())
         .await?;

@@ -5,11 +5,11 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use tollgate_auth::{SessionLimits, User, UsersFile, hash_password};
+use tollgate_auth::{User, UsersFile, hash_password};
 use tollgate_bus::Transport;
 use tollgate_services::{
     Caller, RequestOptions, RunningService, TokenSource,
-    central_auth::{self, AuthCore, LoginReply, LoginRequest, LoginThrottle, MemorySessionStore},
+    central_auth::{self, AuthCore, LoginReply, LoginRequest},
 };
 
 use crate::cli::bench::{
@@ -36,15 +36,7 @@ pub(super) async fn start(
         scopes: Vec::new(),
         disabled: false,
     });
-    let core = AuthCore {
-        users: central_auth::Users::fixed(users),
-        store: Arc::new(MemorySessionStore::new()),
-        limits: SessionLimits::default(),
-        throttle: LoginThrottle::new(Duration::from_millis(500), Duration::from_secs(15)),
-        jwt: None,
-        announcer: None,
-        decoy_hash: central_auth::decoy()?,
-    };
+    let core = AuthCore::in_memory(users, None)?;
     let credential = TokenSource::fixed(registration_token.to_owned());
     Ok(
         central_auth::service(Arc::new(core), AUTH, credential, bus.bus_key()?)?

@@ -96,9 +96,12 @@ pub(super) async fn publish(
 /// timeout.
 async fn unless_blocked<F: Future>(connector: &Connector, work: F) -> Option<F::Output> {
     let mut left = connector.config().confirm_timeout;
-    let mut ticks = tokio::time::interval(BLOCKED_CHECK);
+    // The first check is one period from now: an interval's immediate first
+    // tick still waits for the timer driver's next turn (up to a millisecond),
+    // which every publish — twice per call — would pay.
+    let start = tokio::time::Instant::now() + BLOCKED_CHECK;
+    let mut ticks = tokio::time::interval_at(start, BLOCKED_CHECK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
     tokio::pin!(work);
     loop {
         tokio::select! {

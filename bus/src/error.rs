@@ -4,7 +4,7 @@ use crate::{header_map::HeaderError, transport::amqp::NodeListError};
 
 /// A transport operation failed. Callers may retry most of these; see
 /// [`TransportError::is_retryable`].
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
     /// The broker could not be reached or the connection could not be set up.

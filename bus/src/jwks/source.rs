@@ -28,8 +28,10 @@ pub(super) struct Source {
     pub(super) spec: JwksSource,
     /// Cancelled when a reload removes or changes the source.
     pub(super) stop: CancellationToken,
-    /// Held across a fetch: concurrent unknown-kid misses wait for the one
-    /// fetch in flight, then find it recent and do not fetch again.
+    /// When an unknown `kid` last caused a fetch; held across every fetch,
+    /// so concurrent misses wait for the one in flight, then find it recent
+    /// and do not fetch again. Scheduled fetches do not count: a key rotated
+    /// in just after one is still fetched on its first token.
     fetching: tokio::sync::Mutex<Option<Instant>>,
     /// The keys of the last good fetch, as installed in the store.
     keys: Mutex<Vec<Credential>>,
@@ -58,8 +60,8 @@ impl Source {
     }
 
     /// Fetches the set and installs it in `store` in place of the last good
-    /// one, unless `why` is an unknown `kid` and the last fetch was less than
-    /// `min_refetch` ago (then nothing happens). `apply` is the lock every
+    /// one, unless `why` is an unknown `kid` and the last fetch an unknown
+    /// `kid` caused was less than `min_refetch` ago (then nothing happens). `apply` is the lock every
     /// change of remote keys in the store takes (a reload's too). Returns
     /// whether a fetch was made; on a failed one the last good set stays.
     pub(super) async fn refresh(
@@ -70,10 +72,12 @@ impl Source {
         apply: &Mutex<()>,
     ) -> bool {
         let mut last = self.fetching.lock().await;
-        if why == Why::UnknownKid && last.is_some_and(|at| at.elapsed() < self.spec.min_refetch) {
-            return false;
+        if why == Why::UnknownKid {
+            if last.is_some_and(|at| at.elapsed() < self.spec.min_refetch) {
+                return false;
+            }
+            *last = Some(Instant::now());
         }
-        *last = Some(Instant::now());
         let outcome = match client.get(&self.spec.url).await {
             Ok(body) => self.install(&body, store, apply),
             Err(e) => Err(e),

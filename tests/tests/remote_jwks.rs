@@ -11,56 +11,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tollgate_auth::{Algorithm, ConsumerSpec, testkit::TestKey};
-use tollgate_bus::{ErrorBody, ReplyKey, SubscribeOptions, Subscription, Transport};
+use tollgate_bus::ErrorBody;
 use tollgate_tests::{
     conformance::transport::recv,
-    support::{Fixture, JwksServer, TestBus, now, wait_until},
+    support::{Fixture, JwksServer, Probe, TestBus, now, wait_until},
 };
-
-/// Sends requests to `ledger.get` and tells whether each was delivered.
-struct Probe {
-    service: Subscription,
-    replies: Subscription,
-    caller: ReplyKey,
-}
-
-impl Probe {
-    async fn new(bus: &TestBus, tr: &dyn Transport) -> Self {
-        let service = tr
-            .subscribe(
-                &bus.names.service_queue("ledger"),
-                SubscribeOptions::default(),
-            )
-            .await
-            .unwrap();
-        let (caller, replies) = bus.caller_queue(tr).await;
-        Self {
-            service,
-            replies,
-            caller,
-        }
-    }
-
-    /// Sends `token`'s request: `Ok` once the service got it, or the code of
-    /// the router's error reply.
-    async fn send(&mut self, bus: &TestBus, tr: &dyn Transport, token: &str) -> Result<(), String> {
-        let request = bus.request(&json!({"n": 1}), Some(token), Some(&self.caller));
-        bus.send(tr, "ledger.get", &request).await;
-        tokio::select! {
-            d = recv(&mut self.service, "the request at the service") => {
-                assert_eq!(d.envelope.correlation_id, request.correlation_id);
-                d.ack().await.unwrap();
-                Ok(())
-            }
-            r = recv(&mut self.replies, "the router's error reply") => {
-                assert_eq!(r.envelope.correlation_id, request.correlation_id);
-                let code = ErrorBody::from_envelope(&r.envelope).map(|b| b.error.code);
-                r.ack().await.unwrap();
-                Err(code.unwrap_or_else(|| "a reply that is no error".into()))
-            }
-        }
-    }
-}
 
 /// A token of the identity provider: no consumer claim, only its `kid`.
 fn idp_token(key: &TestKey) -> String {
@@ -114,7 +69,7 @@ async fn a_rotated_key_is_accepted_at_once_and_a_dropped_one_refused_while_the_l
     let bus = start_bus(&fx, &server, 3600, 1).await;
     let announcing = bus.keep_announcing(fx.connect().await, "ledger");
     bus.wait_registered("ledger").await;
-    let mut probe = Probe::new(&bus, tr).await;
+    let mut probe = Probe::new(&bus, tr, "ledger.get").await;
     assert_eq!(server.requests(), 1, "one fetch at start");
     assert_eq!(probe.send(&bus, tr, &idp_token(&old)).await, Ok(()));
 
@@ -201,7 +156,7 @@ async fn a_flood_of_unknown_kids_causes_a_bounded_number_of_fetches() {
         "{FLOOD} unknown kids caused {fetches} fetches (bound {bound})"
     );
     // The real key still works.
-    let mut probe = Probe::new(&bus, tr).await;
+    let mut probe = Probe::new(&bus, tr, "ledger.get").await;
     assert_eq!(probe.send(&bus, tr, &idp_token(&key)).await, Ok(()));
     bus.stop().await;
     fx.cleanup().await;
@@ -217,7 +172,7 @@ async fn a_router_that_cannot_fetch_at_start_runs_and_refuses_the_consumer_until
     server.set_down(true);
     let bus = start_bus(&fx, &server, 3600, 1).await;
     bus.register(tr, "ledger", "application/json", "1").await;
-    let mut probe = Probe::new(&bus, tr).await;
+    let mut probe = Probe::new(&bus, tr, "ledger.get").await;
     // Another consumer is not disturbed.
     assert_eq!(
         probe.send(&bus, tr, &bus.token("web")).await,

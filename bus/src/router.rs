@@ -8,7 +8,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use arc_swap::ArcSwap;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tollgate_auth::{AssertionSigner, AssertionVerifier, Policy, Verifier};
@@ -42,7 +41,7 @@ mod reply;
 mod used_contexts;
 
 pub use direct::{Answer, DirectEntry, DirectError};
-use live::{Fixed, Live, LiveParts};
+use live::{Fixed, Live, LiveConfig, LiveParts};
 use pipeline::Pipeline;
 pub use reload::RouterHandle;
 
@@ -208,7 +207,7 @@ impl Router {
             reply_timeout: s.reply_timeout,
             names: s.names.clone(),
         };
-        let current = Arc::new(ArcSwap::from_pointee(Live::build(
+        let current = Arc::new(LiveConfig::new(Live::build(
             &fixed,
             LiveParts {
                 policy: s.policy,

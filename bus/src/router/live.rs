@@ -1,10 +1,13 @@
 //! What a config reload may change, swapped whole: every message loads one
 //! snapshot ([`Live`]) and keeps it to the end, so it sees the old config or
-//! the new one, never a mix of the two.
+//! the new one, never a mix of the two. The consumers live in the consumer
+//! store the verifier reads, so they are swapped under the same lock as the
+//! snapshot, which a message's gate holds (shared) while it runs.
 
 use std::{sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
+use parking_lot::RwLock;
 use tollgate_auth::{AssertionSigner, Policy, Verifier};
 
 use crate::{
@@ -29,7 +32,49 @@ pub(crate) struct Live {
 }
 
 /// The current [`Live`], shared by every loop of a router.
-pub(crate) type Current = Arc<ArcSwap<Live>>;
+pub(crate) type Current = Arc<LiveConfig>;
+
+/// The current [`Live`] and the lock that keeps a reload out of a gate.
+pub(crate) struct LiveConfig {
+    live: ArcSwap<Live>,
+    /// Shared by each message's gate, exclusive for a reload's swap.
+    swap: RwLock<()>,
+}
+
+impl LiveConfig {
+    /// Starts with `live`.
+    pub(crate) fn new(live: Live) -> Self {
+        Self {
+            live: ArcSwap::from_pointee(live),
+            swap: RwLock::new(()),
+        }
+    }
+
+    /// The current snapshot (for steps outside the gate).
+    pub(crate) fn load(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// Runs `gate` on the current snapshot while no reload can swap the
+    /// consumers or the snapshot (`gate` must not block or await).
+    pub(crate) fn with_gate<T>(&self, gate: impl FnOnce(&Live) -> T) -> T {
+        let _shared = self.swap.read();
+        gate(&self.live.load())
+    }
+
+    /// Swaps in `live` right after `install` (the consumers) succeeded, both
+    /// while no gate runs; on error nothing is swapped.
+    pub(crate) fn swap<E>(
+        &self,
+        install: impl FnOnce() -> Result<(), E>,
+        live: Live,
+    ) -> Result<(), E> {
+        let _exclusive = self.swap.write();
+        install()?;
+        self.live.store(Arc::new(live));
+        Ok(())
+    }
+}
 
 /// What a reload keeps: the parts a gate is built from that cannot change
 /// without a restart.

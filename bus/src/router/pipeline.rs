@@ -134,12 +134,16 @@ impl Pipeline {
         entry: Entry,
     ) -> Result<Option<Rejection>, InfraError> {
         let mut facts = Facts::default();
-        // One snapshot for the whole message: the old config or the new one.
-        let live = self.current.load_full();
-        let gate = &live.gate;
-        self.refetch_keys(gate, envelope, routing_key).await;
-        let introspected = self.introspect(gate, envelope, routing_key).await;
-        let verdict = match gate.pass(envelope, routing_key, &mut facts, introspected) {
+        // The steps that await use the snapshot current now; the gate runs
+        // on the one current then, with no reload in its middle.
+        let before = self.current.load();
+        self.refetch_keys(&before.gate, envelope, routing_key).await;
+        let introspected = self.introspect(&before.gate, envelope, routing_key).await;
+        let verdict = self.current.with_gate(|live| {
+            live.gate
+                .pass(envelope, routing_key, &mut facts, introspected)
+        });
+        let verdict = match verdict {
             Verdict::Pass(resolved) => self.deliver(envelope, resolved, entry).await,
             Verdict::Refused(rejection) => Verdict::Refused(rejection),
             Verdict::Failed(e) => Verdict::Failed(e),

@@ -65,12 +65,14 @@ impl RouterHandle {
                 strip_credential: settings.strip_credential,
             },
         );
-        if let Err(e) = self.remote.install_consumers(consumers) {
+        if let Err(e) = self
+            .current
+            .swap(|| self.remote.install_consumers(consumers), live)
+        {
             events::reload("refused");
             tracing::error!(error = %e, "Config reload refused; the running config stays.");
             return Err(vec![ConfigError::new("auth.consumers", e.to_string())]);
         }
-        self.current.store(Arc::new(live));
         self.remote.sync().await;
         events::reload("applied");
         tracing::info!(consumers = count, "Config reloaded.");

@@ -6,7 +6,10 @@
 //! of a `jwks_file`, keeps the last good set; a key missing from a good set
 //! is dropped.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+};
 
 use futures_util::future::join_all;
 use parking_lot::Mutex;
@@ -22,7 +25,9 @@ use source::{Source, Why};
 /// The remote key sets of a router's consumers.
 pub struct RemoteKeys {
     store: Arc<ConsumerStore>,
-    client: JwksClient,
+    /// Built on first use: a router without remote key sets never reads the
+    /// system's CA certificates.
+    client: OnceLock<JwksClient>,
     /// By consumer name.
     sources: Mutex<HashMap<String, Arc<Source>>>,
     /// Taken by every change of remote keys in the store, and by
@@ -32,12 +37,12 @@ pub struct RemoteKeys {
 }
 
 impl RemoteKeys {
-    /// The remote key sets of `store`'s consumers, fetched with `client`
-    /// until `shutdown`. Nothing is fetched before [`RemoteKeys::sync`].
-    pub fn new(store: Arc<ConsumerStore>, client: JwksClient, shutdown: CancellationToken) -> Self {
+    /// The remote key sets of `store`'s consumers, fetched until
+    /// `shutdown`. Nothing is fetched before [`RemoteKeys::sync`].
+    pub fn new(store: Arc<ConsumerStore>, shutdown: CancellationToken) -> Self {
         Self {
             store,
-            client,
+            client: OnceLock::new(),
             sources: Mutex::new(HashMap::new()),
             apply: Arc::new(Mutex::new(())),
             shutdown,
@@ -117,7 +122,7 @@ impl RemoteKeys {
         let healthy = join_all(first).await;
         for (source, healthy) in fresh.into_iter().zip(healthy) {
             tokio::spawn(source.keep_fresh(
-                self.client.clone(),
+                self.client().clone(),
                 Arc::clone(&self.store),
                 Arc::clone(&self.apply),
                 healthy,
@@ -146,8 +151,12 @@ impl RemoteKeys {
 
     async fn refresh(&self, source: &Source, why: Why) -> bool {
         source
-            .refresh(why, &self.client, &self.store, &self.apply)
+            .refresh(why, self.client(), &self.store, &self.apply)
             .await
+    }
+
+    fn client(&self) -> &JwksClient {
+        self.client.get_or_init(JwksClient::new)
     }
 }
 

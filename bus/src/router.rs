@@ -21,7 +21,7 @@ use crate::{
     error::TransportError,
     events::Entry,
     health::{Check, Health},
-    jwks::{JwksClient, RemoteKeys},
+    jwks::RemoteKeys,
     names::BusNames,
     registry::{RegistryGrants, RegistryListener, RegistryTable},
     reply_context::ReplyContextKey,
@@ -219,7 +219,6 @@ impl Router {
         )));
         let remote = Arc::new(RemoteKeys::new(
             Arc::clone(s.verifier.store()),
-            JwksClient::new(),
             shutdown.clone(),
         ));
         remote.sync().await;

@@ -57,6 +57,13 @@ impl JwksClient {
         }
     }
 
+    /// Sets the timeout of a whole fetch and the largest body read.
+    pub fn with_limits(mut self, timeout: Duration, max_bytes: usize) -> Self {
+        self.timeout = timeout;
+        self.max_bytes = max_bytes;
+        self
+    }
+
     /// The body of a 2xx answer to `GET url`, as text. Errors when the URL
     /// is bad, the provider unreachable, the status not 2xx, the body over
     /// the size limit or not UTF-8, or the whole exchange over the timeout.
@@ -106,4 +113,78 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+    };
+
+    use super::*;
+
+    /// A server answering every connection with `response` (none: silence).
+    async fn server(response: Option<Vec<u8>>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let response = response.clone();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 1024];
+                    let _ = stream.read(&mut request).await;
+                    match response {
+                        Some(bytes) => {
+                            let _ = stream.write_all(&bytes).await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                });
+            }
+        });
+        format!("http://{addr}/jwks")
+    }
+
+    fn response(status: &str, body: &str) -> Option<Vec<u8>> {
+        Some(
+            format!(
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+        )
+    }
+
+    #[tokio::test]
+    async fn reads_a_body_within_the_limits() {
+        let url = server(response("200 OK", r#"{"keys":[]}"#)).await;
+        assert_eq!(
+            JwksClient::new().get(&url).await.expect("fetched"),
+            r#"{"keys":[]}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_a_body_over_the_size_limit() {
+        let url = server(response("200 OK", &"x".repeat(2048))).await;
+        let client = JwksClient::new().with_limits(Duration::from_secs(5), 1024);
+        assert!(matches!(client.get(&url).await, Err(JwksError::Body(_))));
+    }
+
+    #[tokio::test]
+    async fn gives_up_on_a_provider_that_does_not_answer() {
+        let url = server(None).await;
+        let client = JwksClient::new().with_limits(Duration::from_millis(200), 1024);
+        assert!(matches!(client.get(&url).await, Err(JwksError::Timeout)));
+    }
+
+    #[tokio::test]
+    async fn a_status_other_than_2xx_is_an_error() {
+        let url = server(response("302 Found", "")).await;
+        assert!(matches!(
+            JwksClient::new().get(&url).await,
+            Err(JwksError::Status(302))
+        ));
+    }
 }

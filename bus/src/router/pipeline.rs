@@ -23,7 +23,7 @@ use super::{REQUEUE_BACKOFF, live::Current, reject};
 
 /// Runs ingress messages through the gate and settles them.
 pub(super) struct Pipeline {
-    /// The live config; each message loads it once.
+    /// The live config; each message's gate runs on one snapshot of it.
     current: Current,
     /// Remote key sets, asked again when a token names an unknown `kid`.
     remote: Arc<RemoteKeys>,

@@ -8,7 +8,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, OnceLock},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use futures_util::future::join_all;
@@ -30,6 +33,8 @@ pub struct RemoteKeys {
     client: OnceLock<JwksClient>,
     /// By consumer name.
     sources: Mutex<HashMap<String, Arc<Source>>>,
+    /// Whether `sources` holds any (read per message, without the lock).
+    any: AtomicBool,
     /// Taken by every change of remote keys in the store, and by
     /// [`RemoteKeys::install_consumers`], so a reload never loses a fetch.
     apply: Arc<Mutex<()>>,
@@ -44,6 +49,7 @@ impl RemoteKeys {
             store,
             client: OnceLock::new(),
             sources: Mutex::new(HashMap::new()),
+            any: AtomicBool::new(false),
             apply: Arc::new(Mutex::new(())),
             shutdown,
         }
@@ -52,28 +58,43 @@ impl RemoteKeys {
     /// Whether no consumer has a remote key set (then nothing is checked
     /// per message).
     pub fn is_empty(&self) -> bool {
-        self.sources.lock().is_empty()
+        !self.any.load(Ordering::Acquire)
     }
 
-    /// **The one place a reload replaces the consumers**: swaps `consumers`
-    /// into the store (`ConsumerStore::replace_all`), each consumer whose
-    /// remote JWKS is unchanged keeping the keys last fetched from it. On
-    /// error the store is left as it was. Live changes made on top of the
-    /// file's consumers (revocations and consumer changes from elsewhere)
-    /// must be applied again right after `replace_all`, inside the same lock.
+    /// **The one place a reload replaces the consumers** (called by
+    /// [`RouterHandle::reload`](crate::router::RouterHandle::reload) while no
+    /// gate runs): swaps `consumers` into the store
+    /// (`ConsumerStore::replace_all`), each consumer whose remote JWKS is
+    /// unchanged keeping the keys last fetched from it, and stops the
+    /// sources of consumers gone or changed. On error the store is left as
+    /// it was. Consumer changes made live on top of the file's consumers
+    /// (disabled, credentials added or removed from elsewhere) must be
+    /// applied again here, right after `replace_all`, under the same locks;
+    /// the revocations live apart and are not touched.
     pub fn install_consumers(&self, mut consumers: Vec<Consumer>) -> Result<(), LoadError> {
         let _apply = self.apply.lock();
-        {
-            let sources = self.sources.lock();
-            for consumer in &mut consumers {
-                if let Some(source) = sources.get(&consumer.name)
-                    && same_source(source, consumer)
-                {
-                    consumer.credentials.extend(source.keys());
-                }
+        let mut sources = self.sources.lock();
+        let mut kept = Vec::new();
+        for consumer in &mut consumers {
+            if let Some(source) = sources.get(&consumer.name)
+                && same_source(source, consumer)
+            {
+                consumer.credentials.extend(source.keys());
+                kept.push(consumer.name.clone());
             }
         }
-        self.store.replace_all(consumers)
+        self.store.replace_all(consumers)?;
+        // Stopped under the apply lock: a fetch of a dropped or changed set
+        // still in flight can no longer install its keys.
+        sources.retain(|name, source| {
+            let keep = kept.contains(name);
+            if !keep {
+                source.stop.cancel();
+            }
+            keep
+        });
+        self.any.store(!sources.is_empty(), Ordering::Release);
+        Ok(())
     }
 
     /// Makes the sources match the store's consumers: stops those gone or
@@ -116,6 +137,7 @@ impl RemoteKeys {
                 sources.insert(c.name.clone(), Arc::clone(&source));
                 fresh.push(source);
             }
+            self.any.store(!sources.is_empty(), Ordering::Release);
             fresh
         };
         let first = fresh.iter().map(|s| self.refresh(s, Why::Schedule));

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tollgate_auth::{Algorithm, ConsumerSpec, testkit::TestKey};
-use tollgate_bus::ErrorBody;
+use tollgate_bus::{ErrorBody, config::Config};
 use tollgate_tests::{
     conformance::transport::recv,
     support::{Fixture, JwksServer, Probe, TestBus, now, wait_until},
@@ -37,22 +37,24 @@ fn unknown_kid_token(key: &TestKey) -> String {
     )
 }
 
-/// A test bus whose consumer `idp` (group `staff`: may call `ledger.*`)
-/// takes its keys from `server`.
+/// The consumer `idp` (group `staff`: may call `ledger.*`), whose keys come
+/// from `url`.
+fn idp_consumer(url: String, refresh: u64, min_refetch: u64) -> ConsumerSpec {
+    ConsumerSpec {
+        name: "idp".into(),
+        groups: vec!["staff".into()],
+        enabled: true,
+        jwks_url: Some(url),
+        jwks_refresh_secs: Some(refresh),
+        jwks_min_refetch_secs: Some(min_refetch),
+        ..ConsumerSpec::default()
+    }
+}
+
+/// A test bus with the consumer `idp`, whose keys come from `server`.
 async fn start_bus(fx: &Fixture, server: &JwksServer, refresh: u64, min_refetch: u64) -> TestBus {
-    let url = server.url();
-    TestBus::start_adjusted(fx, "", move |config| {
-        config.auth.consumers.push(ConsumerSpec {
-            name: "idp".into(),
-            groups: vec!["staff".into()],
-            enabled: true,
-            jwks_url: Some(url),
-            jwks_refresh_secs: Some(refresh),
-            jwks_min_refetch_secs: Some(min_refetch),
-            ..ConsumerSpec::default()
-        });
-    })
-    .await
+    let idp = idp_consumer(server.url(), refresh, min_refetch);
+    TestBus::start_adjusted(fx, "", move |config| config.auth.consumers.push(idp)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,6 +192,49 @@ async fn a_router_that_cannot_fetch_at_start_runs_and_refuses_the_consumer_until
         async || probe.send(&bus, tr, &token).await.is_ok(),
     )
     .await;
+    bus.stop().await;
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_an_unchanged_remote_set_and_drops_a_removed_consumer() {
+    let fx = Fixture::memory().await;
+    let tr = fx.transport().as_ref();
+    let key = TestKey::generate(Algorithm::ES256, "idp-1");
+    let server = JwksServer::start(&[&key]).await;
+    let bus = start_bus(&fx, &server, 3600, 1).await;
+    bus.register(tr, "ledger", "application/json", "1").await;
+    let mut probe = Probe::new(&bus, tr, "ledger.get").await;
+    let token = idp_token(&key);
+    assert_eq!(probe.send(&bus, tr, &token).await, Ok(()));
+    let settings = |with_idp: bool| {
+        let mut config = Config::load(&bus.config_path()).unwrap();
+        if with_idp {
+            config
+                .auth
+                .consumers
+                .push(idp_consumer(server.url(), 3600, 1));
+        }
+        config.router_settings().unwrap()
+    };
+
+    // Unchanged: the keys stay, nothing is fetched again.
+    let fetched = server.requests();
+    bus.handle().reload(settings(true)).await.unwrap();
+    assert_eq!(probe.send(&bus, tr, &token).await, Ok(()));
+    assert_eq!(server.requests(), fetched);
+
+    // Removed: its tokens are refused from the next message on.
+    bus.handle().reload(settings(false)).await.unwrap();
+    assert_eq!(
+        probe.send(&bus, tr, &token).await,
+        Err("invalid_token".into())
+    );
+
+    // Back: fetched again before the reload returns.
+    bus.handle().reload(settings(true)).await.unwrap();
+    assert_eq!(server.requests(), fetched + 1);
+    assert_eq!(probe.send(&bus, tr, &token).await, Ok(()));
     bus.stop().await;
     fx.cleanup().await;
 }

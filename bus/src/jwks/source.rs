@@ -61,9 +61,10 @@ impl Source {
 
     /// Fetches the set and installs it in `store` in place of the last good
     /// one, unless `why` is an unknown `kid` and the last fetch an unknown
-    /// `kid` caused was less than `min_refetch` ago (then nothing happens). `apply` is the lock every
-    /// change of remote keys in the store takes (a reload's too). Returns
-    /// whether a fetch was made; on a failed one the last good set stays.
+    /// `kid` caused was less than `min_refetch` ago (then nothing happens).
+    /// `apply` is the lock every change of remote keys in the store takes (a
+    /// reload's too). Returns whether a fetch was made and its set installed;
+    /// after a failed one the last good set stays.
     pub(super) async fn refresh(
         &self,
         why: Why,

@@ -214,6 +214,11 @@ impl TestBus {
         Arc::clone(&self.running.as_ref().unwrap().registry)
     }
 
+    /// The handle that reloads the running router's config.
+    pub fn handle(&self) -> tollgate_bus::router::RouterHandle {
+        self.running.as_ref().unwrap().handle()
+    }
+
     /// The router's central auth client (a bus with central-mode routes).
     pub fn central(&self) -> Option<Arc<tollgate_bus::central::CentralAuth>> {
         self.running.as_ref().and_then(|r| r.central.clone())

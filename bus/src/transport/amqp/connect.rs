@@ -130,8 +130,21 @@ impl Connector {
         let link = self.link().await?;
         let channel = open_channel(&link.connection, "admin").await?;
         let result = within(operation, op(&channel)).await;
+        // A refusal (a missing queue, a failed precondition) is the broker
+        // closing the channel: closing it too could reach the broker after
+        // lapin's close-ok, on a channel it has forgotten, and RabbitMQ
+        // answers that by closing the whole connection (CHANNEL_ERROR,
+        // "expected 'channel.open'").
+        let closed_by_broker = matches!(
+            result,
+            Err(TransportError::NotFound { .. }
+                | TransportError::PreconditionFailed(_)
+                | TransportError::AccessRefused(_)
+                | TransportError::Broker(_))
+        );
         let close = channel.close(200, "done".into());
-        if channel.status().connected()
+        if !closed_by_broker
+            && channel.status().connected()
             && let Ok(Err(e)) = tokio::time::timeout(CLOSE_WAIT, close).await
         {
             tracing::debug!(error = %e, "Closing a throwaway channel failed.");

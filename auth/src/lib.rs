@@ -20,6 +20,7 @@ mod policy;
 mod revocation;
 mod session;
 mod store;
+mod trust;
 #[cfg(feature = "test-support")]
 pub mod testkit;
 mod users;
@@ -54,4 +55,5 @@ pub use session::{
     CredentialHash, SESSION_TOKEN_PREFIX, Session, SessionEnd, SessionLimits, SessionToken,
 };
 pub use store::{ConsumerStore, ConsumersFile, load_consumers};
+pub use trust::{InvalidChange, TrustChange, TrustEntry, TrustState};
 pub use users::{User, UsersFile};

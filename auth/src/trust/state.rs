@@ -1,0 +1,285 @@
+//! The trust changes in force, and what they make of the configured consumers
+//! and of the revocations.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::consumer::Consumer;
+use crate::revocation::Revocations;
+use crate::store::ConsumerStore;
+
+use super::change::TrustChange;
+
+/// One change in force, and when it stops mattering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustEntry {
+    /// The change.
+    pub change: TrustChange,
+    /// Seconds since the epoch after which the entry is dropped; `None` until
+    /// undone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}
+
+/// Every change in force, by entry key ([`TrustChange::key`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustState {
+    entries: BTreeMap<String, TrustEntry>,
+}
+
+impl TrustEntry {
+    /// Whether it no longer matters at `now`.
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+impl TrustState {
+    /// Nothing in force.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The state holding `entries` (later ones replace earlier ones with the
+    /// same key), without those expired at `now`.
+    pub fn from_entries(entries: impl IntoIterator<Item = TrustEntry>, now: u64) -> Self {
+        let mut state = Self::new();
+        for entry in entries {
+            state.record(entry);
+        }
+        state.sweep(now);
+        state
+    }
+
+    /// Takes `entry` in: sets its key, or removes it for an undo.
+    pub fn record(&mut self, entry: TrustEntry) {
+        let key = entry.change.key();
+        if entry.change.is_undo() {
+            self.entries.remove(&key);
+        } else {
+            self.entries.insert(key, entry);
+        }
+    }
+
+    /// Drops the entries expired at `now`; returns how many.
+    pub fn sweep(&mut self, now: u64) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|_, e| !e.is_expired(now));
+        before - self.entries.len()
+    }
+
+    /// The entries in force, by key.
+    pub fn entries(&self) -> impl Iterator<Item = &TrustEntry> {
+        self.entries.values()
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is in force.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// What is revoked, as a fresh set.
+    pub fn revocations(&self) -> Revocations {
+        let revocations = Revocations::new();
+        for entry in self.entries.values() {
+            match &entry.change {
+                TrustChange::RevokeToken { jti, .. } => revocations.revoke_token(jti.as_str()),
+                TrustChange::RevokeSubject { subject, .. } => {
+                    revocations.revoke_subject(subject.as_str())
+                }
+                TrustChange::RevokeConsumer { consumer } => {
+                    revocations.revoke_consumer(consumer.as_str())
+                }
+                TrustChange::RevokeIssuedBefore {
+                    consumer: Some(consumer),
+                    before,
+                } => revocations.revoke_issued_before(consumer.as_str(), *before),
+                TrustChange::RevokeIssuedBefore {
+                    consumer: None,
+                    before,
+                } => revocations.revoke_all_issued_before(*before),
+                _ => {}
+            }
+        }
+        revocations
+    }
+
+    /// The consumers of `baseline` (the config's) with the consumer changes
+    /// applied, and one line per change that could not be (an unknown
+    /// consumer, a `kid` already taken).
+    pub fn consumers(&self, baseline: &[Consumer]) -> (Vec<Consumer>, Vec<String>) {
+        let mut all = baseline.to_vec();
+        let mut problems = Vec::new();
+        for entry in self.entries.values() {
+            if let Err(problem) = apply(&mut all, &entry.change) {
+                problems.push(format!("{}: {problem}", entry.change.key()));
+            }
+        }
+        (all, problems)
+    }
+
+    /// Makes `revocations` and `store` what this state makes of `baseline`,
+    /// each in one step; returns the changes that could not be applied.
+    pub fn apply_to(
+        &self,
+        baseline: &[Consumer],
+        revocations: &Revocations,
+        store: &ConsumerStore,
+    ) -> Vec<String> {
+        let (consumers, mut problems) = self.consumers(baseline);
+        if let Err(e) = store.replace_all(consumers) {
+            problems.push(format!("consumers: {e}"));
+        }
+        revocations.replace_from(&self.revocations());
+        problems
+    }
+}
+
+/// Applies one consumer change to `all`.
+fn apply(all: &mut [Consumer], change: &TrustChange) -> Result<(), String> {
+    let find = |all: &mut [Consumer], name: &str| -> Result<usize, String> {
+        all.iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| format!("no consumer called `{name}`"))
+    };
+    match change {
+        TrustChange::DisableConsumer { consumer } | TrustChange::EnableConsumer { consumer } => {
+            let i = find(all, consumer)?;
+            all[i].enabled = matches!(change, TrustChange::EnableConsumer { .. });
+        }
+        TrustChange::AddCredential {
+            consumer,
+            credential,
+        } => {
+            let i = find(all, consumer)?;
+            let kid = credential.kid.as_deref().unwrap_or("");
+            if all
+                .iter()
+                .flat_map(|c| &c.credentials)
+                .any(|k| k.kid() == Some(kid))
+            {
+                return Err(format!("kid `{kid}` is already taken"));
+            }
+            let built = credential
+                .build(consumer, std::path::Path::new("."))
+                .map_err(|e| e.to_string())?;
+            all[i].credentials.push(built);
+        }
+        TrustChange::RemoveCredential { kid } => {
+            for consumer in all.iter_mut() {
+                consumer.credentials.retain(|k| k.kid() != Some(kid));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(change: TrustChange, expires_at: Option<u64>) -> TrustEntry {
+        TrustEntry { change, expires_at }
+    }
+
+    fn jti(id: &str) -> TrustChange {
+        TrustChange::RevokeToken {
+            jti: id.into(),
+            until: None,
+        }
+    }
+
+    #[test]
+    fn expired_entries_are_swept_and_never_loaded() {
+        let mut state = TrustState::from_entries(
+            [
+                entry(jti("old"), Some(100)),
+                entry(jti("live"), Some(200)),
+                entry(
+                    TrustChange::DisableConsumer {
+                        consumer: "a".into(),
+                    },
+                    None,
+                ),
+            ],
+            100,
+        );
+        assert_eq!(state.len(), 2, "the entry expiring at 100 is gone at 100");
+        assert_eq!(state.sweep(199), 0);
+        assert_eq!(state.sweep(200), 1);
+        assert_eq!(state.sweep(u64::MAX), 0, "consumer changes live until undone");
+        assert_eq!(state.len(), 1);
+    }
+
+    #[test]
+    fn an_entry_expires_when_its_change_says() {
+        let now = 1_000;
+        let change = TrustChange::RevokeIssuedBefore {
+            consumer: Some("a".into()),
+            before: now,
+        };
+        let expires_at = change.expires_at(now, 60, 0);
+        let mut state = TrustState::new();
+        state.record(entry(change, expires_at));
+        assert_eq!(state.sweep(now + 59), 0);
+        assert_eq!(state.sweep(now + 60), 1);
+    }
+
+    #[test]
+    fn a_later_change_replaces_and_an_undo_removes() {
+        let mut state = TrustState::new();
+        let revoke = TrustChange::RevokeConsumer {
+            consumer: "a".into(),
+        };
+        state.record(entry(revoke, None));
+        assert_eq!(state.len(), 1);
+        state.record(entry(
+            TrustChange::ReinstateConsumer {
+                consumer: "a".into(),
+            },
+            None,
+        ));
+        assert!(state.is_empty());
+        state.record(entry(
+            TrustChange::DisableConsumer {
+                consumer: "a".into(),
+            },
+            None,
+        ));
+        state.record(entry(
+            TrustChange::EnableConsumer {
+                consumer: "a".into(),
+            },
+            None,
+        ));
+        let (consumers, problems) = state.consumers(&[Consumer::new("a").with_enabled(false)]);
+        assert!(problems.is_empty());
+        assert!(consumers[0].enabled, "enable replaced disable, and overrides the config");
+    }
+
+    #[test]
+    fn consumer_changes_apply_on_top_of_the_config_and_unknown_names_are_reported() {
+        let mut state = TrustState::new();
+        state.record(entry(
+            TrustChange::DisableConsumer {
+                consumer: "ghost".into(),
+            },
+            None,
+        ));
+        state.record(entry(TrustChange::RemoveCredential { kid: "k1".into() }, None));
+        let key = crate::Credential::hmac(crate::Algorithm::HS256, &[7; 32])
+            .expect("valid")
+            .with_kid("k1");
+        let (consumers, problems) = state.consumers(&[Consumer::new("a").with_credential(key)]);
+        assert!(consumers[0].credentials.is_empty());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("ghost"));
+    }
+}

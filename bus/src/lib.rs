@@ -29,6 +29,7 @@ pub mod stack;
 pub mod time;
 mod topology;
 pub mod translate;
+pub mod trust;
 pub mod transport;
 
 pub use address::Address;

@@ -29,6 +29,7 @@ use crate::{
     reply_context::ReplyContextKey,
     translate::Translator,
     transport::{SubscribeOptions, Transport},
+    trust::{self, LiveTrust, TrustBackend, TrustService, TrustSettings, TrustStore},
 };
 
 mod consume;
@@ -86,6 +87,8 @@ pub struct RouterSettings {
     pub max_registration_ttl: Duration,
     /// How central-mode routes ask the central auth service.
     pub central: CentralSettings,
+    /// Revocations and consumer changes at runtime (`[trust]`).
+    pub trust: TrustSettings,
 }
 
 /// A router, ready to start on a transport.
@@ -172,6 +175,8 @@ impl Router {
         health.watch_broker(&transport);
         transport.declare(&bus_topology::core(&s.names)).await?;
         health.set(Check::Topology, true);
+        let (trust, trust_task) =
+            start_trust(&s.trust, Arc::clone(&transport), shutdown.clone()).await?;
         let central = s.modes.uses(AuthMode::Central).then(|| {
             Arc::new(CentralAuth::new(
                 s.central.clone(),
@@ -188,6 +193,7 @@ impl Router {
             names: s.names.clone(),
             instance: s.instance.clone(),
             central: central.clone(),
+            trust: trust.clone(),
         };
         let central_client = central.clone();
         let registry_task = listener
@@ -227,6 +233,11 @@ impl Router {
             s.names.clone(),
             bounds,
             central,
+            Arc::new(TrustService::new(
+                trust,
+                Arc::clone(&transport),
+                s.names.clone(),
+            )),
         ));
         let forwarder = Arc::new(ReplyForwarder::new(
             Arc::clone(&s.translator),
@@ -300,7 +311,10 @@ impl Router {
         Ok(RunningRouter {
             registry: table,
             central: central_client,
-            tasks: vec![registry_task, draining],
+            tasks: [registry_task, draining]
+                .into_iter()
+                .chain(trust_task)
+                .collect(),
             consumers: vec![
                 tokio::spawn(ingress),
                 tokio::spawn(replies),
@@ -310,6 +324,47 @@ impl Router {
             doors,
         })
     }
+}
+
+/// With a trust store configured: loads the whole trust state (retrying
+/// until Redis answers: a router serves no message before it knows what is
+/// revoked) and keeps it in sync. Errors when shut down before it loaded.
+async fn start_trust(
+    settings: &TrustSettings,
+    transport: Arc<dyn Transport>,
+    shutdown: CancellationToken,
+) -> Result<(Option<Arc<TrustBackend>>, Option<JoinHandle<()>>), TransportError> {
+    let Some(url) = &settings.redis_url else {
+        return Ok((None, None));
+    };
+    let store = TrustStore::new(url, settings.key_prefix.clone())
+        .map_err(|e| TransportError::InvalidTopology(e.to_string()))?;
+    let (store, live) = (
+        Arc::new(store),
+        Arc::new(LiveTrust::new(
+            settings.baseline.clone(),
+            Arc::clone(&settings.revocations),
+            Arc::clone(&settings.consumers),
+        )),
+    );
+    if !trust::first_load(&store, &live, &shutdown).await {
+        return Err(TransportError::Closed);
+    }
+    let task = trust::keep_in_sync(
+        Arc::clone(&store),
+        Arc::clone(&live),
+        transport,
+        settings.resync,
+        shutdown,
+    );
+    let backend = TrustBackend {
+        live,
+        store,
+        key: settings.key.clone(),
+        max_lifetime: settings.max_lifetime,
+        leeway: settings.leeway,
+    };
+    Ok((Some(Arc::new(backend)), Some(task)))
 }
 
 /// Keeps the registry check true while the listener runs; a listener that

@@ -172,8 +172,14 @@ fn apply(all: &mut [Consumer], change: &TrustChange) -> Result<(), String> {
             all[i].credentials.push(built);
         }
         TrustChange::RemoveCredential { kid } => {
+            let mut found = false;
             for consumer in all.iter_mut() {
+                let before = consumer.credentials.len();
                 consumer.credentials.retain(|k| k.kid() != Some(kid));
+                found |= consumer.credentials.len() != before;
+            }
+            if !found {
+                return Err(format!("no key with kid `{kid}`"));
             }
         }
         _ => {}

@@ -1,0 +1,57 @@
+//! `[trust]`: where revocations and consumer changes are kept (Redis), and
+//! how long a revocation must be kept.
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+/// `[trust]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustSection {
+    /// Redis URL of the trust state (`TOLLGATE_TRUST_REDIS_URL`); unset: the
+    /// `tollgate.trust.*` routes answer `trust_store_unavailable` and the
+    /// config's consumers are all there is.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key; the bus's namespace and `:` follow it
+    /// (default `tollgate:trust:`).
+    pub key_prefix: String,
+    /// The longest a token can be valid, in seconds (default 86,400): a token
+    /// or subject revocation without `until` is kept that long, an
+    /// issued-before cut-off that long past the cut-off.
+    pub max_token_lifetime_secs: u64,
+    /// How often every router re-reads the whole state from Redis, so a
+    /// missed broadcast heals (1–3600 s, default 30).
+    pub resync_secs: u64,
+}
+
+impl Default for TrustSection {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            key_prefix: "tollgate:trust:".to_owned(),
+            max_token_lifetime_secs: 86_400,
+            resync_secs: 30,
+        }
+    }
+}
+
+impl TrustSection {
+    /// Adds every problem of the section to `errors`.
+    pub(super) fn check(&self, errors: &mut Vec<ConfigError>) {
+        if let Some(url) = &self.redis_url
+            && let Err(e) = redis::Client::open(url.as_str())
+        {
+            errors.push(ConfigError::new("trust.redis_url", e.to_string()));
+        }
+        if self.max_token_lifetime_secs == 0 {
+            errors.push(ConfigError::new(
+                "trust.max_token_lifetime_secs",
+                "must be at least 1",
+            ));
+        }
+        if !(1..=3600).contains(&self.resync_secs) {
+            errors.push(ConfigError::new("trust.resync_secs", "must be 1–3600"));
+        }
+    }
+}

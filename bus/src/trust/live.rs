@@ -1,0 +1,159 @@
+//! The trust state one process runs with, applied to its verifiers'
+//! revocations and consumer store.
+
+use std::{collections::VecDeque, sync::Arc};
+
+use parking_lot::Mutex;
+use tollgate_auth::{
+    Consumer, ConsumerStore, InvalidChange, Revocations, TrustEntry, TrustState,
+};
+
+/// Broadcast ids remembered, so a replay within the freshness window is ignored.
+const SEEN_IDS: usize = 4096;
+
+/// The trust state in force here, on top of the config's consumers.
+pub struct LiveTrust {
+    baseline: Vec<Consumer>,
+    revocations: Arc<Revocations>,
+    consumers: Arc<ConsumerStore>,
+    state: Mutex<TrustState>,
+    seen: Mutex<VecDeque<String>>,
+}
+
+impl std::fmt::Debug for LiveTrust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveTrust")
+            .field("entries", &self.state.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveTrust {
+    /// Trust over `consumers` (holding `baseline`, the config's consumers) and
+    /// `revocations`, with nothing changed yet.
+    pub fn new(
+        baseline: Vec<Consumer>,
+        revocations: Arc<Revocations>,
+        consumers: Arc<ConsumerStore>,
+    ) -> Self {
+        Self {
+            baseline,
+            revocations,
+            consumers,
+            state: Mutex::new(TrustState::new()),
+            seen: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// The state in force.
+    pub fn state(&self) -> TrustState {
+        self.state.lock().clone()
+    }
+
+    /// Makes `state` the one in force (a load from Redis); nothing changes,
+    /// and no cache is dropped, when it already is.
+    pub fn replace(&self, state: TrustState) {
+        let mut current = self.state.lock();
+        if *current == state {
+            return;
+        }
+        for problem in state.apply_to(&self.baseline, &self.revocations, &self.consumers) {
+            tracing::warn!(problem = %problem, "A trust change cannot be applied here.");
+        }
+        tracing::info!(entries = state.len(), "Trust state applied.");
+        *current = state;
+    }
+
+    /// Takes one entry in (a broadcast, or this router's own change), dropping
+    /// entries expired at `now`.
+    pub fn record(&self, entry: TrustEntry, now: u64) {
+        let mut next = self.state();
+        next.record(entry);
+        next.sweep(now);
+        self.replace(next);
+    }
+
+    /// Whether the broadcast `id` is new here (and remembers it).
+    pub fn first_sight(&self, id: &str) -> bool {
+        let mut seen = self.seen.lock();
+        if seen.iter().any(|s| s == id) {
+            return false;
+        }
+        if seen.len() == SEEN_IDS {
+            seen.pop_front();
+        }
+        seen.push_back(id.to_owned());
+        true
+    }
+
+    /// Checks that `entry` can be applied on top of the state in force: the
+    /// consumer it names exists, a new key's `kid` is free, a removed key
+    /// exists.
+    pub fn check(&self, entry: &TrustEntry) -> Result<(), InvalidChange> {
+        entry.change.validate()?;
+        let (now, _) = self.state().consumers(&self.baseline);
+        let mut one = TrustState::new();
+        one.record(entry.clone());
+        match one.consumers(&now).1.into_iter().next() {
+            Some(problem) => Err(InvalidChange(problem)),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate_auth::TrustChange;
+
+    use super::*;
+
+    fn live() -> LiveTrust {
+        let baseline = vec![Consumer::new("web"), Consumer::new("ops")];
+        let store = ConsumerStore::with_consumers(baseline.clone()).expect("valid");
+        LiveTrust::new(baseline, Arc::new(Revocations::new()), Arc::new(store))
+    }
+
+    fn entry(change: TrustChange) -> TrustEntry {
+        TrustEntry {
+            change,
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn recording_applies_and_an_equal_state_changes_nothing() {
+        let live = live();
+        let disable = entry(TrustChange::DisableConsumer {
+            consumer: "web".into(),
+        });
+        live.record(disable, 0);
+        assert!(!live.consumers.get("web").expect("present").enabled);
+        assert!(live.consumers.get("ops").expect("present").enabled);
+        let generation = live.consumers.generation();
+        live.replace(live.state());
+        assert_eq!(live.consumers.generation(), generation);
+    }
+
+    #[test]
+    fn changes_naming_unknown_consumers_or_keys_are_refused() {
+        let live = live();
+        let ghost = entry(TrustChange::DisableConsumer {
+            consumer: "ghost".into(),
+        });
+        assert!(live.check(&ghost).is_err());
+        let missing = entry(TrustChange::RemoveCredential { kid: "nope".into() });
+        assert!(live.check(&missing).is_err());
+        let revoke = entry(TrustChange::RevokeConsumer {
+            consumer: "web".into(),
+        });
+        assert!(live.check(&revoke).is_ok());
+    }
+
+    #[test]
+    fn a_broadcast_id_is_taken_once() {
+        let live = live();
+        assert!(live.first_sight("a"));
+        assert!(!live.first_sight("a"));
+        assert!(live.first_sight("b"));
+    }
+}

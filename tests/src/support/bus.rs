@@ -214,6 +214,17 @@ impl TestBus {
         Arc::clone(&self.running.as_ref().unwrap().registry)
     }
 
+    /// An in-process entry into this bus's router (its own pipeline, not
+    /// the shared ingress), to send through this router in particular.
+    pub async fn open_entry(&self) -> tollgate_bus::router::DirectEntry {
+        self.running
+            .as_ref()
+            .unwrap()
+            .open_entry(tollgate_bus::events::Entry::Http)
+            .await
+            .unwrap()
+    }
+
     /// The router's central auth client (a bus with central-mode routes).
     pub fn central(&self) -> Option<Arc<tollgate_bus::central::CentralAuth>> {
         self.running.as_ref().and_then(|r| r.central.clone())

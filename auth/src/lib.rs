@@ -20,9 +20,9 @@ mod policy;
 mod revocation;
 mod session;
 mod store;
-mod trust;
 #[cfg(feature = "test-support")]
 pub mod testkit;
+mod trust;
 mod users;
 
 pub use assertion::{

@@ -29,8 +29,8 @@ pub mod stack;
 pub mod time;
 mod topology;
 pub mod translate;
-pub mod trust;
 pub mod transport;
+pub mod trust;
 
 pub use address::Address;
 pub use envelope::{DeliveryMode, Envelope};

@@ -21,7 +21,9 @@ use tollgate_bus::{
     trust::{BroadcastKey, SignedChange},
 };
 use tollgate_services::RunningService;
-use tollgate_tests::support::{Fixture, TestBus, delete_prefix, now, redis_url, wait_until};
+use tollgate_tests::support::{
+    Fixture, TestBus, amqp_url, delete_prefix, now, redis_url, tollgate_binary, wait_until,
+};
 
 /// How long every router has to apply a change (the bound).
 const APPLY_WITHIN: Duration = Duration::from_secs(1);
@@ -87,7 +89,8 @@ impl TrustBus {
             .start(self.fx.connect().await, shutdown.clone())
             .await
             .unwrap();
-        self.entries.push(running.open_entry(Entry::Http).await.unwrap());
+        self.entries
+            .push(running.open_entry(Entry::Http).await.unwrap());
         self.routers.push((running, shutdown));
     }
 
@@ -181,12 +184,18 @@ async fn a_revoked_token_is_refused_by_both_routers_and_by_a_router_started_late
     let mut t = TrustBus::start().await;
     let leaked = t.bus.token_with("web", 300, json!({"jti": "leaked-1"}));
     let other = t.bus.token_with("web", 300, json!({"jti": "other-1"}));
-    assert!(t.served_everywhere(&leaked).await, "served before the revocation");
+    assert!(
+        t.served_everywhere(&leaked).await,
+        "served before the revocation"
+    );
 
     t.change("tollgate.trust.revoke", &revoke_token("leaked-1"))
         .await;
     // The router that took the change refuses the very next message.
-    assert_eq!(t.call(0, &leaked).await, Outcome::Refused("token_revoked".into()));
+    assert_eq!(
+        t.call(0, &leaked).await,
+        Outcome::Refused("token_revoked".into())
+    );
     t.wait_refused_everywhere(&leaked, "token_revoked").await;
     // Nothing else is disturbed: another token of the same consumer, and
     // another consumer, still pass on both routers.
@@ -195,16 +204,25 @@ async fn a_revoked_token_is_refused_by_both_routers_and_by_a_router_started_late
 
     // A router started after the revocation loads it before it serves.
     t.add_router().await;
-    assert_eq!(t.call(2, &leaked).await, Outcome::Refused("token_revoked".into()));
+    assert_eq!(
+        t.call(2, &leaked).await,
+        Outcome::Refused("token_revoked".into())
+    );
     assert_eq!(t.call(2, &other).await, Outcome::Served);
 
     // Listed, with its expiry (the longest token lifetime by default).
-    let listed = t.trust("alice", "tollgate.trust.list", &json!({})).await.unwrap();
+    let listed = t
+        .trust("alice", "tollgate.trust.list", &json!({}))
+        .await
+        .unwrap();
     let entries: Vec<TrustEntry> = serde_json::from_value(listed["entries"].clone()).unwrap();
     assert_eq!(entries.len(), 1, "{listed}");
     assert_eq!(entries[0].change, revoke_token("leaked-1"));
     let expires_at = entries[0].expires_at.unwrap();
-    assert!(expires_at > now() + 86_000 && expires_at <= now() + 86_400 + 60, "{expires_at}");
+    assert!(
+        expires_at > now() + 86_000 && expires_at <= now() + 86_400 + 60,
+        "{expires_at}"
+    );
     t.stop().await;
 }
 
@@ -218,7 +236,10 @@ async fn a_disabled_consumer_is_refused_by_both_routers_until_enabled() {
         consumer: "web".into(),
     };
     t.change("tollgate.trust.consumers", &disable).await;
-    assert_eq!(t.call(0, &web).await, Outcome::Refused("token_revoked".into()));
+    assert_eq!(
+        t.call(0, &web).await,
+        Outcome::Refused("token_revoked".into())
+    );
     t.wait_refused_everywhere(&web, "token_revoked").await;
     assert!(t.served_everywhere(&t.bus.token("alice")).await);
 
@@ -261,17 +282,27 @@ async fn a_rotated_key_serves_its_tokens_at_once_and_the_removed_one_is_refused_
     }
 
     let remove = TrustChange::RemoveCredential {
+        consumer: Some("web".into()),
         kid: "web-k1".into(),
     };
     t.change("tollgate.trust.consumers", &remove).await;
-    assert_eq!(t.call(0, &old).await, Outcome::Refused("invalid_token".into()));
+    assert_eq!(
+        t.call(0, &old).await,
+        Outcome::Refused("invalid_token".into())
+    );
     t.wait_refused_everywhere(&old, "invalid_token").await;
     assert!(t.served_everywhere(&new).await);
     assert!(t.served_everywhere(&t.bus.token("alice")).await);
     // The listing shows the added key by kid only, never its secret.
-    let listed = t.trust("alice", "tollgate.trust.list", &json!({})).await.unwrap();
+    let listed = t
+        .trust("alice", "tollgate.trust.list", &json!({}))
+        .await
+        .unwrap();
     let text = listed.to_string();
-    assert!(text.contains("web-k2") && !text.contains(&base64_secret(&new_key)), "{text}");
+    assert!(
+        text.contains("web-k2") && !text.contains(&base64_secret(&new_key)),
+        "{text}"
+    );
     t.stop().await;
 }
 
@@ -285,10 +316,15 @@ async fn only_the_policys_admin_changes_trust_state_and_forged_broadcasts_are_ig
     })
     .unwrap();
     for route in ["tollgate.trust.revoke", "tollgate.trust.list"] {
-        assert_eq!(t.trust("web", route, &revoke_web).await, Err("forbidden".into()));
+        assert_eq!(
+            t.trust("web", route, &revoke_web).await,
+            Err("forbidden".into())
+        );
     }
     // The admin's change kinds are bound to their route.
-    let on_wrong_route = t.trust("alice", "tollgate.trust.consumers", &revoke_web).await;
+    let on_wrong_route = t
+        .trust("alice", "tollgate.trust.consumers", &revoke_web)
+        .await;
     assert_eq!(on_wrong_route, Err("invalid_trust_change".into()));
 
     // Forged broadcasts revoking `web`: unsigned, and signed with another key.
@@ -306,7 +342,9 @@ async fn only_the_policys_admin_changes_trust_state_and_forged_broadcasts_are_ig
     };
     let control = Address::new(t.bus.names.control_exchange(), "");
     for forged in [signed, unsigned] {
-        let envelope: Envelope = Announcement::TrustChanged(forged).to_envelope(None).unwrap();
+        let envelope: Envelope = Announcement::TrustChanged(forged)
+            .to_envelope(None)
+            .unwrap();
         t.fx.transport().publish(&control, &envelope).await.unwrap();
     }
     // A genuine change published after them: once both routers applied it,
@@ -315,7 +353,10 @@ async fn only_the_policys_admin_changes_trust_state_and_forged_broadcasts_are_ig
     t.change("tollgate.trust.revoke", &revoke_token("marker-1"))
         .await;
     t.wait_refused_everywhere(&marker, "token_revoked").await;
-    assert!(t.served_everywhere(&web).await, "a forged broadcast was applied");
+    assert!(
+        t.served_everywhere(&web).await,
+        "a forged broadcast was applied"
+    );
     t.stop().await;
 }
 
@@ -327,7 +368,11 @@ async fn without_a_trust_store_the_trust_routes_say_so() {
     let body = serde_json::to_value(revoke_token("x")).unwrap();
     let envelope = bus.request(&body, Some(&bus.token("alice")), None);
     let answer = entry
-        .send(envelope, "tollgate.trust.revoke", Some(Duration::from_secs(10)))
+        .send(
+            envelope,
+            "tollgate.trust.revoke",
+            Some(Duration::from_secs(10)),
+        )
         .await
         .unwrap();
     let Answer::Reply(reply) = answer else {
@@ -344,3 +389,54 @@ fn base64_secret(key: &TestKey) -> String {
     base64::engine::general_purpose::STANDARD.encode(key.secret.clone().unwrap())
 }
 
+/// `tollgate ARGS --token TOKEN` on the test bus: exit code, stdout, stderr.
+async fn tollgate(t: &TrustBus, args: &[&str], token: &str) -> (i32, String, String) {
+    let output = tokio::process::Command::new(tollgate_binary())
+        .args(args)
+        .args(["--token", token, "--amqp", &amqp_url(), "--namespace"])
+        .arg(t.bus.names.namespace())
+        .env("RUST_LOG", "error")
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commands_change_trust_state_with_the_operators_token() {
+    let t = TrustBus::start().await;
+    let (alice, web) = (t.bus.token("alice"), t.bus.token("web"));
+    let leaked = t.bus.token_with("web", 300, json!({"jti": "cli-1"}));
+    assert!(t.served_everywhere(&leaked).await);
+
+    let (code, out, err) = tollgate(&t, &["revoke", "--jti", "cli-1"], &alice).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("applied"), "{out}");
+    t.wait_refused_everywhere(&leaked, "token_revoked").await;
+
+    let (code, _, err) = tollgate(&t, &["revoke", "--consumer", "alice"], &web).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("forbidden"), "{err}");
+    assert!(
+        t.served_everywhere(&alice).await,
+        "the refused revocation changed nothing"
+    );
+
+    let (code, out, err) = tollgate(&t, &["consumers", "disable", "web"], &alice).await;
+    assert_eq!(code, 0, "{out}{err}");
+    t.wait_refused_everywhere(&web, "token_revoked").await;
+    let (code, out, _) = tollgate(&t, &["revocations", "list"], &alice).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("cli-1") && out.contains("disable_consumer"),
+        "{out}"
+    );
+    let (code, _, err) = tollgate(&t, &["consumers", "enable", "nobody"], &alice).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("invalid_trust_change"), "{err}");
+    t.stop().await;
+}

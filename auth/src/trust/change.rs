@@ -70,6 +70,9 @@ pub enum TrustChange {
     /// Removes the key with key id `kid`, whichever consumer holds it (a key
     /// rotation's last step), also a key of the config.
     RemoveCredential {
+        /// The consumer holding it, when given: the key must be theirs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        consumer: Option<String>,
         /// The key id.
         kid: String,
     },
@@ -101,7 +104,7 @@ impl TrustChange {
             Self::AddCredential { credential, .. } => {
                 format!("credential:{}", credential.kid.as_deref().unwrap_or(""))
             }
-            Self::RemoveCredential { kid } => format!("credential:{kid}"),
+            Self::RemoveCredential { kid, .. } => format!("credential:{kid}"),
         }
     }
 
@@ -132,9 +135,11 @@ impl TrustChange {
     pub fn expires_at(&self, now: u64, max_lifetime: u64, leeway: u64) -> Option<u64> {
         let longest = now.saturating_add(max_lifetime);
         match self {
-            Self::RevokeToken { until, .. } | Self::RevokeSubject { until, .. } => {
-                Some(until.map_or(longest, |u| u.min(longest)).saturating_add(leeway))
-            }
+            Self::RevokeToken { until, .. } | Self::RevokeSubject { until, .. } => Some(
+                until
+                    .map_or(longest, |u| u.min(longest))
+                    .saturating_add(leeway),
+            ),
             Self::RevokeIssuedBefore { before, .. } => Some(
                 before
                     .saturating_add(max_lifetime)
@@ -151,7 +156,9 @@ impl TrustChange {
     pub fn validate(&self) -> Result<(), InvalidChange> {
         let name = |what: &str, value: &str| {
             if value.is_empty() || value.len() > MAX_NAME_BYTES {
-                Err(InvalidChange(format!("{what} must be 1–{MAX_NAME_BYTES} bytes")))
+                Err(InvalidChange(format!(
+                    "{what} must be 1–{MAX_NAME_BYTES} bytes"
+                )))
             } else {
                 Ok(())
             }
@@ -166,7 +173,12 @@ impl TrustChange {
             Self::RevokeIssuedBefore { consumer, .. } => {
                 consumer.as_deref().map_or(Ok(()), |c| name("consumer", c))
             }
-            Self::RemoveCredential { kid } => name("kid", kid),
+            Self::RemoveCredential { consumer, kid } => {
+                consumer
+                    .as_deref()
+                    .map_or(Ok(()), |c| name("consumer", c))?;
+                name("kid", kid)
+            }
             Self::AddCredential {
                 consumer,
                 credential,

@@ -171,15 +171,22 @@ fn apply(all: &mut [Consumer], change: &TrustChange) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             all[i].credentials.push(built);
         }
-        TrustChange::RemoveCredential { kid } => {
+        TrustChange::RemoveCredential {
+            consumer: owner,
+            kid,
+        } => {
             let mut found = false;
-            for consumer in all.iter_mut() {
+            let owned = |c: &Consumer| owner.as_deref().is_none_or(|o| o == c.name);
+            for consumer in all.iter_mut().filter(|c| owned(c)) {
                 let before = consumer.credentials.len();
                 consumer.credentials.retain(|k| k.kid() != Some(kid));
                 found |= consumer.credentials.len() != before;
             }
             if !found {
-                return Err(format!("no key with kid `{kid}`"));
+                return Err(match owner {
+                    Some(owner) => format!("`{owner}` has no key with kid `{kid}`"),
+                    None => format!("no key with kid `{kid}`"),
+                });
             }
         }
         _ => {}
@@ -220,7 +227,11 @@ mod tests {
         assert_eq!(state.len(), 2, "the entry expiring at 100 is gone at 100");
         assert_eq!(state.sweep(199), 0);
         assert_eq!(state.sweep(200), 1);
-        assert_eq!(state.sweep(u64::MAX), 0, "consumer changes live until undone");
+        assert_eq!(
+            state.sweep(u64::MAX),
+            0,
+            "consumer changes live until undone"
+        );
         assert_eq!(state.len(), 1);
     }
 
@@ -267,7 +278,10 @@ mod tests {
         ));
         let (consumers, problems) = state.consumers(&[Consumer::new("a").with_enabled(false)]);
         assert!(problems.is_empty());
-        assert!(consumers[0].enabled, "enable replaced disable, and overrides the config");
+        assert!(
+            consumers[0].enabled,
+            "enable replaced disable, and overrides the config"
+        );
     }
 
     #[test]
@@ -279,7 +293,13 @@ mod tests {
             },
             None,
         ));
-        state.record(entry(TrustChange::RemoveCredential { kid: "k1".into() }, None));
+        state.record(entry(
+            TrustChange::RemoveCredential {
+                consumer: Some("a".into()),
+                kid: "k1".into(),
+            },
+            None,
+        ));
         let key = crate::Credential::hmac(crate::Algorithm::HS256, &[7; 32])
             .expect("valid")
             .with_kid("k1");

@@ -244,7 +244,12 @@ impl Config {
     fn assertion_keys(
         &self,
         errors: &mut Vec<ConfigError>,
-    ) -> Option<(AssertionSigner, ReplyContextKey, AssertionVerifier, [u8; 32])> {
+    ) -> Option<(
+        AssertionSigner,
+        ReplyContextKey,
+        AssertionVerifier,
+        [u8; 32],
+    )> {
         let pem = match (
             &self.auth.assertion_key_file,
             self.auth.ephemeral_assertion_key,

@@ -4,9 +4,7 @@
 use std::{collections::VecDeque, sync::Arc};
 
 use parking_lot::Mutex;
-use tollgate_auth::{
-    Consumer, ConsumerStore, InvalidChange, Revocations, TrustEntry, TrustState,
-};
+use tollgate_auth::{Consumer, ConsumerStore, InvalidChange, Revocations, TrustEntry, TrustState};
 
 /// Broadcast ids remembered, so a replay within the freshness window is ignored.
 const SEEN_IDS: usize = 4096;
@@ -141,7 +139,10 @@ mod tests {
             consumer: "ghost".into(),
         });
         assert!(live.check(&ghost).is_err());
-        let missing = entry(TrustChange::RemoveCredential { kid: "nope".into() });
+        let missing = entry(TrustChange::RemoveCredential {
+            consumer: None,
+            kid: "nope".into(),
+        });
         assert!(live.check(&missing).is_err());
         let revoke = entry(TrustChange::RevokeConsumer {
             consumer: "web".into(),

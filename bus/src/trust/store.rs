@@ -116,7 +116,9 @@ impl TrustStore {
                 let Some(value) = value else { continue };
                 match serde_json::from_str::<TrustEntry>(&value) {
                     Ok(entry) => entries.push(entry),
-                    Err(e) => tracing::warn!(key = %key, error = %e, "Unreadable trust entry skipped."),
+                    Err(e) => {
+                        tracing::warn!(key = %key, error = %e, "Unreadable trust entry skipped.")
+                    }
                 }
             }
         }

@@ -71,7 +71,9 @@ pub fn keep_in_sync(
             }
             match store.load(unix_now()).await {
                 Ok(state) => live.replace(state),
-                Err(e) => tracing::warn!(error = %e, "Cannot re-read the trust state; keeping the one in force."),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Cannot re-read the trust state; keeping the one in force.")
+                }
             }
         }
     })

@@ -4,6 +4,7 @@
 //! every router within a second; a router that starts later loads them.
 
 mod broadcast;
+mod follow;
 mod live;
 mod service;
 mod store;
@@ -12,13 +13,14 @@ mod sync;
 pub use broadcast::{
     BROADCAST_KEY_PURPOSE, BroadcastError, BroadcastKey, MAX_BROADCAST_AGE_SECS, SignedChange,
 };
+pub use follow::follow;
 pub use live::LiveTrust;
 pub use service::{
     CONSUMERS_METHOD, LIST_METHOD, REVOKE_METHOD, TRUST_SERVICE, TrustBackend, TrustListing,
     TrustService,
 };
 pub use store::{TrustStore, TrustStoreError};
-pub use sync::{first_load, keep_in_sync};
+pub use sync::{first_load, keep_in_sync, load_when_ready};
 
 use std::{sync::Arc, time::Duration};
 

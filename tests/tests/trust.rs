@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use tollgate_auth::{Algorithm, RuleSpec, TrustChange, TrustEntry, testkit::TestKey};
+use tollgate_auth::{Algorithm, TrustChange, TrustEntry, testkit::TestKey};
 use tollgate_bus::{
     Address, Envelope, ErrorBody,
     config::Config,
@@ -20,16 +20,17 @@ use tollgate_bus::{
     router::{Answer, DirectEntry, Router, RunningRouter},
     trust::{BroadcastKey, SignedChange},
 };
-use tollgate_services::RunningService;
+use tollgate_services::{CallError, RequestOptions, RunningService};
 use tollgate_tests::support::{
-    Fixture, TestBus, amqp_url, delete_prefix, now, redis_url, tollgate_binary, wait_until,
+    CentralBus, Fixture, TestBus, amqp_url, delete_prefix, now, redis_url, tollgate_binary,
+    wait_until,
 };
 
 /// How long every router has to apply a change (the bound).
 const APPLY_WITHIN: Duration = Duration::from_secs(1);
 
-/// Two routers on one bus with a trust store, the `orders` service, and
-/// `alice` as the policy's trust admin.
+/// Two routers on one bus with a trust store, and the `orders` service;
+/// the test bus's policy lets `alice` (only) change trust state.
 struct TrustBus {
     fx: Fixture,
     bus: TestBus,
@@ -47,16 +48,6 @@ enum Outcome {
     Refused(String),
 }
 
-fn admin_rule(config: &mut Config) {
-    let rule: RuleSpec = serde_json::from_value(json!({
-        "name": "admins-change-trust",
-        "routes": ["tollgate.trust.*"],
-        "consumers": ["alice"],
-    }))
-    .unwrap();
-    config.policy.rules.insert(0, rule);
-}
-
 impl TrustBus {
     async fn start() -> Self {
         let fx = Fixture::amqp().await;
@@ -65,7 +56,7 @@ impl TrustBus {
             "[trust]\nredis_url = \"{}\"\nkey_prefix = \"{prefix}\"\n",
             redis_url()
         );
-        let bus = TestBus::start_adjusted(&fx, &toml, admin_rule).await;
+        let bus = TestBus::start_with(&fx, &toml).await;
         let orders = bus.run_orders(fx.connect().await, |b| b).await;
         let mut trust = Self {
             entries: vec![bus.open_entry().await],
@@ -81,8 +72,7 @@ impl TrustBus {
 
     /// Starts one more router on its own connection; its entry is the last.
     async fn add_router(&mut self) {
-        let mut config = Config::load(&self.bus.config_path()).unwrap();
-        admin_rule(&mut config);
+        let config = Config::load(&self.bus.config_path()).unwrap();
         let shutdown = CancellationToken::new();
         let running = Router::from_config(&config)
             .unwrap()
@@ -363,7 +353,7 @@ async fn only_the_policys_admin_changes_trust_state_and_forged_broadcasts_are_ig
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_trust_store_the_trust_routes_say_so() {
     let fx = Fixture::amqp().await;
-    let bus = TestBus::start_adjusted(&fx, "", admin_rule).await;
+    let bus = TestBus::start(&fx).await;
     let entry = bus.open_entry().await;
     let body = serde_json::to_value(revoke_token("x")).unwrap();
     let envelope = bus.request(&body, Some(&bus.token("alice")), None);
@@ -439,4 +429,49 @@ async fn the_commands_change_trust_state_with_the_operators_token() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("invalid_trust_change"), "{err}");
     t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_central_auth_service_refuses_a_revoked_jwt_within_a_second() {
+    let fx = Fixture::amqp().await;
+    let prefix = format!("{}:trust:", fx.ns.prefix());
+    let extra = format!(
+        "cache_ttl_ms = 0\n[trust]\nredis_url = \"{}\"\nkey_prefix = \"{prefix}\"\n",
+        redis_url()
+    );
+    let central = CentralBus::start(&fx, &redis_url(), &extra).await;
+    // `ledger.*` is in central mode: the auth service verifies the JWT.
+    let leaked = central
+        .bus
+        .token_with("alice", 300, json!({"jti": "central-1"}));
+    let other = central
+        .bus
+        .token_with("alice", 300, json!({"jti": "central-2"}));
+    assert_eq!(central.whoami(&leaked).await.unwrap()["user"], "alice");
+
+    let options = RequestOptions::with_token(central.bus.token("alice"));
+    let reply: Value = central
+        .caller
+        .request(
+            "tollgate.trust.revoke",
+            &revoke_token("central-1"),
+            &options,
+        )
+        .await
+        .unwrap();
+    assert!(reply.get("applied").is_some(), "{reply}");
+    wait_until(
+        "the auth service to refuse the JWT",
+        APPLY_WITHIN,
+        async || {
+            matches!(
+                central.whoami(&leaked).await,
+                Err(CallError::Rejected { .. })
+            )
+        },
+    )
+    .await;
+    assert_eq!(central.whoami(&other).await.unwrap()["user"], "alice");
+    central.stop().await;
+    delete_prefix(&redis_url(), &prefix).await;
 }

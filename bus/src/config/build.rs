@@ -15,7 +15,7 @@ use crate::{
     reply_context::ReplyContextKey,
     router::RouterSettings,
     translate::Translator,
-    trust::{BROADCAST_KEY_PURPOSE, BroadcastKey, TrustSettings},
+    trust::{BROADCAST_KEY_PURPOSE, BroadcastKey, TrustSettings, TrustStore, TrustStoreError},
 };
 
 use super::{Config, ConfigError, TokenPurpose};
@@ -70,7 +70,7 @@ impl Config {
         let (store, revocations) = (Arc::new(store), Arc::new(Revocations::new()));
         let trust = TrustSettings {
             redis_url: self.trust.redis_url.clone(),
-            key_prefix: format!("{}{}:", self.trust.key_prefix, self.namespace),
+            key_prefix: self.trust_key_prefix(),
             max_lifetime: self.trust.max_token_lifetime_secs,
             leeway: self.auth.verifier.leeway_secs,
             resync: Duration::from_secs(self.trust.resync_secs),
@@ -122,6 +122,29 @@ impl Config {
             Some(store) if errors.is_empty() => Ok(store),
             _ => Err(errors),
         }
+    }
+
+    /// The consumers of `[auth]` as configured, which trust changes apply on
+    /// top of (the central auth service's JWT verifier).
+    pub fn consumer_baseline(&self) -> Result<Vec<Consumer>, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let consumers = self.consumer_list(&mut errors);
+        if errors.is_empty() {
+            Ok(consumers)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The trust store `[trust]` names, keys under this bus's namespace;
+    /// `None` without `redis_url`.
+    pub fn trust_store(&self) -> Option<Result<TrustStore, TrustStoreError>> {
+        let url = self.trust.redis_url.as_deref()?;
+        Some(TrustStore::new(url, self.trust_key_prefix()))
+    }
+
+    fn trust_key_prefix(&self) -> String {
+        format!("{}{}:", self.trust.key_prefix, self.namespace)
     }
 
     /// How the routers ask the central auth service (`[central_auth]`).

@@ -252,6 +252,11 @@ impl RegistryListener {
         let now = crate::time::unix_now();
         match trust.key.open(signed, now) {
             Ok((id, entry)) => {
+                // The central auth service re-reads the change as this router
+                // applies it: cached answers of the old state are dropped.
+                if let Some(central) = &self.central {
+                    central.cache().clear();
+                }
                 if trust.live.first_sight(&id) {
                     tracing::info!(change = entry.change.kind(), entry = %entry.change.key(), "Trust change received.");
                     trust.live.record(entry, now);

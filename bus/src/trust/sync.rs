@@ -78,3 +78,9 @@ pub fn keep_in_sync(
         }
     })
 }
+
+/// [`first_load`] for a process without a shutdown signal of its own (the
+/// central auth service): retries until Redis answers.
+pub async fn load_when_ready(store: &TrustStore, live: &LiveTrust) {
+    first_load(store, live, &CancellationToken::new()).await;
+}

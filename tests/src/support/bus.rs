@@ -82,6 +82,10 @@ consumers = ["web", "alice"]
 name = "staff-use-the-ledger"
 routes = ["ledger.*"]
 groups = ["staff"]
+[[policy.rules]]
+name = "alice-changes-trust"
+routes = ["tollgate.trust.*"]
+consumers = ["alice"]
 
 [registry]
 grants = [

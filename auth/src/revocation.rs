@@ -11,8 +11,9 @@ use crate::error::AuthError;
 /// [`generation`](Self::generation), which drops every cached verification, so a
 /// revocation takes effect on the next message whether its token was cached or not.
 ///
-/// Entries are kept until [`clear`](Self::clear) or a restart: feed the set from a
-/// durable source when revocations must outlive the process.
+/// Entries are kept until [`clear`](Self::clear) or a restart; a bus keeps them
+/// durably as trust state ([`TrustState`](crate::TrustState), in Redis) and
+/// swaps them in whole with [`replace_from`](Self::replace_from).
 #[derive(Debug, Default)]
 pub struct Revocations {
     set: RwLock<RevokedSet>,

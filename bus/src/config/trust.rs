@@ -55,3 +55,23 @@ impl TrustSection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_of_the_section_is_reported() {
+        let mut errors = Vec::new();
+        TrustSection::default().check(&mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        let bad = TrustSection {
+            redis_url: Some("http://redis".into()),
+            max_token_lifetime_secs: 0,
+            resync_secs: 0,
+            ..TrustSection::default()
+        };
+        bad.check(&mut errors);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+    }
+}

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tollgate_auth::{Algorithm, TrustChange, TrustEntry, testkit::TestKey};
 use tollgate_bus::{
-    Address, Envelope, ErrorBody,
+    Address, Envelope, ErrorBody, SubscribeOptions, bus_topology,
     config::Config,
     events::Entry,
     registry::Announcement,
@@ -474,4 +474,59 @@ async fn the_central_auth_service_refuses_a_revoked_jwt_within_a_second() {
     assert_eq!(central.whoami(&other).await.unwrap()["user"], "alice");
     central.stop().await;
     delete_prefix(&redis_url(), &prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_genuine_broadcast_cannot_undo_a_later_change() {
+    let t = TrustBus::start().await;
+    let web = t.bus.token("web");
+    // Whoever can read the control exchange can capture a genuine broadcast.
+    let queue = t.bus.names.router_control_queue("eavesdropper");
+    t.fx.declare(&bus_topology::control_listener(&t.bus.names, &queue))
+        .await
+        .unwrap();
+    let mut heard =
+        t.fx.transport()
+            .subscribe(&queue, SubscribeOptions::prefetch(64))
+            .await
+            .unwrap();
+    let disable = TrustChange::DisableConsumer {
+        consumer: "web".into(),
+    };
+    let enable = TrustChange::EnableConsumer {
+        consumer: "web".into(),
+    };
+    t.change("tollgate.trust.consumers", &disable).await;
+    t.change("tollgate.trust.consumers", &enable).await;
+    let captured = loop {
+        let d = tokio::time::timeout(Duration::from_secs(5), heard.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let envelope = d.envelope.clone();
+        d.ack().await.unwrap();
+        if let Ok(Announcement::TrustChanged(signed)) = Announcement::from_bytes(&envelope.payload)
+            && signed.body.contains("enable_consumer")
+        {
+            break envelope;
+        }
+    };
+    t.change("tollgate.trust.consumers", &disable).await;
+    t.wait_refused_everywhere(&web, "token_revoked").await;
+
+    // Replayed as captured: every router saw its id already.
+    let control = Address::new(t.bus.names.control_exchange(), "");
+    t.fx.transport().publish(&control, &captured).await.unwrap();
+    let marker = t.bus.token_with("alice", 300, json!({"jti": "marker-2"}));
+    t.change("tollgate.trust.revoke", &revoke_token("marker-2"))
+        .await;
+    t.wait_refused_everywhere(&marker, "token_revoked").await;
+    for router in 0..2 {
+        assert_eq!(
+            t.call(router, &web).await,
+            Outcome::Refused("token_revoked".into()),
+            "router {router} took a replayed broadcast"
+        );
+    }
+    t.stop().await;
 }

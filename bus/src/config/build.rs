@@ -15,7 +15,7 @@ use crate::{
     reply_context::ReplyContextKey,
     router::RouterSettings,
     translate::Translator,
-    trust::{BROADCAST_KEY_PURPOSE, BroadcastKey, TrustSettings, TrustStore, TrustStoreError},
+    trust::BROADCAST_KEY_PURPOSE,
 };
 
 use super::{Config, ConfigError, TokenPurpose};
@@ -68,17 +68,7 @@ impl Config {
             return Err(errors);
         };
         let (store, revocations) = (Arc::new(store), Arc::new(Revocations::new()));
-        let trust = TrustSettings {
-            redis_url: self.trust.redis_url.clone(),
-            key_prefix: self.trust_key_prefix(),
-            max_lifetime: self.trust.max_token_lifetime_secs,
-            leeway: self.auth.verifier.leeway_secs,
-            resync: Duration::from_secs(self.trust.resync_secs),
-            baseline,
-            revocations: Arc::clone(&revocations),
-            consumers: Arc::clone(&store),
-            key: BroadcastKey::new(&trust_secret, self.namespace.clone()),
-        };
+        let trust = self.trust_settings(baseline, &revocations, &store, &trust_secret);
         let verifier = Verifier::new(
             Arc::clone(&store),
             Arc::clone(&revocations),
@@ -134,17 +124,6 @@ impl Config {
         } else {
             Err(errors)
         }
-    }
-
-    /// The trust store `[trust]` names, keys under this bus's namespace;
-    /// `None` without `redis_url`.
-    pub fn trust_store(&self) -> Option<Result<TrustStore, TrustStoreError>> {
-        let url = self.trust.redis_url.as_deref()?;
-        Some(TrustStore::new(url, self.trust_key_prefix()))
-    }
-
-    fn trust_key_prefix(&self) -> String {
-        format!("{}{}:", self.trust.key_prefix, self.namespace)
     }
 
     /// How the routers ask the central auth service (`[central_auth]`).

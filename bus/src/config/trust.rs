@@ -1,9 +1,13 @@
 //! `[trust]`: where revocations and consumer changes are kept (Redis), and
 //! how long a revocation must be kept.
 
-use serde::{Deserialize, Serialize};
+use std::{sync::Arc, time::Duration};
 
-use super::ConfigError;
+use serde::{Deserialize, Serialize};
+use tollgate_auth::{Consumer, ConsumerStore, Revocations};
+
+use super::{Config, ConfigError};
+use crate::trust::{BroadcastKey, TrustSettings, TrustStore, TrustStoreError};
 
 /// `[trust]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +57,42 @@ impl TrustSection {
         if !(1..=3600).contains(&self.resync_secs) {
             errors.push(ConfigError::new("trust.resync_secs", "must be 1–3600"));
         }
+    }
+}
+
+impl Config {
+    /// The trust store `[trust]` names, keys under this bus's namespace;
+    /// `None` without `redis_url`.
+    pub fn trust_store(&self) -> Option<Result<TrustStore, TrustStoreError>> {
+        let url = self.trust.redis_url.as_deref()?;
+        Some(TrustStore::new(url, self.trust_key_prefix()))
+    }
+
+    /// What a router runs trust state with: changes apply on top of
+    /// `baseline` into `revocations` and `consumers`, broadcasts are signed
+    /// with `secret` (derived from the bus key).
+    pub(super) fn trust_settings(
+        &self,
+        baseline: Vec<Consumer>,
+        revocations: &Arc<Revocations>,
+        consumers: &Arc<ConsumerStore>,
+        secret: &[u8; 32],
+    ) -> TrustSettings {
+        TrustSettings {
+            redis_url: self.trust.redis_url.clone(),
+            key_prefix: self.trust_key_prefix(),
+            max_lifetime: self.trust.max_token_lifetime_secs,
+            leeway: self.auth.verifier.leeway_secs,
+            resync: Duration::from_secs(self.trust.resync_secs),
+            baseline,
+            revocations: Arc::clone(revocations),
+            consumers: Arc::clone(consumers),
+            key: BroadcastKey::new(secret, self.namespace.clone()),
+        }
+    }
+
+    fn trust_key_prefix(&self) -> String {
+        format!("{}{}:", self.trust.key_prefix, self.namespace)
     }
 }
 

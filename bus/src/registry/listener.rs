@@ -348,6 +348,12 @@ impl RegistryListener {
         if !Registration::is_valid_service_name(&r.service) {
             return Err(Refusal::Invalid(format!("service name `{}`", r.service)));
         }
+        if r.service == crate::trust::TRUST_SERVICE {
+            return Err(Refusal::Invalid(format!(
+                "service name `{}` is the router's own",
+                r.service
+            )));
+        }
         if crate::translate::Codec::from_content_type(&r.content_type).is_none() {
             return Err(Refusal::Invalid(format!(
                 "unsupported content type `{}`",

@@ -11,7 +11,7 @@ const SEEN_IDS: usize = 4096;
 
 /// The trust state in force here, on top of the config's consumers.
 pub struct LiveTrust {
-    baseline: Vec<Consumer>,
+    baseline: Mutex<Vec<Consumer>>,
     revocations: Arc<Revocations>,
     consumers: Arc<ConsumerStore>,
     state: Mutex<TrustState>,
@@ -35,7 +35,7 @@ impl LiveTrust {
         consumers: Arc<ConsumerStore>,
     ) -> Self {
         Self {
-            baseline,
+            baseline: Mutex::new(baseline),
             revocations,
             consumers,
             state: Mutex::new(TrustState::new()),
@@ -55,11 +55,25 @@ impl LiveTrust {
         if *current == state {
             return;
         }
-        for problem in state.apply_to(&self.baseline, &self.revocations, &self.consumers) {
+        self.apply(&state, &self.baseline.lock());
+        *current = state;
+    }
+
+    /// Makes `baseline` the consumers the changes apply on top of (a config
+    /// reloaded) and applies the state in force on it: replacing the
+    /// consumer store directly would drop every consumer change.
+    pub fn rebase(&self, baseline: Vec<Consumer>) {
+        let current = self.state.lock();
+        let mut old = self.baseline.lock();
+        self.apply(&current, &baseline);
+        *old = baseline;
+    }
+
+    fn apply(&self, state: &TrustState, baseline: &[Consumer]) {
+        for problem in state.apply_to(baseline, &self.revocations, &self.consumers) {
             tracing::warn!(problem = %problem, "A trust change cannot be applied here.");
         }
         tracing::info!(entries = state.len(), "Trust state applied.");
-        *current = state;
     }
 
     /// Takes one entry in (a broadcast, or this router's own change), dropping
@@ -89,7 +103,7 @@ impl LiveTrust {
     /// exists.
     pub fn check(&self, entry: &TrustEntry) -> Result<(), InvalidChange> {
         entry.change.validate()?;
-        let (now, _) = self.state().consumers(&self.baseline);
+        let (now, _) = self.state().consumers(&self.baseline.lock());
         let mut one = TrustState::new();
         one.record(entry.clone());
         match one.consumers(&now).1.into_iter().next() {
@@ -130,6 +144,21 @@ mod tests {
         let generation = live.consumers.generation();
         live.replace(live.state());
         assert_eq!(live.consumers.generation(), generation);
+    }
+
+    #[test]
+    fn a_new_baseline_keeps_the_changes_in_force() {
+        let live = live();
+        live.record(
+            entry(TrustChange::DisableConsumer {
+                consumer: "web".into(),
+            }),
+            0,
+        );
+        live.rebase(vec![Consumer::new("web"), Consumer::new("new")]);
+        assert!(!live.consumers.get("web").expect("present").enabled);
+        assert!(live.consumers.get("new").is_some());
+        assert!(live.consumers.get("ops").is_none());
     }
 
     #[test]

@@ -259,10 +259,12 @@ impl RegistryListener {
                 }
                 if trust.live.first_sight(&id) {
                     tracing::info!(change = entry.change.kind(), entry = %entry.change.key(), "Trust change received.");
+                    events::trust_change("applied", entry.change.kind());
                     trust.live.record(entry, now);
                 }
             }
             Err(e) => {
+                events::trust_change("ignored", e.code());
                 tracing::warn!(target: events::AUDIT_TARGET, outcome = "ignored", code = e.code(), reason = %e, "Trust change broadcast refused.");
             }
         }

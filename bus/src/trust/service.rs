@@ -130,6 +130,7 @@ impl TrustService {
                 )
                 .for_hop(Hop::Reply),
             Err(refusal) => {
+                events::trust_change("refused", refusal.code);
                 tracing::warn!(target: events::AUDIT_TARGET, consumer = who, code = refusal.code, reason = %refusal.message, "Trust request refused.");
                 ErrorBody {
                     error: ErrorDetail {
@@ -208,6 +209,7 @@ impl TrustService {
         self.transport
             .publish(&Address::new(self.names.control_exchange(), ""), &envelope)
             .await?;
+        events::trust_change("taken", entry.change.kind());
         tracing::warn!(target: events::AUDIT_TARGET, consumer = who, change = entry.change.kind(), entry = %entry.change.key(), "Trust changed.");
         Ok(Ok(json!({ "applied": redacted(&entry) })))
     }

@@ -129,23 +129,22 @@ impl TrustChange {
     }
 
     /// Until when (seconds since the epoch) the entry matters: a token or
-    /// subject revocation until its tokens expire (`until`, at most `now` +
+    /// subject revocation until its tokens expire (`until`, else `now` +
     /// `max_lifetime`), a cut-off until `before` + `max_lifetime`, each plus
     /// `leeway`; `None` (until undone) for consumer and key changes.
+    ///
+    /// `until` is not capped at `now` + `max_lifetime`: a token whose `exp`
+    /// lies further ahead than the verifier accepts today is accepted later,
+    /// once its `exp` is near enough.
     pub fn expires_at(&self, now: u64, max_lifetime: u64, leeway: u64) -> Option<u64> {
         let longest = now.saturating_add(max_lifetime);
         match self {
-            Self::RevokeToken { until, .. } | Self::RevokeSubject { until, .. } => Some(
-                until
-                    .map_or(longest, |u| u.min(longest))
-                    .saturating_add(leeway),
-            ),
-            Self::RevokeIssuedBefore { before, .. } => Some(
-                before
-                    .saturating_add(max_lifetime)
-                    .min(longest)
-                    .saturating_add(leeway),
-            ),
+            Self::RevokeToken { until, .. } | Self::RevokeSubject { until, .. } => {
+                Some(until.unwrap_or(longest).saturating_add(leeway))
+            }
+            Self::RevokeIssuedBefore { before, .. } => {
+                Some(before.saturating_add(max_lifetime).saturating_add(leeway))
+            }
             _ => None,
         }
     }
@@ -233,13 +232,18 @@ mod tests {
         };
         assert_eq!(jti(None).expires_at(1000, 100, 5), Some(1105));
         assert_eq!(jti(Some(1050)).expires_at(1000, 100, 5), Some(1055));
-        // A claimed `exp` past what the verifier accepts is capped.
-        assert_eq!(jti(Some(9999)).expires_at(1000, 100, 5), Some(1105));
+        // Kept to the token's `exp`, even past what the verifier accepts now.
+        assert_eq!(jti(Some(9999)).expires_at(1000, 100, 5), Some(10_004));
         let cutoff = TrustChange::RevokeIssuedBefore {
             consumer: None,
             before: 900,
         };
         assert_eq!(cutoff.expires_at(1000, 100, 5), Some(1005));
+        let future_cutoff = TrustChange::RevokeIssuedBefore {
+            consumer: Some("a".into()),
+            before: 2000,
+        };
+        assert_eq!(future_cutoff.expires_at(1000, 100, 5), Some(2105));
         let disable = TrustChange::DisableConsumer {
             consumer: "a".into(),
         };

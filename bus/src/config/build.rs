@@ -32,7 +32,7 @@ impl Config {
         let mut errors = Vec::new();
         self.check_basics(&mut errors);
         self.check_central(&mut errors);
-        self.trust.check(&mut errors);
+        self.check_trust(&mut errors);
         let baseline = self.consumer_list(&mut errors);
         let store = ConsumerStore::with_consumers(baseline.clone())
             .map_err(|e| errors.push(ConfigError::new("auth.consumers", e.to_string())))

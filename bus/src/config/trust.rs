@@ -61,6 +61,20 @@ impl TrustSection {
 }
 
 impl Config {
+    /// `[trust]`'s own problems, and a revocation kept shorter than the
+    /// verifier lets a token live (it would expire while its token is valid).
+    pub(super) fn check_trust(&self, errors: &mut Vec<ConfigError>) {
+        self.trust.check(errors);
+        if let Some(longest) = self.auth.verifier.max_lifetime_secs
+            && self.trust.max_token_lifetime_secs < longest
+        {
+            errors.push(ConfigError::new(
+                "trust.max_token_lifetime_secs",
+                format!("must be at least auth.verifier.max_lifetime_secs ({longest})"),
+            ));
+        }
+    }
+
     /// The trust store `[trust]` names, keys under this bus's namespace;
     /// `None` without `redis_url`.
     pub fn trust_store(&self) -> Option<Result<TrustStore, TrustStoreError>> {
@@ -113,5 +127,18 @@ mod tests {
         };
         bad.check(&mut errors);
         assert_eq!(errors.len(), 3, "{errors:?}");
+    }
+
+    #[test]
+    fn a_revocation_must_outlive_the_longest_token() {
+        let mut config = Config::default();
+        config.auth.verifier.max_lifetime_secs = Some(7 * 86_400);
+        let mut errors = Vec::new();
+        config.check_trust(&mut errors);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        config.trust.max_token_lifetime_secs = 7 * 86_400;
+        errors.clear();
+        config.check_trust(&mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
     }
 }

@@ -1,6 +1,6 @@
 //! Two routers with a trust store, and what the tests ask of them.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -15,6 +15,8 @@ use tollgate_bus::{
 use tollgate_services::RunningService;
 use tollgate_tests::support::{Fixture, TestBus, delete_prefix, redis_url, wait_until};
 
+use super::flow::Flow;
+
 /// How long every router has to apply a change (the bound).
 pub(crate) const APPLY_WITHIN: Duration = Duration::from_secs(1);
 
@@ -24,14 +26,14 @@ pub(crate) struct TrustBus {
     pub(crate) fx: Fixture,
     pub(crate) bus: TestBus,
     orders: Option<RunningService>,
-    entries: Vec<DirectEntry>,
+    entries: Vec<Arc<DirectEntry>>,
     routers: Vec<(RunningRouter, CancellationToken)>,
     prefix: String,
 }
 
 /// What became of a call: served (any reply, also the service's own error)
 /// or refused by the gate with a code.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
     Served,
     Refused(String),
@@ -48,7 +50,7 @@ impl TrustBus {
         let bus = TestBus::start_with(&fx, &toml).await;
         let orders = bus.run_orders(fx.connect().await, |b| b).await;
         let mut trust = Self {
-            entries: vec![bus.open_entry().await],
+            entries: vec![Arc::new(bus.open_entry().await)],
             orders: Some(orders),
             routers: Vec::new(),
             prefix,
@@ -69,8 +71,13 @@ impl TrustBus {
             .await
             .unwrap();
         self.entries
-            .push(running.open_entry(Entry::Http).await.unwrap());
+            .push(Arc::new(running.open_entry(Entry::Http).await.unwrap()));
         self.routers.push((running, shutdown));
+    }
+
+    /// Calls with `token` through every router until stopped.
+    pub(crate) fn flow(&self, token: &str) -> Flow {
+        Flow::start(&self.entries, token)
     }
 
     /// `orders.get` with `token` through router `router`.

@@ -9,5 +9,6 @@
 
 mod admin;
 mod commands;
+mod flow;
 mod harness;
 mod routers;

@@ -1,11 +1,18 @@
 //! Changes reach every router (and the central auth service) within a second.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use tollgate_auth::{Algorithm, TrustChange, TrustEntry, testkit::TestKey};
 use tollgate_services::{CallError, RequestOptions};
 use tollgate_tests::support::{CentralBus, Fixture, delete_prefix, now, redis_url, wait_until};
 
-use super::harness::*;
+use tokio::time::Instant;
+
+use super::{flow::Call, harness::*};
+
+/// Bound on waiting for a flow to show what a test needs.
+const LONG: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_is_refused_by_both_routers_and_by_a_router_started_later() {
@@ -51,6 +58,56 @@ async fn a_revoked_token_is_refused_by_both_routers_and_by_a_router_started_late
         expires_at > now() + 86_000 && expires_at <= now() + 86_400 + 60,
         "{expires_at}"
     );
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_flowing_through_both_routers_are_refused_within_a_second_of_a_revocation() {
+    let t = TrustBus::start().await;
+    let leaked = t.bus.token_with("web", 300, json!({"jti": "flow-1"}));
+    let other = t.bus.token_with("web", 300, json!({"jti": "flow-2"}));
+    let (leaked_flow, other_flow) = (t.flow(&leaked), t.flow(&other));
+    let served = |c: &Call| c.outcome == Outcome::Served;
+    wait_until("both routers to serve the flow", LONG, async || {
+        leaked_flow.each_router_has(2, 3, served)
+    })
+    .await;
+
+    let asked = Instant::now();
+    t.change("tollgate.trust.revoke", &revoke_token("flow-1"))
+        .await;
+    let bound = Instant::now() + APPLY_WITHIN;
+    let refused_after = |c: &Call| c.sent >= bound && c.outcome != Outcome::Served;
+    wait_until("both routers to refuse past the bound", LONG, async || {
+        leaked_flow.each_router_has(2, 3, refused_after)
+    })
+    .await;
+    let (leaked_calls, other_calls) = (leaked_flow.stop().await, other_flow.stop().await);
+
+    for call in &leaked_calls {
+        if call.answered < asked {
+            assert_eq!(
+                call.outcome,
+                Outcome::Served,
+                "before the revocation: {call:?}"
+            );
+        } else if call.sent >= bound {
+            let refused = Outcome::Refused("token_revoked".into());
+            assert_eq!(
+                call.outcome, refused,
+                "a second after the revocation: {call:?}"
+            );
+        }
+    }
+    // The other token of the same consumer flowed on, undisturbed, on both.
+    assert!(other_calls.iter().all(|c| c.outcome == Outcome::Served));
+    for router in 0..2 {
+        let after = |c: &&Call| c.router == router && c.sent >= bound;
+        assert!(
+            other_calls.iter().filter(after).count() > 0,
+            "router {router}"
+        );
+    }
     t.stop().await;
 }
 

@@ -164,38 +164,14 @@ impl TrustService {
         method: &str,
         who: &str,
     ) -> Result<Result<Value, Refusal>, TransportError> {
-        let backend = match self.backend() {
-            Ok(backend) => backend,
+        let now = unix_now();
+        let (backend, entry) = match self
+            .backend()
+            .and_then(|backend| Ok((backend, backend.entry(request, method, now)?)))
+        {
+            Ok(taken) => taken,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let change: TrustChange = match serde_json::from_slice(&request.payload) {
-            Ok(change) => change,
-            Err(e) => return Ok(Err(Refusal::new("invalid_trust_change", e.to_string()))),
-        };
-        if route_of(&change) != method {
-            return Ok(Err(Refusal::new(
-                "invalid_trust_change",
-                format!(
-                    "`{}` is taken on `{TRUST_SERVICE}.{}`",
-                    change.kind(),
-                    route_of(&change)
-                ),
-            )));
-        }
-        let now = unix_now();
-        let entry = TrustEntry {
-            expires_at: change.expires_at(now, backend.max_lifetime, backend.leeway),
-            change,
-        };
-        if entry.is_expired(now) {
-            return Ok(Err(Refusal::new(
-                "invalid_trust_change",
-                "it names only tokens that have expired already",
-            )));
-        }
-        if let Err(e) = backend.live.check(&entry) {
-            return Ok(Err(Refusal::new("invalid_trust_change", e.0)));
-        }
         if let Err(e) = backend.store.write(&entry).await {
             return Ok(Err(Refusal::new("trust_store_unavailable", e.to_string())));
         }
@@ -233,6 +209,34 @@ impl TrustService {
         self.transport
             .publish(&Address::queue(reply_to.as_str()), &reply)
             .await
+    }
+}
+
+impl TrustBackend {
+    /// The entry `request` asks for on `method`, checked against the state
+    /// in force at `now`.
+    fn entry(&self, request: &Envelope, method: &str, now: u64) -> Result<TrustEntry, Refusal> {
+        let invalid = |message: String| Refusal::new("invalid_trust_change", message);
+        let change: TrustChange =
+            serde_json::from_slice(&request.payload).map_err(|e| invalid(e.to_string()))?;
+        if route_of(&change) != method {
+            return Err(invalid(format!(
+                "`{}` is taken on `{TRUST_SERVICE}.{}`",
+                change.kind(),
+                route_of(&change)
+            )));
+        }
+        let entry = TrustEntry {
+            expires_at: change.expires_at(now, self.max_lifetime, self.leeway),
+            change,
+        };
+        if entry.is_expired(now) {
+            return Err(invalid(
+                "it names only tokens that have expired already".into(),
+            ));
+        }
+        self.live.check(&entry).map_err(|e| invalid(e.0))?;
+        Ok(entry)
     }
 }
 

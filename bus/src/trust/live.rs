@@ -79,10 +79,16 @@ impl LiveTrust {
     /// Takes one entry in (a broadcast, or this router's own change), dropping
     /// entries expired at `now`.
     pub fn record(&self, entry: TrustEntry, now: u64) {
-        let mut next = self.state();
+        // Under the lock: two entries taken at once (a broadcast, and this
+        // router's own change) must not each replace the other's state.
+        let mut current = self.state.lock();
+        let mut next = current.clone();
         next.record(entry);
         next.sweep(now);
-        self.replace(next);
+        if *current != next {
+            self.apply(&next, &self.baseline.lock());
+            *current = next;
+        }
     }
 
     /// Whether the broadcast `id` is new here (and remembers it).
@@ -177,6 +183,28 @@ mod tests {
             consumer: "web".into(),
         });
         assert!(live.check(&revoke).is_ok());
+    }
+
+    #[test]
+    fn entries_recorded_at_once_are_all_kept() {
+        let live = Arc::new(live());
+        let start = Arc::new(std::sync::Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let (live, start) = (Arc::clone(&live), Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait();
+                    for j in 0..100 {
+                        let jti = format!("t{i}-{j}");
+                        live.record(entry(TrustChange::RevokeToken { jti, until: None }), 0);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("no panic");
+        }
+        assert_eq!(live.state().len(), 800);
     }
 
     #[test]

@@ -1,7 +1,13 @@
 //! The trust state one process runs with, applied to its verifiers'
 //! revocations and consumer store.
 
-use std::{collections::VecDeque, sync::Arc};
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use parking_lot::Mutex;
 use tollgate_auth::{Consumer, ConsumerStore, InvalidChange, Revocations, TrustEntry, TrustState};
@@ -15,6 +21,8 @@ pub struct LiveTrust {
     revocations: Arc<Revocations>,
     consumers: Arc<ConsumerStore>,
     state: Mutex<TrustState>,
+    /// Entries recorded one by one so far (see [`LiveTrust::replace_loaded`]).
+    recorded: AtomicU64,
     seen: Mutex<VecDeque<String>>,
 }
 
@@ -39,6 +47,7 @@ impl LiveTrust {
             revocations,
             consumers,
             state: Mutex::new(TrustState::new()),
+            recorded: AtomicU64::new(0),
             seen: Mutex::new(VecDeque::new()),
         }
     }
@@ -57,6 +66,27 @@ impl LiveTrust {
         }
         self.apply(&state, &self.baseline.lock());
         *current = state;
+    }
+
+    /// How many entries were recorded one by one so far; read it before a
+    /// load from Redis and hand it to [`replace_loaded`](Self::replace_loaded).
+    pub fn recorded(&self) -> u64 {
+        self.recorded.load(Ordering::Acquire)
+    }
+
+    /// Makes `state`, loaded from Redis, the one in force, unless an entry
+    /// was recorded since `recorded` was read (the load may predate it; the
+    /// next load will not). Returns whether it did.
+    pub fn replace_loaded(&self, state: TrustState, recorded: u64) -> bool {
+        let mut current = self.state.lock();
+        if self.recorded() != recorded {
+            return false;
+        }
+        if *current != state {
+            self.apply(&state, &self.baseline.lock());
+            *current = state;
+        }
+        true
     }
 
     /// Makes `baseline` the consumers the changes apply on top of (a config
@@ -85,6 +115,7 @@ impl LiveTrust {
         let mut next = current.clone();
         next.record(entry);
         next.sweep(now);
+        self.recorded.fetch_add(1, Ordering::AcqRel);
         if *current != next {
             self.apply(&next, &self.baseline.lock());
             *current = next;
@@ -205,6 +236,21 @@ mod tests {
             thread.join().expect("no panic");
         }
         assert_eq!(live.state().len(), 800);
+    }
+
+    #[test]
+    fn a_load_older_than_a_recorded_entry_is_not_applied() {
+        let live = live();
+        let before = live.recorded();
+        let revoke = entry(TrustChange::RevokeToken {
+            jti: "t".into(),
+            until: None,
+        });
+        live.record(revoke, 0);
+        assert!(!live.replace_loaded(TrustState::new(), before));
+        assert_eq!(live.state().len(), 1);
+        assert!(live.replace_loaded(TrustState::new(), live.recorded()));
+        assert!(live.state().is_empty());
     }
 
     #[test]

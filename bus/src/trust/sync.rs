@@ -24,10 +24,14 @@ pub async fn first_load(
     shutdown: &CancellationToken,
 ) -> bool {
     loop {
+        let recorded = live.recorded();
         match store.load(unix_now()).await {
             Ok(state) => {
                 tracing::info!(entries = state.len(), "Trust state loaded.");
-                live.replace(state);
+                // A broadcast taken during the load is in Redis already.
+                if !live.replace_loaded(state, recorded) {
+                    continue;
+                }
                 return true;
             }
             Err(e) => {
@@ -69,8 +73,15 @@ pub fn keep_in_sync(
             if !reload {
                 continue;
             }
+            let recorded = live.recorded();
             match store.load(unix_now()).await {
-                Ok(state) => live.replace(state),
+                Ok(state) => {
+                    if !live.replace_loaded(state, recorded) {
+                        tracing::debug!(
+                            "A change arrived during the re-read; the next one takes it."
+                        );
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "Cannot re-read the trust state; keeping the one in force.")
                 }

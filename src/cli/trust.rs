@@ -46,7 +46,7 @@ pub(crate) struct RevokeArgs {
     issued_before: Option<u64>,
     /// With `--jti` or `--subject`: when its tokens expire (seconds since the
     /// epoch), so the entry can go then; default the longest token lifetime.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["consumer", "issued_before"])]
     until: Option<u64>,
     #[command(flatten)]
     admin: AdminArgs,

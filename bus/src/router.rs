@@ -104,6 +104,9 @@ pub struct RunningRouter {
     pub registry: Arc<RegistryTable>,
     /// Its client of the central auth service (when a route is in central mode).
     pub central: Option<Arc<CentralAuth>>,
+    /// Its trust state (with `[trust] redis_url`); a config reload hands it
+    /// the new consumers with [`LiveTrust::rebase`].
+    pub trust: Option<Arc<LiveTrust>>,
     tasks: Vec<JoinHandle<()>>,
     consumers: Vec<JoinHandle<Result<(), TransportError>>>,
     /// What [`RunningRouter::open_entry`] needs.
@@ -177,6 +180,7 @@ impl Router {
         health.set(Check::Topology, true);
         let (trust, trust_task) =
             start_trust(&s.trust, Arc::clone(&transport), shutdown.clone()).await?;
+        let trust_live = trust.as_ref().map(|t| Arc::clone(&t.live));
         let central = s.modes.uses(AuthMode::Central).then(|| {
             Arc::new(CentralAuth::new(
                 s.central.clone(),
@@ -311,6 +315,7 @@ impl Router {
         Ok(RunningRouter {
             registry: table,
             central: central_client,
+            trust: trust_live,
             tasks: [registry_task, draining]
                 .into_iter()
                 .chain(trust_task)

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::credential::{self, Credential, CredentialSpec};
 use crate::error::LoadError;
 use crate::jwt::jwks;
+use crate::jwt::remote::JwksSource;
 
 /// An account that may call through the bus: a name, the `key` its tokens name it by,
 /// its groups and scopes, and its credentials.
@@ -26,8 +27,12 @@ pub struct Consumer {
     /// Whether a token's `scope` claim is taken as is (an identity provider behind a JWKS),
     /// rather than only narrowing the consumer's scopes (the default).
     pub trust_token_scopes: bool,
-    /// The keys its tokens may be signed with, each pinned to one algorithm.
+    /// The keys its tokens may be signed with, each pinned to one algorithm
+    /// (with those of its remote JWKS, once fetched).
     pub credentials: Vec<Credential>,
+    /// A remote JWKS whose keys also belong to this consumer, fetched and
+    /// refreshed by the router.
+    pub jwks_source: Option<JwksSource>,
 }
 
 /// How a consumer is written in a consumers file (TOML or JSON).
@@ -57,6 +62,18 @@ pub struct ConsumerSpec {
     /// A JWKS file (relative to the consumers file) whose keys also belong to this consumer.
     #[serde(default)]
     pub jwks_file: Option<PathBuf>,
+    /// An `http://` or `https://` JWKS (an identity provider's) whose keys also
+    /// belong to this consumer: fetched at start, refreshed, refetched on an
+    /// unknown `kid`.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// Seconds between two fetches of `jwks_url` (default 300).
+    #[serde(default)]
+    pub jwks_refresh_secs: Option<u64>,
+    /// Shortest gap, in seconds, between two fetches of `jwks_url` caused by
+    /// tokens naming an unknown `kid` (default 10).
+    #[serde(default)]
+    pub jwks_min_refetch_secs: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -77,6 +94,7 @@ impl Consumer {
             enabled: true,
             trust_token_scopes: false,
             credentials: Vec::new(),
+            jwks_source: None,
         }
     }
 
@@ -131,7 +149,23 @@ impl ConsumerSpec {
             let source = format!("{}:{}", self.name, path.display());
             credentials.extend(jwks::credentials_from_jwks(&source, &json)?);
         }
-        if credentials.is_empty() {
+        let jwks_source = match &self.jwks_url {
+            Some(url) => Some(JwksSource::new(
+                &self.name,
+                url,
+                self.jwks_refresh_secs,
+                self.jwks_min_refetch_secs,
+            )?),
+            None if self.jwks_refresh_secs.is_some() || self.jwks_min_refetch_secs.is_some() => {
+                return Err(LoadError::Invalid(format!(
+                    "consumer {}: jwks_refresh_secs and jwks_min_refetch_secs need a jwks_url",
+                    self.name
+                )));
+            }
+            None => None,
+        };
+        // Keys of a remote JWKS arrive once the router fetched them.
+        if credentials.is_empty() && jwks_source.is_none() {
             return Err(LoadError::Invalid(format!(
                 "consumer {} has no credential",
                 self.name
@@ -145,6 +179,7 @@ impl ConsumerSpec {
             enabled: self.enabled,
             trust_token_scopes: self.trust_token_scopes,
             credentials,
+            jwks_source,
         })
     }
 }

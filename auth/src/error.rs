@@ -51,6 +51,10 @@ pub enum AuthError {
     /// The access policy denied the call.
     #[error("access is forbidden")]
     Forbidden,
+    /// The token's consumer takes its keys from a remote JWKS that has not
+    /// been fetched yet (or never successfully).
+    #[error("the consumer's keys are not available yet")]
+    KeysUnavailable,
 }
 
 impl AuthError {
@@ -69,11 +73,12 @@ impl AuthError {
             Self::TokenRevoked => "token_revoked",
             Self::ConsumerDisabled => "consumer_disabled",
             Self::Forbidden => "forbidden",
+            Self::KeysUnavailable => "keys_unavailable",
         }
     }
 
     /// Every error, in declaration order; for documentation and exhaustive tests.
-    pub const ALL: [AuthError; 12] = [
+    pub const ALL: [AuthError; 13] = [
         Self::TokenMissing,
         Self::TokenMalformed,
         Self::TokenTooLarge,
@@ -86,6 +91,7 @@ impl AuthError {
         Self::TokenRevoked,
         Self::ConsumerDisabled,
         Self::Forbidden,
+        Self::KeysUnavailable,
     ];
 }
 

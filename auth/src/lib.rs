@@ -41,7 +41,8 @@ pub use introspection::{
 pub use jwt::algorithm::{Algorithm, UnsupportedAlgorithm};
 pub use jwt::issuer::Issuer;
 pub use jwt::jwks::credentials_from_jwks;
-pub use jwt::{RegisteredClaim, Verifier, VerifierConfig, bearer_token};
+pub use jwt::remote::{DEFAULT_JWKS_MIN_REFETCH_SECS, DEFAULT_JWKS_REFRESH_SECS, JwksSource};
+pub use jwt::{KeyMiss, RegisteredClaim, Verifier, VerifierConfig, bearer_token};
 pub use password::{
     MAX_PASSWORD_BYTES, MIN_MEMORY_KIB, MIN_PASSES, check_hash, decoy_hash, hash_password,
     verify_password,

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::{Map, json};
 use tollgate_auth::testkit::{TestKey, TestKit};
 use tollgate_auth::{
-    Algorithm, Consumer, Revocations, Verifier, VerifierConfig, credentials_from_jwks,
+    Algorithm, AuthError, Consumer, JwksSource, KeyMiss, Revocations, Verifier, VerifierConfig,
+    credentials_from_jwks,
 };
 
 #[test]
@@ -189,4 +190,55 @@ fn the_cache_can_be_turned_off() {
     assert!(verifier.verify(&token).is_ok());
     assert!(verifier.verify(&token).is_ok());
     assert_eq!(verifier.cache_stats().inserts, 0);
+}
+
+#[test]
+fn a_remote_consumer_before_its_first_fetch_is_refused_as_keys_unavailable() {
+    let kit = TestKit::new();
+    let mut idp = Consumer::new("idp");
+    idp.jwks_source = Some(JwksSource::new("idp", "https://idp/jwks", None, None).expect("valid"));
+    kit.store.upsert(idp).expect("unique");
+    let verifier = kit.verifier();
+    let key = TestKey::generate(Algorithm::ES256, "idp-1");
+    let claims = kit.claims("idp");
+    // By consumer claim, with or without a kid: the keys are not there yet.
+    assert_eq!(
+        verifier.verify(&key.sign(&claims)),
+        Err(AuthError::KeysUnavailable)
+    );
+    assert_eq!(
+        verifier.verify(&key.sign_without_kid(&claims)),
+        Err(AuthError::KeysUnavailable)
+    );
+    // A kid alone names no consumer.
+    let mut bare = claims.clone();
+    bare.as_object_mut().expect("object").remove("key");
+    assert_eq!(
+        verifier.verify(&key.sign(&bare)),
+        Err(AuthError::UnknownKey)
+    );
+    // Once the set arrived, the token verifies.
+    kit.store
+        .replace_credentials("idp", &[], vec![key.credential()])
+        .expect("installed");
+    assert!(verifier.verify(&key.sign(&bare)).is_ok());
+}
+
+#[test]
+fn an_unknown_kid_is_reported_with_the_claimed_consumer_and_a_known_one_is_not() {
+    let kit = TestKit::new();
+    let known = kit.consumer("alice", Algorithm::ES256);
+    let verifier = kit.verifier();
+    let claims = kit.claims("alice");
+    assert_eq!(verifier.unknown_kid(&known.sign(&claims)), None);
+    assert_eq!(verifier.unknown_kid(&known.sign_without_kid(&claims)), None);
+    assert_eq!(verifier.unknown_kid("not.a.token"), None);
+    let stranger = TestKey::generate(Algorithm::ES256, "rotated-in");
+    assert_eq!(
+        verifier.unknown_kid(&stranger.sign(&claims)),
+        Some(KeyMiss {
+            kid: "rotated-in".into(),
+            consumer_key: Some("alice".into()),
+        })
+    );
 }

@@ -24,6 +24,7 @@ mod env;
 mod error;
 mod http;
 mod purpose;
+mod reload;
 mod trust;
 
 pub use central::{CentralAuthSection, MAX_CACHE_TTL_MS, SessionStoreKind};

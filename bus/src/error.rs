@@ -4,7 +4,7 @@ use crate::{header_map::HeaderError, transport::amqp::NodeListError};
 
 /// A transport operation failed. Callers may retry most of these; see
 /// [`TransportError::is_retryable`].
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
     /// The broker could not be reached or the connection could not be set up.
@@ -98,5 +98,49 @@ impl TransportError {
             self,
             Self::Connect(_) | Self::ConnectionLost { .. } | Self::Nacked { .. } | Self::Broker(_)
         )
+    }
+}
+
+/// Why a remote JSON Web Key Set could not be fetched or used. The last good
+/// set stays in force.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwksError {
+    /// The URL does not parse.
+    #[error("bad JWKS URL: {0}")]
+    BadUrl(String),
+    /// No connection, TLS or HTTP exchange with the provider.
+    #[error("cannot reach the JWKS provider: {0}")]
+    Unreachable(String),
+    /// The provider answered with a status other than 2xx.
+    #[error("the JWKS provider answered HTTP {0}")]
+    Status(u16),
+    /// The body was over the size limit, or broke off.
+    #[error("the JWKS body was refused: {0}")]
+    Body(String),
+    /// No answer within the fetch timeout.
+    #[error("the JWKS fetch timed out")]
+    Timeout,
+    /// The document is not a usable key set (the load-time checks of a
+    /// `jwks_file` failed on it).
+    #[error("the JWKS document is not usable: {0}")]
+    Invalid(#[source] tollgate_auth::LoadError),
+    /// The consumer store refused the keys (e.g. a `kid` another consumer holds).
+    #[error("the JWKS keys were refused: {0}")]
+    Refused(#[source] tollgate_auth::LoadError),
+}
+
+impl JwksError {
+    /// A stable snake_case code for logs and metrics.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::BadUrl(_) => "bad_url",
+            Self::Unreachable(_) => "unreachable",
+            Self::Status(_) => "status",
+            Self::Body(_) => "body",
+            Self::Timeout => "timeout",
+            Self::Invalid(_) => "invalid",
+            Self::Refused(_) => "refused",
+        }
     }
 }

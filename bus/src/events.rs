@@ -21,6 +21,11 @@ pub const ANNOUNCEMENTS_TOTAL: &str = "tollgate_announcements_total";
 pub const REPLIES_TOTAL: &str = "tollgate_replies_total";
 /// Counter: messages the broker dead-lettered on its own, recorded clean in `<ns>.dead`.
 pub const BROKER_DEAD_LETTERS_TOTAL: &str = "tollgate_broker_dead_letters_total";
+/// Counter of remote JWKS fetches by `reason` (`schedule`, `unknown_kid`)
+/// and `outcome` (`ok`, or the error's code).
+pub const JWKS_FETCHES_TOTAL: &str = "tollgate_jwks_fetches_total";
+/// Counter of config reloads by `outcome` (`applied`, `refused`).
+pub const RELOADS_TOTAL: &str = "tollgate_reloads_total";
 /// Counter: requests handed back for re-admission, by outcome.
 pub const READMISSIONS_TOTAL: &str = "tollgate_readmissions_total";
 /// Counter of trust changes by `outcome` (`taken`, `refused`: requests to
@@ -186,6 +191,16 @@ pub fn broker_dead_letter() {
 /// (`readmitted`, or the refusal's code).
 pub fn readmission(outcome: &'static str) {
     metrics::counter!(READMISSIONS_TOTAL, "outcome" => outcome).increment(1);
+}
+
+/// Records a remote JWKS fetch.
+pub fn jwks_fetch(reason: &'static str, outcome: &'static str) {
+    metrics::counter!(JWKS_FETCHES_TOTAL, "reason" => reason, "outcome" => outcome).increment(1);
+}
+
+/// Records a config reload (`applied` or `refused`).
+pub fn reload(outcome: &'static str) {
+    metrics::counter!(RELOADS_TOTAL, "outcome" => outcome).increment(1);
 }
 
 /// Records a forwarded (or dropped) reply.

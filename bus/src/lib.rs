@@ -19,6 +19,7 @@ pub mod header_map;
 pub mod headers;
 pub mod health;
 mod hop;
+pub mod jwks;
 mod names;
 pub mod registry;
 mod rejection;
@@ -34,7 +35,7 @@ pub mod trust;
 
 pub use address::Address;
 pub use envelope::{DeliveryMode, Envelope};
-pub use error::TransportError;
+pub use error::{JwksError, TransportError};
 pub use error_reply::{ERROR_CONTENT_TYPE, ErrorBody, ErrorDetail};
 pub use header_map::{HeaderError, HeaderValue, Headers};
 pub use hop::Hop;

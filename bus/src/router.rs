@@ -15,15 +15,13 @@ use tollgate_auth::{AssertionSigner, AssertionVerifier, Policy, Verifier};
 use crate::{
     bus_topology,
     central::{CentralAuth, CentralSettings},
-    chain::{
-        AuthMode, AuthModes, Authenticate, Authorize, Gate, Limits, Resolve, Sanitize, Stamp,
-        Translate,
-    },
+    chain::{AuthMode, AuthModes, Limits},
     config::{Config, ConfigError},
     dead_letter::DeadLetterBounds,
     error::TransportError,
     events::Entry,
     health::{Check, Health},
+    jwks::RemoteKeys,
     names::BusNames,
     registry::{RegistryGrants, RegistryListener, RegistryTable},
     reply_context::ReplyContextKey,
@@ -34,15 +32,19 @@ use crate::{
 
 mod consume;
 mod direct;
+mod live;
 mod pipeline;
 mod poison;
 mod readmit;
 mod reject;
+mod reload;
 mod reply;
 mod used_contexts;
 
 pub use direct::{Answer, DirectEntry, DirectError};
+use live::{Fixed, Live, LiveConfig, LiveParts};
 use pipeline::Pipeline;
+pub use reload::RouterHandle;
 
 /// Wait before handing a message (a request or a reply) back after an
 /// infrastructure failure, so a broken dependency is not hammered.
@@ -111,6 +113,8 @@ pub struct RunningRouter {
     consumers: Vec<JoinHandle<Result<(), TransportError>>>,
     /// What [`RunningRouter::open_entry`] needs.
     doors: Doors,
+    /// Reloads the config.
+    handle: RouterHandle,
 }
 
 /// The pipeline and transport an in-process entry shares with the ingress.
@@ -178,8 +182,17 @@ impl Router {
         health.watch_broker(&transport);
         transport.declare(&bus_topology::core(&s.names)).await?;
         health.set(Check::Topology, true);
-        let (trust, trust_task) =
-            start_trust(&s.trust, Arc::clone(&transport), shutdown.clone()).await?;
+        let remote = Arc::new(RemoteKeys::new(
+            Arc::clone(s.verifier.store()),
+            shutdown.clone(),
+        ));
+        let (trust, trust_task) = start_trust(
+            &s.trust,
+            Arc::clone(&remote),
+            Arc::clone(&transport),
+            shutdown.clone(),
+        )
+        .await?;
         let trust_live = trust.as_ref().map(|t| Arc::clone(&t.live));
         let central = s.modes.uses(AuthMode::Central).then(|| {
             Arc::new(CentralAuth::new(
@@ -205,34 +218,46 @@ impl Router {
             .await?;
         let registry_task = watch_registry(registry_task, Arc::clone(&health), shutdown.clone());
         let bounds = DeadLetterBounds::from(s.limits);
+        let fixed = Fixed {
+            verifier: Arc::clone(&s.verifier),
+            table: Arc::clone(&table),
+            signer: s.signer.clone(),
+            reply_key: Arc::clone(&s.reply_key),
+            reply_timeout: s.reply_timeout,
+            names: s.names.clone(),
+        };
+        let current = Arc::new(LiveConfig::new(Live::build(
+            &fixed,
+            LiveParts {
+                policy: s.policy,
+                translator: s.translator,
+                limits: s.limits,
+                modes: s.modes,
+                strip_credential: s.strip_credential,
+            },
+        )));
+        remote.sync().await;
         let readmitter = Arc::new(readmit::Readmitter {
             transport: Arc::clone(&transport),
             names: s.names.clone(),
             bounds,
             assertions: s.assertions,
-            signer: s.signer.clone(),
+            signer: s.signer,
             verifier: Arc::clone(&s.verifier),
-            policy: Arc::clone(&s.policy),
+            current: Arc::clone(&current),
             max_age: s.readmit_max_age,
             used: used_contexts::UsedContexts::new(used_contexts::DEFAULT_CAPACITY),
         });
-        let anonymous = s.policy.anonymous_identity().is_some();
-        let gate = Gate {
-            sanitize: Sanitize::new(s.limits, s.names.clone(), s.reply_timeout),
-            authenticate: Authenticate::new(Arc::clone(&s.verifier), s.strip_credential, anonymous),
-            authorize: Authorize::new(Arc::clone(&s.policy)),
-            resolve: Resolve::new(Arc::clone(&table)),
-            translate: Translate::new(Arc::clone(&s.translator)),
-            stamp: Stamp::new(
-                s.signer,
-                Arc::clone(&s.reply_key),
-                s.reply_timeout,
-                s.names.clone(),
-            ),
-            modes: s.modes,
+        let handle = RouterHandle {
+            current: Arc::clone(&current),
+            fixed,
+            remote: Arc::clone(&remote),
+            central: central.is_some(),
+            trust: trust_live.clone(),
         };
         let pipeline = Arc::new(Pipeline::new(
-            gate,
+            Arc::clone(&current),
+            remote,
             Arc::clone(&transport),
             s.names.clone(),
             bounds,
@@ -244,7 +269,7 @@ impl Router {
             )),
         ));
         let forwarder = Arc::new(ReplyForwarder::new(
-            Arc::clone(&s.translator),
+            current,
             Arc::clone(&s.reply_key),
             Arc::clone(&transport),
             s.names.clone(),
@@ -327,6 +352,7 @@ impl Router {
                 tokio::spawn(readmit),
             ],
             doors,
+            handle,
         })
     }
 }
@@ -336,6 +362,7 @@ impl Router {
 /// revoked) and keeps it in sync. Errors when shut down before it loaded.
 async fn start_trust(
     settings: &TrustSettings,
+    remote: Arc<RemoteKeys>,
     transport: Arc<dyn Transport>,
     shutdown: CancellationToken,
 ) -> Result<(Option<Arc<TrustBackend>>, Option<JoinHandle<()>>), TransportError> {
@@ -344,12 +371,14 @@ async fn start_trust(
     };
     let store = TrustStore::new(url, settings.key_prefix.clone())
         .map_err(|e| TransportError::InvalidTopology(e.to_string()))?;
+    // Through the remote key sets, so a consumer keeps the keys fetched
+    // from its JWKS whenever trust changes the consumers.
     let (store, live) = (
         Arc::new(store),
-        Arc::new(LiveTrust::new(
+        Arc::new(LiveTrust::with_install(
             settings.baseline.clone(),
             Arc::clone(&settings.revocations),
-            Arc::clone(&settings.consumers),
+            Box::new(move |all| remote.install_consumers(all)),
         )),
     );
     if !trust::first_load(&store, &live, &shutdown).await {
@@ -398,6 +427,11 @@ async fn mark_draining(health: Arc<Health>, shutdown: CancellationToken) {
 }
 
 impl RunningRouter {
+    /// The handle that reloads this router's config.
+    pub fn handle(&self) -> RouterHandle {
+        self.handle.clone()
+    }
+
     /// Opens an in-process entry (`entry` labels its audit lines and
     /// metrics) to the same pipeline the ingress runs: declares the entry's
     /// exclusive reply queue and consumes it until the router's shutdown.

@@ -14,7 +14,7 @@ pub use broadcast::{
     BROADCAST_KEY_PURPOSE, BroadcastError, BroadcastKey, MAX_BROADCAST_AGE_SECS, SignedChange,
 };
 pub use follow::follow;
-pub use live::LiveTrust;
+pub use live::{Install, LiveTrust};
 pub use service::{
     CONSUMERS_METHOD, LIST_METHOD, REVOKE_METHOD, TRUST_SERVICE, TrustBackend, TrustListing,
     TrustService,
@@ -24,7 +24,7 @@ pub use sync::{first_load, keep_in_sync, load_when_ready};
 
 use std::{sync::Arc, time::Duration};
 
-use tollgate_auth::{Consumer, ConsumerStore, Revocations};
+use tollgate_auth::{Consumer, Revocations};
 
 /// What a router needs to run trust state (`[trust]` plus the verifiers'
 /// shared state), built from the config.
@@ -44,8 +44,6 @@ pub struct TrustSettings {
     pub baseline: Vec<Consumer>,
     /// The revocations every verifier of the router honours.
     pub revocations: Arc<Revocations>,
-    /// The consumer store every verifier of the router reads.
-    pub consumers: Arc<ConsumerStore>,
     /// Signs and opens broadcasts.
     pub key: BroadcastKey,
 }

@@ -1,4 +1,5 @@
-//! `tollgate serve`: runs one router instance until SIGTERM or Ctrl-C.
+//! `tollgate serve`: runs one router instance until SIGTERM or Ctrl-C;
+//! reloads its config on SIGHUP.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -13,6 +14,7 @@ use tollgate_bus::{
 };
 
 mod endpoints;
+mod reload;
 
 use super::http;
 
@@ -32,6 +34,7 @@ pub(crate) struct ServeArgs {
 
 impl ServeArgs {
     pub(crate) async fn run(self) -> anyhow::Result<()> {
+        let hangups = reload::Hangups::listen();
         let config = load(&self.config)?;
         let router = Router::from_config(&config)
             .map_err(|problems| anyhow::anyhow!(super::config::listing(&self.config, &problems)))?;
@@ -54,6 +57,12 @@ impl ServeArgs {
         let running = router
             .start(Arc::clone(&transport), shutdown.clone())
             .await?;
+        tokio::spawn(hangups.reload_until(
+            self.config.clone(),
+            config.clone(),
+            running.handle(),
+            shutdown.clone(),
+        ));
         let http = match config.http.socket() {
             Some(addr) => {
                 let entry = Arc::new(running.open_entry(events::Entry::Http).await?);

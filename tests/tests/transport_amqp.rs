@@ -131,4 +131,56 @@ mod amqp_only {
         tr.close().await.expect("close");
         fx.cleanup().await;
     }
+
+    /// The deadlock a service hit after a broker restart: its control-queue
+    /// consumer began reconnecting (the broker still away, so it waited in a
+    /// back-off), its task then stopped polling that consumer to publish a
+    /// heartbeat, and the publish waited for the consumer's reconnect, which
+    /// only that same task could drive on: the service was silent for good.
+    /// A reconnect runs in a task of its own, so the publish goes through.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_publish_does_not_wait_for_a_reconnect_that_nobody_polls() {
+        let fx = Fixture::amqp().await;
+        let proxy = ChaosProxy::start(BROKER.into()).await.expect("proxy");
+        let tr = through(&proxy, &fx).await;
+        let q = fx.ns.name("unpolled");
+        fx.declare(&Topology::new().queue(QueueSpec::classic(&q)))
+            .await
+            .expect("declare");
+        let mut sub = tr
+            .subscribe(&q, SubscribeOptions::prefetch(10))
+            .await
+            .expect("subscribe");
+
+        proxy.set_refusing(true);
+        proxy.cut();
+        // Poll the subscription until it has begun reconnecting (the broker
+        // refuses, so the reconnect waits between attempts), then leave it.
+        let accepted = proxy.accepted();
+        tokio::select! {
+            _ = sub.next() => panic!("no delivery can arrive while the broker is away"),
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        assert_eq!(
+            proxy.accepted(),
+            accepted,
+            "the proxy refused every attempt"
+        );
+        proxy.set_refusing(false);
+
+        let published = tokio::time::timeout(
+            Duration::from_secs(15),
+            publish_retrying(&tr, &Address::queue(&q), &Envelope::new("heartbeat")),
+        )
+        .await;
+        assert!(
+            published.is_ok(),
+            "the publish waited on a reconnect that nobody polled"
+        );
+        let d = recv(&mut sub, "the message, once the consumer is back").await;
+        assert_eq!(&d.envelope.payload[..], b"heartbeat");
+        d.ack().await.expect("ack");
+        tr.close().await.expect("close");
+        fx.cleanup().await;
+    }
 }

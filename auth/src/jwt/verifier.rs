@@ -20,6 +20,16 @@ use crate::store::{ConsumerStore, ConsumerTable};
 /// The longest `kid` looked up; longer ones are refused as `unknown_key` unread.
 const MAX_KID_BYTES: usize = 256;
 
+/// A token that names a `kid` no consumer holds: a remote key set may have
+/// rotated to it ([`Verifier::unknown_kid`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMiss {
+    /// The unknown key id.
+    pub kid: String,
+    /// The consumer claim's value, when the token has one (unverified).
+    pub consumer_key: Option<String>,
+}
+
 /// Verifies JWTs against the consumer store, the revocations and the clock.
 ///
 /// One verifier serves every message of a router: it is `Send + Sync`, and a
@@ -87,6 +97,29 @@ impl Verifier {
     /// `token_missing` if there is none, `token_malformed` if it is not of that shape.
     pub fn verify_bearer(&self, header: Option<&str>) -> Result<Arc<Identity>, AuthError> {
         self.verify(bearer::bearer_token(header)?)
+    }
+
+    /// Whether `token` (compact JWS) names a `kid` that no consumer holds, so
+    /// that fetching a remote key set again might help; `None` for a token
+    /// without `kid`, with a known one, or not even well-formed. Nothing in
+    /// the token is trusted here: it only says which key set to ask.
+    pub fn unknown_kid(&self, token: &str) -> Option<KeyMiss> {
+        let parsed = token::parse(
+            token,
+            self.config.max_token_bytes,
+            self.config.max_json_depth,
+        )
+        .ok()?;
+        let kid = parsed.kid?;
+        if kid.len() > MAX_KID_BYTES || self.store.snapshot().by_kid(&kid).is_some() {
+            return None;
+        }
+        let consumer_key = parsed
+            .claims
+            .get(&self.config.consumer_claim)
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Some(KeyMiss { kid, consumer_key })
     }
 
     /// The cache's counters.
@@ -179,7 +212,9 @@ impl Verifier {
         let (consumer, keys) = match (&parsed.kid, claimed) {
             (Some(kid), _) if kid.len() > MAX_KID_BYTES => return Err(unknown("kid too long")),
             (Some(kid), claimed) => {
-                let (consumer, key) = table.by_kid(kid).ok_or_else(|| unknown("no such kid"))?;
+                let Some((consumer, key)) = table.by_kid(kid) else {
+                    return Err(missing_kid(table, claimed));
+                };
                 if claimed.is_some_and(|c| c != consumer.key) {
                     return Err(unknown("kid belongs to another consumer"));
                 }
@@ -189,6 +224,9 @@ impl Verifier {
                 let consumer = table
                     .by_key(key)
                     .ok_or_else(|| unknown("no such consumer"))?;
+                if consumer.credentials.is_empty() && consumer.jwks_source.is_some() {
+                    return Err(keys_unavailable(consumer));
+                }
                 (consumer, consumer.credentials.iter().collect())
             }
             (None, None) => return Err(unknown("neither kid nor consumer claim")),
@@ -237,6 +275,24 @@ impl Verifier {
         identity.claims = forwarded;
         Ok(identity)
     }
+}
+
+/// An unknown `kid`: `keys_unavailable` when the token's consumer claim names
+/// a consumer whose remote key set was never fetched, else `unknown_key`.
+fn missing_kid(table: &ConsumerTable, claimed: Option<&str>) -> AuthError {
+    match claimed.and_then(|key| table.by_key(key)) {
+        Some(c) if c.credentials.is_empty() && c.jwks_source.is_some() => keys_unavailable(c),
+        _ => unknown("no such kid"),
+    }
+}
+
+fn keys_unavailable(consumer: &Consumer) -> AuthError {
+    tracing::info!(
+        consumer = %consumer.name,
+        auth.code = "keys_unavailable",
+        "Refusing a token: the consumer's remote key set has not been fetched."
+    );
+    AuthError::KeysUnavailable
 }
 
 fn unknown(why: &'static str) -> AuthError {

@@ -98,6 +98,29 @@ impl ConsumerStore {
             .is_ok()
     }
 
+    /// Replaces, in one step, the credentials of the consumer called `name`
+    /// whose key ids are in `remove` with `add` (a refreshed remote key set:
+    /// the keys it served last time out, the keys it serves now in). On error
+    /// (no such consumer, a `kid` another consumer holds) the store is left
+    /// as it was.
+    pub fn replace_credentials(
+        &self,
+        name: &str,
+        remove: &[String],
+        add: Vec<Credential>,
+    ) -> Result<(), LoadError> {
+        self.modify(name, |c| {
+            c.credentials
+                .retain(|k| !k.kid().is_some_and(|kid| remove.iter().any(|r| r == kid)));
+            c.credentials.extend(add);
+        })
+    }
+
+    /// Every consumer, in no particular order.
+    pub fn consumers(&self) -> Vec<Arc<Consumer>> {
+        self.snapshot().by_name.values().cloned().collect()
+    }
+
     /// The consumer called `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Consumer>> {
         self.snapshot().by_name.get(name).cloned()
@@ -274,6 +297,34 @@ mod tests {
         assert!(!store.set_enabled("nobody", false));
         assert_eq!(store.generation(), g);
         assert!(store.get("b").expect("present").credentials.is_empty());
+    }
+
+    #[test]
+    fn replacing_credentials_swaps_the_named_kids_only() {
+        let store = ConsumerStore::with_consumers(vec![
+            Consumer::new("a")
+                .with_credential(key("own"))
+                .with_credential(key("r1")),
+            Consumer::new("b").with_credential(key("taken")),
+        ])
+        .expect("valid");
+        store
+            .replace_credentials("a", &["r1".into()], vec![key("r2")])
+            .expect("replaced");
+        let kids: Vec<_> = store
+            .get("a")
+            .expect("present")
+            .credentials
+            .iter()
+            .filter_map(|c| c.kid().map(str::to_owned))
+            .collect();
+        assert_eq!(kids, ["own", "r2"]);
+        assert!(
+            store
+                .replace_credentials("a", &[], vec![key("taken")])
+                .is_err()
+        );
+        assert_eq!(store.get("a").expect("present").credentials.len(), 2);
     }
 
     #[test]

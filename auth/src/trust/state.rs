@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::consumer::Consumer;
 use crate::revocation::Revocations;
-use crate::store::ConsumerStore;
 
 use super::change::TrustChange;
 
@@ -122,22 +121,6 @@ impl TrustState {
             }
         }
         (all, problems)
-    }
-
-    /// Makes `revocations` and `store` what this state makes of `baseline`,
-    /// each in one step; returns the changes that could not be applied.
-    pub fn apply_to(
-        &self,
-        baseline: &[Consumer],
-        revocations: &Revocations,
-        store: &ConsumerStore,
-    ) -> Vec<String> {
-        let (consumers, mut problems) = self.consumers(baseline);
-        if let Err(e) = store.replace_all(consumers) {
-            problems.push(format!("consumers: {e}"));
-        }
-        revocations.replace_from(&self.revocations());
-        problems
     }
 }
 

@@ -98,8 +98,13 @@ fn credential(envelope: &Envelope) -> Result<Option<String>, Rejection> {
 }
 
 impl Authenticate {
-    /// The bearer token of a central-mode message, to ask the central auth
-    /// service about before the gate runs; refuses what gateway mode would
+    /// The verifier of callers' credentials.
+    pub fn verifier(&self) -> &Arc<Verifier> {
+        &self.verifier
+    }
+
+    /// The bearer token of a message, to ask the central auth service (or a
+    /// remote key set) about before the gate runs; refuses what gateway mode would
     /// (none, ambiguous, malformed, too large).
     pub fn central_token(&self, envelope: &Envelope) -> Result<String, Rejection> {
         let presented = credential(envelope)?.ok_or_else(|| rejection(AuthError::TokenMissing))?;

@@ -68,7 +68,7 @@ impl Config {
             return Err(errors);
         };
         let (store, revocations) = (Arc::new(store), Arc::new(Revocations::new()));
-        let trust = self.trust_settings(baseline, &revocations, &store, &trust_secret);
+        let trust = self.trust_settings(baseline, &revocations, &trust_secret);
         let verifier = Verifier::new(
             Arc::clone(&store),
             Arc::clone(&revocations),

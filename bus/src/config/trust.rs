@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use serde::{Deserialize, Serialize};
-use tollgate_auth::{Consumer, ConsumerStore, Revocations};
+use tollgate_auth::{Consumer, Revocations};
 
 use super::{Config, ConfigError};
 use crate::trust::{BroadcastKey, TrustSettings, TrustStore, TrustStoreError};
@@ -83,13 +83,12 @@ impl Config {
     }
 
     /// What a router runs trust state with: changes apply on top of
-    /// `baseline` into `revocations` and `consumers`, broadcasts are signed
+    /// `baseline`, revocations into `revocations`, broadcasts are signed
     /// with `secret` (derived from the bus key).
     pub(super) fn trust_settings(
         &self,
         baseline: Vec<Consumer>,
         revocations: &Arc<Revocations>,
-        consumers: &Arc<ConsumerStore>,
         secret: &[u8; 32],
     ) -> TrustSettings {
         TrustSettings {
@@ -100,7 +99,6 @@ impl Config {
             resync: Duration::from_secs(self.trust.resync_secs),
             baseline,
             revocations: Arc::clone(revocations),
-            consumers: Arc::clone(consumers),
             key: BroadcastKey::new(secret, self.namespace.clone()),
         }
     }

@@ -13,17 +13,21 @@ use crate::{
     error::TransportError,
     events::{self, Entry, MessageDelivered, MessageRequeued},
     hop::Hop,
+    jwks::RemoteKeys,
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
     transport::{Acker, Delivery, Transport},
     trust::{TRUST_SERVICE, TrustService},
 };
 
-use super::{REQUEUE_BACKOFF, reject};
+use super::{REQUEUE_BACKOFF, live::Current, reject};
 
 /// Runs ingress messages through the gate and settles them.
 pub(super) struct Pipeline {
-    gate: Gate,
+    /// The live config; each message's gate runs on one snapshot of it.
+    current: Current,
+    /// Remote key sets, asked again when a token names an unknown `kid`.
+    remote: Arc<RemoteKeys>,
     transport: Arc<dyn Transport>,
     names: BusNames,
     /// How much of a refused message its dead-letter copy carries.
@@ -36,7 +40,8 @@ pub(super) struct Pipeline {
 
 impl Pipeline {
     pub(super) fn new(
-        gate: Gate,
+        current: Current,
+        remote: Arc<RemoteKeys>,
         transport: Arc<dyn Transport>,
         names: BusNames,
         bounds: DeadLetterBounds,
@@ -44,7 +49,8 @@ impl Pipeline {
         trust: Arc<TrustService>,
     ) -> Self {
         Self {
-            gate,
+            current,
+            remote,
             transport,
             names,
             bounds,
@@ -55,18 +61,39 @@ impl Pipeline {
 
     /// A central-mode message's answer from the central auth service (awaited
     /// here, since no step of the gate awaits); `None` on other routes.
-    async fn introspect(&self, envelope: &Envelope, routing_key: &str) -> Option<Introspected> {
-        if self.gate.modes.mode_for(routing_key) != AuthMode::Central {
+    async fn introspect(
+        &self,
+        gate: &Gate,
+        envelope: &Envelope,
+        routing_key: &str,
+    ) -> Option<Introspected> {
+        if gate.modes.mode_for(routing_key) != AuthMode::Central {
             return None;
         }
         let central = self.central.as_ref()?;
         let started = std::time::Instant::now();
-        let answer = match self.gate.authenticate.central_token(envelope) {
+        let answer = match gate.authenticate.central_token(envelope) {
             Ok(token) => central.introspect(&token).await,
             Err(rejection) => Err(rejection),
         };
         events::stage_timing("introspect", started.elapsed());
         Some(answer)
+    }
+
+    /// On a gateway-mode route, when the token names a `kid` nobody holds and
+    /// some consumer has a remote key set: fetches it again (rate-limited)
+    /// before the gate verifies the token, so a freshly rotated key is
+    /// accepted on its first message.
+    async fn refetch_keys(&self, gate: &Gate, envelope: &Envelope, routing_key: &str) {
+        if self.remote.is_empty() || gate.modes.mode_for(routing_key) != AuthMode::Gateway {
+            return;
+        }
+        let Ok(token) = gate.authenticate.central_token(envelope) else {
+            return;
+        };
+        if let Some(miss) = gate.authenticate.verifier().unknown_kid(&token) {
+            self.remote.on_unknown_kid(&miss).await;
+        }
     }
 
     /// Handles one delivery; the ingress is acked only once the delivery, or
@@ -112,11 +139,16 @@ impl Pipeline {
         entry: Entry,
     ) -> Result<Option<Rejection>, InfraError> {
         let mut facts = Facts::default();
-        let introspected = self.introspect(envelope, routing_key).await;
-        let verdict = match self
-            .gate
-            .pass(envelope, routing_key, &mut facts, introspected)
-        {
+        // The steps that await use the snapshot current now; the gate runs
+        // on the one current then, with no reload in its middle.
+        let before = self.current.load();
+        self.refetch_keys(&before.gate, envelope, routing_key).await;
+        let introspected = self.introspect(&before.gate, envelope, routing_key).await;
+        let verdict = self.current.with_gate(|live| {
+            live.gate
+                .pass(envelope, routing_key, &mut facts, introspected)
+        });
+        let verdict = match verdict {
             Verdict::Pass(resolved) => self.deliver(envelope, resolved, entry).await,
             Verdict::Refused(rejection) => Verdict::Refused(rejection),
             Verdict::Failed(e) => Verdict::Failed(e),

@@ -28,7 +28,7 @@
 use std::{sync::Arc, time::Duration};
 
 use sha2::{Digest, Sha256};
-use tollgate_auth::{AssertionSigner, AssertionVerifier, AuthError, Identity, Policy, Verifier};
+use tollgate_auth::{AssertionSigner, AssertionVerifier, AuthError, Identity, Verifier};
 
 use crate::{
     address::Address,
@@ -45,7 +45,9 @@ use crate::{
 };
 
 use super::{
-    REQUEUE_BACKOFF, reject,
+    REQUEUE_BACKOFF,
+    live::Current,
+    reject,
     used_contexts::{Use, UsedContexts},
 };
 
@@ -60,8 +62,8 @@ pub(super) struct Readmitter {
     pub(super) signer: AssertionSigner,
     /// Whether the caller is still trusted.
     pub(super) verifier: Arc<Verifier>,
-    /// Whether the route is still allowed.
-    pub(super) policy: Arc<Policy>,
+    /// The live config, whose policy says whether the route is still allowed.
+    pub(super) current: Current,
     /// Oldest request re-admitted.
     pub(super) max_age: Duration,
     /// Assertions re-admitted already.
@@ -159,8 +161,8 @@ impl Readmitter {
 
     /// The caller is still trusted and the policy still allows `route`.
     fn still_allowed(&self, who: &Identity, route: &str) -> Result<(), Refusal> {
-        let anonymous = self
-            .policy
+        let policy = Arc::clone(&self.current.load().policy);
+        let anonymous = policy
             .anonymous_identity()
             .is_some_and(|a| a.consumer == who.consumer);
         if !anonymous {
@@ -168,7 +170,7 @@ impl Readmitter {
                 .still_trusted(who)
                 .map_err(|e| Refusal::Rejected(untrusted(&e)))?;
         }
-        if !self.policy.decide(Some(who), route).is_allowed() {
+        if !policy.decide(Some(who), route).is_allowed() {
             return Err(Refusal::Rejected(Rejection::new(
                 RejectCode::Forbidden,
                 Stage::Authorize,

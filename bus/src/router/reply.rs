@@ -17,15 +17,17 @@ use crate::{
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
     reply_context::{ContextId, ReplyContext, ReplyContextKey},
-    translate::{Codec, Format, Translator},
+    translate::{Codec, Format},
     transport::{Delivery, Transport},
 };
 
+use super::live::Current;
 use super::used_contexts::{DEFAULT_CAPACITY, Use, UsedContexts};
 
 /// Forwards replies from the replies queue to callers.
 pub(super) struct ReplyForwarder {
-    translator: Arc<Translator>,
+    /// The live config: replies are translated with its mappings.
+    current: Current,
     key: Arc<ReplyContextKey>,
     used: UsedContexts,
     transport: Arc<dyn Transport>,
@@ -46,14 +48,14 @@ enum Outcome {
 
 impl ReplyForwarder {
     pub(super) fn new(
-        translator: Arc<Translator>,
+        current: Current,
         key: Arc<ReplyContextKey>,
         transport: Arc<dyn Transport>,
         names: BusNames,
         bounds: DeadLetterBounds,
     ) -> Self {
         Self {
-            translator,
+            current,
             key,
             used: UsedContexts::new(DEFAULT_CAPACITY),
             transport,
@@ -168,9 +170,9 @@ impl ReplyForwarder {
             .unwrap_or(&context.service_content_type);
         let service = format(service_type, &context.service_version)?;
         let caller = format(&context.caller_content_type, &context.caller_version)?;
+        let translator = Arc::clone(&self.current.load().translator);
         let payload: Bytes =
-            self.translator
-                .reply(&context.service, &reply.payload, &service, &caller)?;
+            translator.reply(&context.service, &reply.payload, &service, &caller)?;
         Ok(Envelope::new(payload)
             .with_correlation_id(correlation)
             .with_content_type(context.caller_content_type.as_str()))

@@ -10,16 +10,23 @@ use std::{
 };
 
 use parking_lot::Mutex;
-use tollgate_auth::{Consumer, ConsumerStore, InvalidChange, Revocations, TrustEntry, TrustState};
+use tollgate_auth::{
+    Consumer, ConsumerStore, InvalidChange, LoadError, Revocations, TrustEntry, TrustState,
+};
 
 /// Broadcast ids remembered, so a replay within the freshness window is ignored.
 const SEEN_IDS: usize = 4096;
+
+/// Puts a whole list of consumers into the consumer store: a router's remote
+/// key sets' `install_consumers` (which keeps the keys fetched), or plainly
+/// `ConsumerStore::replace_all`.
+pub type Install = Box<dyn Fn(Vec<Consumer>) -> Result<(), LoadError> + Send + Sync>;
 
 /// The trust state in force here, on top of the config's consumers.
 pub struct LiveTrust {
     baseline: Mutex<Vec<Consumer>>,
     revocations: Arc<Revocations>,
-    consumers: Arc<ConsumerStore>,
+    install: Install,
     state: Mutex<TrustState>,
     /// Entries recorded one by one so far (see [`LiveTrust::replace_loaded`]).
     recorded: AtomicU64,
@@ -36,16 +43,29 @@ impl std::fmt::Debug for LiveTrust {
 
 impl LiveTrust {
     /// Trust over `consumers` (holding `baseline`, the config's consumers) and
-    /// `revocations`, with nothing changed yet.
+    /// `revocations`, with nothing changed yet; consumers are replaced whole.
     pub fn new(
         baseline: Vec<Consumer>,
         revocations: Arc<Revocations>,
         consumers: Arc<ConsumerStore>,
     ) -> Self {
+        Self::with_install(
+            baseline,
+            revocations,
+            Box::new(move |all| consumers.replace_all(all)),
+        )
+    }
+
+    /// Trust whose consumers are put in place by `install`.
+    pub fn with_install(
+        baseline: Vec<Consumer>,
+        revocations: Arc<Revocations>,
+        install: Install,
+    ) -> Self {
         Self {
             baseline: Mutex::new(baseline),
             revocations,
-            consumers,
+            install,
             state: Mutex::new(TrustState::new()),
             recorded: AtomicU64::new(0),
             seen: Mutex::new(VecDeque::new()),
@@ -90,20 +110,38 @@ impl LiveTrust {
     }
 
     /// Makes `baseline` the consumers the changes apply on top of (a config
-    /// reloaded) and applies the state in force on it: replacing the
-    /// consumer store directly would drop every consumer change.
-    pub fn rebase(&self, baseline: Vec<Consumer>) {
+    /// reloaded) and installs them with the state in force: installing the
+    /// new consumers directly would drop every consumer change. On error
+    /// (the consumers cannot be installed) nothing changes.
+    pub fn rebase(&self, baseline: Vec<Consumer>) -> Result<(), LoadError> {
         let current = self.state.lock();
         let mut old = self.baseline.lock();
-        self.apply(&current, &baseline);
+        self.install_consumers(&current, &baseline)?;
         *old = baseline;
+        Ok(())
     }
 
+    /// Puts what `state` makes of `baseline` in force: the consumers, then
+    /// the revocations. A consumer set that cannot be installed is logged,
+    /// and the revocations still change.
     fn apply(&self, state: &TrustState, baseline: &[Consumer]) {
-        for problem in state.apply_to(baseline, &self.revocations, &self.consumers) {
+        if let Err(e) = self.install_consumers(state, baseline) {
+            tracing::error!(error = %e, "The consumer changes of the trust state cannot be installed.");
+        }
+        self.revocations.replace_from(&state.revocations());
+        tracing::info!(entries = state.len(), "Trust state applied.");
+    }
+
+    fn install_consumers(
+        &self,
+        state: &TrustState,
+        baseline: &[Consumer],
+    ) -> Result<(), LoadError> {
+        let (consumers, problems) = state.consumers(baseline);
+        for problem in problems {
             tracing::warn!(problem = %problem, "A trust change cannot be applied here.");
         }
-        tracing::info!(entries = state.len(), "Trust state applied.");
+        (self.install)(consumers)
     }
 
     /// Takes one entry in (a broadcast, or this router's own change), dropping
@@ -156,10 +194,27 @@ mod tests {
 
     use super::*;
 
-    fn live() -> LiveTrust {
+    struct Fixture {
+        live: LiveTrust,
+        consumers: Arc<ConsumerStore>,
+    }
+
+    impl std::ops::Deref for Fixture {
+        type Target = LiveTrust;
+        fn deref(&self) -> &LiveTrust {
+            &self.live
+        }
+    }
+
+    fn live() -> Fixture {
         let baseline = vec![Consumer::new("web"), Consumer::new("ops")];
-        let store = ConsumerStore::with_consumers(baseline.clone()).expect("valid");
-        LiveTrust::new(baseline, Arc::new(Revocations::new()), Arc::new(store))
+        let consumers = Arc::new(ConsumerStore::with_consumers(baseline.clone()).expect("valid"));
+        let live = LiveTrust::new(
+            baseline,
+            Arc::new(Revocations::new()),
+            Arc::clone(&consumers),
+        );
+        Fixture { live, consumers }
     }
 
     fn entry(change: TrustChange) -> TrustEntry {
@@ -192,7 +247,8 @@ mod tests {
             }),
             0,
         );
-        live.rebase(vec![Consumer::new("web"), Consumer::new("new")]);
+        live.rebase(vec![Consumer::new("web"), Consumer::new("new")])
+            .expect("installed");
         assert!(!live.consumers.get("web").expect("present").enabled);
         assert!(live.consumers.get("new").is_some());
         assert!(live.consumers.get("ops").is_none());

@@ -229,6 +229,11 @@ impl TestBus {
             .unwrap()
     }
 
+    /// The handle that reloads the running router's config.
+    pub fn handle(&self) -> tollgate_bus::router::RouterHandle {
+        self.running.as_ref().unwrap().handle()
+    }
+
     /// The router's central auth client (a bus with central-mode routes).
     pub fn central(&self) -> Option<Arc<tollgate_bus::central::CentralAuth>> {
         self.running.as_ref().and_then(|r| r.central.clone())

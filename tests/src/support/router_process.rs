@@ -235,6 +235,19 @@ impl RouterProcess {
         );
     }
 
+    /// SIGHUP: the router reloads its config file.
+    ///
+    /// # Panics
+    /// When the signal cannot be sent.
+    pub fn hangup(&self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -HUP {pid} failed");
+    }
+
     /// SIGKILL: no chance to settle anything.
     pub fn kill(&mut self) {
         self.child.kill().ok();

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tollgate_auth::{Algorithm, TrustChange, TrustEntry, testkit::TestKey};
+use tollgate_bus::config::Config;
 use tollgate_services::{CallError, RequestOptions};
 use tollgate_tests::support::{CentralBus, Fixture, delete_prefix, now, redis_url, wait_until};
 
@@ -234,4 +235,39 @@ async fn the_central_auth_service_refuses_a_revoked_jwt_within_a_second() {
     assert_eq!(central.whoami(&other).await.unwrap()["user"], "alice");
     central.stop().await;
     delete_prefix(&redis_url(), &prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_reload_keeps_the_trust_state() {
+    let t = TrustBus::start().await;
+    let (web, alice) = (t.bus.token("web"), t.bus.token("alice"));
+    let leaked = t.bus.token_with("alice", 300, json!({"jti": "reload-1"}));
+    let disable = TrustChange::DisableConsumer {
+        consumer: "web".into(),
+    };
+    t.change("tollgate.trust.consumers", &disable).await;
+    t.change("tollgate.trust.revoke", &revoke_token("reload-1"))
+        .await;
+    assert_eq!(
+        t.call(0, &web).await,
+        Outcome::Refused("token_revoked".into())
+    );
+
+    // Router 0 reloads its (unchanged) config: its consumers are installed
+    // anew, the trust state's changes on top of them.
+    let settings = Config::load(&t.bus.config_path())
+        .unwrap()
+        .router_settings()
+        .unwrap();
+    t.bus.handle().reload(settings).await.unwrap();
+    assert_eq!(
+        t.call(0, &web).await,
+        Outcome::Refused("token_revoked".into())
+    );
+    assert_eq!(
+        t.call(0, &leaked).await,
+        Outcome::Refused("token_revoked".into())
+    );
+    assert_eq!(t.call(0, &alice).await, Outcome::Served);
+    t.stop().await;
 }

@@ -11,6 +11,10 @@ use std::{
     time::Duration,
 };
 
+use futures_util::{
+    FutureExt,
+    future::{BoxFuture, Shared},
+};
 use lapin::{
     Channel, Connection, ConnectionProperties, options::ConfirmSelectOptions, types::LongString,
 };
@@ -29,6 +33,14 @@ const OPEN_WAIT: Duration = Duration::from_secs(10);
 /// node behind a dead network answers nothing at all).
 const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
+/// A reconnect running in a task of its own, awaited by every caller that
+/// needs a link meanwhile. Its own task, not the caller's: a caller may stop
+/// polling (a `select!` whose other branch won, a consumer nobody polls while
+/// its task publishes) and must not hold up everyone else's reconnect — a
+/// service whose control-queue consumer was reconnecting when its heartbeat
+/// ticked waited on itself for ever.
+type Relink = Shared<BoxFuture<'static, Result<Arc<Link>, TransportError>>>;
+
 /// A live connection and its publishing channel (confirm mode).
 pub(super) struct Link {
     pub(super) connection: Arc<Connection>,
@@ -43,7 +55,8 @@ pub(super) struct Connector {
     /// Index in `nodes` of the node the current link goes to.
     node: AtomicUsize,
     current: RwLock<Option<Arc<Link>>>,
-    reconnecting: tokio::sync::Mutex<()>,
+    /// The reconnect under way, shared by every caller that needs a link.
+    relinking: Mutex<Option<Relink>>,
     /// Everything declared through this transport, re-declared on reconnect
     /// (exclusive queues die with their connection).
     declared: Mutex<Topology>,
@@ -75,7 +88,7 @@ impl Connector {
             nodes,
             node: AtomicUsize::new(node),
             current: RwLock::new(Some(Arc::new(link))),
-            reconnecting: tokio::sync::Mutex::new(()),
+            relinking: Mutex::new(None),
             declared: Mutex::new(Topology::new()),
             known_exchanges: RwLock::new(HashSet::new()),
             was_blocked: AtomicBool::new(false),
@@ -110,7 +123,7 @@ impl Connector {
     /// most [`OPEN_WAIT`] (`operation` names it when it times out), and
     /// closes the channel.
     pub(super) async fn on_channel<T>(
-        &self,
+        self: &Arc<Self>,
         operation: &'static str,
         op: impl AsyncFnOnce(&Channel) -> Result<T, TransportError>,
     ) -> Result<T, TransportError> {
@@ -135,12 +148,42 @@ impl Connector {
     }
 
     /// The current healthy link, reconnecting (with backoff, up to
-    /// `reconnect_timeout`) if it is broken.
-    pub(super) async fn link(&self) -> Result<Arc<Link>, TransportError> {
+    /// `reconnect_timeout`) if it is broken. Every caller awaits the same
+    /// reconnect, which runs in a task of its own (see [`Relink`]).
+    pub(super) async fn link(self: &Arc<Self>) -> Result<Arc<Link>, TransportError> {
         if let Some(link) = self.current.read().as_ref().filter(|l| l.healthy()) {
             return Ok(Arc::clone(link));
         }
-        let _one_at_a_time = self.reconnecting.lock().await;
+        let relink = {
+            let mut slot = self.relinking.lock();
+            match slot.as_ref() {
+                Some(relink) => relink.clone(),
+                None => {
+                    let this = Arc::clone(self);
+                    let task = tokio::spawn(async move {
+                        let outcome = this.relink().await;
+                        *this.relinking.lock() = None;
+                        outcome
+                    });
+                    let relink = async move {
+                        task.await.unwrap_or(Err(TransportError::ConnectionLost {
+                            operation: "reconnect (the task ended)",
+                            source: None,
+                        }))
+                    }
+                    .boxed()
+                    .shared();
+                    *slot = Some(relink.clone());
+                    relink
+                }
+            }
+        };
+        relink.await
+    }
+
+    /// Replaces a broken link: reopens only the publishing channel when the
+    /// connection is fine, else reconnects.
+    async fn relink(&self) -> Result<Arc<Link>, TransportError> {
         let existing = self.current.read().clone();
         match existing {
             Some(link) if link.healthy() => return Ok(link),

@@ -53,7 +53,7 @@ pub(super) async fn subscribe(
 }
 
 async fn start(
-    connector: &Connector,
+    connector: &Arc<Connector>,
     queue: &str,
     tag: &str,
     prefetch: u16,

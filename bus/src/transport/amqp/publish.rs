@@ -5,7 +5,7 @@
 //! returned message counts against its publish only if it is that publish's
 //! own ([`returns`](super::returns)).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use lapin::{Confirmation, options::BasicPublishOptions};
 
@@ -15,7 +15,7 @@ use super::{connect::Connector, convert, returns, topology};
 
 /// Publishes `envelope` to `to` and waits for the broker's verdict.
 pub(super) async fn publish(
-    connector: &Connector,
+    connector: &Arc<Connector>,
     to: &Address,
     envelope: &Envelope,
 ) -> Result<(), TransportError> {
@@ -96,9 +96,12 @@ pub(super) async fn publish(
 /// timeout.
 async fn unless_blocked<F: Future>(connector: &Connector, work: F) -> Option<F::Output> {
     let mut left = connector.config().confirm_timeout;
-    let mut ticks = tokio::time::interval(BLOCKED_CHECK);
+    // The first check is one period from now: an interval's immediate first
+    // tick still waits for the timer driver's next turn (up to a millisecond),
+    // which every publish — twice per call — would pay.
+    let start = tokio::time::Instant::now() + BLOCKED_CHECK;
+    let mut ticks = tokio::time::interval_at(start, BLOCKED_CHECK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
     tokio::pin!(work);
     loop {
         tokio::select! {
@@ -122,7 +125,7 @@ async fn unless_blocked<F: Future>(connector: &Connector, work: F) -> Option<F::
 const BLOCKED_CHECK: Duration = Duration::from_millis(100);
 
 /// Checks on a throwaway channel that `exchange` exists, and remembers it.
-async fn check_exchange(connector: &Connector, exchange: &str) -> Result<(), TransportError> {
+async fn check_exchange(connector: &Arc<Connector>, exchange: &str) -> Result<(), TransportError> {
     connector
         .on_channel("exchange check (timed out)", async |channel| {
             topology::exchange_exists(channel, exchange).await

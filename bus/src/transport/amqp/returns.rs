@@ -16,6 +16,8 @@
 //! each unroutable message is either reported to its publisher or rescued,
 //! once.
 
+use std::sync::Arc;
+
 use lapin::{
     BasicProperties,
     message::BasicReturnMessage,
@@ -42,7 +44,7 @@ pub(super) fn is_own(returned: &BasicReturnMessage, to: &Address, envelope: &Env
 
 /// Keeps a message whose return reached another publish: in the rescue queue
 /// when one is configured and exists, else it is logged as lost.
-pub(super) async fn rescue(connector: &Connector, returned: BasicReturnMessage) {
+pub(super) async fn rescue(connector: &Arc<Connector>, returned: BasicReturnMessage) {
     let message = &returned.delivery;
     let origin = format!(
         "{} {}: exchange `{}`, key `{}`",
@@ -74,7 +76,7 @@ pub(super) async fn rescue(connector: &Connector, returned: BasicReturnMessage) 
 /// Publishes the returned message, marked, into `queue` (which must exist:
 /// checked first, so that the rescue itself is never returned), with a confirm.
 async fn publish_rescued(
-    connector: &Connector,
+    connector: &Arc<Connector>,
     queue: &str,
     returned: BasicReturnMessage,
 ) -> Result<(), TransportError> {

@@ -15,6 +15,7 @@ mod request;
 mod serve;
 mod services;
 mod token;
+mod trust;
 mod users;
 
 /// Tollgate: a message bus whose router authenticates and authorizes every message.
@@ -64,6 +65,16 @@ enum Command {
     Publish(request::MessageArgs),
     /// Lists the services that announce themselves on the bus.
     Services(services::ServicesArgs),
+    /// Revokes a token, a subject, a consumer, or the tokens issued before a
+    /// time, on every router (through `tollgate.trust.revoke`).
+    Revoke(trust::RevokeArgs),
+    /// Lists or lifts revocations (`tollgate.trust.list`, `.revoke`).
+    #[command(subcommand)]
+    Revocations(trust::RevocationsCommand),
+    /// Disables, enables, adds or removes keys of consumers on every router
+    /// (through `tollgate.trust.consumers`).
+    #[command(subcommand)]
+    Consumers(trust::ConsumersCommand),
     /// Measures throughput, reported as ratios against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -95,6 +106,9 @@ impl Cli {
             Command::Request(args) => runtime()?.block_on(args.run()),
             Command::Publish(args) => runtime()?.block_on(args.publish()),
             Command::Services(args) => runtime()?.block_on(args.run()),
+            Command::Revoke(args) => runtime()?.block_on(args.run()),
+            Command::Revocations(cmd) => runtime()?.block_on(cmd.run()),
+            Command::Consumers(cmd) => runtime()?.block_on(cmd.run()),
             Command::Demo(args) => runtime()?.block_on(args.run()),
         }
     }

@@ -22,6 +22,7 @@ mod session;
 mod store;
 #[cfg(feature = "test-support")]
 pub mod testkit;
+mod trust;
 mod users;
 
 pub use assertion::{
@@ -55,4 +56,5 @@ pub use session::{
     CredentialHash, SESSION_TOKEN_PREFIX, Session, SessionEnd, SessionLimits, SessionToken,
 };
 pub use store::{ConsumerStore, ConsumersFile, load_consumers};
+pub use trust::{InvalidChange, TrustChange, TrustEntry, TrustState};
 pub use users::{User, UsersFile};

@@ -11,21 +11,24 @@ use crate::error::AuthError;
 /// [`generation`](Self::generation), which drops every cached verification, so a
 /// revocation takes effect on the next message whether its token was cached or not.
 ///
-/// Entries are kept until [`clear`](Self::clear) or a restart: feed the set from a
-/// durable source when revocations must outlive the process.
+/// Entries are kept until [`clear`](Self::clear) or a restart; a bus keeps them
+/// durably as trust state ([`TrustState`](crate::TrustState), in Redis) and
+/// swaps them in whole with [`replace_from`](Self::replace_from).
 #[derive(Debug, Default)]
 pub struct Revocations {
     set: RwLock<RevokedSet>,
     generation: AtomicU64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct RevokedSet {
     token_ids: HashSet<String>,
     subjects: HashSet<String>,
     consumers: HashSet<String>,
     /// Per consumer: tokens issued (`iat`) strictly before this time are revoked.
     issued_before: HashMap<String, u64>,
+    /// Every consumer's tokens issued strictly before this time are revoked.
+    all_issued_before: Option<u64>,
 }
 
 /// What a revocation check looks at in a verified token.
@@ -71,6 +74,19 @@ impl Revocations {
         self.change(|s| s.issued_before.insert(consumer.into(), time));
     }
 
+    /// Revokes every token of every consumer issued (by `iat`) before `time`; tokens
+    /// without `iat` are revoked too. A later call replaces the time.
+    pub fn revoke_all_issued_before(&self, time: u64) {
+        self.change(|s| s.all_issued_before = Some(time));
+    }
+
+    /// Replaces everything revoked here by what `other` revokes, in one step (a
+    /// verifier sees either the old set or the new one, never a mix).
+    pub fn replace_from(&self, other: &Revocations) {
+        let fresh = other.set.read().clone();
+        self.change(|s| *s = fresh);
+    }
+
     /// Forgets every revocation.
     pub fn clear(&self) {
         self.change(|s| *s = RevokedSet::default());
@@ -94,6 +110,9 @@ impl Revocations {
             .issued_before
             .get(token.consumer)
             .is_some_and(|cutoff| token.issued_at.is_none_or(|iat| iat < *cutoff))
+            || set
+                .all_issued_before
+                .is_some_and(|cutoff| token.issued_at.is_none_or(|iat| iat < cutoff))
         {
             Some("issued before cutoff")
         } else {
@@ -166,6 +185,21 @@ mod tests {
         );
         assert_eq!(revocations.check(token(Some(100))), Ok(()));
         assert_eq!(revocations.check(token(None)), Err(AuthError::TokenRevoked));
+    }
+
+    #[test]
+    fn a_cutoff_for_all_consumers_and_a_replacement_take_effect() {
+        let revocations = Revocations::new();
+        revocations.revoke_all_issued_before(100);
+        assert_eq!(
+            revocations.check(token(Some(99))),
+            Err(AuthError::TokenRevoked)
+        );
+        assert_eq!(revocations.check(token(Some(100))), Ok(()));
+        let g = revocations.generation();
+        revocations.replace_from(&Revocations::new());
+        assert!(revocations.generation() > g);
+        assert_eq!(revocations.check(token(Some(1))), Ok(()));
     }
 
     #[test]

@@ -25,12 +25,14 @@ mod error;
 mod http;
 mod purpose;
 mod reload;
+mod trust;
 
 pub use central::{CentralAuthSection, MAX_CACHE_TTL_MS, SessionStoreKind};
 pub use env::{EnvSource, ProcessEnv};
 pub use error::ConfigError;
 pub use http::HttpSection;
 pub use purpose::{DEFAULT_REGISTRATION_AUDIENCE, TokenPurpose};
+pub use trust::TrustSection;
 
 /// Default broker.
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -96,6 +98,9 @@ pub struct Config {
     /// The HTTP entry (`[http] listen = "127.0.0.1:8080"`); off by default.
     #[serde(default)]
     pub http: HttpSection,
+    /// Revocations and consumer changes at runtime (`[trust] redis_url`).
+    #[serde(default)]
+    pub trust: TrustSection,
     /// Folder relative paths are resolved against (the config file's); not read from the file.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -194,6 +199,7 @@ impl Default for Config {
             router: RouterSection::default(),
             central_auth: CentralAuthSection::default(),
             http: HttpSection::default(),
+            trust: TrustSection::default(),
             base_dir: PathBuf::from("."),
         }
     }

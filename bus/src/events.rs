@@ -28,6 +28,9 @@ pub const JWKS_FETCHES_TOTAL: &str = "tollgate_jwks_fetches_total";
 pub const RELOADS_TOTAL: &str = "tollgate_reloads_total";
 /// Counter: requests handed back for re-admission, by outcome.
 pub const READMISSIONS_TOTAL: &str = "tollgate_readmissions_total";
+/// Counter of trust changes by `outcome` (`taken`, `refused`: requests to
+/// this router; `applied`, `ignored`: broadcasts from routers) and `code`.
+pub const TRUST_CHANGES_TOTAL: &str = "tollgate_trust_changes_total";
 
 /// Gauge, per `service` (set by the service SDK, not the router): the
 /// service's clock minus the `iat` of the last bus assertion with a valid
@@ -171,6 +174,12 @@ pub fn stage_timing(stage: &'static str, elapsed: Duration) {
 pub fn announcement(outcome: &'static str, services: usize) {
     metrics::counter!(ANNOUNCEMENTS_TOTAL, "outcome" => outcome).increment(1);
     metrics::gauge!(REGISTRY_SERVICES).set(services as f64);
+}
+
+/// Records a trust change request or broadcast: `outcome` and its `code`
+/// (the change's kind, or why it was refused or ignored).
+pub fn trust_change(outcome: &'static str, code: &'static str) {
+    metrics::counter!(TRUST_CHANGES_TOTAL, "outcome" => outcome, "code" => code).increment(1);
 }
 
 /// Records a message the broker dead-lettered, now recorded clean.

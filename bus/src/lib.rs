@@ -31,6 +31,7 @@ pub mod time;
 mod topology;
 pub mod translate;
 pub mod transport;
+pub mod trust;
 
 pub use address::Address;
 pub use envelope::{DeliveryMode, Envelope};

@@ -27,6 +27,7 @@ use crate::{
     reply_context::ReplyContextKey,
     translate::Translator,
     transport::{SubscribeOptions, Transport},
+    trust::{self, LiveTrust, TrustBackend, TrustService, TrustSettings, TrustStore},
 };
 
 mod consume;
@@ -88,6 +89,8 @@ pub struct RouterSettings {
     pub max_registration_ttl: Duration,
     /// How central-mode routes ask the central auth service.
     pub central: CentralSettings,
+    /// Revocations and consumer changes at runtime (`[trust]`).
+    pub trust: TrustSettings,
 }
 
 /// A router, ready to start on a transport.
@@ -103,6 +106,9 @@ pub struct RunningRouter {
     pub registry: Arc<RegistryTable>,
     /// Its client of the central auth service (when a route is in central mode).
     pub central: Option<Arc<CentralAuth>>,
+    /// Its trust state (with `[trust] redis_url`); a config reload hands it
+    /// the new consumers with [`LiveTrust::rebase`].
+    pub trust: Option<Arc<LiveTrust>>,
     tasks: Vec<JoinHandle<()>>,
     consumers: Vec<JoinHandle<Result<(), TransportError>>>,
     /// What [`RunningRouter::open_entry`] needs.
@@ -176,6 +182,18 @@ impl Router {
         health.watch_broker(&transport);
         transport.declare(&bus_topology::core(&s.names)).await?;
         health.set(Check::Topology, true);
+        let remote = Arc::new(RemoteKeys::new(
+            Arc::clone(s.verifier.store()),
+            shutdown.clone(),
+        ));
+        let (trust, trust_task) = start_trust(
+            &s.trust,
+            Arc::clone(&remote),
+            Arc::clone(&transport),
+            shutdown.clone(),
+        )
+        .await?;
+        let trust_live = trust.as_ref().map(|t| Arc::clone(&t.live));
         let central = s.modes.uses(AuthMode::Central).then(|| {
             Arc::new(CentralAuth::new(
                 s.central.clone(),
@@ -192,6 +210,7 @@ impl Router {
             names: s.names.clone(),
             instance: s.instance.clone(),
             central: central.clone(),
+            trust: trust.clone(),
         };
         let central_client = central.clone();
         let registry_task = listener
@@ -217,10 +236,6 @@ impl Router {
                 strip_credential: s.strip_credential,
             },
         )));
-        let remote = Arc::new(RemoteKeys::new(
-            Arc::clone(s.verifier.store()),
-            shutdown.clone(),
-        ));
         remote.sync().await;
         let readmitter = Arc::new(readmit::Readmitter {
             transport: Arc::clone(&transport),
@@ -238,6 +253,7 @@ impl Router {
             fixed,
             remote: Arc::clone(&remote),
             central: central.is_some(),
+            trust: trust_live.clone(),
         };
         let pipeline = Arc::new(Pipeline::new(
             Arc::clone(&current),
@@ -246,6 +262,11 @@ impl Router {
             s.names.clone(),
             bounds,
             central,
+            Arc::new(TrustService::new(
+                trust,
+                Arc::clone(&transport),
+                s.names.clone(),
+            )),
         ));
         let forwarder = Arc::new(ReplyForwarder::new(
             current,
@@ -319,7 +340,11 @@ impl Router {
         Ok(RunningRouter {
             registry: table,
             central: central_client,
-            tasks: vec![registry_task, draining],
+            trust: trust_live,
+            tasks: [registry_task, draining]
+                .into_iter()
+                .chain(trust_task)
+                .collect(),
             consumers: vec![
                 tokio::spawn(ingress),
                 tokio::spawn(replies),
@@ -330,6 +355,50 @@ impl Router {
             handle,
         })
     }
+}
+
+/// With a trust store configured: loads the whole trust state (retrying
+/// until Redis answers: a router serves no message before it knows what is
+/// revoked) and keeps it in sync. Errors when shut down before it loaded.
+async fn start_trust(
+    settings: &TrustSettings,
+    remote: Arc<RemoteKeys>,
+    transport: Arc<dyn Transport>,
+    shutdown: CancellationToken,
+) -> Result<(Option<Arc<TrustBackend>>, Option<JoinHandle<()>>), TransportError> {
+    let Some(url) = &settings.redis_url else {
+        return Ok((None, None));
+    };
+    let store = TrustStore::new(url, settings.key_prefix.clone())
+        .map_err(|e| TransportError::InvalidTopology(e.to_string()))?;
+    // Through the remote key sets, so a consumer keeps the keys fetched
+    // from its JWKS whenever trust changes the consumers.
+    let (store, live) = (
+        Arc::new(store),
+        Arc::new(LiveTrust::with_install(
+            settings.baseline.clone(),
+            Arc::clone(&settings.revocations),
+            Box::new(move |all| remote.install_consumers(all)),
+        )),
+    );
+    if !trust::first_load(&store, &live, &shutdown).await {
+        return Err(TransportError::Closed);
+    }
+    let task = trust::keep_in_sync(
+        Arc::clone(&store),
+        Arc::clone(&live),
+        transport,
+        settings.resync,
+        shutdown,
+    );
+    let backend = TrustBackend {
+        live,
+        store,
+        key: settings.key.clone(),
+        max_lifetime: settings.max_lifetime,
+        leeway: settings.leeway,
+    };
+    Ok((Some(Arc::new(backend)), Some(task)))
 }
 
 /// Keeps the registry check true while the listener runs; a listener that

@@ -15,10 +15,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tollgate_auth::{AssertionVerifier, IntrospectRequest, SessionLimits, Verifier};
+use tollgate_auth::{AssertionVerifier, ConsumerStore, IntrospectRequest, SessionLimits, Verifier};
 use tollgate_bus::{
     BusNames, Transport,
     config::{Config, SessionStoreKind, TokenPurpose},
+    trust::{self, LiveTrust},
 };
 
 use crate::{
@@ -103,8 +104,8 @@ pub async fn core_from_config(
         }
         SessionStoreKind::Memory => Arc::new(MemorySessionStore::new()),
     };
-    let consumers = config
-        .consumers()
+    let baseline = config
+        .consumer_baseline()
         .map_err(|errors| CentralAuthError::Config {
             field: "(auth.consumers)",
             message: errors
@@ -113,6 +114,7 @@ pub async fn core_from_config(
                 .collect::<Vec<_>>()
                 .join("; "),
         })?;
+    let consumers = Arc::new(ConsumerStore::with_consumers(baseline.clone())?);
     // A user's identity names the user as its consumer: one named like a
     // consumer would get that consumer's rights from the policy.
     if let Some(clash) = users
@@ -129,11 +131,17 @@ pub async fn core_from_config(
             ),
         });
     }
+    let revocations = Arc::new(tollgate_auth::Revocations::new());
     let jwt = Verifier::new(
-        Arc::new(consumers),
-        Arc::new(tollgate_auth::Revocations::new()),
+        Arc::clone(&consumers),
+        Arc::clone(&revocations),
         config.verifier_config(TokenPurpose::Caller),
     );
+    let trust = config
+        .trust
+        .redis_url
+        .is_some()
+        .then(|| Arc::new(LiveTrust::new(baseline, revocations, consumers)));
     Ok(AuthCore {
         users,
         store,
@@ -148,6 +156,7 @@ pub async fn core_from_config(
         jwt: Some(Arc::new(jwt)),
         announcer,
         decoy_hash: decoy()?,
+        trust,
     })
 }
 
@@ -180,8 +189,33 @@ pub async fn run(
         credential.clone(),
     );
     let core = core_from_config(config, Some(announcer)).await?;
+    follow_trust(config, &core, &transport).await?;
     let service = service(Arc::new(core), &c.service, credential, bus_key)?;
     Ok(service.run(transport, names).await?)
+}
+
+/// Loads the trust state into `core`'s JWT verifier (waiting for Redis) and
+/// follows it: re-read at every trust broadcast, and periodically.
+async fn follow_trust(
+    config: &Config,
+    core: &AuthCore,
+    transport: &Arc<dyn Transport>,
+) -> Result<(), CentralAuthError> {
+    let (Some(live), Some(store)) = (&core.trust, config.trust_store()) else {
+        return Ok(());
+    };
+    let store = Arc::new(store.map_err(|e| CentralAuthError::Trust(e.to_string()))?);
+    trust::load_when_ready(&store, live).await;
+    trust::follow(
+        store,
+        Arc::downgrade(live),
+        Arc::clone(transport),
+        &config.bus_names(),
+        Duration::from_secs(config.trust.resync_secs),
+    )
+    .await
+    .map_err(|e| CentralAuthError::Trust(e.to_string()))?;
+    Ok(())
 }
 
 /// A decoy password hash (see [`tollgate_auth::decoy_hash`]).

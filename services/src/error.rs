@@ -262,6 +262,10 @@ pub enum CentralAuthError {
     /// The service could not be built or run.
     #[error(transparent)]
     Service(Box<ServiceError>),
+    /// The trust state (`[trust]`) cannot be followed: a bad store URL, or
+    /// the control queue could not be consumed.
+    #[error("trust state: {0}")]
+    Trust(String),
 }
 
 impl From<ServiceError> for CentralAuthError {
@@ -278,6 +282,7 @@ impl CentralAuthError {
             Self::Load(_) => "load",
             Self::Store(e) => e.code(),
             Self::Service(e) => e.code(),
+            Self::Trust(_) => "trust_store_unavailable",
         }
     }
 }

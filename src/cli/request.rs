@@ -102,7 +102,7 @@ impl MessageArgs {
 }
 
 /// Maps a caller error to its exit code and one clear line.
-fn call_error(e: CallError) -> Exit {
+pub(super) fn call_error(e: CallError) -> Exit {
     match e {
         CallError::Rejected {
             code,

@@ -34,7 +34,7 @@ pub use node_ctl::NodeCtl;
 pub use probe::Probe;
 pub use proxy::ChaosProxy;
 pub use publisher::{Published, Publisher};
-pub use redis_server::{PrivateRedis, redis_url};
+pub use redis_server::{PrivateRedis, delete_prefix, redis_url};
 pub use registrar::admit_every_registration;
 pub use router_process::{RouterProcess, free_local_addr};
 pub use tap::Tap;

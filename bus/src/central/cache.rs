@@ -92,6 +92,15 @@ impl IntrospectionCache {
         before - entries.len()
     }
 
+    /// Forgets every entry (trust state changed: a revoked token's cached
+    /// answer must not outlive the revocation); returns how many.
+    pub fn clear(&self) -> usize {
+        let mut entries = self.entries.lock();
+        let n = entries.len();
+        entries.clear();
+        n
+    }
+
     /// Entries held now (fresh or not yet swept).
     pub fn len(&self) -> usize {
         self.entries.lock().len()

@@ -7,6 +7,8 @@ use std::{sync::Arc, time::Instant};
 use crate::{
     registry::{RegistryTable, ServiceContract},
     rejection::Rejection,
+    translate::{Codec, Format},
+    trust::TRUST_SERVICE,
 };
 
 use super::Permitted;
@@ -19,9 +21,11 @@ pub struct Resolved {
     target: Arc<ServiceContract>,
 }
 
-/// Looks the target service up in the registry.
+/// Looks the target service up in the registry; the router's own service
+/// (`tollgate`, JSON) is always there.
 pub struct Resolve {
     table: Arc<RegistryTable>,
+    own: Arc<ServiceContract>,
 }
 
 impl Resolved {
@@ -39,12 +43,27 @@ impl Resolved {
 impl Resolve {
     /// The step over `table`.
     pub fn new(table: Arc<RegistryTable>) -> Self {
-        Self { table }
+        let own = ServiceContract {
+            service: TRUST_SERVICE.to_owned(),
+            content_type: Codec::Json.content_type().to_owned(),
+            format: Format {
+                codec: Codec::Json,
+                schema_version: "1".to_owned(),
+            },
+        };
+        Self {
+            table,
+            own: Arc::new(own),
+        }
     }
 
     /// The live contract of the permitted route's service, or `no_route`.
     pub fn check(&self, permit: Permitted) -> Result<Resolved, Rejection> {
         let service = permit.route().service();
+        if service == TRUST_SERVICE {
+            let target = Arc::clone(&self.own);
+            return Ok(Resolved { permit, target });
+        }
         match self.table.resolve(service, Instant::now()) {
             Some(target) => Ok(Resolved { permit, target }),
             None => Err(Rejection::no_route(format!(

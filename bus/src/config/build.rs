@@ -15,6 +15,7 @@ use crate::{
     reply_context::ReplyContextKey,
     router::RouterSettings,
     translate::Translator,
+    trust::BROADCAST_KEY_PURPOSE,
 };
 
 use super::{Config, ConfigError, TokenPurpose};
@@ -31,7 +32,11 @@ impl Config {
         let mut errors = Vec::new();
         self.check_basics(&mut errors);
         self.check_central(&mut errors);
-        let store = self.consumer_store(&mut errors);
+        self.check_trust(&mut errors);
+        let baseline = self.consumer_list(&mut errors);
+        let store = ConsumerStore::with_consumers(baseline.clone())
+            .map_err(|e| errors.push(ConfigError::new("auth.consumers", e.to_string())))
+            .ok();
         let policy = Policy::from_spec(&self.policy)
             .map_err(|e| errors.push(ConfigError::new("policy", e.to_string())))
             .ok();
@@ -56,13 +61,14 @@ impl Config {
             Some(policy),
             Some(modes),
             Some(translator),
-            Some((signer, reply_key, assertions)),
+            Some((signer, reply_key, assertions, trust_secret)),
             true,
         ) = (store, policy, modes, translator, keys, errors.is_empty())
         else {
             return Err(errors);
         };
         let (store, revocations) = (Arc::new(store), Arc::new(Revocations::new()));
+        let trust = self.trust_settings(baseline, &revocations, &trust_secret);
         let verifier = Verifier::new(
             Arc::clone(&store),
             Arc::clone(&revocations),
@@ -95,6 +101,7 @@ impl Config {
             prefetch: self.router.prefetch,
             max_registration_ttl: Duration::from_secs(self.registry.max_ttl_secs),
             central: self.central_settings(),
+            trust,
         })
     }
 
@@ -104,6 +111,18 @@ impl Config {
         match self.consumer_store(&mut errors) {
             Some(store) if errors.is_empty() => Ok(store),
             _ => Err(errors),
+        }
+    }
+
+    /// The consumers of `[auth]` as configured, which trust changes apply on
+    /// top of (the central auth service's JWT verifier).
+    pub fn consumer_baseline(&self) -> Result<Vec<Consumer>, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let consumers = self.consumer_list(&mut errors);
+        if errors.is_empty() {
+            Ok(consumers)
+        } else {
+            Err(errors)
         }
     }
 
@@ -198,6 +217,13 @@ impl Config {
     }
 
     fn consumer_store(&self, errors: &mut Vec<ConfigError>) -> Option<ConsumerStore> {
+        ConsumerStore::with_consumers(self.consumer_list(errors))
+            .map_err(|e| errors.push(ConfigError::new("auth.consumers", e.to_string())))
+            .ok()
+    }
+
+    /// The consumers of `[auth]`: the file's, then the inline ones.
+    fn consumer_list(&self, errors: &mut Vec<ConfigError>) -> Vec<Consumer> {
         let mut consumers: Vec<Consumer> = Vec::new();
         if let Some(file) = &self.auth.consumers_file {
             match load_consumers(&self.resolve(file)) {
@@ -214,15 +240,18 @@ impl Config {
                 )),
             }
         }
-        ConsumerStore::with_consumers(consumers)
-            .map_err(|e| errors.push(ConfigError::new("auth.consumers", e.to_string())))
-            .ok()
+        consumers
     }
 
     fn assertion_keys(
         &self,
         errors: &mut Vec<ConfigError>,
-    ) -> Option<(AssertionSigner, ReplyContextKey, AssertionVerifier)> {
+    ) -> Option<(
+        AssertionSigner,
+        ReplyContextKey,
+        AssertionVerifier,
+        [u8; 32],
+    )> {
         let pem = match (
             &self.auth.assertion_key_file,
             self.auth.ephemeral_assertion_key,
@@ -265,7 +294,16 @@ impl Config {
             .verifier()
             .map_err(|e| errors.push(ConfigError::new("auth.assertion_key_file", e.to_string())))
             .ok()?;
-        Some((signer, ReplyContextKey::new(&reply_secret), assertions))
+        let trust_secret = signer
+            .derive_key(BROADCAST_KEY_PURPOSE)
+            .map_err(|e| errors.push(ConfigError::new("auth.assertion_key_file", e.to_string())))
+            .ok()?;
+        Some((
+            signer,
+            ReplyContextKey::new(&reply_secret),
+            assertions,
+            trust_secret,
+        ))
     }
 
     fn check_grants(&self, store: &ConsumerStore, errors: &mut Vec<ConfigError>) {

@@ -63,6 +63,9 @@ impl Config {
         if let Some(v) = env.get("TOLLGATE_REDIS_URL") {
             self.central_auth.redis_url = v;
         }
+        if let Some(v) = env.get("TOLLGATE_TRUST_REDIS_URL") {
+            self.trust.redis_url = Some(v);
+        }
         if let Some(v) = env.get("TOLLGATE_PREFETCH") {
             match v.parse() {
                 Ok(n) => self.router.prefetch = n,

@@ -37,6 +37,7 @@ impl Config {
             ("router", self.router == new.router),
             ("central_auth", self.central_auth == new.central_auth),
             ("http", self.http == new.http),
+            ("trust", self.trust == new.trust),
         ]
         .into_iter()
         .filter_map(|(name, same)| (!same).then_some(name))
@@ -56,7 +57,11 @@ mod tests {
         new.amqp_url = "amqp://elsewhere".into();
         new.limits.max_message_bytes += 1;
         new.auth.strip_credential = !old.auth.strip_credential;
-        assert_eq!(old.restart_only_changes(&new), ["amqp_url", "router"]);
+        new.trust.resync_secs += 1;
+        assert_eq!(
+            old.restart_only_changes(&new),
+            ["amqp_url", "router", "trust"]
+        );
         assert!(old.restart_only_changes(&old).is_empty());
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tollgate_auth::CredentialHash;
 
-use crate::{envelope::Envelope, headers};
+use crate::{envelope::Envelope, headers, trust::SignedChange};
 
 /// Content type of announcements.
 pub const ANNOUNCEMENT_CONTENT_TYPE: &str = "application/json";
@@ -47,6 +47,10 @@ pub enum Announcement {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         user: Option<String>,
     },
+    /// A router took a trust change (a revocation, a consumer change): every
+    /// router applies it if its signature verifies with the key only routers
+    /// hold; it carries no credential.
+    TrustChanged(SignedChange),
 }
 
 /// What an instance of a service announces about itself.
@@ -95,7 +99,7 @@ impl Announcement {
         match self {
             Self::Register(r) | Self::Heartbeat(r) => Some(&r.service),
             Self::Deregister { service, .. } | Self::SessionsEnded { service, .. } => Some(service),
-            Self::Discover => None,
+            Self::Discover | Self::TrustChanged(_) => None,
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::{
     events, headers,
     names::BusNames,
     transport::{Delivery, SubscribeOptions, Transport},
+    trust::TrustBackend,
 };
 
 use super::{
@@ -54,6 +55,9 @@ pub struct RegistryListener {
     /// The central auth client whose cache `sessions_ended` empties (a
     /// router with central-mode routes).
     pub central: Option<Arc<CentralAuth>>,
+    /// The trust state that signed `trust_changed` broadcasts update (a
+    /// router with a trust store).
+    pub trust: Option<Arc<TrustBackend>>,
 }
 
 /// Why an announcement was refused.
@@ -180,6 +184,9 @@ impl RegistryListener {
             Ok(()) if matches!(announcement, Announcement::SessionsEnded { .. }) => {
                 self.sessions_ended(&announcement);
             }
+            Ok(()) if matches!(announcement, Announcement::TrustChanged(_)) => {
+                self.trust_changed(&announcement);
+            }
             Ok(()) => {
                 if let Err(e) = self.apply(&announcement, transport).await {
                     tracing::warn!(error = %e, "Cannot apply an announcement; retrying later.");
@@ -232,6 +239,35 @@ impl RegistryListener {
             forgotten,
             "Sessions ended; cached answers forgotten."
         );
+    }
+
+    /// Applies a trust change broadcast by a router, if its signature
+    /// verifies, it is fresh, and was not seen before; anything else is
+    /// ignored and logged to the audit target.
+    fn trust_changed(&self, announcement: &Announcement) {
+        let (Some(trust), Announcement::TrustChanged(signed)) = (&self.trust, announcement) else {
+            tracing::debug!("Trust change broadcast ignored: no trust store here.");
+            return;
+        };
+        let now = crate::time::unix_now();
+        match trust.key.open(signed, now) {
+            Ok((id, entry)) => {
+                // The central auth service re-reads the change as this router
+                // applies it: cached answers of the old state are dropped.
+                if let Some(central) = &self.central {
+                    central.cache().clear();
+                }
+                if trust.live.first_sight(&id) {
+                    tracing::info!(change = entry.change.kind(), entry = %entry.change.key(), "Trust change received.");
+                    events::trust_change("applied", entry.change.kind());
+                    trust.live.record(entry, now);
+                }
+            }
+            Err(e) => {
+                events::trust_change("ignored", e.code());
+                tracing::warn!(target: events::AUDIT_TARGET, outcome = "ignored", code = e.code(), reason = %e, "Trust change broadcast refused.");
+            }
+        }
     }
 
     fn refused(&self, refusal: &Refusal) {
@@ -313,6 +349,12 @@ impl RegistryListener {
     fn check(&self, r: &Registration) -> Result<(), Refusal> {
         if !Registration::is_valid_service_name(&r.service) {
             return Err(Refusal::Invalid(format!("service name `{}`", r.service)));
+        }
+        if r.service == crate::trust::TRUST_SERVICE {
+            return Err(Refusal::Invalid(format!(
+                "service name `{}` is the router's own",
+                r.service
+            )));
         }
         if crate::translate::Codec::from_content_type(&r.content_type).is_none() {
             return Err(Refusal::Invalid(format!(

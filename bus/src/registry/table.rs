@@ -98,7 +98,9 @@ impl RegistryTable {
         match announcement {
             Announcement::Register(r) | Announcement::Heartbeat(r) => self.register(r, now),
             Announcement::Deregister { service, instance } => self.deregister(service, instance),
-            Announcement::Discover | Announcement::SessionsEnded { .. } => Change::None,
+            Announcement::Discover
+            | Announcement::SessionsEnded { .. }
+            | Announcement::TrustChanged(_) => Change::None,
         }
     }
 

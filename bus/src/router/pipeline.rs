@@ -17,6 +17,7 @@ use crate::{
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
     transport::{Acker, Delivery, Transport},
+    trust::{TRUST_SERVICE, TrustService},
 };
 
 use super::{REQUEUE_BACKOFF, live::Current, reject};
@@ -33,6 +34,8 @@ pub(super) struct Pipeline {
     bounds: DeadLetterBounds,
     /// Asks the central auth service (when a route is in central mode).
     central: Option<Arc<CentralAuth>>,
+    /// Answers the router's own routes (`tollgate.trust.*`).
+    trust: Arc<TrustService>,
 }
 
 impl Pipeline {
@@ -43,6 +46,7 @@ impl Pipeline {
         names: BusNames,
         bounds: DeadLetterBounds,
         central: Option<Arc<CentralAuth>>,
+        trust: Arc<TrustService>,
     ) -> Self {
         Self {
             current,
@@ -51,6 +55,7 @@ impl Pipeline {
             names,
             bounds,
             central,
+            trust,
         }
     }
 
@@ -188,6 +193,21 @@ impl Pipeline {
     /// broker's confirm; only a [`Resolved`] target can be delivered to.
     async fn deliver(&self, envelope: &mut Envelope, to: Resolved, entry: Entry) -> Verdict<()> {
         let service = &to.target().service;
+        if service == TRUST_SERVICE {
+            return match self.trust.answer(envelope, to.permit()).await {
+                Ok(()) => {
+                    MessageDelivered {
+                        entry,
+                        route: to.permit().route().as_str(),
+                        consumer: to.permit().identity().map(|i| i.consumer.as_str()),
+                        message_id: &envelope.id,
+                    }
+                    .emit();
+                    Verdict::Pass(())
+                }
+                Err(e) => Verdict::Failed(e.into()),
+            };
+        }
         let address = Address::new(self.names.deliver_exchange(), service.as_str());
         // The ingress is acked once this confirm is in: the copy must survive a restart.
         envelope.delivery_mode = Hop::Request.delivery_mode();

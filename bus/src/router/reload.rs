@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tollgate_auth::Consumer;
 
-use crate::{chain::AuthMode, config::ConfigError, events, jwks::RemoteKeys};
+use crate::{chain::AuthMode, config::ConfigError, events, jwks::RemoteKeys, trust::LiveTrust};
 
 use super::{
     RouterSettings,
@@ -22,6 +22,8 @@ pub struct RouterHandle {
     pub(super) remote: Arc<RemoteKeys>,
     /// Whether the router started a central auth client.
     pub(super) central: bool,
+    /// The trust state, whose consumer changes stay on the new consumers.
+    pub(super) trust: Option<Arc<LiveTrust>>,
 }
 
 impl RouterHandle {
@@ -36,7 +38,8 @@ impl RouterHandle {
     /// [`Config::restart_only_changes`](crate::config::Config::restart_only_changes)).
     /// Consumers with a new or changed `jwks_url` have their set fetched
     /// before this returns; unchanged ones keep their keys. The revocations
-    /// are kept.
+    /// are kept, and so are the trust state's consumer changes (applied on
+    /// top of the new consumers).
     ///
     /// Errors, leaving the running config as it was, when the new consumers
     /// cannot be installed (e.g. a `kid` that a remote key set holds).
@@ -65,10 +68,11 @@ impl RouterHandle {
                 strip_credential: settings.strip_credential,
             },
         );
-        if let Err(e) = self
-            .current
-            .swap(|| self.remote.install_consumers(consumers), live)
-        {
+        let install = || match &self.trust {
+            Some(trust) => trust.rebase(consumers),
+            None => self.remote.install_consumers(consumers),
+        };
+        if let Err(e) = self.current.swap(install, live) {
             events::reload("refused");
             tracing::error!(error = %e, "Config reload refused; the running config stays.");
             return Err(vec![ConfigError::new("auth.consumers", e.to_string())]);

@@ -7,7 +7,7 @@ use tollgate_auth::{
     AuthError, CredentialHash, Inactive, IntrospectAnswer, Session, SessionLimits, SessionToken,
     User, Verifier,
 };
-use tollgate_bus::time::unix_now;
+use tollgate_bus::{time::unix_now, trust::LiveTrust};
 
 use crate::error::HandlerError;
 
@@ -38,6 +38,9 @@ pub struct AuthCore {
     pub announcer: Option<SessionsAnnouncer>,
     /// Checked for unknown users, so their logins take as long as real ones.
     pub decoy_hash: String,
+    /// The trust state applied to `jwt` (with `[trust] redis_url`), followed
+    /// while the core lives.
+    pub trust: Option<Arc<LiveTrust>>,
 }
 
 impl AuthCore {
@@ -62,6 +65,7 @@ impl AuthCore {
             jwt: None,
             announcer,
             decoy_hash: super::decoy()?,
+            trust: None,
         })
     }
 

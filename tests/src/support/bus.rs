@@ -82,6 +82,10 @@ consumers = ["web", "alice"]
 name = "staff-use-the-ledger"
 routes = ["ledger.*"]
 groups = ["staff"]
+[[policy.rules]]
+name = "alice-changes-trust"
+routes = ["tollgate.trust.*"]
+consumers = ["alice"]
 
 [registry]
 grants = [
@@ -212,6 +216,17 @@ impl TestBus {
     /// The registry table of the router.
     pub fn registry(&self) -> Arc<RegistryTable> {
         Arc::clone(&self.running.as_ref().unwrap().registry)
+    }
+
+    /// An in-process entry into this bus's router (its own pipeline, not
+    /// the shared ingress), to send through this router in particular.
+    pub async fn open_entry(&self) -> tollgate_bus::router::DirectEntry {
+        self.running
+            .as_ref()
+            .unwrap()
+            .open_entry(tollgate_bus::events::Entry::Http)
+            .await
+            .unwrap()
     }
 
     /// The handle that reloads the running router's config.

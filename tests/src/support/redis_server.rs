@@ -92,7 +92,7 @@ pub(super) async fn ping(url: &str) -> bool {
 }
 
 /// Deletes every key under `prefix` on the Redis at `url`.
-pub(super) async fn delete_prefix(url: &str, prefix: &str) {
+pub async fn delete_prefix(url: &str, prefix: &str) {
     let Ok(client) = redis::Client::open(url) else {
         return;
     };

@@ -26,6 +26,7 @@ fn core(limits: SessionLimits) -> AuthCore {
         jwt: None,
         announcer: None,
         decoy_hash: tollgate_auth::decoy_hash().unwrap(),
+        trust: None,
     }
 }
 

@@ -101,7 +101,7 @@ pub(crate) async fn drive(
             }
         })
     };
-    let probes = await_path(transport, entry, &envelope, &consumed, &outstanding).await?;
+    let probes_arrived = await_path(transport, entry, &envelope, &consumed, &outstanding).await?;
     let stop = CancellationToken::new();
     let publish = tokio::spawn(publish_until(
         stop.clone(),
@@ -112,15 +112,18 @@ pub(crate) async fn drive(
     ));
     let msgs_per_s = Meter::new(&consumed).measure(args.common.duration).await;
     stop.cancel();
-    let published = publish.await?.context("bench publisher")? + probes;
+    let published = publish.await?.context("bench publisher")? + probes_arrived;
     let lost = await_drained(&consumed, published).await;
     consume.abort();
     Ok(Driven { msgs_per_s, lost })
 }
 
 /// Publishes one message at a time until one reaches the sink; returns how
-/// many were published. Permits of the messages that were lost on the way
-/// are given back.
+/// many of them had reached it then. A probe sent before the path existed
+/// (refused `no_route` while the sink's registration reaches the router) is
+/// a dead letter, not a loss, so it is not counted as published; one that
+/// arrives later only adds to the sink's count. Permits of the probes that
+/// did not arrive are given back.
 async fn await_path(
     transport: &Arc<dyn Transport>,
     entry: &Address,
@@ -139,7 +142,7 @@ async fn await_path(
             let arrived = consumed.load(Ordering::Relaxed);
             if arrived > 0 {
                 outstanding.add_permits(usize::try_from(sent - arrived).unwrap_or(0));
-                return Ok(sent);
+                return Ok(arrived);
             }
         }
     }

@@ -6,6 +6,7 @@ pub mod announce;
 mod answer;
 mod grants;
 mod listener;
+mod sweep;
 mod table;
 
 pub use announce::{Announcement, AnnouncementError, Registration};

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde_json::json;
 use tollgate_bus::{
-    Address, headers,
+    Address, QueueSpec, SubscribeOptions, Topology, headers,
     registry::{Announcement, Registration},
 };
 use tollgate_tests::{
@@ -117,7 +117,64 @@ async fn a_service_that_stops_heartbeating_leaves_routing(fx: &Fixture) {
     bus.stop().await;
 }
 
+/// A lapsed lease is not dropped at once: the router first asks services
+/// to announce (a `discover`, whose confirm also shows the broker is taking
+/// publishes — during an alarm it would not, and the router would hold every
+/// lease), and keeps the service routable for a short grace to answer.
+/// Without an answer it leaves.
+async fn a_lapsed_lease_asks_services_to_announce_before_the_service_leaves(fx: &Fixture) {
+    let bus = TestBus::start(fx).await;
+    let tr = fx.transport().as_ref();
+    let tap = fx.ns.name("control-tap");
+    fx.declare(&Topology::new().queue(QueueSpec::classic(&tap)).bind(
+        bus.names.control_exchange(),
+        &tap,
+        "",
+    ))
+    .await
+    .unwrap();
+    let mut control = tr
+        .subscribe(&tap, SubscribeOptions::prefetch(16))
+        .await
+        .unwrap();
+    let token = bus.registration_token("inventory-svc");
+    tr.publish(
+        &Address::new(bus.names.control_exchange(), ""),
+        &registration("inventory", 1)
+            .to_envelope(Some(&token))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    loop {
+        let d = recv(&mut control, "the router's discover once the lease lapsed").await;
+        let announcement = Announcement::from_bytes(&d.envelope.payload).unwrap();
+        d.ack().await.unwrap();
+        if announcement == Announcement::Discover {
+            break;
+        }
+    }
+    assert!(
+        bus.registry()
+            .resolve("inventory", Instant::now())
+            .is_some(),
+        "the service stays routable while it may answer the discover"
+    );
+    bus.wait_for(
+        || {
+            bus.registry()
+                .resolve("inventory", Instant::now())
+                .is_none()
+        },
+        "the unanswered service to leave",
+    )
+    .await;
+    drop(control);
+    bus.stop().await;
+}
+
 tollgate_tests::on_both_transports!(
     unauthenticated_and_unauthorized_registrations_are_refused,
-    a_service_that_stops_heartbeating_leaves_routing
+    a_service_that_stops_heartbeating_leaves_routing,
+    a_lapsed_lease_asks_services_to_announce_before_the_service_leaves
 );

@@ -24,16 +24,12 @@ use super::{
     announce::{Announcement, Registration},
     answer::RegistrationAnswer,
     grants::RegistryGrants,
+    sweep::Swept,
     table::{Change, RegistryTable},
 };
 
 /// How often expired leases are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
-
-/// How long every lease is held past a broker outage or alarm seen by the
-/// router (a default lease): the services were as cut off as the router, and
-/// announce again once they are back (at once, on the `discover` sent then).
-const HOLD_AFTER_OUTAGE: Duration = Duration::from_secs(15);
 
 /// Wait before retrying an announcement the broker could not act on.
 const APPLY_BACKOFF: Duration = Duration::from_millis(500);
@@ -110,11 +106,11 @@ impl RegistryListener {
         self.discover(transport.as_ref()).await?;
         Ok(tokio::spawn(async move {
             let mut sweep = tokio::time::interval(SWEEP_EVERY);
-            let mut cut_off = false;
+            let mut swept = Swept::default();
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    _ = sweep.tick() => cut_off = self.sweep(transport.as_ref(), cut_off).await,
+                    _ = sweep.tick() => self.sweep(transport.as_ref(), &mut swept).await,
                     delivery = subscription.next() => match delivery {
                         Some(d) => self.handle(d, transport.as_ref()).await,
                         None => {
@@ -128,42 +124,13 @@ impl RegistryListener {
     }
 
     /// Asks every service to announce itself now.
-    async fn discover(&self, transport: &dyn Transport) -> Result<(), TransportError> {
+    pub(super) async fn discover(&self, transport: &dyn Transport) -> Result<(), TransportError> {
         let discover = Announcement::Discover
             .to_envelope(None)
             .map_err(|e| TransportError::InvalidTopology(e.to_string()))?;
         transport
             .publish(&Address::new(self.names.control_exchange(), ""), &discover)
             .await
-    }
-
-    /// Drops expired leases, except while the router is cut off from the
-    /// broker, or the broker blocks publishing (an alarm blocks every
-    /// service's heartbeat too), and just after: a missing heartbeat then
-    /// says nothing of the services, so every lease is held and, once back,
-    /// services are asked to announce. Returns whether it is cut off now.
-    async fn sweep(&self, transport: &dyn Transport, was_cut_off: bool) -> bool {
-        let now = Instant::now();
-        if !transport.is_connected() || transport.is_blocked() {
-            self.table.hold_leases(now + HOLD_AFTER_OUTAGE);
-            return true;
-        }
-        if was_cut_off {
-            self.table.hold_leases(now + HOLD_AFTER_OUTAGE);
-            tracing::info!("Back on the broker: leases held, services asked to announce.");
-            if let Err(e) = self.discover(transport).await {
-                tracing::warn!(error = %e, "Cannot ask services to announce after an outage.");
-            }
-        }
-        self.expire(now);
-        false
-    }
-
-    fn expire(&self, now: Instant) {
-        for service in self.table.expire(now) {
-            tracing::info!(service = %service, "Service left the registry (lease expired).");
-        }
-        metrics::gauge!(events::REGISTRY_SERVICES).set(self.table.len(Instant::now()) as f64);
     }
 
     async fn handle(&self, delivery: Delivery, transport: &dyn Transport) {

@@ -178,6 +178,12 @@ impl RegistryTable {
         }
     }
 
+    /// Whether some service has no live instance left (its next sweep would
+    /// drop it).
+    pub fn has_lapsed(&self, now: Instant) -> bool {
+        self.entries.read().values().any(|e| !e.is_live(now))
+    }
+
     /// Drops expired instances and services without any; returns the services that left.
     pub fn expire(&self, now: Instant) -> Vec<String> {
         let mut entries = self.entries.write();

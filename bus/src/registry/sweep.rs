@@ -65,10 +65,12 @@ impl RegistryListener {
             .is_none_or(|last| now.duration_since(last) >= PROBE_EVERY);
         if may_probe && self.table.has_lapsed(now) {
             swept.last_probe = Some(now);
+            // Held before asking, so the service stays routable while the
+            // `discover` and its answer travel.
+            self.table.hold_leases(now + PROBE_WAIT + LAPSE_GRACE);
             match tokio::time::timeout(PROBE_WAIT, self.discover(transport)).await {
                 Ok(Ok(())) => {
                     tracing::debug!("A lease lapsed: services asked to announce.");
-                    self.table.hold_leases(now + LAPSE_GRACE);
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "A lease lapsed and the broker refused the discover; holding every lease.");

@@ -214,8 +214,20 @@ impl Connector {
             None => return Err(TransportError::Closed),
         }
         let fresh = Arc::new(self.reopen().await?);
-        *self.current.write() = Some(Arc::clone(&fresh));
-        Ok(fresh)
+        {
+            let mut current = self.current.write();
+            // Closed by its owner while reconnecting (the reconnect outlives
+            // its callers): the fresh connection must not bring it back.
+            if current.is_some() {
+                *current = Some(Arc::clone(&fresh));
+                return Ok(fresh);
+            }
+        }
+        let close = fresh.connection.close(200, "closed by owner".into());
+        if let Ok(Err(e)) = tokio::time::timeout(CLOSE_WAIT, close).await {
+            tracing::debug!(error = %e, "Closing a connection opened during the close failed.");
+        }
+        Err(TransportError::Closed)
     }
 
     async fn reopen(&self) -> Result<Link, TransportError> {

@@ -196,13 +196,7 @@ impl Pipeline {
         if service == TRUST_SERVICE {
             return match self.trust.answer(envelope, to.permit()).await {
                 Ok(()) => {
-                    MessageDelivered {
-                        entry,
-                        route: to.permit().route().as_str(),
-                        consumer: to.permit().identity().map(|i| i.consumer.as_str()),
-                        message_id: &envelope.id,
-                    }
-                    .emit();
+                    delivered(entry, &to, &envelope.id);
                     Verdict::Pass(())
                 }
                 Err(e) => Verdict::Failed(e.into()),
@@ -216,13 +210,7 @@ impl Pipeline {
         events::stage_timing("deliver", started.elapsed());
         match published {
             Ok(()) => {
-                MessageDelivered {
-                    entry,
-                    route: to.permit().route().as_str(),
-                    consumer: to.permit().identity().map(|i| i.consumer.as_str()),
-                    message_id: &envelope.id,
-                }
-                .emit();
+                delivered(entry, &to, &envelope.id);
                 Verdict::Pass(())
             }
             // Registered, but its queue is gone: the service left between lookup and delivery.
@@ -238,6 +226,18 @@ impl Pipeline {
             Err(e) => Verdict::Failed(e.into()),
         }
     }
+}
+
+/// The access line of a message handed to its service (or answered by the
+/// router's own trust routes).
+fn delivered(entry: Entry, to: &Resolved, message_id: &str) {
+    MessageDelivered {
+        entry,
+        route: to.permit().route().as_str(),
+        consumer: to.permit().identity().map(|i| i.consumer.as_str()),
+        message_id,
+    }
+    .emit();
 }
 
 async fn ack(acker: Acker, message_id: &str) {

@@ -7,7 +7,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use parking_lot::Mutex;
 use tokio::{sync::Semaphore, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
-use tollgate_bus::{Address, Envelope, Subscription, Transport, headers};
+use tollgate_bus::{Address, Envelope, ErrorBody, Subscription, Transport, headers};
 use tollgate_tests::support::poll_until;
 
 /// How the stream runs.
@@ -33,6 +33,9 @@ pub(crate) struct Tally {
     pub(crate) error_replies: usize,
     /// Error replies by code (`token_missing`: 2 …), for the fault's line.
     pub(crate) error_codes: String,
+    /// The distinct reasons of error replies other than the expected
+    /// `token_missing` (`no_route: no service …`), for the post-mortem.
+    pub(crate) unexpected_reasons: Vec<String>,
     pub(crate) resent: usize,
 }
 
@@ -42,6 +45,7 @@ struct Replies {
     seen: HashMap<String, u32>,
     errors: usize,
     codes: std::collections::BTreeMap<String, usize>,
+    reasons: std::collections::BTreeSet<String>,
 }
 
 /// A running stream.
@@ -79,6 +83,15 @@ impl Calls {
                         if let Some(code) = error {
                             r.errors += 1;
                             *r.codes.entry(code.to_owned()).or_default() += 1;
+                            if code != "token_missing" {
+                                let reason =
+                                    serde_json::from_slice::<ErrorBody>(&delivery.envelope.payload)
+                                        .map_or_else(
+                                            |_| "(unreadable body)".to_owned(),
+                                            |b| b.error.message,
+                                        );
+                                r.reasons.insert(format!("{code}: {reason}"));
+                            }
                         }
                         *r.seen.entry(id).or_default() += 1;
                     }
@@ -135,6 +148,7 @@ impl Calls {
                 .map(|(code, n)| format!("{code}: {n}"))
                 .collect::<Vec<_>>()
                 .join(", "),
+            unexpected_reasons: r.reasons.iter().cloned().collect(),
             resent: *self.resent.lock(),
         }
     }

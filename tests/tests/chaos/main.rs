@@ -164,11 +164,17 @@ async fn run(fault: Fault, node: &NodeCtl, pace: Pace, deadline: Duration) -> (T
         .map(|r| r.log_path().display().to_string())
         .chain([scene.service.log.display().to_string()])
         .collect::<Vec<_>>();
-    let note = format!(
+    let mut note = format!(
         "injected after {before} replies, over after {after} ({took:.1?}); {} resent, \
          {} error replies ({}), {dead} dead letters at the end",
         tally.resent, tally.error_replies, tally.error_codes
     );
+    if !tally.unexpected_reasons.is_empty() {
+        note.push_str(&format!(
+            "; unexpected: {}",
+            tally.unexpected_reasons.join(" | ")
+        ));
+    }
     if tally.lost > 0 || std::env::var_os("TOLLGATE_CHAOS_KEEP_LOGS").is_some() {
         // Kept for the post-mortem: TestBus::stop removes the folder.
         println!("    logs: {}", logs.join(", "));

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde_json::json;
 use tollgate_bus::{
-    Address, QueueSpec, SubscribeOptions, Topology, headers,
+    Address, QueueSpec, SubscribeOptions, Topology, Transport, headers,
     registry::{Announcement, Registration},
 };
 use tollgate_tests::{
@@ -25,6 +25,32 @@ fn registration(service: &str, ttl_secs: u64) -> Announcement {
         schema_version: "2".into(),
         ttl_secs,
     })
+}
+
+/// Registers `inventory` with a lease of one second, which nothing renews.
+async fn register_for_a_second(bus: &TestBus, tr: &dyn Transport) {
+    let token = bus.registration_token("inventory-svc");
+    tr.publish(
+        &Address::new(bus.names.control_exchange(), ""),
+        &registration("inventory", 1)
+            .to_envelope(Some(&token))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+}
+
+/// Waits until `inventory` no longer resolves.
+async fn wait_until_gone(bus: &TestBus, what: &str) {
+    bus.wait_for(
+        || {
+            bus.registry()
+                .resolve("inventory", Instant::now())
+                .is_none()
+        },
+        what,
+    )
+    .await;
 }
 
 async fn unauthenticated_and_unauthorized_registrations_are_refused(fx: &Fixture) {
@@ -70,15 +96,7 @@ async fn unauthenticated_and_unauthorized_registrations_are_refused(fx: &Fixture
 async fn a_service_that_stops_heartbeating_leaves_routing(fx: &Fixture) {
     let bus = TestBus::start(fx).await;
     let tr = fx.transport().as_ref();
-    let token = bus.registration_token("inventory-svc");
-    tr.publish(
-        &Address::new(bus.names.control_exchange(), ""),
-        &registration("inventory", 1)
-            .to_envelope(Some(&token))
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    register_for_a_second(&bus, tr).await;
     bus.wait_for(
         || {
             bus.registry()
@@ -88,15 +106,7 @@ async fn a_service_that_stops_heartbeating_leaves_routing(fx: &Fixture) {
         "the registration",
     )
     .await;
-    bus.wait_for(
-        || {
-            bus.registry()
-                .resolve("inventory", Instant::now())
-                .is_none()
-        },
-        "the lease to expire",
-    )
-    .await;
+    wait_until_gone(&bus, "the lease to expire").await;
 
     let (caller_q, mut replies) = bus.caller_queue(tr).await;
     let request = bus.request(&json!({}), Some(&bus.token("web")), Some(&caller_q));
@@ -137,15 +147,7 @@ async fn a_lapsed_lease_asks_services_to_announce_before_the_service_leaves(fx: 
         .subscribe(&tap, SubscribeOptions::prefetch(16))
         .await
         .unwrap();
-    let token = bus.registration_token("inventory-svc");
-    tr.publish(
-        &Address::new(bus.names.control_exchange(), ""),
-        &registration("inventory", 1)
-            .to_envelope(Some(&token))
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    register_for_a_second(&bus, tr).await;
     loop {
         let d = recv(&mut control, "the router's discover once the lease lapsed").await;
         let announcement = Announcement::from_bytes(&d.envelope.payload).unwrap();
@@ -160,15 +162,7 @@ async fn a_lapsed_lease_asks_services_to_announce_before_the_service_leaves(fx: 
             .is_some(),
         "the service stays routable while it may answer the discover"
     );
-    bus.wait_for(
-        || {
-            bus.registry()
-                .resolve("inventory", Instant::now())
-                .is_none()
-        },
-        "the unanswered service to leave",
-    )
-    .await;
+    wait_until_gone(&bus, "the unanswered service to leave").await;
     drop(control);
     bus.stop().await;
 }

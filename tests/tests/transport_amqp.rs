@@ -8,8 +8,8 @@ mod amqp_only {
     use std::time::Duration;
 
     use tollgate_bus::{
-        Address, AmqpConfig, AmqpTransport, Envelope, QueueSpec, SubscribeOptions, Topology,
-        Transport, TransportError,
+        Address, AmqpConfig, AmqpTransport, Envelope, QueueSpec, SubscribeOptions, Subscription,
+        Topology, Transport, TransportError,
     };
     use tollgate_tests::{
         conformance::transport::recv,
@@ -38,6 +38,26 @@ mod amqp_only {
             .expect("connect through proxy")
     }
 
+    /// A transport through a fresh proxy, consuming the new classic queue
+    /// `name`. The queue is declared through the fixture (direct
+    /// connection), so cleanup never depends on the proxy.
+    async fn subscribed_through_proxy(
+        fx: &Fixture,
+        name: &str,
+    ) -> (ChaosProxy, AmqpTransport, String, Subscription) {
+        let proxy = ChaosProxy::start(BROKER.into()).await.expect("proxy");
+        let tr = through(&proxy, fx).await;
+        let q = fx.ns.name(name);
+        fx.declare(&Topology::new().queue(QueueSpec::classic(&q)))
+            .await
+            .expect("declare");
+        let sub = tr
+            .subscribe(&q, SubscribeOptions::prefetch(10))
+            .await
+            .expect("subscribe");
+        (proxy, tr, q, sub)
+    }
+
     #[tokio::test]
     async fn unreachable_broker_is_a_connect_error() {
         let config = AmqpConfig::new("amqp://guest:guest@127.0.0.1:1/%2f");
@@ -56,17 +76,7 @@ mod amqp_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn publishes_and_consumers_recover_after_the_connection_is_cut() {
         let fx = Fixture::amqp().await;
-        let proxy = ChaosProxy::start(BROKER.into()).await.expect("proxy");
-        let tr = through(&proxy, &fx).await;
-        let q = fx.ns.name("survivor");
-        // Declared through the fixture (direct connection), so cleanup never depends on the proxy.
-        fx.declare(&Topology::new().queue(QueueSpec::classic(&q)))
-            .await
-            .expect("declare");
-        let mut sub = tr
-            .subscribe(&q, SubscribeOptions::prefetch(10))
-            .await
-            .expect("subscribe");
+        let (proxy, tr, q, mut sub) = subscribed_through_proxy(&fx, "survivor").await;
         tr.publish(&Address::queue(&q), &Envelope::new("before"))
             .await
             .expect("publish before");
@@ -141,16 +151,7 @@ mod amqp_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_publish_does_not_wait_for_a_reconnect_that_nobody_polls() {
         let fx = Fixture::amqp().await;
-        let proxy = ChaosProxy::start(BROKER.into()).await.expect("proxy");
-        let tr = through(&proxy, &fx).await;
-        let q = fx.ns.name("unpolled");
-        fx.declare(&Topology::new().queue(QueueSpec::classic(&q)))
-            .await
-            .expect("declare");
-        let mut sub = tr
-            .subscribe(&q, SubscribeOptions::prefetch(10))
-            .await
-            .expect("subscribe");
+        let (proxy, tr, q, mut sub) = subscribed_through_proxy(&fx, "unpolled").await;
 
         proxy.set_refusing(true);
         proxy.cut();

@@ -1,13 +1,17 @@
 //! The bus assertion: after the gateway verified a caller, the bus tells the service who
-//! the caller is in a short-lived Ed25519-signed token bound to one route and one message.
+//! the caller is in a short-lived signed token bound to one route and one message.
 //!
-//! A service checks it with the bus's public key; a message published straight onto a
-//! service queue, around the bus, has no valid assertion and is refused.
+//! A service checks it with the bus's Ed25519 public key, or — when it holds
+//! its own [`ServiceSecret`] and says so when it registers — as an HS256
+//! token with that secret; a message published straight onto a service
+//! queue, around the bus, has no valid assertion and is refused.
 
 use std::{sync::Arc, time::Duration};
 
 use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 
@@ -20,8 +24,10 @@ use crate::jwt::claims;
 use crate::jwt::keys;
 use crate::jwt::token;
 
+mod service_secret;
 mod signer;
 
+pub use service_secret::{AssertionAlg, ServiceSecret};
 pub use signer::AssertionSigner;
 
 /// The `typ` of an assertion: no other token is accepted as one, and an assertion is
@@ -39,12 +45,23 @@ pub const DEFAULT_ASSERTION_LEEWAY: Duration = Duration::from_secs(5);
 /// more leeway than that would accept assertions of any age).
 pub const MAX_ASSERTION_LEEWAY: Duration = Duration::from_secs(300);
 
-/// Checks assertions with the bus's public key(s).
+/// Checks assertions with the bus's public key(s), and HS256 ones with a
+/// service's secret.
 #[derive(Clone)]
 pub struct AssertionVerifier {
     keys: Vec<(Option<String>, DecodingKey)>,
+    mac: Option<MacKeys>,
     config: VerifierConfig,
     clock: Arc<dyn Clock>,
+}
+
+/// Whose HS256 assertions a verifier checks.
+#[derive(Clone)]
+enum MacKeys {
+    /// One service's, with its secret: assertions for its own routes only.
+    Service { service: String, key: hmac::Key },
+    /// Every service's, derived from the bus key (a router checking its own).
+    Bus(AssertionSigner),
 }
 
 /// A verified assertion: the caller, and the route and message it was issued for.
@@ -61,6 +78,8 @@ pub struct AssertedIdentity {
     pub expires_at: u64,
     /// When the bus issued it (`iat`; seconds since the epoch; 0 if absent).
     pub issued_at: u64,
+    /// How it was signed.
+    pub alg: AssertionAlg,
 }
 
 /// The outcome of one assertion check, with the clock reading behind it.
@@ -100,19 +119,61 @@ impl AssertionVerifier {
     /// A verifier trusting the bus's Ed25519 public key (SPKI PEM), with
     /// [`DEFAULT_ASSERTION_LEEWAY`].
     pub fn from_public_pem(public_pem: &[u8]) -> Result<Self, LoadError> {
-        let config = VerifierConfig {
+        let config = Self::default_config();
+        let key = keys::public_pem_key("assertion key", Algorithm::EdDSA, public_pem)?;
+        Ok(Self {
+            keys: vec![(None, key)],
+            mac: None,
+            config,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// A verifier of `service`'s HS256 assertions with its `secret`
+    /// (`tollgate keys service-secret`), and of no Ed25519 ones; with
+    /// [`DEFAULT_ASSERTION_LEEWAY`]. Its service announces
+    /// [`AssertionAlg::HS256`] when it registers, so routers sign that way.
+    pub fn from_service_secret(service: impl Into<String>, secret: &ServiceSecret) -> Self {
+        Self {
+            keys: Vec::new(),
+            mac: None,
+            config: Self::default_config(),
+            clock: Arc::new(SystemClock),
+        }
+        .with_service_secret(service, secret)
+    }
+
+    /// Also accepts `service`'s HS256 assertions with its `secret` (while a
+    /// service moves from the public key to a secret, it accepts both).
+    pub fn with_service_secret(
+        mut self,
+        service: impl Into<String>,
+        secret: &ServiceSecret,
+    ) -> Self {
+        self.mac = Some(MacKeys::Service {
+            service: service.into(),
+            key: secret.hmac_key(),
+        });
+        self
+    }
+
+    /// The signature this verifier's service asks routers for: HS256 when it
+    /// holds a service secret, else Ed25519.
+    pub fn service_alg(&self) -> AssertionAlg {
+        match self.mac {
+            Some(MacKeys::Service { .. }) => AssertionAlg::HS256,
+            Some(MacKeys::Bus(_)) | None => AssertionAlg::EdDSA,
+        }
+    }
+
+    fn default_config() -> VerifierConfig {
+        VerifierConfig {
             issuers: vec![DEFAULT_ISSUER.to_owned()],
             leeway_secs: DEFAULT_ASSERTION_LEEWAY.as_secs(),
             max_lifetime_secs: Some(300),
             max_token_bytes: 16 * 1024,
             ..VerifierConfig::default()
-        };
-        let key = keys::public_pem_key("assertion key", Algorithm::EdDSA, public_pem)?;
-        Ok(Self {
-            keys: vec![(None, key)],
-            config,
-            clock: Arc::new(SystemClock),
-        })
+        }
     }
 
     /// Also trusts `public_pem` for assertions whose header names `kid` (key rotation).
@@ -155,8 +216,9 @@ impl AssertionVerifier {
     /// Verifies `token` as an assertion for `expected_route` and `expected_message_id`.
     ///
     /// Errors: `token_missing`/`token_malformed`/`token_too_large` for shape (including a
-    /// `typ` other than [`ASSERTION_TYP`]), `algorithm_not_allowed` unless EdDSA,
-    /// `unknown_key` for an unknown `kid`, `bad_signature`, `token_expired`,
+    /// `typ` other than [`ASSERTION_TYP`]), `algorithm_not_allowed` unless EdDSA, or
+    /// HS256 with a service secret, `unknown_key` for an unknown `kid` (or an HS256
+    /// assertion for another service's route), `bad_signature`, `token_expired`,
     /// `token_not_yet_valid`, and `claims_invalid` for a wrong issuer, route or message id.
     pub fn verify(
         &self,
@@ -215,41 +277,20 @@ impl AssertionVerifier {
             self.config.max_token_bytes,
             self.config.max_json_depth,
         )?;
-        if parsed.alg != Algorithm::EdDSA {
-            return Err(AuthError::AlgorithmNotAllowed);
-        }
+        // An HS256 assertion is taken only where a service secret is held: a
+        // public key is never used as an HMAC secret.
+        let alg = match parsed.alg {
+            Algorithm::EdDSA => AssertionAlg::EdDSA,
+            Algorithm::HS256 if self.mac.is_some() && parsed.kid.is_none() => AssertionAlg::HS256,
+            _ => return Err(AuthError::AlgorithmNotAllowed),
+        };
         if parsed.typ.as_deref() != Some(ASSERTION_TYP) {
             tracing::debug!("Refusing an assertion: wrong typ.");
             return Err(AuthError::TokenMalformed);
         }
-        let candidates: Vec<&DecodingKey> = match &parsed.kid {
-            Some(kid) => self
-                .keys
-                .iter()
-                .filter(|(k, _)| k.as_ref() == Some(kid))
-                .map(|(_, d)| d)
-                .collect(),
-            None => self
-                .keys
-                .iter()
-                .filter(|(k, _)| k.is_none())
-                .map(|(_, d)| d)
-                .collect(),
-        };
-        if candidates.is_empty() {
-            return Err(AuthError::UnknownKey);
-        }
-        let signed = candidates.iter().any(|key| {
-            jsonwebtoken::crypto::verify(
-                parsed.signature,
-                parsed.signing_input.as_bytes(),
-                key,
-                jsonwebtoken::Algorithm::EdDSA,
-            )
-            .unwrap_or(false)
-        });
-        if !signed {
-            return Err(AuthError::BadSignature);
+        match alg {
+            AssertionAlg::EdDSA => self.check_eddsa(&parsed, parsed.kid.as_deref())?,
+            AssertionAlg::HS256 => self.check_hs256(&parsed, expected_route)?,
         }
         let iat = issued_at(&parsed.claims);
         let now = match at {
@@ -285,7 +326,55 @@ impl AssertionVerifier {
             message_id: expected_message_id.to_owned(),
             expires_at: checked.expires_at,
             issued_at: checked.issued_at.unwrap_or(0),
+            alg,
         })
+    }
+
+    /// The Ed25519 signature, with the key named by `kid` (or the unnamed one).
+    fn check_eddsa(&self, parsed: &token::Parsed<'_>, kid: Option<&str>) -> Result<(), AuthError> {
+        let mut candidates = self
+            .keys
+            .iter()
+            .filter(|(k, _)| k.as_deref() == kid)
+            .map(|(_, key)| key)
+            .peekable();
+        if candidates.peek().is_none() {
+            return Err(AuthError::UnknownKey);
+        }
+        let signed = candidates.any(|key| {
+            jsonwebtoken::crypto::verify(
+                parsed.signature,
+                parsed.signing_input.as_bytes(),
+                key,
+                jsonwebtoken::Algorithm::EdDSA,
+            )
+            .unwrap_or(false)
+        });
+        if signed {
+            Ok(())
+        } else {
+            Err(AuthError::BadSignature)
+        }
+    }
+
+    /// The HMAC-SHA256 tag, with the secret of the service `route` belongs
+    /// to: this verifier's own service's, or (a router) derived from the bus
+    /// key.
+    fn check_hs256(&self, parsed: &token::Parsed<'_>, route: &str) -> Result<(), AuthError> {
+        let service = service_secret::route_service(route);
+        let key = match &self.mac {
+            None => return Err(AuthError::AlgorithmNotAllowed),
+            Some(MacKeys::Service { service: own, key }) if own == service => key.clone(),
+            Some(MacKeys::Service { .. }) => return Err(AuthError::UnknownKey),
+            Some(MacKeys::Bus(signer)) => signer
+                .service_key(service)
+                .map_err(|_| AuthError::UnknownKey)?,
+        };
+        let tag = URL_SAFE_NO_PAD
+            .decode(parsed.signature)
+            .map_err(|_| AuthError::TokenMalformed)?;
+        hmac::verify(&key, parsed.signing_input.as_bytes(), &tag)
+            .map_err(|_| AuthError::BadSignature)
     }
 }
 
@@ -301,6 +390,7 @@ impl std::fmt::Debug for AssertionVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AssertionVerifier")
             .field("keys", &self.keys.len())
+            .field("service_alg", &self.service_alg())
             .finish_non_exhaustive()
     }
 }

@@ -205,6 +205,9 @@ pub enum IssueError {
     /// The crypto backend failed.
     #[error("signing failed: {0}")]
     Signing(#[source] jsonwebtoken::errors::Error),
+    /// A service's assertion key could not be derived from the bus key.
+    #[error("cannot derive a service's assertion key: {0}")]
+    KeyDerivation(String),
 }
 
 #[cfg(test)]

@@ -26,8 +26,9 @@ mod trust;
 mod users;
 
 pub use assertion::{
-    ASSERTION_TYP, AssertedIdentity, AssertionCheck, AssertionSigner, AssertionVerifier,
-    DEFAULT_ASSERTION_LEEWAY, DEFAULT_ISSUER, MAX_ASSERTION_LEEWAY, generate_assertion_key,
+    ASSERTION_TYP, AssertedIdentity, AssertionAlg, AssertionCheck, AssertionSigner,
+    AssertionVerifier, DEFAULT_ASSERTION_LEEWAY, DEFAULT_ISSUER, MAX_ASSERTION_LEEWAY,
+    ServiceSecret, generate_assertion_key,
 };
 pub use cache::{CacheStats, TokenCache};
 pub use clock::{Clock, SystemClock};

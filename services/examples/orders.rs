@@ -13,6 +13,7 @@
 //! | `--token JWT`        | `TOLLGATE_SERVICE_TOKEN`       | the service account's token                    |
 //! | `--token-file FILE`  | `TOLLGATE_SERVICE_TOKEN_FILE`  | or a file holding it, re-read on each heartbeat |
 //! | `--bus-key FILE`     | `TOLLGATE_BUS_PUBLIC_KEY_FILE` | required: the router's `bus-assertion.pub.pem` |
+//! | `--bus-secret-file FILE` | `TOLLGATE_SERVICE_SECRET_FILE` | optional: this service's secret (`tollgate keys service-secret`), for HS256 assertions |
 //! | `--prefetch N`       | `TOLLGATE_SERVICE_PREFETCH`    | `16`: most requests handled at once            |
 //! | `--shutdown-timeout-secs S` | `TOLLGATE_SHUTDOWN_TIMEOUT_SECS` | `20`: longest graceful stop; then (or on a second signal) exit 1 |
 //! | `--assertion-leeway S` | `TOLLGATE_ASSERTION_LEEWAY_SECS` | `5`: clock difference allowed with the routers (0–300 s) |

@@ -70,6 +70,14 @@ impl Guard {
         }
     }
 
+    /// How this service asks routers to sign its assertions.
+    pub(crate) fn assertion_alg(&self) -> tollgate_auth::AssertionAlg {
+        self.bus_key
+            .as_ref()
+            .map(AssertionVerifier::service_alg)
+            .unwrap_or_default()
+    }
+
     /// Admits `envelope` or says why not.
     pub(crate) fn admit(&self, envelope: &Envelope) -> Result<Admitted, Refusal> {
         let route = envelope.headers.get_str(headers::ROUTE).unwrap_or_default();

@@ -24,6 +24,7 @@ fn registration(service: &str, ttl_secs: u64) -> Announcement {
         content_type: "application/json".into(),
         schema_version: "2".into(),
         ttl_secs,
+        assertion: Default::default(),
     })
 }
 

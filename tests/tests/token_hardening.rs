@@ -207,6 +207,7 @@ async fn a_caller_token_does_not_register_a_service(fx: &Fixture) {
         content_type: "application/json".into(),
         schema_version: "1".into(),
         ttl_secs: 30,
+        assertion: Default::default(),
     });
     let with_caller_token = register
         .to_envelope(Some(&bus.token("orders-svc")))

@@ -1,30 +1,42 @@
 //! Signing assertions: one per delivered message, so the key pair is parsed
-//! once and the (fixed) JWS header encoded once; each assertion costs one
-//! claims serialization and one Ed25519 signature.
+//! once, each service's HMAC key derived once and the (fixed) JWS headers
+//! encoded once; each assertion costs one claims serialization and one
+//! Ed25519 signature or HMAC-SHA256.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use aws_lc_rs::{
     encoding::{AsBigEndian, Curve25519SeedBin},
     hkdf::{HKDF_SHA256, Salt},
+    hmac,
     signature::Ed25519KeyPair,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use parking_lot::RwLock;
 use serde::Serialize;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{IssueError, LoadError};
 use crate::identity::Identity;
 
+use super::service_secret::{AssertionAlg, ServiceSecret, derivation_info, route_service};
 use super::{ASSERTION_TYP, DEFAULT_ISSUER};
+
+/// Services whose HMAC keys a signer keeps at most; past it the cache
+/// starts over (keys are derived again on use).
+const MAX_SERVICE_KEYS: usize = 4096;
 
 /// Signs assertions with the bus's Ed25519 key.
 #[derive(Clone)]
 pub struct AssertionSigner {
     key: Arc<Ed25519KeyPair>,
     kid: Option<String>,
-    /// `base64url(header)`, fixed for this signer.
+    /// `base64url(header)` of Ed25519 assertions, fixed for this signer.
     header: String,
+    /// `base64url(header)` of HS256 assertions.
+    hs256_header: String,
+    /// Each service's HMAC key, derived on first use.
+    service_keys: Arc<RwLock<HashMap<String, hmac::Key>>>,
     issuer: String,
     ttl: Duration,
     clock: Arc<dyn Clock>,
@@ -70,7 +82,9 @@ impl AssertionSigner {
         Ok(Self {
             key: Arc::new(key),
             kid: None,
-            header: encoded_header(None),
+            header: encoded_header("EdDSA", None),
+            hs256_header: encoded_header("HS256", None),
+            service_keys: Arc::default(),
             issuer: DEFAULT_ISSUER.to_owned(),
             ttl: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
@@ -86,7 +100,7 @@ impl AssertionSigner {
     /// Puts `kid` in every assertion's header, for key rotation.
     pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
         let kid = kid.into();
-        self.header = encoded_header(Some(&kid));
+        self.header = encoded_header("EdDSA", Some(&kid));
         self.kid = Some(kid);
         self
     }
@@ -104,7 +118,8 @@ impl AssertionSigner {
     }
 
     /// A verifier of this signer's assertions (its public key, under its
-    /// `kid` if it has one): for the router, which checks its own.
+    /// `kid` if it has one, and every service's HS256 secret): for the
+    /// router, which checks its own.
     pub fn verifier(&self) -> Result<super::AssertionVerifier, LoadError> {
         use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
         use aws_lc_rs::signature::KeyPair;
@@ -114,9 +129,10 @@ impl AssertionSigner {
             .as_der()
             .map_err(|_| LoadError::invalid_key("assertion key", "SPKI encoding failed"))?;
         let pem = crate::jwt::keys::pem_encode("PUBLIC KEY", public.as_ref());
-        let verifier = super::AssertionVerifier::from_public_pem(pem.as_bytes())?
+        let mut verifier = super::AssertionVerifier::from_public_pem(pem.as_bytes())?
             .with_issuer(self.issuer.clone())
             .with_clock(Arc::clone(&self.clock));
+        verifier.mac = Some(super::MacKeys::Bus(self.clone()));
         match &self.kid {
             Some(kid) => verifier.with_key(kid.clone(), pem.as_bytes()),
             None => Ok(verifier),
@@ -139,10 +155,72 @@ impl AssertionSigner {
         Ok(out)
     }
 
-    /// An assertion that `who` calls `route` with message `message_id`, valid for the ttl
-    /// (never past the caller's own credential expiry).
+    /// The assertion secret of `service`: what it needs to check HS256
+    /// assertions (`tollgate keys service-secret`). Derived from this key, so
+    /// every router holding it agrees, and a new bus key means new secrets.
+    pub fn service_secret(&self, service: &str) -> Result<ServiceSecret, LoadError> {
+        self.derive_key(&derivation_info(service))
+            .map(ServiceSecret::from_bytes)
+    }
+
+    /// An Ed25519 assertion that `who` calls `route` with message
+    /// `message_id`, valid for the ttl (never past the caller's own
+    /// credential expiry).
     pub fn sign(
         &self,
+        who: &Identity,
+        route: &str,
+        message_id: &str,
+    ) -> Result<String, IssueError> {
+        let mut token = self.unsigned(&self.header, who, route, message_id)?;
+        let signature = self.key.sign(token.as_bytes());
+        push_signature(&mut token, signature.as_ref());
+        Ok(token)
+    }
+
+    /// Like [`AssertionSigner::sign`], signed as the route's service checks
+    /// it: Ed25519, or HS256 with the secret of the service the route
+    /// belongs to (its first segment).
+    pub fn sign_for(
+        &self,
+        alg: AssertionAlg,
+        who: &Identity,
+        route: &str,
+        message_id: &str,
+    ) -> Result<String, IssueError> {
+        match alg {
+            AssertionAlg::EdDSA => self.sign(who, route, message_id),
+            AssertionAlg::HS256 => {
+                let key = self.service_key(route_service(route))?;
+                let mut token = self.unsigned(&self.hs256_header, who, route, message_id)?;
+                let tag = hmac::sign(&key, token.as_bytes());
+                push_signature(&mut token, tag.as_ref());
+                Ok(token)
+            }
+        }
+    }
+
+    /// The HMAC key of `service`, derived once.
+    pub(super) fn service_key(&self, service: &str) -> Result<hmac::Key, IssueError> {
+        if let Some(key) = self.service_keys.read().get(service) {
+            return Ok(key.clone());
+        }
+        let key = self
+            .service_secret(service)
+            .map_err(|e| IssueError::KeyDerivation(e.to_string()))?
+            .hmac_key();
+        let mut keys = self.service_keys.write();
+        if keys.len() >= MAX_SERVICE_KEYS {
+            keys.clear();
+        }
+        keys.insert(service.to_owned(), key.clone());
+        Ok(key)
+    }
+
+    /// `base64url(header).base64url(claims)` of an assertion, to be signed.
+    fn unsigned(
+        &self,
+        header: &str,
         who: &Identity,
         route: &str,
         message_id: &str,
@@ -167,15 +245,18 @@ impl AssertionSigner {
         };
         let json = serde_json::to_vec(&claims)
             .map_err(|e| IssueError::Signing(jsonwebtoken::errors::Error::from(e)))?;
-        let mut token = String::with_capacity(self.header.len() + json.len() * 4 / 3 + 90);
-        token.push_str(&self.header);
+        let mut token = String::with_capacity(header.len() + json.len() * 4 / 3 + 90);
+        token.push_str(header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&json, &mut token);
-        let signature = self.key.sign(token.as_bytes());
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
         Ok(token)
     }
+}
+
+/// Appends `.base64url(signature)` to a signed token.
+fn push_signature(token: &mut String, signature: &[u8]) {
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, token);
 }
 
 impl std::fmt::Debug for AssertionSigner {
@@ -188,9 +269,9 @@ impl std::fmt::Debug for AssertionSigner {
     }
 }
 
-fn encoded_header(kid: Option<&str>) -> String {
+fn encoded_header(alg: &'static str, kid: Option<&str>) -> String {
     let header = Header {
-        alg: "EdDSA",
+        alg,
         typ: ASSERTION_TYP,
         kid,
     };

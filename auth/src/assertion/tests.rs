@@ -307,3 +307,162 @@ fn a_stale_assertion_verifies_as_issued_and_says_its_age() {
         "bad_signature"
     );
 }
+
+// === HS256 assertions with service secrets ===
+
+/// `service`'s verifier holding only its own secret, on the bus's clock.
+fn service_verifier(bus: &Bus, service: &str) -> AssertionVerifier {
+    let secret = bus.signer.service_secret(service).expect("derived");
+    AssertionVerifier::from_service_secret(service, &secret).with_clock(bus.clock.clone())
+}
+
+#[test]
+fn an_hs256_assertion_round_trips_with_the_service_secret() {
+    let bus = bus();
+    let orders = service_verifier(&bus, "orders");
+    assert_eq!(orders.service_alg(), AssertionAlg::HS256);
+    assert_eq!(bus.verifier.service_alg(), AssertionAlg::EdDSA);
+    let token = bus
+        .signer
+        .sign_for(AssertionAlg::HS256, &caller(), "orders.get", "m-1")
+        .expect("signed");
+    let asserted = orders
+        .verify(&token, "orders.get", "m-1")
+        .expect("verifies");
+    assert_eq!(asserted.alg, AssertionAlg::HS256);
+    let mut expected = caller();
+    expected.expires_at = Some(NOW + 30);
+    assert_eq!(asserted.identity, expected);
+    // The router checks its own HS256 assertions (re-admission) with the bus key.
+    let router = bus.signer.verifier().expect("verifier");
+    let again = router
+        .verify_as_issued(&token, "orders.get", "m-1")
+        .expect("the router verifies");
+    assert_eq!(again.alg, AssertionAlg::HS256);
+}
+
+#[test]
+fn a_service_secret_is_the_same_on_every_router_and_new_with_a_new_bus_key() {
+    let (private, _) = generate_assertion_key().expect("keygen");
+    let one = AssertionSigner::from_pem(private.as_bytes()).expect("private");
+    let other_router = AssertionSigner::from_pem(private.as_bytes()).expect("private");
+    assert_eq!(
+        one.service_secret("orders").unwrap(),
+        other_router.service_secret("orders").unwrap()
+    );
+    let bus = bus();
+    assert_ne!(
+        bus.signer.service_secret("orders").unwrap(),
+        bus.signer.service_secret("billing").unwrap()
+    );
+    assert_ne!(
+        bus.signer.service_secret("orders").unwrap(),
+        bus_with_other_key().service_secret("orders").unwrap()
+    );
+}
+
+#[test]
+fn a_service_cannot_mint_assertions_for_another_service() {
+    let bus = bus();
+    // `orders` holds its own secret and signs an assertion for billing's route.
+    let orders_secret = bus.signer.service_secret("orders").unwrap();
+    let forged = {
+        let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+        header.typ = Some(ASSERTION_TYP.to_owned());
+        let claims = json!({
+            "iss": DEFAULT_ISSUER, "iat": NOW, "exp": NOW + 30, "consumer": "admin",
+            "groups": [], "scopes": [], "claims": {}, "route": "billing.pay", "mid": "m-1",
+        });
+        let key =
+            EncodingKey::from_secret(&URL_SAFE_NO_PAD.decode(orders_secret.to_text()).unwrap())
+                .expect("secret");
+        jsonwebtoken::encode(&header, &claims, &key).expect("signed")
+    };
+    let billing = service_verifier(&bus, "billing");
+    assert_eq!(
+        code(billing.verify(&forged, "billing.pay", "m-1")),
+        "bad_signature"
+    );
+    let router = bus.signer.verifier().expect("verifier");
+    assert_eq!(
+        code(router.verify(&forged, "billing.pay", "m-1")),
+        "bad_signature"
+    );
+    // Billing's genuine assertion does not open orders' routes either.
+    let genuine = bus
+        .signer
+        .sign_for(AssertionAlg::HS256, &caller(), "billing.pay", "m-1")
+        .unwrap();
+    let orders = service_verifier(&bus, "orders");
+    assert_eq!(
+        code(orders.verify(&genuine, "billing.pay", "m-1")),
+        "unknown_key"
+    );
+    assert_eq!(
+        code(orders.verify(&genuine, "orders.get", "m-1")),
+        "bad_signature"
+    );
+}
+
+#[test]
+fn the_public_key_is_never_taken_as_an_hmac_secret() {
+    // The classic confusion: an HS256 token "signed" with the public key's
+    // PEM bytes, which every service holds.
+    let clock = Arc::new(Manual(AtomicU64::new(NOW)));
+    let (_, public) = generate_assertion_key().expect("keygen");
+    let verifier = AssertionVerifier::from_public_pem(public.as_bytes())
+        .expect("public")
+        .with_clock(clock);
+    let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = Some(ASSERTION_TYP.to_owned());
+    let claims = json!({
+        "iss": DEFAULT_ISSUER, "iat": NOW, "exp": NOW + 30, "consumer": "admin",
+        "groups": [], "scopes": [], "claims": {}, "route": "orders.get", "mid": "m-1",
+    });
+    let key = EncodingKey::from_secret(public.as_bytes()).expect("secret");
+    let token = jsonwebtoken::encode(&header, &claims, &key).expect("signed");
+    assert_eq!(
+        code(verifier.verify(&token, "orders.get", "m-1")),
+        "algorithm_not_allowed"
+    );
+}
+
+#[test]
+fn a_secret_only_service_refuses_ed25519_assertions_and_tampered_hs256_ones() {
+    let bus = bus();
+    let orders = service_verifier(&bus, "orders");
+    let ed = bus.signer.sign(&caller(), "orders.get", "m-1").unwrap();
+    assert_eq!(code(orders.verify(&ed, "orders.get", "m-1")), "unknown_key");
+    let hs = bus
+        .signer
+        .sign_for(AssertionAlg::HS256, &caller(), "orders.get", "m-1")
+        .unwrap();
+    let mut parts: Vec<String> = hs.split('.').map(str::to_owned).collect();
+    parts[1] = b64(&format!(
+        r#"{{"iss":"{DEFAULT_ISSUER}","iat":{NOW},"exp":{},"consumer":"admin","route":"orders.get","mid":"m-1"}}"#,
+        NOW + 30
+    ));
+    assert_eq!(
+        code(orders.verify(&parts.join("."), "orders.get", "m-1")),
+        "bad_signature"
+    );
+    // Expired like any assertion.
+    bus.clock.0.store(NOW + 60, Ordering::SeqCst);
+    assert_eq!(
+        code(orders.verify(&hs, "orders.get", "m-1")),
+        "token_expired"
+    );
+    // A verifier that trusts both keeps working through a move to secrets.
+    let (private, public) = generate_assertion_key().expect("keygen");
+    let signer = AssertionSigner::from_pem(private.as_bytes()).expect("private");
+    let both = AssertionVerifier::from_public_pem(public.as_bytes())
+        .expect("public")
+        .with_service_secret("orders", &signer.service_secret("orders").unwrap());
+    assert_eq!(both.service_alg(), AssertionAlg::HS256);
+    for alg in [AssertionAlg::EdDSA, AssertionAlg::HS256] {
+        let token = signer
+            .sign_for(alg, &caller(), "orders.get", "m-2")
+            .unwrap();
+        assert_eq!(both.verify(&token, "orders.get", "m-2").unwrap().alg, alg);
+    }
+}

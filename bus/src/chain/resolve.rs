@@ -50,6 +50,7 @@ impl Resolve {
                 codec: Codec::Json,
                 schema_version: "1".to_owned(),
             },
+            assertion: tollgate_auth::AssertionAlg::EdDSA,
         };
         Self {
             table,

@@ -74,7 +74,7 @@ impl Stamp {
             h.insert(headers::SCOPES, strings(&identity.scopes));
             let assertion = self
                 .signer
-                .sign(identity, route, &envelope.id)
+                .sign_for(to.target().assertion, identity, route, &envelope.id)
                 .map_err(InfraError::Signing)?;
             envelope.headers.insert(headers::ASSERTION, assertion);
         }

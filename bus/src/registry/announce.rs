@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tollgate_auth::CredentialHash;
+use tollgate_auth::{AssertionAlg, CredentialHash};
 
 use crate::{envelope::Envelope, headers, trust::SignedChange};
 
@@ -69,6 +69,10 @@ pub struct Registration {
     pub schema_version: String,
     /// Seconds after the last heartbeat when the instance is considered gone.
     pub ttl_secs: u64,
+    /// How the instance checks assertions: `hs256` with its own service
+    /// secret, or `eddsa` (the default, left out) with the bus's public key.
+    #[serde(default, skip_serializing_if = "AssertionAlg::is_default")]
+    pub assertion: AssertionAlg,
 }
 
 /// Why an announcement cannot be read.
@@ -131,6 +135,7 @@ mod tests {
             content_type: "application/json".into(),
             schema_version: "2".into(),
             ttl_secs: 15,
+            assertion: Default::default(),
         }
     }
 

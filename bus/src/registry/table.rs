@@ -2,12 +2,13 @@
 //! what they speak.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::Arc,
     time::{Instant, SystemTime},
 };
 
 use parking_lot::RwLock;
+use tollgate_auth::AssertionAlg;
 
 use crate::translate::{Codec, Format};
 
@@ -23,6 +24,10 @@ pub struct ServiceContract {
     pub content_type: String,
     /// Its codec and schema version.
     pub format: Format,
+    /// How its assertions are signed: HS256 with its own secret once every
+    /// live instance asks for it, else Ed25519 (which an instance moving to
+    /// a secret still checks).
+    pub assertion: AssertionAlg,
 }
 
 /// One row of `tollgate services`.
@@ -59,10 +64,47 @@ struct Entry {
     contract: Arc<ServiceContract>,
     /// Instance id → lease expiry.
     instances: HashMap<String, Instant>,
+    /// Instances that check Ed25519 assertions (all that did not ask for HS256).
+    ed25519_instances: HashSet<String>,
     last_heartbeat: SystemTime,
 }
 
 impl Entry {
+    /// Records how `instance` checks assertions.
+    fn note_assertion(&mut self, instance: &str, alg: AssertionAlg) {
+        match alg {
+            AssertionAlg::EdDSA => {
+                self.ed25519_instances.insert(instance.to_owned());
+            }
+            AssertionAlg::HS256 => {
+                self.ed25519_instances.remove(instance);
+            }
+        }
+    }
+
+    /// The signature every instance checks: Ed25519 while any instance asks for it.
+    fn assertion(&self) -> AssertionAlg {
+        if self.ed25519_instances.is_empty() {
+            AssertionAlg::HS256
+        } else {
+            AssertionAlg::EdDSA
+        }
+    }
+
+    /// Forgets instances without a lease, and signs as the remaining ones check.
+    fn forget_gone_instances(&mut self) {
+        let instances = &self.instances;
+        self.ed25519_instances.retain(|i| instances.contains_key(i));
+        let assertion = self.assertion();
+        if self.contract.assertion != assertion && !self.instances.is_empty() {
+            tracing::info!(service = %self.contract.service, assertion = assertion.as_str(), "Assertions for the service now signed this way.");
+            self.contract = Arc::new(ServiceContract {
+                assertion,
+                ..(*self.contract).clone()
+            });
+        }
+    }
+
     /// Instances whose lease runs past `now`.
     fn live_instances(&self, now: Instant) -> usize {
         self.instances
@@ -111,31 +153,43 @@ impl RegistryTable {
             tracing::warn!(service = %r.service, content_type = %r.content_type, "Registration with an unsupported content type ignored.");
             return Change::None;
         };
-        let contract = ServiceContract {
+        let mut contract = ServiceContract {
             service: r.service.clone(),
             content_type: r.content_type.clone(),
             format: Format {
                 codec,
                 schema_version: r.schema_version.clone(),
             },
+            assertion: r.assertion,
         };
         let mut entries = self.entries.write();
         let Some(entry) = entries.get_mut(&r.service) else {
             let instances = HashMap::from([(r.instance.clone(), lease)]);
-            let entry = Entry {
+            let mut entry = Entry {
                 contract: Arc::new(contract),
                 instances,
+                ed25519_instances: HashSet::new(),
                 last_heartbeat: SystemTime::now(),
             };
+            entry.note_assertion(&r.instance, r.assertion);
             entries.insert(r.service.clone(), entry);
             return Change::ServiceAdded;
         };
-        if *entry.contract != contract {
+        entry.note_assertion(&r.instance, r.assertion);
+        contract.assertion = entry.assertion();
+        if entry.contract.assertion != contract.assertion {
+            tracing::info!(service = %r.service, assertion = contract.assertion.as_str(), "Assertions for the service now signed this way.");
+        }
+        if entry.contract.content_type != contract.content_type
+            || entry.contract.format != contract.format
+        {
             tracing::warn!(
                 service = %r.service, instance = %r.instance,
                 content_type = %r.content_type, schema_version = %r.schema_version,
                 "Service contract changed."
             );
+        }
+        if *entry.contract != contract {
             entry.contract = Arc::new(contract);
         }
         entry.last_heartbeat = SystemTime::now();
@@ -155,6 +209,8 @@ impl RegistryTable {
         }
         if entry.instances.is_empty() {
             entries.remove(service);
+        } else {
+            entry.forget_gone_instances();
         }
         Change::InstanceRemoved
     }
@@ -190,6 +246,7 @@ impl RegistryTable {
         let mut gone = Vec::new();
         entries.retain(|name, entry| {
             entry.instances.retain(|_, lease| *lease > now);
+            entry.forget_gone_instances();
             let keep = !entry.instances.is_empty();
             if !keep {
                 gone.push(name.clone());
@@ -247,6 +304,7 @@ mod tests {
             content_type: "application/json".into(),
             schema_version: version.into(),
             ttl_secs: ttl,
+            assertion: Default::default(),
         })
     }
 

@@ -145,7 +145,7 @@ impl Readmitter {
         who.expires_at = None;
         let fresh = self
             .signer
-            .sign(&who, route, &request.id)
+            .sign_for(asserted.alg, &who, route, &request.id)
             .map_err(|e| Refusal::Failed(TransportError::InvalidTopology(e.to_string())))?;
         let (id, until) = (
             assertion_id(assertion),

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{CommandFactory as _, FromArgMatches as _, Parser};
-use tollgate_auth::AssertionVerifier;
+use tollgate_auth::{AssertionVerifier, ServiceSecret};
 use tollgate_services::{
     DEFAULT_PREFETCH, ServiceBuilder, TokenSource,
     bus::{AmqpConfig, AmqpTransport, BusNames, DEFAULT_NAMESPACE, QueueKind, Transport},
@@ -50,6 +50,10 @@ pub(crate) struct Args {
     /// The router's bus-assertion public key (`bus-assertion.pub.pem`).
     #[arg(long, env = "TOLLGATE_BUS_PUBLIC_KEY_FILE")]
     bus_key: PathBuf,
+    /// This service's assertion secret (`tollgate keys service-secret`):
+    /// routers then sign its assertions with HS256, cheaper than Ed25519.
+    #[arg(long, env = "TOLLGATE_SERVICE_SECRET_FILE")]
+    bus_secret_file: Option<PathBuf>,
     /// Most requests handled at once.
     #[arg(long, env = "TOLLGATE_SERVICE_PREFETCH", default_value_t = DEFAULT_PREFETCH)]
     prefetch: u16,
@@ -104,6 +108,18 @@ impl Args {
             }
             (None, None) => bail!("give the service token with --token or --token-file"),
         }
+    }
+
+    /// This service's assertion secret, if one was given.
+    fn service_secret(&self) -> anyhow::Result<Option<ServiceSecret>> {
+        let Some(path) = &self.bus_secret_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the service secret {}", path.display()))?;
+        let secret = ServiceSecret::from_text(&text)
+            .with_context(|| format!("{} holds no service secret", path.display()))?;
+        Ok(Some(secret))
     }
 
     /// The verifier of the router's bus assertions.
@@ -165,7 +181,11 @@ async fn run(
     let command = Args::command().name(name).about(about);
     let args = Args::from_arg_matches(&command.get_matches())?;
     init_logging(args.log_format);
-    let service = build(args.credential()?, args.bus_key()?)
+    let mut service = build(args.credential()?, args.bus_key()?);
+    if let Some(secret) = args.service_secret()? {
+        service = service.service_secret(secret);
+    }
+    let service = service
         .prefetch(args.prefetch)
         .assertion_leeway(std::time::Duration::from_secs(args.assertion_leeway))
         .build()

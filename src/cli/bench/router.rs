@@ -126,6 +126,7 @@ async fn register_sink(
         content_type: "application/json".into(),
         schema_version: "1".into(),
         ttl_secs: 60,
+        assertion: Default::default(),
     };
     let announce = Announcement::Register(registration).to_envelope(Some(token))?;
     let control = Address::new(bus.names.control_exchange(), "");

@@ -351,6 +351,7 @@ impl TestBus {
             content_type: content_type.into(),
             schema_version: version.into(),
             ttl_secs: 30,
+            assertion: Default::default(),
         };
         let token = self.registration_token(&format!("{service}-svc"));
         Announcement::Register(registration)

@@ -5,7 +5,7 @@
 use std::{net::TcpListener, path::PathBuf, sync::Arc};
 
 use anyhow::{Context as _, anyhow};
-use tollgate_auth::{AssertionVerifier, Revocations, Verifier};
+use tollgate_auth::{AssertionSigner, AssertionVerifier, Revocations, ServiceSecret, Verifier};
 use tollgate_bus::{BusNames, QueueKind, Topology, Transport, bus_topology, config::Config};
 
 use super::{
@@ -138,6 +138,13 @@ impl BenchBus {
         Ok(AssertionVerifier::from_public_pem(
             self.keys.assertion.public.as_bytes(),
         )?)
+    }
+
+    /// The secret with which `service` checks HS256 assertions, derived
+    /// from the bus key as `tollgate keys service-secret` does.
+    pub(crate) fn service_secret(&self, service: &str) -> anyhow::Result<ServiceSecret> {
+        let signer = AssertionSigner::from_pem(self.keys.assertion.private.as_bytes())?;
+        Ok(signer.service_secret(service)?)
     }
 
     /// The router config for `mode`, its key files written into the folder.

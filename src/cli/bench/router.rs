@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use tollgate_auth::AssertionAlg;
 use tollgate_bus::{
     Address, Envelope, Transport, bus_topology, headers,
     registry::{Announcement, Registration},
@@ -20,11 +21,26 @@ use super::{
     router_config::queue_type_name,
 };
 
-/// The scenarios, the baseline first.
-const SCENARIOS: [(&str, GateKind); 3] = [
-    ("raw_relay", GateKind::Relay),
-    ("router_gateway", GateKind::Router(AuthMode::Gateway)),
-    ("router_service_mode", GateKind::Router(AuthMode::Service)),
+/// The scenarios, the baseline first, with how the sink asks the router to
+/// sign its assertions: with its own secret (HS256), as a service given one
+/// does, or Ed25519 (a service holding only the bus's public key).
+const SCENARIOS: [(&str, GateKind, AssertionAlg); 4] = [
+    ("raw_relay", GateKind::Relay, AssertionAlg::HS256),
+    (
+        "router_gateway",
+        GateKind::Router(AuthMode::Gateway),
+        AssertionAlg::HS256,
+    ),
+    (
+        "router_gateway_ed25519",
+        GateKind::Router(AuthMode::Gateway),
+        AssertionAlg::EdDSA,
+    ),
+    (
+        "router_service_mode",
+        GateKind::Router(AuthMode::Service),
+        AssertionAlg::HS256,
+    ),
 ];
 
 /// The caller's and the sink service's tokens.
@@ -47,13 +63,14 @@ pub(crate) async fn run(args: &RouterArgs) -> anyhow::Result<()> {
         service: keys::registration_token(&issuer, SERVICE_ACCOUNT)?,
     };
     let results = rounds::run_rotated(SCENARIOS.len(), args.common.rounds, async |i| {
-        measure(args, &keys, SCENARIOS[i].1, &tokens).await
+        let (_, kind, assertion) = SCENARIOS[i];
+        measure(args, &keys, kind, assertion, &tokens).await
     })
     .await?;
     let scenarios: Vec<report::Scenario> = SCENARIOS
         .iter()
         .zip(results)
-        .map(|((name, _), runs)| {
+        .map(|((name, _, _), runs)| {
             let mut scenario = report::Scenario::new(name);
             for run in runs {
                 scenario.rates.push(run.driven.msgs_per_s);
@@ -77,17 +94,19 @@ async fn measure(
     args: &RouterArgs,
     keys: &Arc<BenchKeys>,
     kind: GateKind,
+    assertion: AssertionAlg,
     tokens: &Tokens,
 ) -> anyhow::Result<Run> {
     tracing::info!(gate = ?kind, "Bench scenario.");
-    let run = async |bus: &BenchBus, t: &_| measure_on(args, bus, kind, t, tokens).await;
+    let run =
+        async |bus: &BenchBus, t: &_| measure_on(args, bus, (kind, assertion), t, tokens).await;
     on_fresh_bus(&args.common, keys, "tollgate-bench-client", run).await
 }
 
 async fn measure_on(
     args: &RouterArgs,
     bus: &BenchBus,
-    kind: GateKind,
+    (kind, assertion): (GateKind, AssertionAlg),
     transport: &Arc<dyn Transport>,
     tokens: &Tokens,
 ) -> anyhow::Result<Run> {
@@ -96,7 +115,7 @@ async fn measure_on(
         .declare(&bus_topology::service(&bus.names, SINK))
         .await?;
     if kind != GateKind::Relay {
-        register_sink(bus, transport.as_ref(), &tokens.service).await?;
+        register_sink(bus, transport.as_ref(), &tokens.service, assertion).await?;
     }
     let mut request =
         Envelope::new(payload::body(args.common.size)).with_content_type("application/json");
@@ -119,6 +138,7 @@ async fn register_sink(
     bus: &BenchBus,
     transport: &dyn Transport,
     token: &str,
+    assertion: AssertionAlg,
 ) -> anyhow::Result<()> {
     let registration = Registration {
         service: SINK.into(),
@@ -126,7 +146,7 @@ async fn register_sink(
         content_type: "application/json".into(),
         schema_version: "1".into(),
         ttl_secs: 60,
-        assertion: Default::default(),
+        assertion,
     };
     let announce = Announcement::Register(registration).to_envelope(Some(token))?;
     let control = Address::new(bus.names.control_exchange(), "");

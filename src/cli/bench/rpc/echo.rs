@@ -40,6 +40,8 @@ pub(crate) fn service(
         });
     let builder = if scenario.service_verifies() {
         builder.verifier(bus.service_verifier()?)
+    } else if scenario.service_holds_secret() {
+        builder.service_secret(bus.service_secret(ECHO)?)
     } else {
         builder.bus_key(bus.bus_key()?)
     };

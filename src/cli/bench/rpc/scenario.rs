@@ -13,8 +13,12 @@ use crate::cli::bench::{
 pub(crate) enum Scenario {
     /// The baseline: the relay process; the service verifies the caller's token.
     RawRelay,
-    /// The router in gateway mode, the same token on every call (verifier cache hit).
+    /// The router in gateway mode, the same token on every call (verifier
+    /// cache hit); the service holds its own secret (HS256 assertions).
     GatewayCached,
+    /// As `GatewayCached`, the service holding only the bus's public key
+    /// (Ed25519 assertions).
+    GatewayEd25519,
     /// The router in gateway mode, a fresh token per call (cache miss), signed
     /// by the caller named here (HS256, RS256 or EdDSA).
     GatewayFresh(&'static str),
@@ -34,9 +38,10 @@ pub(crate) enum Scenario {
 }
 
 /// Every scenario, the baseline first.
-pub(crate) const ALL: [Scenario; 9] = [
+pub(crate) const ALL: [Scenario; 10] = [
     Scenario::RawRelay,
     Scenario::GatewayCached,
+    Scenario::GatewayEd25519,
     Scenario::GatewayFresh(CALLER_HS256),
     Scenario::GatewayFresh(CALLER_RS256),
     Scenario::GatewayFresh(CALLER_EDDSA),
@@ -58,6 +63,7 @@ impl Scenario {
         match self {
             Self::RawRelay => BASELINE,
             Self::GatewayCached => "gateway_cached",
+            Self::GatewayEd25519 => "gateway_cached_ed25519",
             Self::GatewayFresh(CALLER_RS256) => "gateway_fresh_rs256",
             Self::GatewayFresh(CALLER_EDDSA) => "gateway_fresh_eddsa",
             Self::GatewayFresh(_) => "gateway_fresh_hs256",
@@ -72,7 +78,9 @@ impl Scenario {
     pub(crate) fn gate(self) -> GateKind {
         match self {
             Self::RawRelay => GateKind::Relay,
-            Self::GatewayCached | Self::GatewayFresh(_) => GateKind::Router(AuthMode::Gateway),
+            Self::GatewayCached | Self::GatewayEd25519 | Self::GatewayFresh(_) => {
+                GateKind::Router(AuthMode::Gateway)
+            }
             Self::ServiceMode => GateKind::Router(AuthMode::Service),
             Self::Central { cached } => GateKind::Router(AuthMode::Central {
                 cache_ttl_ms: if cached { CENTRAL_CACHE_TTL_MS } else { 0 },
@@ -90,6 +98,12 @@ impl Scenario {
     /// checks the bus's assertion).
     pub(crate) fn service_verifies(self) -> bool {
         matches!(self, Self::RawRelay | Self::ServiceMode)
+    }
+
+    /// Whether the service checks assertions with its own secret (HS256)
+    /// rather than the bus's public key.
+    pub(crate) fn service_holds_secret(self) -> bool {
+        self != Self::GatewayEd25519
     }
 
     /// The caller whose fresh tokens this scenario spends, one per call;

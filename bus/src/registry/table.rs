@@ -325,6 +325,47 @@ mod tests {
         assert!(t.is_empty(now));
     }
 
+    fn reg_asking(instance: &str, assertion: AssertionAlg, ttl: u64) -> Announcement {
+        Announcement::Register(Registration {
+            assertion,
+            ..match reg("orders", instance, "2", ttl) {
+                Announcement::Register(r) => r,
+                _ => unreachable!(),
+            }
+        })
+    }
+
+    #[test]
+    fn hs256_is_signed_only_while_every_live_instance_asks_for_it() {
+        let t = RegistryTable::new();
+        let now = Instant::now();
+        let signed = |at| t.resolve("orders", at).unwrap().assertion;
+        t.apply(&reg_asking("a", AssertionAlg::HS256, 10), now);
+        assert_eq!(signed(now), AssertionAlg::HS256);
+        // An instance that checks Ed25519 joins, with a shorter lease.
+        t.apply(&reg_asking("b", AssertionAlg::EdDSA, 5), now);
+        assert_eq!(signed(now), AssertionAlg::EdDSA);
+        t.apply(&reg_asking("a", AssertionAlg::HS256, 10), now);
+        assert_eq!(
+            signed(now),
+            AssertionAlg::EdDSA,
+            "a's heartbeat changes nothing"
+        );
+        // Its lease ends: the sweep drops it and HS256 is back.
+        let later = now + Duration::from_secs(6);
+        assert!(t.expire(later).is_empty());
+        assert_eq!(signed(later), AssertionAlg::HS256);
+        // It comes back, then leaves properly.
+        t.apply(&reg_asking("b", AssertionAlg::EdDSA, 10), later);
+        assert_eq!(signed(later), AssertionAlg::EdDSA);
+        let bye = Announcement::Deregister {
+            service: "orders".into(),
+            instance: "b".into(),
+        };
+        t.apply(&bye, later);
+        assert_eq!(signed(later), AssertionAlg::HS256);
+    }
+
     #[test]
     fn heartbeats_extend_the_lease_and_instances_share_a_service() {
         let t = RegistryTable::new();

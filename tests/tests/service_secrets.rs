@@ -15,7 +15,7 @@ use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
 use tollgate_auth::{ASSERTION_TYP, AssertionAlg, DEFAULT_ISSUER, ServiceSecret};
 use tollgate_bus::{Address, Envelope, SubscribeOptions, headers};
-use tollgate_services::{Caller, RequestOptions};
+use tollgate_services::{Caller, RequestOptions, RunningService};
 use tollgate_tests::{
     conformance::transport::recv,
     support::{Fixture, TestBus, now},
@@ -26,6 +26,18 @@ fn orders_assertion(bus: &TestBus) -> Option<AssertionAlg> {
     bus.registry()
         .resolve("orders", Instant::now())
         .map(|contract| contract.assertion)
+}
+
+/// A bus whose `orders` instance holds its secret (and the public key), the
+/// router signing HS256 for it.
+async fn bus_with_orders_holding_its_secret(fx: &Fixture) -> (TestBus, RunningService) {
+    let bus = TestBus::start(fx).await;
+    let secret = bus.assertion_signer().service_secret("orders").unwrap();
+    let orders = bus
+        .run_orders(fx.connect().await, |builder| builder.service_secret(secret))
+        .await;
+    assert_eq!(orders_assertion(&bus), Some(AssertionAlg::HS256));
+    (bus, orders)
 }
 
 /// One `orders.create` through the router; the reply's order id.
@@ -61,14 +73,8 @@ fn hs256_assertion(
 async fn a_service_holding_its_secret_is_served_with_hs256_and_cannot_forge_for_another(
     fx: &Fixture,
 ) {
-    let bus = TestBus::start(fx).await;
+    let (bus, orders) = bus_with_orders_holding_its_secret(fx).await;
     let signer = bus.assertion_signer();
-    let orders = bus
-        .run_orders(fx.connect().await, |builder| {
-            builder.service_secret(signer.service_secret("orders").unwrap())
-        })
-        .await;
-    assert_eq!(orders_assertion(&bus), Some(AssertionAlg::HS256));
     let caller = Caller::connect(fx.connect().await, bus.names.clone())
         .await
         .unwrap();
@@ -124,14 +130,7 @@ async fn a_service_holding_its_secret_is_served_with_hs256_and_cannot_forge_for_
 }
 
 async fn the_router_signs_ed25519_while_any_instance_checks_it(fx: &Fixture) {
-    let bus = TestBus::start(fx).await;
-    let signer = bus.assertion_signer();
-    let moved = bus
-        .run_orders(fx.connect().await, |builder| {
-            builder.service_secret(signer.service_secret("orders").unwrap())
-        })
-        .await;
-    assert_eq!(orders_assertion(&bus), Some(AssertionAlg::HS256));
+    let (bus, moved) = bus_with_orders_holding_its_secret(fx).await;
     // A second instance that knows only the public key joins.
     let old = bus.run_orders(fx.connect().await, |builder| builder).await;
     bus.wait_for(

@@ -59,7 +59,10 @@ pub struct AssertionVerifier {
 #[derive(Clone)]
 enum MacKeys {
     /// One service's, with its secret: assertions for its own routes only.
-    Service { service: String, key: hmac::Key },
+    Service {
+        service: String,
+        key: Arc<hmac::Key>,
+    },
     /// Every service's, derived from the bus key (a router checking its own).
     Bus(AssertionSigner),
 }
@@ -152,7 +155,7 @@ impl AssertionVerifier {
     ) -> Self {
         self.mac = Some(MacKeys::Service {
             service: service.into(),
-            key: secret.hmac_key(),
+            key: Arc::new(secret.hmac_key()),
         });
         self
     }
@@ -364,7 +367,7 @@ impl AssertionVerifier {
         let service = service_secret::route_service(route);
         let key = match &self.mac {
             None => return Err(AuthError::AlgorithmNotAllowed),
-            Some(MacKeys::Service { service: own, key }) if own == service => key.clone(),
+            Some(MacKeys::Service { service: own, key }) if own == service => Arc::clone(key),
             Some(MacKeys::Service { .. }) => return Err(AuthError::UnknownKey),
             Some(MacKeys::Bus(signer)) => signer
                 .service_key(service)

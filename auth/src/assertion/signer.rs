@@ -36,7 +36,7 @@ pub struct AssertionSigner {
     /// `base64url(header)` of HS256 assertions.
     hs256_header: String,
     /// Each service's HMAC key, derived on first use.
-    service_keys: Arc<RwLock<HashMap<String, hmac::Key>>>,
+    service_keys: Arc<RwLock<HashMap<String, Arc<hmac::Key>>>>,
     issuer: String,
     ttl: Duration,
     clock: Arc<dyn Clock>,
@@ -201,19 +201,20 @@ impl AssertionSigner {
     }
 
     /// The HMAC key of `service`, derived once.
-    pub(super) fn service_key(&self, service: &str) -> Result<hmac::Key, IssueError> {
+    pub(super) fn service_key(&self, service: &str) -> Result<Arc<hmac::Key>, IssueError> {
         if let Some(key) = self.service_keys.read().get(service) {
-            return Ok(key.clone());
+            return Ok(Arc::clone(key));
         }
-        let key = self
-            .service_secret(service)
-            .map_err(|e| IssueError::KeyDerivation(e.to_string()))?
-            .hmac_key();
+        let key = Arc::new(
+            self.service_secret(service)
+                .map_err(|e| IssueError::KeyDerivation(e.to_string()))?
+                .hmac_key(),
+        );
         let mut keys = self.service_keys.write();
         if keys.len() >= MAX_SERVICE_KEYS {
             keys.clear();
         }
-        keys.insert(service.to_owned(), key.clone());
+        keys.insert(service.to_owned(), Arc::clone(&key));
         Ok(key)
     }
 

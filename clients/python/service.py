@@ -6,7 +6,7 @@ It serves `<service>.add` ({"a": 2, "b": 3} -> {"sum": 5, "caller": ...})
 behind the router: declares its queue and control queue, registers with a
 registration token it signs itself and waits for a router's acceptance,
 heartbeats, verifies the bus assertion of every message with the bus's
-public key, refuses a message that did not pass the bus (an error reply to a
+public key (Ed25519) or its own service secret (HS256), refuses a message that did not pass the bus (an error reply to a
 queue provably the sender's, a dead-letter copy), answers through
 `<ns>.replies` with the reply context, and deregisters on SIGTERM.
 
@@ -15,7 +15,7 @@ It prints one JSON line per event: {"event": "ready", ...} once admitted,
 
     clients/python/.venv/bin/python clients/python/service.py --namespace tollgate \\
         --service calc --consumer calc-svc --kid calc-svc-k1 --secret-base64 ... \\
-        --bus-key bus.pub.pem
+        --bus-key bus.pub.pem [--bus-secret-file calc.secret]
 """
 
 import argparse
@@ -68,8 +68,17 @@ class Service:
         self.ns = args.namespace
         self.name = args.service
         self.secret = base64.b64decode(args.secret_base64)
-        with open(args.bus_key, "rb") as pem:
-            self.bus_key = pem.read()
+        self.bus_key = None
+        if args.bus_key:
+            with open(args.bus_key, "rb") as pem:
+                self.bus_key = pem.read()
+        # The service's own assertion secret (`tollgate keys service-secret`):
+        # 32 bytes as unpadded base64url.
+        self.bus_secret = None
+        if args.bus_secret_file:
+            with open(args.bus_secret_file) as f:
+                encoded = f.read().strip()
+            self.bus_secret = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
         self.instance = uuid.uuid4().hex
         self.queue = f"{self.ns}.svc.{self.name}"
         self.control_queue = f"{self.ns}.svc-ctl.{self.instance}"
@@ -104,7 +113,7 @@ class Service:
         return jwt.encode(claims, self.secret, algorithm="HS256", headers={"kid": self.args.kid})
 
     def registration(self, kind):
-        return {
+        registration = {
             "kind": kind,
             "service": self.name,
             "instance": self.instance,
@@ -112,6 +121,10 @@ class Service:
             "schema_version": "1",
             "ttl_secs": 3 * self.args.heartbeat,
         }
+        if self.bus_secret is not None:
+            # Routers then sign this service's assertions with its secret.
+            registration["assertion"] = "hs256"
+        return registration
 
     def announce(self, body):
         self.channel.basic_publish(
@@ -169,12 +182,20 @@ class Service:
             raise NotFromBus("assertion_missing")
         try:
             header = jwt.get_unverified_header(token)
-            if header.get("alg") != "EdDSA" or header.get("typ") != ASSERTION_TYP:
+            if header.get("typ") != ASSERTION_TYP:
+                raise NotFromBus("algorithm_or_typ")
+            # The key follows from the algorithm this service holds a key for,
+            # never the other way round: the public key is no HMAC secret.
+            if header.get("alg") == "EdDSA" and self.bus_key is not None:
+                key, algorithm = self.bus_key, "EdDSA"
+            elif header.get("alg") == "HS256" and self.bus_secret is not None and "kid" not in header:
+                key, algorithm = self.bus_secret, "HS256"
+            else:
                 raise NotFromBus("algorithm_or_typ")
             claims = jwt.decode(
                 token,
-                self.bus_key,
-                algorithms=["EdDSA"],
+                key,
+                algorithms=[algorithm],
                 issuer=ASSERTION_ISSUER,
                 leeway=ASSERTION_LEEWAY_SECS,
                 options={"require": ["exp", "iss"]},
@@ -319,9 +340,15 @@ def main():
     parser.add_argument("--consumer", required=True, help="the service account")
     parser.add_argument("--kid", required=True)
     parser.add_argument("--secret-base64", required=True)
-    parser.add_argument("--bus-key", required=True, help="the bus's public key (PEM)")
+    parser.add_argument("--bus-key", help="the bus's public key (PEM): Ed25519 assertions")
+    parser.add_argument(
+        "--bus-secret-file", help="this service's assertion secret: HS256 assertions"
+    )
     parser.add_argument("--heartbeat", type=int, default=5, help="seconds between heartbeats")
-    service = Service(parser.parse_args())
+    args = parser.parse_args()
+    if not args.bus_key and not args.bus_secret_file:
+        parser.error("give --bus-key, --bus-secret-file or both")
+    service = Service(args)
 
     def stop(_signum, _frame):
         service.stopping = True

@@ -5,10 +5,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
+use std::{ffi::OsString, time::Duration};
 
 use serde_json::{Value, json};
-use tollgate_auth::{AssertionSigner, Identity};
+use tollgate_auth::{AssertionAlg, AssertionSigner, Identity};
 use tollgate_bus::{Address, Envelope, SubscribeOptions, Subscription, bus_topology, headers};
 use tollgate_tests::{
     conformance::transport::recv,
@@ -34,10 +34,13 @@ async fn reply(replies: &mut Subscription, what: &str) -> (Option<String>, Value
     (code, body, envelope)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_python_service_registers_answers_and_refuses_what_did_not_pass_the_bus() {
-    let fx = Fixture::amqp().await;
-    let bus = TestBus::prepare(&fx, "").await;
+/// A bus with `tollgate serve` running and the Python `calc` service
+/// admitted and routed to, started with the key arguments `keys` gives.
+async fn bus_with_python_calc(
+    fx: &Fixture,
+    keys: impl FnOnce(&TestBus) -> Vec<OsString>,
+) -> (TestBus, RouterProcess, Running) {
+    let bus = TestBus::prepare(fx, "").await;
     let tr = fx.transport().as_ref();
     // Declared here with the router's arguments (and recorded for cleanup):
     // the service's own declaration must match them.
@@ -46,18 +49,28 @@ async fn a_python_service_registers_answers_and_refuses_what_did_not_pass_the_bu
         .unwrap();
     let mut router = RouterProcess::spawn(&bus, &format!("{}-r", fx.ns.prefix()));
     router.wait_started(&bus, tr).await;
-
-    let bus_key = bus.dir.join("bus.pub.pem");
-    std::fs::write(&bus_key, &bus.assertion_public_pem).unwrap();
     let mut command = Language::Python.command("service.py");
     command
         .args(bus_args(&bus, "calc-svc"))
-        .args(["--service", "calc", "--bus-key"])
-        .arg(&bus_key);
+        .args(["--service", "calc"])
+        .args(keys(&bus));
     let mut service = Running::spawn(command);
     let ready = next_event(&mut service);
     assert_eq!(ready["event"], "ready", "{ready}");
     router.wait_routing(1).await;
+    (bus, router, service)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_service_registers_answers_and_refuses_what_did_not_pass_the_bus() {
+    let fx = Fixture::amqp().await;
+    let (bus, mut router, mut service) = bus_with_python_calc(&fx, |bus| {
+        let bus_key = bus.dir.join("bus.pub.pem");
+        std::fs::write(&bus_key, &bus.assertion_public_pem).unwrap();
+        vec!["--bus-key".into(), bus_key.into()]
+    })
+    .await;
+    let tr = fx.transport().as_ref();
 
     // Through the router: an answer, and the service's own error.
     let (key, mut replies) = bus.caller_queue(tr).await;
@@ -160,6 +173,64 @@ async fn a_python_service_registers_answers_and_refuses_what_did_not_pass_the_bu
     sent.sort();
     assert_eq!(copied, sent);
     drop(dead);
+    drop(replies);
+    bus.stop().await;
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_service_holding_only_its_secret_is_served_with_hs256_and_refuses_other_keys() {
+    let fx = Fixture::amqp().await;
+    let signer = |bus: &TestBus| bus.assertion_signer();
+    let (bus, mut router, mut service) = bus_with_python_calc(&fx, |bus| {
+        let secret = bus.dir.join("calc.secret");
+        let text = signer(bus).service_secret("calc").unwrap().to_text();
+        std::fs::write(&secret, format!("{text}\n")).unwrap();
+        vec!["--bus-secret-file".into(), secret.into()]
+    })
+    .await;
+    let tr = fx.transport().as_ref();
+
+    // Served through the router although the service holds no public key:
+    // the router signed HS256 because the service asked for it.
+    let (key, mut replies) = bus.caller_queue(tr).await;
+    let add = bus.request(
+        &json!({"a": 2, "b": 3}),
+        Some(&bus.token("alice")),
+        Some(&key),
+    );
+    bus.send(tr, "calc.add", &add).await;
+    let (code, body, _) = reply(&mut replies, "the sum").await;
+    assert_eq!(code, None, "{body}");
+    assert_eq!(body, json!({"sum": 5, "caller": "alice"}));
+
+    // Around the router: HS256 with a secret that is not calc's (another
+    // bus key's), and the bus's own Ed25519 assertion, which a service
+    // holding only its secret does not take.
+    let (forger_private, _) = tollgate_auth::generate_assertion_key().unwrap();
+    let forger = AssertionSigner::from_pem(forger_private.as_bytes()).unwrap();
+    let genuine = signer(&bus);
+    let who = Identity::new("alice");
+    for (signer, alg) in [
+        (&forger, AssertionAlg::HS256),
+        (&genuine, AssertionAlg::EdDSA),
+    ] {
+        let mut request = bus.request(&json!({"a": 1, "b": 1}), None, Some(&key));
+        request.headers.insert(headers::ROUTE, "calc.add");
+        let assertion = signer.sign_for(alg, &who, "calc.add", &request.id).unwrap();
+        request.headers.insert(headers::ASSERTION, assertion);
+        tr.publish(&Address::queue(bus.names.service_queue("calc")), &request)
+            .await
+            .unwrap();
+        let (code, body, envelope) = reply(&mut replies, "a refusal").await;
+        assert_eq!(code.as_deref(), Some("not_from_bus"), "{alg:?}: {body}");
+        assert_eq!(envelope.correlation_id, request.correlation_id);
+        assert_eq!(next_event(&mut service)["event"], "refused");
+    }
+
+    let status = tokio::task::block_in_place(|| service.terminate());
+    assert!(status.success(), "the service exited with {status}");
+    router.terminate();
     drop(replies);
     bus.stop().await;
     fx.cleanup().await;

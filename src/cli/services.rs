@@ -50,14 +50,18 @@ impl ServicesArgs {
         }
         let services = table.snapshot(Instant::now());
         println!(
-            "{:<24} {:>9}  {:<22} {:>7}  last heartbeat",
-            "service", "instances", "content type", "version"
+            "{:<24} {:>9}  {:<22} {:>7}  {:<9}  last heartbeat",
+            "service", "instances", "content type", "version", "assertion"
         );
         for s in &services {
             let ago = tollgate_bus::time::unix_now().saturating_sub(s.last_heartbeat);
             println!(
-                "{:<24} {:>9}  {:<22} {:>7}  {ago}s ago",
-                s.service, s.instances, s.content_type, s.schema_version
+                "{:<24} {:>9}  {:<22} {:>7}  {:<9}  {ago}s ago",
+                s.service,
+                s.instances,
+                s.content_type,
+                s.schema_version,
+                s.assertion.as_str()
             );
         }
         if services.is_empty() {

@@ -139,7 +139,7 @@ async fn a_signed_token_calls_a_service_through_the_bus_from_the_command_line() 
         .find(|l| l.starts_with("orders "))
         .unwrap_or_else(|| panic!("no orders row:\n{table}"));
     assert!(
-        row.contains("application/json") && row.contains(" 2 "),
+        row.contains("application/json") && row.contains(" 2 ") && row.contains(" eddsa "),
         "{row}"
     );
 

@@ -41,6 +41,8 @@ pub struct ServiceView {
     pub content_type: String,
     /// Schema version.
     pub schema_version: String,
+    /// How its assertions are signed (see [`ServiceContract::assertion`]).
+    pub assertion: AssertionAlg,
     /// Seconds since the Unix epoch of the newest heartbeat.
     pub last_heartbeat: u64,
 }
@@ -268,6 +270,7 @@ impl RegistryTable {
                     instances,
                     content_type: e.contract.content_type.clone(),
                     schema_version: e.contract.format.schema_version.clone(),
+                    assertion: e.contract.assertion,
                     last_heartbeat: crate::time::unix_secs(e.last_heartbeat),
                 })
             })

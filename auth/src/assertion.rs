@@ -292,7 +292,7 @@ impl AssertionVerifier {
             return Err(AuthError::TokenMalformed);
         }
         match alg {
-            AssertionAlg::EdDSA => self.check_eddsa(&parsed, parsed.kid.as_deref())?,
+            AssertionAlg::EdDSA => self.check_eddsa(&parsed)?,
             AssertionAlg::HS256 => self.check_hs256(&parsed, expected_route)?,
         }
         let iat = issued_at(&parsed.claims);
@@ -334,7 +334,8 @@ impl AssertionVerifier {
     }
 
     /// The Ed25519 signature, with the key named by `kid` (or the unnamed one).
-    fn check_eddsa(&self, parsed: &token::Parsed<'_>, kid: Option<&str>) -> Result<(), AuthError> {
+    fn check_eddsa(&self, parsed: &token::Parsed<'_>) -> Result<(), AuthError> {
+        let kid = parsed.kid.as_deref();
         let mut candidates = self
             .keys
             .iter()

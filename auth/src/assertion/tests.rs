@@ -361,23 +361,26 @@ fn a_service_secret_is_the_same_on_every_router_and_new_with_a_new_bus_key() {
     );
 }
 
+/// An HS256 assertion for `route` and message `m-1`, claiming `admin`,
+/// made with `key` outside the bus (a forgery).
+fn hs256_assertion_as_admin(key: &[u8], route: &str) -> String {
+    let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = Some(ASSERTION_TYP.to_owned());
+    let claims = json!({
+        "iss": DEFAULT_ISSUER, "iat": NOW, "exp": NOW + 30, "consumer": "admin",
+        "groups": [], "scopes": [], "claims": {}, "route": route, "mid": "m-1",
+    });
+    let key = EncodingKey::from_secret(key).expect("secret");
+    jsonwebtoken::encode(&header, &claims, &key).expect("signed")
+}
+
 #[test]
 fn a_service_cannot_mint_assertions_for_another_service() {
     let bus = bus();
     // `orders` holds its own secret and signs an assertion for billing's route.
     let orders_secret = bus.signer.service_secret("orders").unwrap();
-    let forged = {
-        let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
-        header.typ = Some(ASSERTION_TYP.to_owned());
-        let claims = json!({
-            "iss": DEFAULT_ISSUER, "iat": NOW, "exp": NOW + 30, "consumer": "admin",
-            "groups": [], "scopes": [], "claims": {}, "route": "billing.pay", "mid": "m-1",
-        });
-        let key =
-            EncodingKey::from_secret(&URL_SAFE_NO_PAD.decode(orders_secret.to_text()).unwrap())
-                .expect("secret");
-        jsonwebtoken::encode(&header, &claims, &key).expect("signed")
-    };
+    let orders_key = URL_SAFE_NO_PAD.decode(orders_secret.to_text()).unwrap();
+    let forged = hs256_assertion_as_admin(&orders_key, "billing.pay");
     let billing = service_verifier(&bus, "billing");
     assert_eq!(
         code(billing.verify(&forged, "billing.pay", "m-1")),
@@ -413,14 +416,7 @@ fn the_public_key_is_never_taken_as_an_hmac_secret() {
     let verifier = AssertionVerifier::from_public_pem(public.as_bytes())
         .expect("public")
         .with_clock(clock);
-    let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
-    header.typ = Some(ASSERTION_TYP.to_owned());
-    let claims = json!({
-        "iss": DEFAULT_ISSUER, "iat": NOW, "exp": NOW + 30, "consumer": "admin",
-        "groups": [], "scopes": [], "claims": {}, "route": "orders.get", "mid": "m-1",
-    });
-    let key = EncodingKey::from_secret(public.as_bytes()).expect("secret");
-    let token = jsonwebtoken::encode(&header, &claims, &key).expect("signed");
+    let token = hs256_assertion_as_admin(public.as_bytes(), "orders.get");
     assert_eq!(
         code(verifier.verify(&token, "orders.get", "m-1")),
         "algorithm_not_allowed"

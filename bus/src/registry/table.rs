@@ -99,11 +99,20 @@ impl Entry {
         self.ed25519_instances.retain(|i| instances.contains_key(i));
         let assertion = self.assertion();
         if self.contract.assertion != assertion && !self.instances.is_empty() {
-            tracing::info!(service = %self.contract.service, assertion = assertion.as_str(), "Assertions for the service now signed this way.");
-            self.contract = Arc::new(ServiceContract {
+            self.set_contract(ServiceContract {
                 assertion,
                 ..(*self.contract).clone()
             });
+        }
+    }
+
+    /// Makes `contract` the service's, saying when its assertions change kind.
+    fn set_contract(&mut self, contract: ServiceContract) {
+        if self.contract.assertion != contract.assertion {
+            tracing::info!(service = %contract.service, assertion = contract.assertion.as_str(), "Assertions for the service now signed this way.");
+        }
+        if *self.contract != contract {
+            self.contract = Arc::new(contract);
         }
     }
 
@@ -179,9 +188,6 @@ impl RegistryTable {
         };
         entry.note_assertion(&r.instance, r.assertion);
         contract.assertion = entry.assertion();
-        if entry.contract.assertion != contract.assertion {
-            tracing::info!(service = %r.service, assertion = contract.assertion.as_str(), "Assertions for the service now signed this way.");
-        }
         if entry.contract.content_type != contract.content_type
             || entry.contract.format != contract.format
         {
@@ -191,9 +197,7 @@ impl RegistryTable {
                 "Service contract changed."
             );
         }
-        if *entry.contract != contract {
-            entry.contract = Arc::new(contract);
-        }
+        entry.set_contract(contract);
         entry.last_heartbeat = SystemTime::now();
         match entry.instances.insert(r.instance.clone(), lease) {
             Some(_) => Change::Refreshed,

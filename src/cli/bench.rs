@@ -10,6 +10,7 @@ mod bench_bus;
 mod child;
 mod drive;
 mod gate;
+mod hops;
 mod keys;
 mod payload;
 mod raw_lapin;
@@ -36,6 +37,10 @@ pub(crate) enum BenchCommand {
     /// SDK caller (latency at 1 call in flight, calls/s at `--in-flight`),
     /// against a plain lapin relay on the same exchanges and queues.
     Rpc(RpcArgs),
+    /// The floor under a call: its four broker hops on bare lapin (no gate, no
+    /// SDK), one call in flight, for the delivery contract and other ways of
+    /// storing and confirming the hops.
+    Hops(CommonArgs),
     /// The baseline relay of `bench router` and `bench rpc`, run by them as a
     /// child process.
     #[command(hide = true)]
@@ -113,6 +118,7 @@ impl BenchCommand {
             Self::Transport(args) => transport::run(&args).await,
             Self::Router(args) => router::run(&args).await,
             Self::Rpc(args) => rpc::run(&args).await,
+            Self::Hops(args) => hops::run(&args).await,
             Self::RelayProcess(args) => relay_process::run(&args).await,
         }
     }

@@ -15,14 +15,14 @@ use futures_util::StreamExt as _;
 use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties,
     options::{
-        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-        ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+        BasicAckOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
+        QueueDeleteOptions,
     },
     types::{AMQPValue, FieldTable},
 };
 use serde_json::json;
 
-use super::{CommonArgs, payload, rounds, router_config::queue_type_name, stats};
+use super::{CommonArgs, payload, relay::consumer, rounds, router_config::queue_type_name, stats};
 
 /// How the four hops of a call are stored and confirmed.
 #[derive(Debug, Clone, Copy)]
@@ -242,26 +242,6 @@ async fn publisher(connection: &Connection, confirmed: bool) -> anyhow::Result<C
             .await?;
     }
     Ok(channel)
-}
-
-async fn consumer(
-    connection: &Connection,
-    queue: &str,
-    prefetch: u16,
-) -> anyhow::Result<lapin::Consumer> {
-    let channel = connection.create_channel().await?;
-    channel
-        .basic_qos(prefetch.max(1), BasicQosOptions::default())
-        .await?;
-    let consumer = channel
-        .basic_consume(
-            queue.into(),
-            "hops".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    Ok(consumer)
 }
 
 fn properties(persistent: bool) -> BasicProperties {

@@ -142,7 +142,11 @@ impl Relay {
 }
 
 /// A consumer of `queue` on its own channel with `prefetch`.
-async fn consumer(connection: &Connection, queue: &str, prefetch: u16) -> anyhow::Result<Consumer> {
+pub(super) async fn consumer(
+    connection: &Connection,
+    queue: &str,
+    prefetch: u16,
+) -> anyhow::Result<Consumer> {
     let channel = connection.create_channel().await?;
     channel
         .basic_qos(prefetch, BasicQosOptions::default())

@@ -124,6 +124,11 @@ pub fn control_listener(names: &BusNames, queue: &str) -> Topology {
         .bind(names.control_exchange(), queue, "")
 }
 
+/// Router instance `instance`'s private replies queue (for the calls it holds).
+pub fn router_replies(names: &BusNames, instance: &str) -> Topology {
+    Topology::new().queue(QueueSpec::exclusive(names.router_replies_queue(instance)))
+}
+
 /// A caller's private reply queue `id`.
 pub fn caller(names: &BusNames, id: &str) -> Topology {
     Topology::new().queue(QueueSpec::exclusive(names.caller_queue(id)))

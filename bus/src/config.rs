@@ -170,6 +170,19 @@ pub struct RouterSection {
     /// `stale`). Turning it on accepts one more replay of a captured
     /// delivery within that age (README, "Backlogs older than an assertion").
     pub readmit_max_age_secs: u64,
+    /// Calls a router holds at once (`TOLLGATE_HOLD_CALLS`): the ingress
+    /// delivery of a call stays unacked until its reply has passed the
+    /// router, so its copy in the service queue needs no disk (README,
+    /// "Delivery contract"). Below `prefetch`; 0 delivers every request
+    /// durably; default: half the prefetch.
+    pub hold_calls: Option<u16>,
+}
+
+impl RouterSection {
+    /// Calls held at once: `hold_calls`, or half the prefetch.
+    pub fn hold_calls(&self) -> u16 {
+        self.hold_calls.unwrap_or(self.prefetch / 2)
+    }
 }
 
 fn default_amqp_url() -> String {
@@ -235,6 +248,7 @@ impl Default for RouterSection {
             prefetch: 256,
             reply_timeout_secs: crate::reply_context::DEFAULT_REPLY_TIMEOUT_SECS,
             readmit_max_age_secs: 0,
+            hold_calls: None,
         }
     }
 }

@@ -117,6 +117,7 @@ pub fn copy_of(
         headers,
         payload,
         delivery_mode: Hop::DeadLetter.delivery_mode(),
+        expiration: None,
     };
     if let Err(e) = copy.check_wire() {
         // Only a property can be at fault (the headers are bounded above):

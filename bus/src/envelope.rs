@@ -1,5 +1,7 @@
 //! The one type for a message in flight.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use crate::header_map::{HeaderError, Headers, MAX_NAME_BYTES};
@@ -25,6 +27,10 @@ pub struct Envelope {
     /// Whether the broker keeps it on disk (AMQP `delivery_mode`); see
     /// README's delivery contract for which hop uses which.
     pub delivery_mode: DeliveryMode,
+    /// How long a queue keeps it before dropping it, or dead-lettering it
+    /// `expired` where the queue has a dead-letter exchange (AMQP
+    /// `expiration`); `None`: as long as the queue keeps its messages.
+    pub expiration: Option<Duration>,
 }
 
 /// Whether the broker writes a message to disk (AMQP `delivery_mode` 2 or 1).
@@ -62,6 +68,7 @@ impl Envelope {
             headers: Headers::new(),
             payload: payload.into(),
             delivery_mode: DeliveryMode::Persistent,
+            expiration: None,
         }
     }
 

@@ -19,6 +19,11 @@ pub const REGISTRY_SERVICES: &str = "tollgate_registry_services";
 pub const ANNOUNCEMENTS_TOTAL: &str = "tollgate_announcements_total";
 /// Counter of replies forwarded to callers by `outcome`.
 pub const REPLIES_TOTAL: &str = "tollgate_replies_total";
+/// Counter of held calls by how their hold `ended` (`replied`, `lapsed`,
+/// `stopping`); see README, "Delivery contract".
+pub const HELD_CALLS_TOTAL: &str = "tollgate_held_calls_total";
+/// Gauge of the calls a router holds now.
+pub const HELD_CALLS: &str = "tollgate_held_calls";
 /// Counter: messages the broker dead-lettered on its own, recorded clean in `<ns>.dead`.
 pub const BROKER_DEAD_LETTERS_TOTAL: &str = "tollgate_broker_dead_letters_total";
 /// Counter of remote JWKS fetches by `reason` (`schedule`, `unknown_kid`)
@@ -201,6 +206,17 @@ pub fn jwks_fetch(reason: &'static str, outcome: &'static str) {
 /// Records a config reload (`applied` or `refused`).
 pub fn reload(outcome: &'static str) {
     metrics::counter!(RELOADS_TOTAL, "outcome" => outcome).increment(1);
+}
+
+/// Records the end of a held call, with the calls still held.
+pub fn held_call(ended: &'static str, held: usize) {
+    metrics::counter!(HELD_CALLS_TOTAL, "ended" => ended).increment(1);
+    held_now(held);
+}
+
+/// Records how many calls a router holds now.
+pub fn held_now(held: usize) {
+    metrics::gauge!(HELD_CALLS).set(held as f64);
 }
 
 /// Records a forwarded (or dropped) reply.

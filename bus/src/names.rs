@@ -132,6 +132,28 @@ impl BusNames {
         &self.replies
     }
 
+    /// A router instance's private replies queue (exclusive, gone with the
+    /// router): replies to the calls it holds (README, "Delivery contract")
+    /// come back to the router that holds their ingress delivery.
+    pub fn router_replies_queue(&self, instance: &str) -> String {
+        format!("{}.{instance}", self.replies)
+    }
+
+    /// Whether `queue` is a router instance's private replies queue.
+    pub fn is_router_replies_queue(&self, queue: &str) -> bool {
+        queue
+            .strip_prefix(self.replies.as_str())
+            .is_some_and(|rest| rest.len() > 1 && rest.starts_with('.'))
+    }
+
+    /// Whether `queue` is a service's queue (`<ns>.svc.<service>`).
+    pub fn is_service_queue(&self, queue: &str) -> bool {
+        queue
+            .strip_prefix(self.ns.as_str())
+            .and_then(|rest| rest.strip_prefix(".svc."))
+            .is_some_and(|service| !service.is_empty())
+    }
+
     /// Fanout exchange of registry announcements.
     pub fn control_exchange(&self) -> &str {
         &self.control
@@ -222,5 +244,24 @@ mod tests {
         assert_eq!(n.ingress_queue(), "tg.ingress");
         assert_eq!(n.caller_queue("x"), "tg.caller.x");
         assert_eq!(n.service_control_queue("i1"), "tg.svc-ctl.i1");
+        assert_eq!(n.router_replies_queue("r1"), "tg.replies.r1");
+    }
+
+    #[test]
+    fn router_replies_and_service_queues_are_told_apart() {
+        let n = BusNames::new("tg");
+        assert!(n.is_router_replies_queue(&n.router_replies_queue("r1")));
+        for not in [
+            "tg.replies",
+            "tg.replies.",
+            "tg.repliesx.r1",
+            "other.replies.r1",
+        ] {
+            assert!(!n.is_router_replies_queue(not), "{not}");
+        }
+        assert!(n.is_service_queue(&n.service_queue("orders")));
+        for not in ["tg.svc.", "tg.ingress", "other.svc.orders", "tg.svc-ctl.i1"] {
+            assert!(!n.is_service_queue(not), "{not}");
+        }
     }
 }

@@ -100,6 +100,16 @@ impl ReplyContextKey {
         Some(URL_SAFE_NO_PAD.encode(sealed))
     }
 
+    /// The id of a context this router sealed itself, read without opening
+    /// it (its nonce: the first 16 base64url characters hold the 12 bytes);
+    /// `None` when `token` is too short to be one. Trust it only for a token
+    /// of one's own making; [`ReplyContextKey::open`] authenticates.
+    pub fn id_of(token: &str) -> Option<ContextId> {
+        let prefix = token.get(..NONCE_LEN * 4 / 3)?;
+        let bytes = URL_SAFE_NO_PAD.decode(prefix).ok()?;
+        bytes.try_into().ok()
+    }
+
     /// Opens a sealed context and checks its lifetime.
     pub fn open(&self, token: &str) -> Result<(ReplyContext, ContextId), ReplyContextError> {
         let mut sealed = URL_SAFE_NO_PAD
@@ -161,6 +171,8 @@ mod tests {
         let (opened, id) = key.open(&first).unwrap();
         assert_eq!(opened, context(expires));
         assert_ne!(id, key.open(&second).unwrap().1);
+        assert_eq!(ReplyContextKey::id_of(&first), Some(id));
+        assert_eq!(ReplyContextKey::id_of("short"), None);
     }
 
     #[test]

@@ -32,6 +32,7 @@ use crate::{
 
 mod consume;
 mod direct;
+mod held;
 mod live;
 mod pipeline;
 mod poison;
@@ -42,6 +43,7 @@ mod reply;
 mod used_contexts;
 
 pub use direct::{Answer, DirectEntry, DirectError};
+use held::{HeldCalls, Holding};
 use live::{Fixed, Live, LiveConfig, LiveParts};
 use pipeline::Pipeline;
 pub use reload::RouterHandle;
@@ -85,6 +87,10 @@ pub struct RouterSettings {
     pub strip_credential: bool,
     /// Unsettled ingress (and reply) deliveries at once.
     pub prefetch: u16,
+    /// Calls held at once: their ingress delivery unacked until the reply
+    /// passed, their copy in the service queue transient (README, "Delivery
+    /// contract"); 0 delivers every request durably. Below `prefetch`.
+    pub hold_calls: u16,
     /// Longest lease a registration may ask for.
     pub max_registration_ttl: Duration,
     /// How central-mode routes ask the central auth service.
@@ -218,6 +224,11 @@ impl Router {
             .await?;
         let registry_task = watch_registry(registry_task, Arc::clone(&health), shutdown.clone());
         let bounds = DeadLetterBounds::from(s.limits);
+        let held = (s.hold_calls > 0).then(|| Arc::new(HeldCalls::new(s.hold_calls.into())));
+        let own_replies = bus_topology::router_replies(&s.names, &s.instance);
+        if held.is_some() {
+            transport.declare(&own_replies).await?;
+        }
         let fixed = Fixed {
             verifier: Arc::clone(&s.verifier),
             table: Arc::clone(&table),
@@ -255,25 +266,32 @@ impl Router {
             central: central.is_some(),
             trust: trust_live.clone(),
         };
-        let pipeline = Arc::new(Pipeline::new(
-            Arc::clone(&current),
+        let pipeline = Arc::new(Pipeline {
+            current: Arc::clone(&current),
             remote,
-            Arc::clone(&transport),
-            s.names.clone(),
+            transport: Arc::clone(&transport),
+            names: s.names.clone(),
             bounds,
             central,
-            Arc::new(TrustService::new(
+            trust: Arc::new(TrustService::new(
                 trust,
                 Arc::clone(&transport),
                 s.names.clone(),
             )),
-        ));
+            holding: held.as_ref().map(|calls| Holding {
+                calls: Arc::clone(calls),
+                reply_to: s.names.router_replies_queue(&s.instance),
+                window: s.reply_timeout,
+                shutdown: shutdown.clone(),
+            }),
+        });
         let forwarder = Arc::new(ReplyForwarder::new(
             current,
             Arc::clone(&s.reply_key),
             Arc::clone(&transport),
             s.names.clone(),
             bounds,
+            held.clone(),
         ));
         let cleaner = Arc::new(poison::PoisonCleaner::new(
             Arc::clone(&transport),
@@ -288,6 +306,7 @@ impl Router {
             options: options.clone(),
             health: Arc::clone(&health),
             check: Check::Ingress,
+            own: None,
         };
         let replies = consume::Consumer {
             queue: s.names.replies_queue().to_owned(),
@@ -300,6 +319,12 @@ impl Router {
             check: Check::Poison,
             ..ingress.clone()
         };
+        let held_replies = held.is_some().then(|| consume::Consumer {
+            queue: s.names.router_replies_queue(&s.instance),
+            check: Check::Replies,
+            own: Some(own_replies),
+            ..ingress.clone()
+        });
         let readmit = consume::Consumer {
             queue: s.names.readmit_queue().to_owned(),
             options,
@@ -313,6 +338,13 @@ impl Router {
             poison.subscribe().await?,
             readmit.subscribe().await?,
         );
+        let held_replies = match held_replies {
+            Some(consumer) => {
+                let subscription = consumer.subscribe().await?;
+                Some((consumer, subscription))
+            }
+            None => None,
+        };
         let doors = Doors {
             pipeline: Arc::clone(&pipeline),
             transport: Arc::clone(&transport),
@@ -324,6 +356,13 @@ impl Router {
             async move { pipeline.handle(d).await }
         });
         let draining = tokio::spawn(mark_draining(Arc::clone(&health), shutdown.clone()));
+        let held_replies = held_replies.map(|(consumer, subscription)| {
+            let forwarder = Arc::clone(&forwarder);
+            consume_held_replies(consumer, subscription, shutdown.clone(), move |d| {
+                let forwarder = Arc::clone(&forwarder);
+                async move { forwarder.forward(d).await }
+            })
+        });
         let replies = replies.keep_consuming(replies_sub, shutdown.clone(), move |d| {
             let forwarder = Arc::clone(&forwarder);
             async move { forwarder.forward(d).await }
@@ -345,12 +384,15 @@ impl Router {
                 .into_iter()
                 .chain(trust_task)
                 .collect(),
-            consumers: vec![
+            consumers: [
                 tokio::spawn(ingress),
                 tokio::spawn(replies),
                 tokio::spawn(poison),
                 tokio::spawn(readmit),
-            ],
+            ]
+            .into_iter()
+            .chain(held_replies.map(tokio::spawn))
+            .collect(),
             doors,
             handle,
         })
@@ -399,6 +441,39 @@ async fn start_trust(
         leeway: settings.leeway,
     };
     Ok((Some(Arc::new(backend)), Some(task)))
+}
+
+/// Consumes this router's private replies queue: on past the router's
+/// shutdown by [`held::STOPPING_GRACE`], so the replies of the calls it still
+/// holds can release them. A consumer that cannot consume again stops the
+/// router, as the others do.
+async fn consume_held_replies<F, Fut>(
+    consumer: consume::Consumer,
+    subscription: crate::transport::Subscription,
+    shutdown: CancellationToken,
+    handle: F,
+) -> Result<(), TransportError>
+where
+    F: Fn(crate::transport::Delivery) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let late = CancellationToken::new();
+    let stop_late = {
+        let (late, shutdown) = (late.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(held::STOPPING_GRACE + Duration::from_secs(1)).await;
+            late.cancel();
+        })
+    };
+    let consumed = consumer
+        .keep_consuming(subscription, late.clone(), handle)
+        .await;
+    if consumed.is_err() {
+        shutdown.cancel();
+    }
+    stop_late.abort();
+    consumed
 }
 
 /// Keeps the registry check true while the listener runs; a listener that

@@ -18,7 +18,7 @@ use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 use futures_util::FutureExt;
 use tollgate_bus::{
     Address, BusNames, Delivery, Envelope, ErrorBody, ErrorDetail, Headers, Stage, Transport,
-    dead_letter::DeadLetterBounds, headers, translate::Codec, transport::Acker,
+    TransportError, dead_letter::DeadLetterBounds, headers, translate::Codec, transport::Acker,
 };
 use tracing::Instrument;
 
@@ -144,6 +144,14 @@ impl Dispatcher {
             .await
         {
             Ok(()) => Settlement::Ack,
+            // A router's own replies queue dies with the router: the call it
+            // held went back to the ingress queue and comes again.
+            Err(TransportError::Unroutable { .. })
+                if self.names.is_router_replies_queue(&reply_to) =>
+            {
+                tracing::info!(msg.id = %id, %reply_to, "The router holding this call is gone; its reply is dropped.");
+                Settlement::Ack
+            }
             Err(e) => {
                 // Not the message's fault: requeue after a back-off, so a missing
                 // replies queue is not hammered (on quorum queues the delivery
@@ -185,15 +193,17 @@ impl Dispatcher {
         handler.call(incoming, self.codec).await
     }
 
-    /// The queue to reply to: the bus's replies queue (only with the reply
-    /// context the router sets beside it: without one, the router could
-    /// forward nothing and would only record the reply as refused), or the
+    /// The queue to reply to: the bus's replies queue or a router's own
+    /// (only with the reply context the router sets beside it: without one,
+    /// the router could forward nothing and would only record the reply as
+    /// refused), or the
     /// sender's own queue (direct reply-to, or a caller queue its reply key
     /// opens); never a queue of the bus, of a service or of another caller.
     pub(crate) fn reply_target<'e>(&self, envelope: &'e Envelope) -> Option<&'e str> {
         let reply_to = envelope.reply_to.as_deref()?;
         let key = envelope.headers.get_str(headers::REPLY_KEY);
-        let through_router = reply_to == self.names.replies_queue()
+        let through_router = (reply_to == self.names.replies_queue()
+            || self.names.is_router_replies_queue(reply_to))
             && envelope.headers.contains(headers::REPLY_CONTEXT);
         (through_router || self.names.is_own_reply_to(reply_to, key)).then_some(reply_to)
     }

@@ -13,13 +13,17 @@ use crate::{
 
 impl Dispatcher {
     /// Hands a request whose bus assertion expired while it waited back to
-    /// the routers (`<ns>.readmit`, unchanged), which check it and deliver
-    /// it again with a fresh assertion; acks once the broker confirmed. A bus
+    /// the routers (`<ns>.readmit`, unchanged but for its storage: persistent
+    /// and without expiration, whatever hop it came on), which check it and
+    /// deliver it again with a fresh assertion; acks once the broker
+    /// confirmed. A bus
     /// without that queue (routers older than re-admission) gets the
     /// refusal instead; a broker that cannot take it now, a requeue.
     pub(crate) async fn hand_back(&self, envelope: &Envelope, refusal: &Refusal) -> Settlement {
         let readmit = Address::queue(self.names.readmit_queue());
-        match self.transport.publish(&readmit, envelope).await {
+        let mut copy = envelope.clone().for_hop(tollgate_bus::Hop::Request);
+        copy.expiration = None;
+        match self.transport.publish(&readmit, &copy).await {
             Ok(()) => {
                 tracing::info!(
                     service = %self.service,

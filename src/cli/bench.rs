@@ -48,7 +48,7 @@ pub(crate) enum BenchCommand {
 }
 
 /// Options every bench takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct CommonArgs {
     /// RabbitMQ to measure against.
     #[arg(
@@ -72,6 +72,11 @@ pub(crate) struct CommonArgs {
     /// Consumer prefetch (of the router, the relay, the service and the sink).
     #[arg(long, default_value_t = 256)]
     prefetch: u16,
+    /// Calls the router (and the relay) hold at once, their ingress unacked
+    /// until the reply (README, "Delivery contract"); 0 delivers every
+    /// request durably. Default: the router's, half the prefetch.
+    #[arg(long)]
+    hold_calls: Option<u16>,
     /// Print one JSON object per scenario instead of a table.
     #[arg(long)]
     json: bool,

@@ -79,6 +79,32 @@ request = [{ op = "rename", from = "bad", to = "/y" }]
 }
 
 #[test]
+fn held_calls_default_to_half_the_prefetch_and_must_stay_below_it() {
+    let config = |router: &str| Config::from_toml(&format!("[router]\n{router}"), ".").unwrap();
+    assert_eq!(config("prefetch = 64").router.hold_calls(), 32);
+    assert_eq!(config("prefetch = 1").router.hold_calls(), 0);
+    assert_eq!(config("hold_calls = 0").router.hold_calls(), 0);
+    let problems = config("prefetch = 16\nhold_calls = 16")
+        .validate()
+        .unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.field == "router.hold_calls"),
+        "{problems:#?}"
+    );
+    let fine = config("prefetch = 16\nhold_calls = 15").validate();
+    let fields: Vec<String> = fine
+        .err()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| p.field)
+        .collect();
+    assert!(
+        !fields.iter().any(|f| f == "router.hold_calls"),
+        "{fields:?}"
+    );
+}
+
+#[test]
 fn unknown_fields_are_refused() {
     let err = Config::from_toml("namespace = \"a\"\nnamspace_typo = 1\n", ".").unwrap_err();
     assert!(err.message.contains("namspace_typo"), "{err}");

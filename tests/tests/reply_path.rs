@@ -303,7 +303,9 @@ async fn a_reply_after_the_reply_timeout_is_refused(fx: &Fixture) {
 async fn a_context_sealed_by_one_router_opens_on_another_whose_key_file_is_laid_out_differently(
     fx: &Fixture,
 ) {
-    let bus = TestBus::prepare(fx, "").await;
+    // Router A delivers durably: a call it held would go back to the ingress
+    // queue when it stops, and router B would deliver it again.
+    let bus = TestBus::prepare(fx, "[router]\nhold_calls = 0\n").await;
     let tr = fx.transport().as_ref();
     // The same bus key, written another way: CRLF line ends, blank lines, indentation.
     let pem = std::fs::read_to_string(bus.dir.join("bus.pem")).unwrap();

@@ -99,6 +99,7 @@ impl Config {
             modes,
             strip_credential: self.auth.strip_credential,
             prefetch: self.router.prefetch,
+            hold_calls: self.router.hold_calls(),
             max_registration_ttl: Duration::from_secs(self.registry.max_ttl_secs),
             central: self.central_settings(),
             trust,
@@ -170,6 +171,15 @@ impl Config {
         self.http.check(self.router.reply_timeout_secs, errors);
         if self.router.prefetch == 0 {
             errors.push(ConfigError::new("router.prefetch", "must be at least 1"));
+        }
+        if self.router.hold_calls() > 0 && self.router.hold_calls() >= self.router.prefetch {
+            errors.push(ConfigError::new(
+                "router.hold_calls",
+                format!(
+                    "must be below router.prefetch ({}): held calls keep their ingress delivery, and other messages need a place",
+                    self.router.prefetch
+                ),
+            ));
         }
         let l = &self.limits;
         if l.max_message_bytes == 0 || l.max_header_bytes == 0 || l.max_header_count == 0 {

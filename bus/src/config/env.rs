@@ -75,6 +75,15 @@ impl Config {
                 )),
             }
         }
+        if let Some(v) = env.get("TOLLGATE_HOLD_CALLS") {
+            match v.parse() {
+                Ok(n) => self.router.hold_calls = Some(n),
+                Err(_) => errors.push(ConfigError::new(
+                    "TOLLGATE_HOLD_CALLS",
+                    format!("`{v}` is not a number 0–65535"),
+                )),
+            }
+        }
         if let Some(v) = env.get("TOLLGATE_DEFAULT_AUTH") {
             match v.as_str() {
                 "gateway" => self.default_auth = AuthMode::Gateway,
@@ -106,6 +115,7 @@ mod tests {
             ("TOLLGATE_PREFETCH", "lots"),
             ("TOLLGATE_DEFAULT_AUTH", "nowhere"),
             ("TOLLGATE_QUEUE_TYPE", "quorum"),
+            ("TOLLGATE_HOLD_CALLS", "12"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -113,6 +123,7 @@ mod tests {
         let errors = config.apply_env(&env).unwrap_err();
         assert_eq!(config.namespace, "prod");
         assert_eq!(config.queue_type, QueueKind::Quorum);
+        assert_eq!(config.router.hold_calls, Some(12));
         assert_eq!(errors.len(), 2);
     }
 }

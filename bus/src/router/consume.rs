@@ -11,6 +11,7 @@ use crate::{
     error::TransportError,
     health::{Check, Health},
     names::BusNames,
+    topology::Topology,
     transport::{Delivery, SubscribeOptions, Subscription, Transport},
 };
 
@@ -82,6 +83,9 @@ pub(super) struct Consumer {
     pub(super) health: Arc<Health>,
     /// The check this queue's consumer passes.
     pub(super) check: Check,
+    /// The topology of a queue of this router's own (its private replies
+    /// queue), declared again with the bus's when the consumer ended.
+    pub(super) own: Option<Topology>,
 }
 
 /// Attempts in a row to consume a vanished queue again before giving up.
@@ -131,6 +135,17 @@ impl Consumer {
         }
     }
 
+    /// Declares the bus topology and this consumer's own queue.
+    async fn declare(&self) -> Result<(), TransportError> {
+        self.transport
+            .declare(&bus_topology::core(&self.names))
+            .await?;
+        match &self.own {
+            Some(own) => self.transport.declare(own).await,
+            None => Ok(()),
+        }
+    }
+
     /// Declares the bus topology and consumes the queue again, with a
     /// back-off; `None` when shut down meanwhile.
     async fn resume(
@@ -144,11 +159,7 @@ impl Consumer {
             attempt += 1;
             tracing::warn!(%queue, attempt, "The queue's consumer ended; declaring the bus topology again.");
             self.health.set(Check::Topology, false);
-            let resumed = match self
-                .transport
-                .declare(&bus_topology::core(&self.names))
-                .await
-            {
+            let resumed = match self.declare().await {
                 Ok(()) => {
                     self.health.set(Check::Topology, true);
                     self.subscribe().await

@@ -20,45 +20,43 @@ use crate::{
     trust::{TRUST_SERVICE, TrustService},
 };
 
-use super::{REQUEUE_BACKOFF, live::Current, reject};
+use super::{
+    REQUEUE_BACKOFF,
+    held::{Hold, HoldEnd, Holding},
+    live::Current,
+    reject,
+};
 
 /// Runs ingress messages through the gate and settles them.
 pub(super) struct Pipeline {
     /// The live config; each message's gate runs on one snapshot of it.
-    current: Current,
+    pub(super) current: Current,
     /// Remote key sets, asked again when a token names an unknown `kid`.
-    remote: Arc<RemoteKeys>,
-    transport: Arc<dyn Transport>,
-    names: BusNames,
+    pub(super) remote: Arc<RemoteKeys>,
+    pub(super) transport: Arc<dyn Transport>,
+    pub(super) names: BusNames,
     /// How much of a refused message its dead-letter copy carries.
-    bounds: DeadLetterBounds,
+    pub(super) bounds: DeadLetterBounds,
     /// Asks the central auth service (when a route is in central mode).
-    central: Option<Arc<CentralAuth>>,
+    pub(super) central: Option<Arc<CentralAuth>>,
     /// Answers the router's own routes (`tollgate.trust.*`).
-    trust: Arc<TrustService>,
+    pub(super) trust: Arc<TrustService>,
+    /// Holds calls until their reply (`None`: every request is delivered
+    /// durably and its ingress acked on the confirm).
+    pub(super) holding: Option<Holding>,
+}
+
+/// What became of a message the gate passed or refused.
+pub(super) enum Outcome<'p> {
+    /// Delivered, confirmed by the broker: ack the ingress.
+    Delivered,
+    /// Delivered as a held call: ack the ingress once its reply passed.
+    Held(Hold<'p>),
+    /// Refused; the dead-letter copy (and error reply) are confirmed.
+    Refused(Rejection),
 }
 
 impl Pipeline {
-    pub(super) fn new(
-        current: Current,
-        remote: Arc<RemoteKeys>,
-        transport: Arc<dyn Transport>,
-        names: BusNames,
-        bounds: DeadLetterBounds,
-        central: Option<Arc<CentralAuth>>,
-        trust: Arc<TrustService>,
-    ) -> Self {
-        Self {
-            current,
-            remote,
-            transport,
-            names,
-            bounds,
-            central,
-            trust,
-        }
-    }
-
     /// A central-mode message's answer from the central auth service (awaited
     /// here, since no step of the gate awaits); `None` on other routes.
     async fn introspect(
@@ -97,7 +95,8 @@ impl Pipeline {
     }
 
     /// Handles one delivery; the ingress is acked only once the delivery, or
-    /// the refusal (error reply and dead-letter copy), is confirmed.
+    /// the refusal (error reply and dead-letter copy), is confirmed — or, for
+    /// a held call, once its reply has passed the router.
     pub(super) async fn handle(&self, delivery: Delivery) {
         let (mut envelope, info, acker) = delivery.into_parts();
         // Every message the bus handles has an id: logs, the dead-letter copy
@@ -113,11 +112,26 @@ impl Pipeline {
             redelivered = info.redelivered,
         );
         async move {
+            // A redelivered call may have been held by a router that died or
+            // gave up on it: it goes the durable way.
+            let may_hold = !info.redelivered;
             match self
-                .run(&mut envelope, &info.routing_key, Entry::Amqp)
+                .pass(&mut envelope, &info.routing_key, Entry::Amqp, may_hold)
                 .await
             {
-                Ok(_) => ack(acker, &envelope.id).await,
+                Ok(Outcome::Delivered | Outcome::Refused(_)) => ack(acker, &envelope.id).await,
+                Ok(Outcome::Held(hold)) => {
+                    let end = match &self.holding {
+                        Some(holding) => holding.wait(hold).await,
+                        None => HoldEnd::Replied,
+                    };
+                    match end {
+                        HoldEnd::Replied => ack(acker, &envelope.id).await,
+                        HoldEnd::Lapsed | HoldEnd::Stopping => {
+                            give_back(acker, &envelope.id, end).await
+                        }
+                    }
+                }
                 Err(e) => requeue(acker, &envelope.id, &e).await,
             }
         }
@@ -138,6 +152,21 @@ impl Pipeline {
         routing_key: &str,
         entry: Entry,
     ) -> Result<Option<Rejection>, InfraError> {
+        match self.pass(envelope, routing_key, entry, false).await? {
+            Outcome::Delivered | Outcome::Held(_) => Ok(None),
+            Outcome::Refused(rejection) => Ok(Some(rejection)),
+        }
+    }
+
+    /// As [`Pipeline::run`]; a call may be held (`may_hold`, and room in the
+    /// table) instead of delivered durably.
+    async fn pass(
+        &self,
+        envelope: &mut Envelope,
+        routing_key: &str,
+        entry: Entry,
+        may_hold: bool,
+    ) -> Result<Outcome<'_>, InfraError> {
         let mut facts = Facts::default();
         // The steps that await use the snapshot current now; the gate runs
         // on the one current then, with no reload in its middle.
@@ -149,18 +178,19 @@ impl Pipeline {
                 .pass(envelope, routing_key, &mut facts, introspected)
         });
         let verdict = match verdict {
-            Verdict::Pass(resolved) => self.deliver(envelope, resolved, entry).await,
+            Verdict::Pass(resolved) => self.deliver(envelope, resolved, entry, may_hold).await,
             Verdict::Refused(rejection) => Verdict::Refused(rejection),
             Verdict::Failed(e) => Verdict::Failed(e),
         };
         match verdict {
-            Verdict::Pass(()) => Ok(None),
+            Verdict::Pass(None) => Ok(Outcome::Delivered),
+            Verdict::Pass(Some(hold)) => Ok(Outcome::Held(hold)),
             Verdict::Refused(rejection) => {
                 if entry != Entry::Amqp {
                     facts.reply_to = None;
                 }
                 self.refuse(entry, envelope, &facts, &rejection).await?;
-                Ok(Some(rejection))
+                Ok(Outcome::Refused(rejection))
             }
             Verdict::Failed(e) => Err(e),
         }
@@ -191,27 +221,44 @@ impl Pipeline {
 
     /// Publishes the admitted message to its service and waits for the
     /// broker's confirm; only a [`Resolved`] target can be delivered to.
-    async fn deliver(&self, envelope: &mut Envelope, to: Resolved, entry: Entry) -> Verdict<()> {
+    /// A call (it has a reply context) is held when `may_hold` and there is
+    /// room: its copy is transient and its reply comes back to this router;
+    /// otherwise the copy is persistent and the ingress is acked on its
+    /// confirm.
+    async fn deliver(
+        &self,
+        envelope: &mut Envelope,
+        to: Resolved,
+        entry: Entry,
+        may_hold: bool,
+    ) -> Verdict<Option<Hold<'_>>> {
         let service = &to.target().service;
         if service == TRUST_SERVICE {
             return match self.trust.answer(envelope, to.permit()).await {
                 Ok(()) => {
                     delivered(entry, &to, &envelope.id);
-                    Verdict::Pass(())
+                    Verdict::Pass(None)
                 }
                 Err(e) => Verdict::Failed(e.into()),
             };
         }
         let address = Address::new(self.names.deliver_exchange(), service.as_str());
-        // The ingress is acked once this confirm is in: the copy must survive a restart.
-        envelope.delivery_mode = Hop::Request.delivery_mode();
+        let hold = match &self.holding {
+            Some(holding) if may_hold => holding.hold(envelope),
+            _ => None,
+        };
+        if hold.is_none() {
+            // The ingress is acked once this confirm is in: the copy must survive a restart.
+            envelope.delivery_mode = Hop::Request.delivery_mode();
+            envelope.expiration = None;
+        }
         let started = std::time::Instant::now();
         let published = self.transport.publish(&address, envelope).await;
         events::stage_timing("deliver", started.elapsed());
         match published {
             Ok(()) => {
                 delivered(entry, &to, &envelope.id);
-                Verdict::Pass(())
+                Verdict::Pass(hold)
             }
             // Registered, but its queue is gone: the service left between lookup and delivery.
             Err(TransportError::Unroutable { .. }) => Verdict::Refused(Rejection::no_route(
@@ -244,6 +291,15 @@ async fn ack(acker: Acker, message_id: &str) {
     if let Err(e) = acker.ack().await {
         // The broker will redeliver it: at-least-once, never lost.
         tracing::warn!(msg.id = %message_id, error = %e, "Ingress ack failed; the message will be redelivered.");
+    }
+}
+
+/// Gives a held call's ingress back to the queue: it comes again
+/// redelivered, and is delivered durably.
+async fn give_back(acker: Acker, message_id: &str, end: HoldEnd) {
+    tracing::info!(msg.id = %message_id, ended = end.as_str(), "A held call had no reply; its request goes back to the ingress queue.");
+    if let Err(e) = acker.reject(true).await {
+        tracing::warn!(msg.id = %message_id, error = %e, "Giving a held call back failed; the broker redelivers it anyway.");
     }
 }
 

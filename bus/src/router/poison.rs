@@ -55,6 +55,15 @@ impl PoisonCleaner {
     /// it after a back-off when the copy cannot be published.
     pub(super) async fn clean(&self, delivery: Delivery) {
         let (raw, _, acker) = delivery.into_parts();
+        if is_lapsed_held_copy(&raw, &self.names) {
+            // Its ingress went back to the queue when the hold lapsed, and
+            // comes again to be delivered durably: this copy is no loss.
+            tracing::debug!(msg.id = %raw.id, "A held call's copy expired from its service queue; dropped.");
+            if let Err(e) = acker.ack().await {
+                tracing::debug!(msg.id = %raw.id, error = %e, "Acking an expired held copy failed.");
+            }
+            return;
+        }
         let rejection = match Returned::of(&raw, &self.names) {
             None => {
                 let rejection =
@@ -145,6 +154,19 @@ impl Returned {
     }
 }
 
+/// Whether `raw` is the copy of a held call (transient, with a reply
+/// context) that expired from its service queue when its hold lapsed: the
+/// broker's first death of it says `expired` in a service queue.
+fn is_lapsed_held_copy(raw: &crate::envelope::Envelope, names: &BusNames) -> bool {
+    raw.delivery_mode == crate::envelope::DeliveryMode::Transient
+        && raw.headers.contains(headers::REPLY_CONTEXT)
+        && raw.headers.get_str(headers::X_FIRST_DEATH_REASON) == Some("expired")
+        && raw
+            .headers
+            .get_str(headers::X_FIRST_DEATH_QUEUE)
+            .is_some_and(|queue| names.is_service_queue(queue))
+}
+
 /// What the broker's headers say of why and where (quoted, cut short).
 fn reason(raw: &crate::envelope::Envelope) -> String {
     let quoted = |name: &str| {
@@ -207,6 +229,34 @@ mod tests {
             "{}",
             rejection.reason
         );
+    }
+
+    #[test]
+    fn only_an_expired_transient_call_from_a_service_queue_is_a_lapsed_held_copy() {
+        let names = BusNames::new("tg");
+        let held = |reason: &str, queue: &str| {
+            let mut raw = Envelope::new("body").for_hop(crate::Hop::HeldRequest);
+            raw.headers.insert(headers::REPLY_CONTEXT, "sealed");
+            raw.headers.insert(headers::X_FIRST_DEATH_REASON, reason);
+            raw.headers.insert(headers::X_FIRST_DEATH_QUEUE, queue);
+            raw
+        };
+        assert!(is_lapsed_held_copy(
+            &held("expired", "tg.svc.orders"),
+            &names
+        ));
+        assert!(!is_lapsed_held_copy(
+            &held("rejected", "tg.svc.orders"),
+            &names
+        ));
+        assert!(!is_lapsed_held_copy(&held("expired", "tg.ingress"), &names));
+        let durable = held("expired", "tg.svc.orders").for_hop(crate::Hop::Request);
+        assert!(!is_lapsed_held_copy(&durable, &names));
+        let mut no_call = held("expired", "tg.svc.orders");
+        no_call
+            .headers
+            .retain(|name, _| name != headers::REPLY_CONTEXT);
+        assert!(!is_lapsed_held_copy(&no_call, &names));
     }
 
     #[test]

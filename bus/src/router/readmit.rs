@@ -186,6 +186,7 @@ impl Readmitter {
         let service = route.split('.').next().unwrap_or_default().to_owned();
         request.headers.insert(headers::ASSERTION, assertion);
         request.delivery_mode = Hop::Request.delivery_mode();
+        request.expiration = None;
         let to = Address::new(self.names.deliver_exchange(), &service);
         match self.transport.publish(&to, &request).await {
             Ok(()) => Ok(()),

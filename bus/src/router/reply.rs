@@ -21,6 +21,7 @@ use crate::{
     transport::{Delivery, Transport},
 };
 
+use super::held::HeldCalls;
 use super::live::Current;
 use super::used_contexts::{DEFAULT_CAPACITY, Use, UsedContexts};
 
@@ -33,6 +34,8 @@ pub(super) struct ReplyForwarder {
     transport: Arc<dyn Transport>,
     names: BusNames,
     bounds: DeadLetterBounds,
+    /// The calls this router holds: a forwarded reply releases its call.
+    held: Option<Arc<HeldCalls>>,
 }
 
 /// What becomes of one reply.
@@ -53,6 +56,7 @@ impl ReplyForwarder {
         transport: Arc<dyn Transport>,
         names: BusNames,
         bounds: DeadLetterBounds,
+        held: Option<Arc<HeldCalls>>,
     ) -> Self {
         Self {
             current,
@@ -61,18 +65,22 @@ impl ReplyForwarder {
             transport,
             names,
             bounds,
+            held,
         }
     }
 
     /// Forwards one reply; acks once the caller's copy is confirmed (or the
-    /// caller is gone, or the reply is refused and dead-lettered).
+    /// caller is gone, or the reply is refused and dead-lettered). A held
+    /// call's ingress is released once its reply is forwarded.
     pub(super) async fn forward(&self, delivery: Delivery) {
         let (reply, info, acker) = delivery.into_parts();
         let result = match self.check(&reply, info.redelivered) {
             Outcome::Forward(context, id) => {
                 let sent = self.send(&reply, &context).await;
-                if sent.is_err() {
-                    self.used.forget(&id);
+                match (&sent, &self.held) {
+                    (Err(_), _) => self.used.forget(&id),
+                    (Ok(()), Some(held)) => held.replied(&id),
+                    (Ok(()), None) => {}
                 }
                 sent
             }

@@ -197,6 +197,7 @@ impl Transport for MemoryTransport {
         self.check_open()?;
         envelope.check_wire()?;
         let envelope = envelope.clone();
+        let envelope_ttl = envelope.expiration;
         let message = Message {
             envelope,
             exchange: to.exchange.clone(),
@@ -209,6 +210,9 @@ impl Transport for MemoryTransport {
         let mut state = shared.state.lock();
         let routed = state.route(to, message)?;
         shared.pump(&mut state);
+        if let Some(ttl) = envelope_ttl {
+            spawn_expiry_once(Arc::downgrade(shared), ttl);
+        }
         let (exchange, routing_key) = (to.exchange.clone(), to.routing_key.clone());
         if routed.refused {
             Err(TransportError::Nacked {
@@ -292,6 +296,21 @@ fn spawn_expiry(shared: Weak<Shared>, queue: String, ttl: Duration) {
             if !state.queues.contains_key(&queue) {
                 return;
             }
+            shared.pump(&mut state);
+        }
+    });
+}
+
+/// Expires a message with its own expiration on time, even when nobody
+/// touches its queue, like RabbitMQ does at the queue's head.
+fn spawn_expiry_once(shared: Weak<Shared>, ttl: Duration) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    handle.spawn(async move {
+        tokio::time::sleep(ttl).await;
+        if let Some(shared) = shared.upgrade() {
+            let mut state = shared.state.lock();
             shared.pump(&mut state);
         }
     });

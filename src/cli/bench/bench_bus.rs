@@ -47,6 +47,8 @@ pub(crate) struct BenchBus {
     pub(crate) amqp: String,
     /// The prefetch of the router, the relay and the services.
     pub(crate) prefetch: u16,
+    /// The calls the router and the relay hold (`None`: the router's default).
+    pub(crate) hold_calls: Option<u16>,
     /// Where the router serves its HTTP entry, when its config asks for one.
     pub(crate) http_addr: String,
     keys: Arc<BenchKeys>,
@@ -61,7 +63,8 @@ pub(crate) async fn on_fresh_bus<T>(
     connection: &str,
     f: impl AsyncFnOnce(&BenchBus, &Arc<dyn Transport>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    let bus = BenchBus::new(&args.amqp, args.prefetch, args.queue_type, Arc::clone(keys))?;
+    let mut bus = BenchBus::new(&args.amqp, args.prefetch, args.queue_type, Arc::clone(keys))?;
+    bus.hold_calls = args.hold_calls;
     let transport = drive::connect(&args.amqp, connection).await?;
     let result = f(&bus, &transport).await;
     let deleted = transport.delete(&bus.topology()).await;
@@ -97,6 +100,7 @@ impl BenchBus {
             dir,
             amqp: amqp.to_owned(),
             prefetch,
+            hold_calls: None,
             http_addr: free_local_port()?,
             keys,
         })
@@ -166,6 +170,7 @@ impl BenchBus {
             metrics_addr: &metrics_addr,
             mode,
             prefetch: self.prefetch,
+            hold_calls: self.hold_calls,
             keys: &self.keys,
             http_addr: http.then_some(self.http_addr.as_str()),
         }))

@@ -58,7 +58,7 @@ impl Gate {
         transport.declare(&bus_topology::core(&bus.names)).await?;
         let child = match kind {
             GateKind::Relay => {
-                let args: Vec<OsString> = vec![
+                let mut args: Vec<OsString> = vec![
                     "bench".into(),
                     "relay-process".into(),
                     "--amqp".into(),
@@ -70,6 +70,9 @@ impl Gate {
                     "--prefetch".into(),
                     bus.prefetch.to_string().into(),
                 ];
+                if let Some(hold) = bus.hold_calls {
+                    args.extend(["--hold-calls".into(), hold.to_string().into()]);
+                }
                 ChildProcess::spawn("relay", &args, &bus.log("relay"), true)?
             }
             GateKind::Router(_) | GateKind::HttpRouter => {

@@ -6,15 +6,22 @@
 //! `<ns>.replies` and publishes each reply to its caller's queue the same way.
 //! A request's `reply_to` is replaced by the replies queue, the caller's
 //! travelling in the reply-context header that services copy onto replies.
+//! Like the router (README, "Delivery contract"), it holds up to half its
+//! prefetch of calls: such a request goes to the service queue transient,
+//! replied to the relay's own exclusive queue, and its ingress delivery is
+//! acked only once the reply reached the caller (a redelivered request, or
+//! one beyond the bound, goes the durable way).
 //! It admits every service that registers (answering on the instance's
 //! control queue as a router does), since a null gate judges nothing.
 
 use std::{
+    collections::HashMap,
     future::Future,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
+    time::Duration,
 };
 
 use anyhow::Context as _;
@@ -28,11 +35,17 @@ use lapin::{
     },
     types::{AMQPValue, FieldTable, LongString, ShortString},
 };
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::{
+    sync::oneshot,
+    task::{JoinHandle, JoinSet},
+};
 use tokio_util::sync::CancellationToken;
 use tollgate_bus::{
-    BusNames, headers,
+    BusNames,
+    config::RouterSection,
+    headers,
     registry::{Announcement, RegistrationAnswer, announce::ANNOUNCEMENT_CONTENT_TYPE},
 };
 
@@ -71,15 +84,36 @@ struct Link {
     deliver_exchange: String,
     replies_queue: String,
     counts: Arc<Counts>,
+    held: Held,
 }
+
+/// The calls the relay holds, as the router does: by a key the reply
+/// context carries, up to `max`, each for at most `window`.
+struct Held {
+    waiting: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    next: AtomicU64,
+    max: usize,
+    window: Duration,
+    /// The relay's own replies queue, where held calls are answered.
+    queue: String,
+}
+
+/// Separates a held call's key from its caller's queue in the reply context.
+const HELD_KEY_END: char = ' ';
 
 // === Relay ===
 
 impl Relay {
     /// Connects to `url` and relays the bus `names`, with `prefetch`
-    /// unsettled deliveries per queue (the router's setting). The exchanges
-    /// and queues must exist (`bus_topology::core`).
-    pub(crate) async fn start(url: &str, names: &BusNames, prefetch: u16) -> anyhow::Result<Self> {
+    /// unsettled deliveries per queue and `hold_calls` held calls (the
+    /// router's settings). The exchanges and queues must exist
+    /// (`bus_topology::core`).
+    pub(crate) async fn start(
+        url: &str,
+        names: &BusNames,
+        prefetch: u16,
+        hold_calls: Option<u16>,
+    ) -> anyhow::Result<Self> {
         let connection = Connection::connect(url, ConnectionProperties::default())
             .await
             .context("connecting the relay")?;
@@ -88,15 +122,30 @@ impl Relay {
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
         let counts = Arc::new(Counts::default());
+        let router = RouterSection {
+            prefetch,
+            hold_calls,
+            ..RouterSection::default()
+        };
+        let held = Held {
+            waiting: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(0),
+            max: router.hold_calls().into(),
+            window: Duration::from_secs(router.reply_timeout_secs),
+            queue: names.router_replies_queue(RELAY_INSTANCE),
+        };
+        declare_exclusive(&publisher, &held.queue).await?;
         let link = Arc::new(Link {
             publisher,
             deliver_exchange: names.deliver_exchange().to_owned(),
             replies_queue: names.replies_queue().to_owned(),
             counts: Arc::clone(&counts),
+            held,
         });
         let stop = CancellationToken::new();
         let ingress = consumer(&connection, names.ingress_queue(), prefetch).await?;
         let replies = consumer(&connection, names.replies_queue(), prefetch).await?;
+        let held_replies = consumer(&connection, &link.held.queue, prefetch).await?;
         let admissions = Admissions::start(&connection, names).await?;
         let loops = vec![
             tokio::spawn(consume(admissions.consumer, stop.clone(), {
@@ -107,7 +156,11 @@ impl Relay {
                 let link = Arc::clone(&link);
                 move |d| relay_request(Arc::clone(&link), d)
             })),
-            tokio::spawn(consume(replies, stop.clone(), move |d| {
+            tokio::spawn(consume(replies, stop.clone(), {
+                let link = Arc::clone(&link);
+                move |d| relay_reply(Arc::clone(&link), d)
+            })),
+            tokio::spawn(consume(held_replies, stop.clone(), move |d| {
                 relay_reply(Arc::clone(&link), d)
             })),
         ];
@@ -191,24 +244,62 @@ where
 
 // === One message ===
 
-/// Request hop: to the service's queue, the reply coming back through the relay.
+/// Request hop: to the service's queue, the reply coming back through the
+/// relay; a call is held when there is room and it was not delivered before.
 async fn relay_request(link: Arc<Link>, delivery: Delivery) {
     let route = delivery.routing_key.as_str();
     let service = route.split('.').next().unwrap_or_default();
-    let mode = Hop::Request.delivery_mode().amqp();
     let mut table = delivery.properties.headers().clone().unwrap_or_default();
     table.insert(headers::ROUTE.into(), long_string(route));
-    let mut properties = delivery.properties.clone();
+    let mut properties = delivery
+        .properties
+        .clone()
+        .with_delivery_mode(Hop::Request.delivery_mode().amqp());
+    let mut hold = None;
     if let Some(caller) = delivery.properties.reply_to() {
-        table.insert(headers::REPLY_CONTEXT.into(), long_string(caller.as_str()));
-        properties = properties.with_reply_to(link.replies_queue.as_str().into());
+        hold = (!delivery.redelivered)
+            .then(|| link.held.try_hold())
+            .flatten();
+        let (context, reply_to) = match &hold {
+            Some((key, _)) => {
+                properties = properties
+                    .with_delivery_mode(Hop::HeldRequest.delivery_mode().amqp())
+                    .with_expiration(link.held.window.as_millis().to_string().into());
+                (format!("{key}{HELD_KEY_END}{caller}"), &link.held.queue)
+            }
+            None => (caller.as_str().to_owned(), &link.replies_queue),
+        };
+        table.insert(headers::REPLY_CONTEXT.into(), long_string(&context));
+        properties = properties.with_reply_to(reply_to.as_str().into());
     }
-    let properties = properties.with_headers(table).with_delivery_mode(mode);
+    let properties = properties.with_headers(table);
     let delivered = link
         .publish(&link.deliver_exchange, service, &delivery.data, properties)
         .await;
-    link.settle(delivery, delivered, &link.counts.requests)
-        .await;
+    match (hold, delivered) {
+        (Some((key, replied)), Ok(())) => {
+            link.counts.requests.fetch_add(1, Ordering::Relaxed);
+            let replied = tokio::time::timeout(link.held.window, replied).await;
+            link.held.waiting.lock().remove(&key);
+            let settled = match replied {
+                Ok(Ok(())) => delivery.acker.ack(BasicAckOptions::default()).await,
+                _ => {
+                    let options = BasicRejectOptions { requeue: true };
+                    delivery.acker.reject(options).await
+                }
+            };
+            if let Err(e) = settled {
+                tracing::debug!(error = %e, "Settling a held call failed.");
+            }
+        }
+        (hold, delivered) => {
+            if let Some((key, _)) = hold {
+                link.held.waiting.lock().remove(&key);
+            }
+            link.settle(delivery, delivered, &link.counts.requests)
+                .await;
+        }
+    }
 }
 
 /// Reply hop: to the caller's queue named in the reply context.
@@ -222,6 +313,11 @@ async fn relay_reply(link: Arc<Link>, delivery: Delivery) {
             AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
             _ => None,
         });
+    let (held_key, caller) = match caller.map(|c| c.split_once(HELD_KEY_END)) {
+        Some(Some((key, caller))) => (key.parse::<u64>().ok(), Some(caller)),
+        Some(None) => (None, caller),
+        None => (None, None),
+    };
     let delivered = match caller {
         Some(caller) => {
             let mode = Hop::Reply.delivery_mode().amqp();
@@ -230,7 +326,45 @@ async fn relay_reply(link: Arc<Link>, delivery: Delivery) {
         }
         None => Err("a reply without a reply context".to_owned()),
     };
+    if let (Some(key), Ok(())) = (held_key, &delivered) {
+        link.held.replied(key);
+    }
     link.settle(delivery, delivered, &link.counts.replies).await;
+}
+
+impl Held {
+    /// A key and the receiver of its reply, when fewer than `max` calls are held.
+    fn try_hold(&self) -> Option<(u64, oneshot::Receiver<()>)> {
+        let mut waiting = self.waiting.lock();
+        if waiting.len() >= self.max {
+            return None;
+        }
+        let key = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        waiting.insert(key, tx);
+        Some((key, rx))
+    }
+
+    /// The reply of held call `key` reached its caller.
+    fn replied(&self, key: u64) {
+        if let Some(tx) = self.waiting.lock().remove(&key) {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Declares the exclusive queue `queue` (gone with the relay's connection).
+async fn declare_exclusive(channel: &Channel, queue: &str) -> anyhow::Result<()> {
+    let exclusive = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    channel
+        .queue_declare(queue.into(), exclusive, FieldTable::default())
+        .await
+        .with_context(|| format!("declaring {queue}"))?;
+    Ok(())
 }
 
 // === Admissions ===
@@ -258,15 +392,7 @@ impl Admissions {
     async fn start(connection: &Connection, names: &BusNames) -> anyhow::Result<Self> {
         let channel = connection.create_channel().await?;
         let queue = names.router_control_queue(RELAY_INSTANCE);
-        let exclusive = QueueDeclareOptions {
-            exclusive: true,
-            auto_delete: true,
-            ..QueueDeclareOptions::default()
-        };
-        channel
-            .queue_declare(queue.as_str().into(), exclusive, FieldTable::default())
-            .await
-            .with_context(|| format!("declaring {queue}"))?;
+        declare_exclusive(&channel, &queue).await?;
         channel
             .queue_bind(
                 queue.as_str().into(),

@@ -23,6 +23,9 @@ pub(crate) struct RelayProcessArgs {
     /// Unsettled deliveries per consumed queue (the router's prefetch).
     #[arg(long, default_value_t = 256)]
     prefetch: u16,
+    /// Calls held at once (the router's `hold_calls`; default: its default).
+    #[arg(long)]
+    hold_calls: Option<u16>,
 }
 
 /// Relays the bus until SIGTERM or Ctrl-C; prints the counts when stopped.
@@ -34,7 +37,7 @@ pub(crate) async fn run(args: &RelayProcessArgs) -> anyhow::Result<()> {
         .await
         .context("declaring the bus topology")?;
     admin.close().await?;
-    let relay = Relay::start(&args.amqp, &names, args.prefetch).await?;
+    let relay = Relay::start(&args.amqp, &names, args.prefetch, args.hold_calls).await?;
     crate::cli::serve::terminated().await;
     let tally = relay.stop().await;
     println!("{}", serde_json::to_string(&tally)?);

@@ -21,6 +21,8 @@ pub(crate) struct RouterPlan<'a> {
     pub(crate) mode: AuthMode,
     /// The router's prefetch.
     pub(crate) prefetch: u16,
+    /// The router's `hold_calls` (`None`: its default).
+    pub(crate) hold_calls: Option<u16>,
     /// The consumers' keys.
     pub(crate) keys: &'a BenchKeys,
     /// Where the router serves its HTTP entry; none when `None`.
@@ -55,12 +57,16 @@ pub(crate) fn router_toml(plan: &RouterPlan<'_>) -> String {
     let mut toml = format!(
         "amqp_url = {}\nnamespace = {}\nqueue_type = \"{queue_type}\"\n\
          instance = \"bench-router\"\nmetrics_addr = {}\ndefault_auth = \"{mode}\"\n\n\
-         [router]\nprefetch = {}\n\n[auth]\nassertion_key_file = \"bus-assertion.pem\"\n",
+         [router]\nprefetch = {}\n{}\n[auth]\nassertion_key_file = \"bus-assertion.pem\"\n",
         quoted(plan.amqp_url),
         quoted(plan.names.namespace()),
         quoted(plan.metrics_addr),
         plan.prefetch,
+        plan.hold_calls
+            .map(|hold| format!("hold_calls = {hold}\n"))
+            .unwrap_or_default(),
     );
+
     let mut callers = Vec::new();
     for consumer in &plan.keys.consumers {
         let key = match &consumer.key {
@@ -125,6 +131,7 @@ mod tests {
             metrics_addr: "127.0.0.1:9464",
             mode: AuthMode::Service,
             prefetch: 64,
+            hold_calls: Some(0),
             keys: &keys,
             http_addr: Some("127.0.0.1:8080"),
         };
@@ -134,6 +141,7 @@ mod tests {
         assert_eq!(config.amqp_url, plan.amqp_url);
         assert_eq!(config.metrics_addr.as_deref(), Some("127.0.0.1:9464"));
         assert_eq!(config.router.prefetch, 64);
+        assert_eq!(config.router.hold_calls(), 0);
         assert_eq!(config.http.listen.as_deref(), Some("127.0.0.1:8080"));
         assert_eq!(config.auth.consumers.len(), keys.consumers.len());
         assert!(text.contains("default_auth = \"service\""));

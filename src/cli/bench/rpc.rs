@@ -116,7 +116,11 @@ pub(crate) async fn run(args: &RpcArgs) -> anyhow::Result<()> {
 async fn measure(args: &RpcArgs, setup: &Setup, scenario: Scenario) -> anyhow::Result<Figures> {
     tracing::info!(scenario = scenario.name(), "Bench scenario.");
     let run = async |bus: &BenchBus, t: &_| measure_on(args, setup, scenario, bus, t).await;
-    on_fresh_bus(&args.common, &setup.keys, "tollgate-bench-rpc", run).await
+    let mut common = args.common.clone();
+    if !scenario.holds_calls() {
+        common.hold_calls = Some(0);
+    }
+    on_fresh_bus(&common, &setup.keys, "tollgate-bench-rpc", run).await
 }
 
 async fn measure_on(

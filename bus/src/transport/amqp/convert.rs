@@ -34,6 +34,9 @@ pub(super) fn properties(envelope: &Envelope) -> Result<BasicProperties, Transpo
     if let Some(v) = envelope.timestamp {
         props = props.with_timestamp(v);
     }
+    if let Some(ttl) = envelope.expiration {
+        props = props.with_expiration(short(&ttl.as_millis().to_string())?);
+    }
     Ok(props)
 }
 
@@ -69,6 +72,11 @@ pub(super) fn split(delivery: lapin::message::Delivery) -> (Envelope, DeliveryIn
             Some(mode) if *mode == DeliveryMode::Persistent.amqp() => DeliveryMode::Persistent,
             _ => DeliveryMode::Transient,
         },
+        expiration: props
+            .expiration()
+            .as_ref()
+            .and_then(|ms| ms.as_str().parse().ok())
+            .map(std::time::Duration::from_millis),
     };
     let info = DeliveryInfo {
         exchange: exchange.as_str().to_owned(),

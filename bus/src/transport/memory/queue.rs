@@ -146,16 +146,19 @@ impl Queue {
             .sum()
     }
 
-    /// Removes expired messages from the head (RabbitMQ's semantics).
+    /// Removes expired messages from the head (RabbitMQ's semantics): a
+    /// message lives the shorter of the queue's TTL and its own expiration.
     pub(super) fn expire(&mut self, now: Instant) -> Vec<(Message, DeathReason)> {
-        let Some(ttl) = self.spec.message_ttl else {
-            return Vec::new();
+        let queue_ttl = self.spec.message_ttl;
+        let ttl_of = |m: &Message| match (queue_ttl, m.envelope.expiration) {
+            (Some(q), Some(own)) => Some(q.min(own)),
+            (q, own) => q.or(own),
         };
         let mut expired = Vec::new();
         while self
             .ready
             .front()
-            .is_some_and(|m| now.duration_since(m.enqueued) >= ttl)
+            .is_some_and(|m| ttl_of(m).is_some_and(|ttl| now.duration_since(m.enqueued) >= ttl))
         {
             if let Some(m) = self.ready.pop_front() {
                 expired.push((m, DeathReason::Expired));

@@ -16,6 +16,9 @@ pub(crate) enum Scenario {
     /// The router in gateway mode, the same token on every call (verifier
     /// cache hit); the service holds its own secret (HS256 assertions).
     GatewayCached,
+    /// As `GatewayCached`, the router holding no call (`hold_calls = 0`):
+    /// every request is delivered durably (README, "Delivery contract").
+    GatewayDurable,
     /// As `GatewayCached`, the service holding only the bus's public key
     /// (Ed25519 assertions).
     GatewayEd25519,
@@ -38,9 +41,10 @@ pub(crate) enum Scenario {
 }
 
 /// Every scenario, the baseline first.
-pub(crate) const ALL: [Scenario; 10] = [
+pub(crate) const ALL: [Scenario; 11] = [
     Scenario::RawRelay,
     Scenario::GatewayCached,
+    Scenario::GatewayDurable,
     Scenario::GatewayEd25519,
     Scenario::GatewayFresh(CALLER_HS256),
     Scenario::GatewayFresh(CALLER_RS256),
@@ -63,6 +67,7 @@ impl Scenario {
         match self {
             Self::RawRelay => BASELINE,
             Self::GatewayCached => "gateway_cached",
+            Self::GatewayDurable => "gateway_cached_durable",
             Self::GatewayEd25519 => "gateway_cached_ed25519",
             Self::GatewayFresh(CALLER_RS256) => "gateway_fresh_rs256",
             Self::GatewayFresh(CALLER_EDDSA) => "gateway_fresh_eddsa",
@@ -78,15 +83,21 @@ impl Scenario {
     pub(crate) fn gate(self) -> GateKind {
         match self {
             Self::RawRelay => GateKind::Relay,
-            Self::GatewayCached | Self::GatewayEd25519 | Self::GatewayFresh(_) => {
-                GateKind::Router(AuthMode::Gateway)
-            }
+            Self::GatewayCached
+            | Self::GatewayDurable
+            | Self::GatewayEd25519
+            | Self::GatewayFresh(_) => GateKind::Router(AuthMode::Gateway),
             Self::ServiceMode => GateKind::Router(AuthMode::Service),
             Self::Central { cached } => GateKind::Router(AuthMode::Central {
                 cache_ttl_ms: if cached { CENTRAL_CACHE_TTL_MS } else { 0 },
             }),
             Self::HttpGateway => GateKind::HttpRouter,
         }
+    }
+
+    /// Whether the gate holds calls as configured (else it holds none).
+    pub(crate) fn holds_calls(self) -> bool {
+        self != Self::GatewayDurable
     }
 
     /// Whether calls carry a session of the central auth service.

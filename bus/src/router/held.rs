@@ -1,0 +1,220 @@
+//! Calls whose ingress delivery the router holds unacked until their reply
+//! has passed it. The ingress copy stays on the broker's disk meanwhile, so
+//! the copy in the service queue needs none ([`Hop::HeldRequest`]): a call
+//! crosses one persistent, confirmed hop instead of two (README, "Delivery
+//! contract"). Bounded: a router holds at most `max` calls at once, and a
+//! call beyond that is delivered durably and acked on the confirm.
+//!
+//! [`Hop::HeldRequest`]: crate::Hop::HeldRequest
+
+use std::{collections::HashMap, time::Duration};
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    envelope::Envelope,
+    events, headers,
+    hop::Hop,
+    reply_context::{ContextId, ReplyContextKey},
+};
+
+/// How long a held call may still wait for its reply once the router is
+/// stopping; then its ingress goes back to the queue for another router.
+pub(super) const STOPPING_GRACE: Duration = Duration::from_secs(5);
+
+/// What a router needs to hold calls.
+pub(super) struct Holding {
+    /// The calls held now.
+    pub(super) calls: std::sync::Arc<HeldCalls>,
+    /// This router's private replies queue: a held call's service replies
+    /// there, so the reply comes back to the router that holds the call.
+    pub(super) reply_to: String,
+    /// How long a call is held: the reply timeout, after which its reply
+    /// context is expired and no reply could pass anyway. The held copy
+    /// expires from the service queue with it.
+    pub(super) window: Duration,
+    /// The router's shutdown.
+    pub(super) shutdown: CancellationToken,
+}
+
+impl Holding {
+    /// Holds the call `envelope` is, when it is one (it carries the reply
+    /// context this router sealed) and the table has room: readies its copy
+    /// as a held request, replied to this router's own queue.
+    pub(super) fn hold(&self, envelope: &mut Envelope) -> Option<Hold<'_>> {
+        let sealed = envelope.headers.get_str(headers::REPLY_CONTEXT)?;
+        let hold = self.calls.try_hold(ReplyContextKey::id_of(sealed)?)?;
+        events::held_now(self.calls.len());
+        envelope.delivery_mode = Hop::HeldRequest.delivery_mode();
+        // Gone from the service queue when the hold lapses: the ingress comes
+        // again then, and is delivered durably.
+        envelope.expiration = Some(self.window);
+        envelope.reply_to = Some(self.reply_to.clone());
+        Some(hold)
+    }
+
+    /// Waits for the reply of the call `hold` holds; counts how it ended.
+    pub(super) async fn wait(&self, hold: Hold<'_>) -> HoldEnd {
+        let end = hold.wait(self.window, &self.shutdown).await;
+        events::held_call(end.as_str(), self.calls.len());
+        end
+    }
+}
+
+/// The calls one router holds, by their reply context's id.
+pub(super) struct HeldCalls {
+    waiting: Mutex<HashMap<ContextId, oneshot::Sender<()>>>,
+    max: usize,
+}
+
+/// One held call: dropped, it leaves the table.
+pub(super) struct Hold<'a> {
+    calls: &'a HeldCalls,
+    id: ContextId,
+    replied: oneshot::Receiver<()>,
+}
+
+/// How a hold ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HoldEnd {
+    /// The reply passed the router: the ingress may be acked.
+    Replied,
+    /// No reply within the window (the reply timeout): the ingress goes back
+    /// to the queue and comes again redelivered, to be delivered durably.
+    Lapsed,
+    /// The router is stopping and the reply did not come within
+    /// [`STOPPING_GRACE`]: the ingress goes back to the queue.
+    Stopping,
+}
+
+impl HoldEnd {
+    /// The label of its metric.
+    pub(super) const fn as_str(self) -> &'static str {
+        match self {
+            Self::Replied => "replied",
+            Self::Lapsed => "lapsed",
+            Self::Stopping => "stopping",
+        }
+    }
+}
+
+impl HeldCalls {
+    /// A table holding at most `max` calls at once.
+    pub(super) fn new(max: usize) -> Self {
+        Self {
+            waiting: Mutex::new(HashMap::new()),
+            max,
+        }
+    }
+
+    /// Holds the call whose reply context has id `id`, if there is room;
+    /// `None` when `max` calls are held already (deliver it durably).
+    pub(super) fn try_hold(&self, id: ContextId) -> Option<Hold<'_>> {
+        let mut waiting = self.waiting.lock();
+        if waiting.len() >= self.max || waiting.contains_key(&id) {
+            return None;
+        }
+        let (tx, replied) = oneshot::channel();
+        waiting.insert(id, tx);
+        Some(Hold {
+            calls: self,
+            id,
+            replied,
+        })
+    }
+
+    /// The reply of the call with context `id` passed the router (forwarded
+    /// to its caller, or the caller is gone). Nothing when no such call is
+    /// held here.
+    pub(super) fn replied(&self, id: &ContextId) {
+        if let Some(tx) = self.waiting.lock().remove(id) {
+            // The holder may have given up meanwhile; nothing to tell then.
+            let _ = tx.send(());
+        }
+    }
+
+    /// Calls held now.
+    pub(super) fn len(&self) -> usize {
+        self.waiting.lock().len()
+    }
+}
+
+impl Hold<'_> {
+    /// Waits for the reply: at most `window`, and at most [`STOPPING_GRACE`]
+    /// once `shutdown` is cancelled.
+    pub(super) async fn wait(mut self, window: Duration, shutdown: &CancellationToken) -> HoldEnd {
+        let stopping = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(STOPPING_GRACE).await;
+        };
+        tokio::select! {
+            replied = &mut self.replied => match replied {
+                Ok(()) => HoldEnd::Replied,
+                // The table dropped the sender without a reply: never while
+                // this hold lives, but not a reply either.
+                Err(_) => HoldEnd::Lapsed,
+            },
+            () = tokio::time::sleep(window) => HoldEnd::Lapsed,
+            () = stopping => HoldEnd::Stopping,
+        }
+    }
+}
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        self.calls.waiting.lock().remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WINDOW: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn a_reply_ends_the_hold_and_frees_its_place() {
+        let calls = HeldCalls::new(1);
+        let hold = calls.try_hold([1; 12]).unwrap();
+        assert!(calls.try_hold([2; 12]).is_none(), "the table is full");
+        calls.replied(&[1; 12]);
+        assert_eq!(
+            hold.wait(WINDOW, &CancellationToken::new()).await,
+            HoldEnd::Replied
+        );
+        assert_eq!(calls.len(), 0);
+        assert!(calls.try_hold([2; 12]).is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_lapses_after_its_window() {
+        let calls = HeldCalls::new(4);
+        let hold = calls.try_hold([1; 12]).unwrap();
+        assert_eq!(
+            hold.wait(WINDOW, &CancellationToken::new()).await,
+            HoldEnd::Lapsed
+        );
+        assert_eq!(calls.len(), 0, "a lapsed hold leaves the table");
+        calls.replied(&[1; 12]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stopping_router_waits_a_grace_then_gives_the_call_back() {
+        let calls = HeldCalls::new(4);
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        let started = tokio::time::Instant::now();
+        let hold = calls.try_hold([1; 12]).unwrap();
+        assert_eq!(hold.wait(WINDOW, &shutdown).await, HoldEnd::Stopping);
+        assert_eq!(started.elapsed(), STOPPING_GRACE);
+    }
+
+    #[tokio::test]
+    async fn the_same_context_is_never_held_twice() {
+        let calls = HeldCalls::new(4);
+        let _first = calls.try_hold([1; 12]).unwrap();
+        assert!(calls.try_hold([1; 12]).is_none());
+    }
+}

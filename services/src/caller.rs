@@ -108,6 +108,12 @@ impl Caller {
     /// returns the reply as it came. Sets the credential, schema version,
     /// correlation id and reply queue; keeps a content type already set.
     /// Error replies are returned as [`CallError::Rejected`].
+    ///
+    /// The reply is awaited beside the broker's confirm of the request, not
+    /// after it: a reply proves the request arrived, so a call costs the
+    /// round trip, not the round trip and the broker's disk write. A publish
+    /// the broker refuses (unroutable, nacked, the connection lost) before
+    /// a reply came fails the call; `options.timeout` bounds the whole.
     pub async fn request_raw(
         &self,
         route: &str,
@@ -119,16 +125,33 @@ impl Caller {
         self.inner
             .reply_key
             .attach(&self.inner.names, &mut envelope);
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         let waiting = self.inner.wait_for(correlation_id, tx)?;
-        self.inner.publish(route, &envelope).await?;
-        let reply = match tokio::time::timeout(options.timeout, rx).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => return Err(CallError::Closed),
-            Err(_) => {
-                return Err(CallError::Timeout {
-                    after: options.timeout,
-                });
+        // Its own task: the publish runs to its verdict (and rescues a return
+        // it was handed) even when the reply comes first.
+        let mut published = {
+            let (inner, route) = (Arc::clone(&self.inner), route.to_owned());
+            tokio::spawn(async move { inner.publish(&route, &envelope).await })
+        };
+        let mut confirmed = false;
+        let deadline = tokio::time::sleep(options.timeout);
+        tokio::pin!(deadline);
+        let reply = loop {
+            tokio::select! {
+                reply = &mut rx => match reply {
+                    Ok(reply) => break reply,
+                    Err(_) => return Err(CallError::Closed),
+                },
+                verdict = &mut published, if !confirmed => match verdict {
+                    Ok(Ok(())) => confirmed = true,
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => return Err(CallError::Closed),
+                },
+                () = &mut deadline => {
+                    return Err(CallError::Timeout {
+                        after: options.timeout,
+                    });
+                }
             }
         };
         drop(waiting);

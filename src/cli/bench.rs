@@ -74,7 +74,8 @@ pub(crate) struct CommonArgs {
     prefetch: u16,
     /// Calls the router (and the relay) hold at once, their ingress unacked
     /// until the reply (README, "Delivery contract"); 0 delivers every
-    /// request durably. Default: the router's, half the prefetch.
+    /// request durably. Default: the router's, half the prefetch. Only
+    /// `bench rpc` sends calls; the other benches' messages have no reply.
     #[arg(long)]
     hold_calls: Option<u16>,
     /// Print one JSON object per scenario instead of a table.

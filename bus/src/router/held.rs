@@ -43,7 +43,7 @@ impl Holding {
     /// Holds the call `envelope` is, when it is one (it carries the reply
     /// context this router sealed) and the table has room: readies its copy
     /// as a held request, replied to this router's own queue.
-    pub(super) fn hold(&self, envelope: &mut Envelope) -> Option<Hold<'_>> {
+    pub(super) fn hold(&self, envelope: &mut Envelope) -> Option<HeldCall<'_>> {
         let sealed = envelope.headers.get_str(headers::REPLY_CONTEXT)?;
         let hold = self.calls.try_hold(ReplyContextKey::id_of(sealed)?)?;
         events::held_now(self.calls.len());
@@ -52,13 +52,26 @@ impl Holding {
         // again then, and is delivered durably.
         envelope.expiration = Some(self.window);
         envelope.reply_to = Some(self.reply_to.clone());
-        Some(hold)
+        Some(HeldCall {
+            holding: self,
+            hold,
+        })
     }
+}
 
-    /// Waits for the reply of the call `hold` holds; counts how it ended.
-    pub(super) async fn wait(&self, hold: Hold<'_>) -> HoldEnd {
-        let end = hold.wait(self.window, &self.shutdown).await;
-        events::held_call(end.as_str(), self.calls.len());
+/// A call one router holds, with the settings it is held under.
+pub(super) struct HeldCall<'a> {
+    holding: &'a Holding,
+    hold: Hold<'a>,
+}
+
+impl HeldCall<'_> {
+    /// Waits for its reply (at most the window, or the grace once the
+    /// router stops); counts how it ended.
+    pub(super) async fn end(self) -> HoldEnd {
+        let Self { holding, hold } = self;
+        let end = hold.wait(holding.window, &holding.shutdown).await;
+        events::held_call(end.as_str(), holding.calls.len());
         end
     }
 }

@@ -22,7 +22,7 @@ use crate::{
 
 use super::{
     REQUEUE_BACKOFF,
-    held::{Hold, HoldEnd, Holding},
+    held::{HeldCall, HoldEnd, Holding},
     live::Current,
     reject,
 };
@@ -51,7 +51,7 @@ pub(super) enum Outcome<'p> {
     /// Delivered, confirmed by the broker: ack the ingress.
     Delivered,
     /// Delivered as a held call: ack the ingress once its reply passed.
-    Held(Hold<'p>),
+    Held(HeldCall<'p>),
     /// Refused; the dead-letter copy (and error reply) are confirmed.
     Refused(Rejection),
 }
@@ -120,18 +120,12 @@ impl Pipeline {
                 .await
             {
                 Ok(Outcome::Delivered | Outcome::Refused(_)) => ack(acker, &envelope.id).await,
-                Ok(Outcome::Held(hold)) => {
-                    let end = match &self.holding {
-                        Some(holding) => holding.wait(hold).await,
-                        None => HoldEnd::Replied,
-                    };
-                    match end {
-                        HoldEnd::Replied => ack(acker, &envelope.id).await,
-                        HoldEnd::Lapsed | HoldEnd::Stopping => {
-                            give_back(acker, &envelope.id, end).await
-                        }
+                Ok(Outcome::Held(call)) => match call.end().await {
+                    HoldEnd::Replied => ack(acker, &envelope.id).await,
+                    end @ (HoldEnd::Lapsed | HoldEnd::Stopping) => {
+                        give_back(acker, &envelope.id, end).await
                     }
-                }
+                },
                 Err(e) => requeue(acker, &envelope.id, &e).await,
             }
         }
@@ -231,7 +225,7 @@ impl Pipeline {
         to: Resolved,
         entry: Entry,
         may_hold: bool,
-    ) -> Verdict<Option<Hold<'_>>> {
+    ) -> Verdict<Option<HeldCall<'_>>> {
         let service = &to.target().service;
         if service == TRUST_SERVICE {
             return match self.trust.answer(envelope, to.permit()).await {

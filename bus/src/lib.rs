@@ -21,6 +21,7 @@ pub mod health;
 mod hop;
 pub mod jwks;
 mod names;
+pub mod redis_connection;
 pub mod registry;
 mod rejection;
 pub mod reply_context;

@@ -2,18 +2,15 @@
 //! holding the [`TrustEntry`] as JSON and expiring (`EXAT`) when the entry
 //! stops mattering, so Redis itself keeps the set bounded.
 //!
-//! The connection is redis-rs's `ConnectionManager`, made on first use: a
+//! The connection ([`crate::redis_connection`]) is made on first use: a
 //! command on a broken connection fails (`trust_store_unavailable`) and the
 //! manager reconnects in the background.
 
-use std::time::Duration;
-
-use redis::{AsyncCommands, aio::ConnectionManager, aio::ConnectionManagerConfig};
+use redis::{AsyncCommands, aio::ConnectionManager};
 use tokio::sync::OnceCell;
 use tollgate_auth::{TrustEntry, TrustState};
 
-/// Bound on one Redis command (and on connecting).
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::redis_connection;
 
 /// Keys read per `SCAN` step.
 const SCAN_COUNT: usize = 500;
@@ -52,14 +49,7 @@ impl TrustStore {
     async fn connection(&self) -> Result<ConnectionManager, TrustStoreError> {
         let manager = self
             .connection
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(COMMAND_TIMEOUT)
-                    .set_response_timeout(COMMAND_TIMEOUT)
-                    .set_number_of_retries(2)
-                    .set_max_delay(1_000);
-                ConnectionManager::new_with_config(self.client.clone(), config).await
-            })
+            .get_or_try_init(|| redis_connection::connect(self.client.clone(), 2))
             .await?;
         Ok(manager.clone())
     }

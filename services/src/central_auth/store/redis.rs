@@ -8,16 +8,15 @@
 //!   them all when the user is disabled), expiring with the user's newest
 //!   session's absolute lifetime.
 //!
-//! The connection is redis-rs's `ConnectionManager`: a command on a broken
+//! The connection is [`tollgate_bus::redis_connection`]'s: a command on a broken
 //! connection fails (the caller sees `store_unavailable`) and the manager
 //! reconnects in the background, so a restarted Redis is used again without
 //! restarting the service.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
-use redis::{AsyncCommands, aio::ConnectionManager, aio::ConnectionManagerConfig};
+use redis::{AsyncCommands, aio::ConnectionManager};
 use tollgate_auth::{CredentialHash, Session, SessionLimits};
+use tollgate_bus::redis_connection;
 
 use super::{SessionStore, Touched, judge};
 use crate::error::StoreError;
@@ -26,9 +25,6 @@ use crate::error::StoreError;
 /// it is told why (`session_idle`, `session_expired`) rather than
 /// `unknown_session`; the service checks the exact deadlines itself.
 const ENDED_GRACE_SECS: u64 = 60;
-
-/// Bound on one Redis command (and on connecting).
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A [`SessionStore`] in Redis.
 #[derive(Clone)]
@@ -52,12 +48,7 @@ impl RedisSessionStore {
     /// outages are survived: see the module docs).
     pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(COMMAND_TIMEOUT)
-            .set_response_timeout(COMMAND_TIMEOUT)
-            .set_number_of_retries(3)
-            .set_max_delay(1_000);
-        let connection = ConnectionManager::new_with_config(client, config).await?;
+        let connection = redis_connection::connect(client, 3).await?;
         Ok(Self {
             connection,
             prefix: prefix.into(),

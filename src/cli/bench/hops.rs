@@ -118,6 +118,33 @@ async fn measure(args: &CommonArgs, profile: Profile) -> anyhow::Result<Measured
     let (caller, relay, service) = (connect().await?, connect().await?, connect().await?);
     let prefix = format!("tollgate-bench.hops.{}", uuid::Uuid::new_v4().simple());
     let queues: Vec<String> = (0..4).map(|i| format!("{prefix}.q{i}")).collect();
+    let called = calls(args, profile, &queues, [&caller, &relay, &service]).await;
+    // The three durable queues go whether or not the round succeeded (the
+    // caller's exclusive one goes with its connection).
+    let deleted = delete_queues(&caller, &queues[..3]).await;
+    for connection in [caller, relay, service] {
+        if let Err(e) = connection.close(200, "bench done".into()).await {
+            tracing::debug!(error = %e, "Closing a bench connection failed.");
+        }
+    }
+    let mut latencies = called?;
+    deleted?;
+    latencies.sort_unstable();
+    Ok(Measured {
+        p50: stats::percentile(&latencies, 0.5).unwrap_or_default(),
+        p99: stats::percentile(&latencies, 0.99).unwrap_or_default(),
+        calls: latencies.len(),
+    })
+}
+
+/// Declares `queues`, starts the three relaying hops and makes calls for
+/// `--duration`; the latency of each.
+async fn calls(
+    args: &CommonArgs,
+    profile: Profile,
+    queues: &[String],
+    [caller, relay, service]: [&Connection; 3],
+) -> anyhow::Result<Vec<Duration>> {
     let setup = caller.create_channel().await?;
     for (i, queue) in queues.iter().enumerate() {
         // The caller's own queue is exclusive, as a caller's reply queue is.
@@ -137,11 +164,11 @@ async fn measure(args: &CommonArgs, profile: Profile) -> anyhow::Result<Measured
             .await
             .with_context(|| format!("declaring {queue}"))?;
     }
-    let relay_out = publisher(&relay, profile.confirmed).await?;
+    let relay_out = publisher(relay, profile.confirmed).await?;
     for (connection, from, publish) in [
-        (&relay, 0, relay_out.clone()),
-        (&service, 1, publisher(&service, profile.confirmed).await?),
-        (&relay, 2, relay_out),
+        (relay, 0, relay_out.clone()),
+        (service, 1, publisher(service, profile.confirmed).await?),
+        (relay, 2, relay_out),
     ] {
         let consumer = consumer(connection, &queues[from], args.prefetch).await?;
         let hop = Hop {
@@ -152,8 +179,8 @@ async fn measure(args: &CommonArgs, profile: Profile) -> anyhow::Result<Measured
         };
         tokio::spawn(hop.run(consumer));
     }
-    let mut replies = consumer(&caller, &queues[3], args.prefetch).await?;
-    let requests = publisher(&caller, profile.confirmed).await?;
+    let mut replies = consumer(caller, &queues[3], args.prefetch).await?;
+    let requests = publisher(caller, profile.confirmed).await?;
     let body = payload::body(args.size);
     let mut latencies = Vec::new();
     let deadline = Instant::now() + args.duration;
@@ -178,20 +205,20 @@ async fn measure(args: &CommonArgs, profile: Profile) -> anyhow::Result<Measured
         reply.acker.ack(BasicAckOptions::default()).await?;
         confirmed.await??;
     }
-    for queue in &queues[..3] {
-        setup
+    Ok(latencies)
+}
+
+/// Deletes `queues` on a channel of its own (a failed round may have closed
+/// the others); a queue that was never declared is no error.
+async fn delete_queues(connection: &Connection, queues: &[String]) -> anyhow::Result<()> {
+    let channel = connection.create_channel().await?;
+    for queue in queues {
+        channel
             .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-            .await?;
+            .await
+            .with_context(|| format!("deleting {queue}"))?;
     }
-    for connection in [caller, relay, service] {
-        connection.close(200, "bench done".into()).await?;
-    }
-    latencies.sort_unstable();
-    Ok(Measured {
-        p50: stats::percentile(&latencies, 0.5).unwrap_or_default(),
-        p99: stats::percentile(&latencies, 0.99).unwrap_or_default(),
-        calls: latencies.len(),
-    })
+    Ok(())
 }
 
 /// A call without its reply after this long fails the bench.

@@ -85,6 +85,9 @@ struct Link {
     replies_queue: String,
     counts: Arc<Counts>,
     held: Held,
+    /// Cancelled when the relay stops: its held replies consumer stops with
+    /// it, so a held call still waiting is given back at once.
+    stop: CancellationToken,
 }
 
 /// The calls the relay holds, as the router does: by a key the reply
@@ -135,14 +138,15 @@ impl Relay {
             queue: names.router_replies_queue(RELAY_INSTANCE),
         };
         declare_exclusive(&publisher, &held.queue).await?;
+        let stop = CancellationToken::new();
         let link = Arc::new(Link {
             publisher,
             deliver_exchange: names.deliver_exchange().to_owned(),
             replies_queue: names.replies_queue().to_owned(),
             counts: Arc::clone(&counts),
             held,
+            stop: stop.clone(),
         });
-        let stop = CancellationToken::new();
         let ingress = consumer(&connection, names.ingress_queue(), prefetch).await?;
         let replies = consumer(&connection, names.replies_queue(), prefetch).await?;
         let held_replies = consumer(&connection, &link.held.queue, prefetch).await?;
@@ -279,14 +283,18 @@ async fn relay_request(link: Arc<Link>, delivery: Delivery) {
     match (hold, delivered) {
         (Some((key, replied)), Ok(())) => {
             link.counts.requests.fetch_add(1, Ordering::Relaxed);
-            let replied = tokio::time::timeout(link.held.window, replied).await;
-            link.held.waiting.lock().remove(&key);
-            let settled = match replied {
-                Ok(Ok(())) => delivery.acker.ack(BasicAckOptions::default()).await,
-                _ => {
-                    let options = BasicRejectOptions { requeue: true };
-                    delivery.acker.reject(options).await
+            let replied = tokio::select! {
+                replied = tokio::time::timeout(link.held.window, replied) => {
+                    matches!(replied, Ok(Ok(())))
                 }
+                () = link.stop.cancelled() => false,
+            };
+            link.held.waiting.lock().remove(&key);
+            let settled = if replied {
+                delivery.acker.ack(BasicAckOptions::default()).await
+            } else {
+                let options = BasicRejectOptions { requeue: true };
+                delivery.acker.reject(options).await
             };
             if let Err(e) = settled {
                 tracing::debug!(error = %e, "Settling a held call failed.");
@@ -514,6 +522,72 @@ impl Link {
         };
         if let Err(e) = settled {
             tracing::debug!(error = %e, "Settling a relayed delivery failed.");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate_bus::{Address, Envelope, bus_topology, config::DEFAULT_AMQP_URL};
+
+    use super::*;
+    use crate::cli::bench::drive;
+
+    /// Polls `queue` until it holds `messages` ready ones.
+    async fn wait_for_ready(transport: &dyn tollgate_bus::Transport, queue: &str, messages: u32) {
+        let waited = tokio::time::timeout(Duration::from_secs(10), async {
+            while transport.inspect(queue).await.map(|i| i.messages).ok() != Some(messages) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(
+            waited.is_ok(),
+            "{queue} never held {messages} ready message(s)"
+        );
+    }
+
+    /// A held call whose reply never comes is given back (its ingress
+    /// delivery requeued) as soon as the relay stops, not after the 300 s
+    /// reply window: the bench would have killed the relay and lost its tally.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_held_call_without_a_reply_is_given_back_when_the_relay_stops() {
+        let url = std::env::var("TOLLGATE_AMQP_URL").unwrap_or_else(|_| DEFAULT_AMQP_URL.into());
+        let namespace = format!(
+            "tgt-relay-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let names = BusNames::new(&namespace);
+        let admin = drive::connect(&url, "relay-test").await.unwrap();
+        let mut topology = bus_topology::core(&names);
+        topology.merge(&bus_topology::service(&names, "echo"));
+        admin.declare(&topology).await.unwrap();
+
+        let checked = tokio::spawn({
+            let (admin, names) = (Arc::clone(&admin), names.clone());
+            async move {
+                let relay = Relay::start(&url, &names, 8, Some(4)).await.unwrap();
+                let request = Envelope::new(b"{}".to_vec()).with_reply_to("a-caller-queue");
+                let ingress = Address::new(names.ingress_exchange(), "echo.call");
+                admin.publish(&ingress, &request).await.unwrap();
+                // Held: its transient copy waits in the service queue, unanswered.
+                wait_for_ready(admin.as_ref(), &names.service_queue("echo"), 1).await;
+
+                let stopped = tokio::time::timeout(Duration::from_secs(10), relay.stop()).await;
+                let tally =
+                    stopped.expect("the relay waited out its held call instead of stopping");
+                assert_eq!(tally.requests, 1);
+                wait_for_ready(admin.as_ref(), names.ingress_queue(), 1).await;
+            }
+        })
+        .await;
+
+        // Deleted whether or not the checks passed.
+        topology.bindings.clear();
+        admin.delete(&topology).await.unwrap();
+        admin.close().await.unwrap();
+        if let Err(failed) = checked {
+            std::panic::resume_unwind(failed.into_panic());
         }
     }
 }

@@ -2,7 +2,7 @@
 //! message can be resolved, so an unauthorized caller never learns whether a
 //! route exists, and only a [`Resolved`] one can be delivered.
 
-use std::{sync::Arc, time::Instant};
+use std::sync::Arc;
 
 use crate::{
     registry::{RegistryTable, ServiceContract},
@@ -65,7 +65,7 @@ impl Resolve {
             let target = Arc::clone(&self.own);
             return Ok(Resolved { permit, target });
         }
-        match self.table.resolve(service, Instant::now()) {
+        match self.table.resolve(service) {
             Some(target) => Ok(Resolved { permit, target }),
             None => Err(Rejection::no_route(format!(
                 "no service `{service}` is registered"

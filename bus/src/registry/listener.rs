@@ -347,7 +347,7 @@ impl RegistryListener {
         transport: &dyn Transport,
     ) -> Result<(), TransportError> {
         if let Announcement::Register(r) | Announcement::Heartbeat(r) = announcement
-            && self.table.resolve(&r.service, Instant::now()).is_none()
+            && self.table.resolve(&r.service).is_none()
         {
             // The service's queue exists before the first message is routed to it.
             transport

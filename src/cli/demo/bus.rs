@@ -204,7 +204,7 @@ async fn wait_for_registrations(router: &RunningRouter, auth: &str) -> anyhow::R
             .iter()
             .map(|(s, _)| *s)
             .chain([auth])
-            .all(|s| router.registry.resolve(s, Instant::now()).is_some())
+            .all(|s| router.registry.resolve(s).is_some())
         {
             return Ok(());
         }

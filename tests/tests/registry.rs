@@ -117,14 +117,8 @@ async fn a_service_that_stops_heartbeating_leaves_routing(fx: &Fixture) {
     bus.stop().await;
 }
 
-/// A lapsed lease is not dropped at once: the router first asks services
-/// to announce (a `discover`, whose confirm also shows the broker is taking
-/// publishes — during an alarm it would not, and the router would hold every
-/// lease), and keeps the service routable for a short grace to answer.
-/// Without an answer it leaves.
-async fn a_lapsed_lease_asks_services_to_announce_before_the_service_leaves(fx: &Fixture) {
-    let bus = TestBus::start(fx).await;
-    let tr = fx.transport().as_ref();
+/// A queue that receives every announcement on the control exchange, subscribed.
+async fn control_tap(fx: &Fixture, bus: &TestBus) -> tollgate_bus::Subscription {
     let tap = fx.ns.name("control-tap");
     fx.declare(&Topology::new().queue(QueueSpec::classic(&tap)).bind(
         bus.names.control_exchange(),
@@ -133,19 +127,35 @@ async fn a_lapsed_lease_asks_services_to_announce_before_the_service_leaves(fx: 
     ))
     .await
     .unwrap();
-    let mut control = tr
+    fx.transport()
         .subscribe(&tap, SubscribeOptions::prefetch(16))
         .await
-        .unwrap();
-    register_for_a_second(&bus, tr).await;
+        .unwrap()
+}
+
+/// Waits for the next `discover` on `control`, skipping other announcements.
+async fn next_discover(control: &mut tollgate_bus::Subscription, what: &str) {
     loop {
-        let d = recv(&mut control, "the router's discover once the lease lapsed").await;
+        let d = recv(control, what).await;
         let announcement = Announcement::from_bytes(&d.envelope.payload).unwrap();
         d.ack().await.unwrap();
         if announcement == Announcement::Discover {
-            break;
+            return;
         }
     }
+}
+
+/// A lapsed lease is not dropped at once: the router first asks services
+/// to announce (a `discover`, whose confirm also shows the broker is taking
+/// publishes — during an alarm it would not, and the router would hold every
+/// lease), and keeps the service routable for a short grace to answer.
+/// Without an answer it leaves.
+async fn a_lapsed_lease_asks_services_to_announce_before_the_service_leaves(fx: &Fixture) {
+    let bus = TestBus::start(fx).await;
+    let tr = fx.transport().as_ref();
+    let mut control = control_tap(fx, &bus).await;
+    register_for_a_second(&bus, tr).await;
+    next_discover(&mut control, "the router's discover once the lease lapsed").await;
     assert!(
         bus.registry().resolve("inventory").is_some(),
         "the service stays routable while it may answer the discover"
@@ -155,8 +165,47 @@ async fn a_lapsed_lease_asks_services_to_announce_before_the_service_leaves(fx: 
     bus.stop().await;
 }
 
+/// Every lapse gets a `discover` of its own before its service leaves, also
+/// one that follows another service's probe within seconds (an alarm may
+/// have begun in between: without its own probe the router could not tell).
+async fn a_lapse_soon_after_another_probe_gets_its_own_discover(fx: &Fixture) {
+    let bus = TestBus::start(fx).await;
+    let tr = fx.transport().as_ref();
+    let mut control = control_tap(fx, &bus).await;
+    register_for_a_second(&bus, tr).await;
+    next_discover(&mut control, "inventory's lapse probe").await;
+
+    // `billing` registers for a second after that probe, and falls silent.
+    tr.publish(
+        &Address::new(bus.names.control_exchange(), ""),
+        &registration("billing", 1)
+            .to_envelope(Some(&bus.registration_token("billing-svc")))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    bus.wait_for(
+        || bus.registry().resolve("billing").is_some(),
+        "billing's registration",
+    )
+    .await;
+    next_discover(&mut control, "billing's own lapse probe").await;
+    assert!(
+        bus.registry().resolve("billing").is_some(),
+        "billing stays routable while it may answer its discover"
+    );
+    bus.wait_for(
+        || bus.registry().resolve("billing").is_none(),
+        "the unanswered billing to leave",
+    )
+    .await;
+    drop(control);
+    bus.stop().await;
+}
+
 tollgate_tests::on_both_transports!(
     unauthenticated_and_unauthorized_registrations_are_refused,
     a_service_that_stops_heartbeating_leaves_routing,
-    a_lapsed_lease_asks_services_to_announce_before_the_service_leaves
+    a_lapsed_lease_asks_services_to_announce_before_the_service_leaves,
+    a_lapse_soon_after_another_probe_gets_its_own_discover
 );

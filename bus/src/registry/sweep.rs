@@ -22,17 +22,11 @@ const PROBE_WAIT: Duration = Duration::from_secs(1);
 /// How long a service whose lease lapsed has to answer that `discover`.
 const LAPSE_GRACE: Duration = Duration::from_secs(3);
 
-/// At most one lapse probe per this long: a service that does not answer
-/// its `discover` leaves once its grace is over.
-const PROBE_EVERY: Duration = Duration::from_secs(10);
-
 /// What one sweep leaves to the next.
 #[derive(Debug, Default)]
 pub(super) struct Swept {
     /// The router was cut off from the broker, or held by it, at the last sweep.
     cut_off: bool,
-    /// When a lapse last sent a `discover`.
-    last_probe: Option<Instant>,
 }
 
 impl RegistryListener {
@@ -41,10 +35,11 @@ impl RegistryListener {
     /// service's heartbeat too), and just after: a missing heartbeat then
     /// says nothing of the services, so every lease is held and, once back,
     /// services are asked to announce. Before a lapsed lease is dropped the
-    /// router asks services to announce (`discover`): a confirm within
-    /// [`PROBE_WAIT`] shows the broker takes publishes, and the service gets
-    /// [`LAPSE_GRACE`] to answer; no confirm shows an alarm, and every
-    /// lease is held as for an outage.
+    /// router asks services to announce (`discover`), once per lapse: a
+    /// confirm within [`PROBE_WAIT`] shows the broker takes publishes, and
+    /// the service gets [`LAPSE_GRACE`] to answer; no confirm shows an
+    /// alarm, and every lease is held as for an outage. Only a lease that
+    /// ran out within a probe's hold, unanswered, is dropped.
     pub(super) async fn sweep(&self, transport: &dyn Transport, swept: &mut Swept) {
         let now = Instant::now();
         if !transport.is_connected() || transport.is_blocked() {
@@ -60,14 +55,10 @@ impl RegistryListener {
                 tracing::warn!(error = %e, "Cannot ask services to announce after an outage.");
             }
         }
-        let may_probe = swept
-            .last_probe
-            .is_none_or(|last| now.duration_since(last) >= PROBE_EVERY);
-        if may_probe && self.table.has_lapsed(now) {
-            swept.last_probe = Some(now);
-            // Held before asking, so the service stays routable while the
-            // `discover` and its answer travel.
-            self.table.hold_leases(now + PROBE_WAIT + LAPSE_GRACE);
+        if self.table.has_unasked_lapse(now) {
+            // Held (and noted as asked) before asking, so the service stays
+            // routable while the `discover` and its answer travel.
+            self.table.ask_all(now + PROBE_WAIT + LAPSE_GRACE);
             match tokio::time::timeout(PROBE_WAIT, self.discover(transport)).await {
                 Ok(Ok(())) => {
                     tracing::debug!("A lease lapsed: services asked to announce.");

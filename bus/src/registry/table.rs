@@ -62,10 +62,29 @@ pub enum Change {
     None,
 }
 
+/// One instance's lease.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    /// When it runs out.
+    until: Instant,
+    /// Asked to announce (a lapse probe's `discover`) since its last
+    /// heartbeat: once it runs out, it had its chance.
+    asked: bool,
+}
+
+impl Lease {
+    fn new(until: Instant) -> Self {
+        Self {
+            until,
+            asked: false,
+        }
+    }
+}
+
 struct Entry {
     contract: Arc<ServiceContract>,
-    /// Instance id → lease expiry.
-    instances: HashMap<String, Instant>,
+    /// Instance id → lease.
+    instances: HashMap<String, Lease>,
     /// Instances that check Ed25519 assertions (all that did not ask for HS256).
     ed25519_instances: HashSet<String>,
     last_heartbeat: SystemTime,
@@ -120,13 +139,13 @@ impl Entry {
     fn live_instances(&self, now: Instant) -> usize {
         self.instances
             .values()
-            .filter(|&&lease| lease > now)
+            .filter(|lease| lease.until > now)
             .count()
     }
 
     /// Whether any instance's lease runs past `now`.
     fn is_live(&self, now: Instant) -> bool {
-        self.instances.values().any(|&lease| lease > now)
+        self.instances.values().any(|lease| lease.until > now)
     }
 }
 
@@ -158,7 +177,7 @@ impl RegistryTable {
     }
 
     fn register(&self, r: &Registration, now: Instant) -> Change {
-        let lease = now + r.ttl();
+        let lease = Lease::new(now + r.ttl());
         let Some(codec) = Codec::from_content_type(&r.content_type) else {
             // The listener refuses these before they get here.
             tracing::warn!(service = %r.service, content_type = %r.content_type, "Registration with an unsupported content type ignored.");
@@ -240,19 +259,40 @@ impl RegistryTable {
     /// Extends every lease to run at least until `until`: while a router is
     /// cut off from the broker it hears no heartbeat, so their absence says
     /// nothing of the services, and once it is back they need time to
-    /// announce again.
+    /// announce again. A `discover` sent before may not have reached them
+    /// either: a lease that runs out after this hold is probed again.
     pub fn hold_leases(&self, until: Instant) {
+        self.each_lease(|lease| {
+            lease.until = lease.until.max(until);
+            lease.asked = false;
+        });
+    }
+
+    /// Holds every lease until `until`, as [`hold_leases`](Self::hold_leases),
+    /// and notes that every instance was asked to announce: a lapse probe
+    /// sends its `discover`.
+    pub fn ask_all(&self, until: Instant) {
+        self.each_lease(|lease| {
+            lease.until = lease.until.max(until);
+            lease.asked = true;
+        });
+    }
+
+    fn each_lease(&self, mut f: impl FnMut(&mut Lease)) {
         for entry in self.entries.write().values_mut() {
-            for lease in entry.instances.values_mut() {
-                *lease = (*lease).max(until);
-            }
+            entry.instances.values_mut().for_each(&mut f);
         }
     }
 
-    /// Whether some service has no live instance left (its next sweep would
-    /// drop it).
-    pub fn has_lapsed(&self, now: Instant) -> bool {
-        self.entries.read().values().any(|e| !e.is_live(now))
+    /// Whether some instance's lease ran out by `now` without it being
+    /// asked to announce since its last heartbeat: a lapse no probe has
+    /// covered yet.
+    pub fn has_unasked_lapse(&self, now: Instant) -> bool {
+        self.entries.read().values().any(|e| {
+            e.instances
+                .values()
+                .any(|lease| lease.until <= now && !lease.asked)
+        })
     }
 
     /// Drops expired instances and services without any; returns the services that left.
@@ -260,7 +300,7 @@ impl RegistryTable {
         let mut entries = self.entries.write();
         let mut gone = Vec::new();
         entries.retain(|name, entry| {
-            entry.instances.retain(|_, lease| *lease > now);
+            entry.instances.retain(|_, lease| lease.until > now);
             entry.forget_gone_instances();
             let keep = !entry.instances.is_empty();
             if !keep {
@@ -334,7 +374,7 @@ mod tests {
         );
         assert_eq!(t.resolve("orders").unwrap().format.schema_version, "2");
         let later = now + Duration::from_secs(11);
-        assert!(t.has_lapsed(later));
+        assert!(t.has_unasked_lapse(later));
         // Routable until the sweep lets it go, not until the clock passes.
         assert!(t.resolve("orders").is_some());
         assert_eq!(
@@ -425,6 +465,30 @@ mod tests {
         t.apply(&reg("orders", "a", "1", 10), now);
         t.apply(&reg("orders", "b", "2", 10), now);
         assert_eq!(t.resolve("orders").unwrap().format.schema_version, "2");
+    }
+
+    #[test]
+    fn a_lapse_is_probed_once_per_heartbeat() {
+        let t = RegistryTable::new();
+        let now = Instant::now();
+        t.apply(&reg("dead", "d", "1", 1), now);
+        let probe = now + Duration::from_secs(2);
+        assert!(t.has_unasked_lapse(probe));
+        // The probe asks every instance and holds its lease for the grace.
+        let held = probe + Duration::from_secs(4);
+        t.ask_all(held);
+        assert!(!t.has_unasked_lapse(probe));
+        // `other` registers after the probe with a shorter lease than its hold.
+        t.apply(&reg("other", "o", "1", 1), probe + Duration::from_secs(1));
+        // It runs out unasked: a lapse of its own, though `dead` was probed.
+        let later = probe + Duration::from_secs(3);
+        assert!(t.has_unasked_lapse(later));
+        // `dead`, asked and silent, goes once its hold is over; its heartbeat
+        // would have made it unasked again.
+        t.ask_all(later + Duration::from_secs(4));
+        assert_eq!(t.expire(held + Duration::from_secs(5)).len(), 2);
+        t.apply(&reg("back", "b", "1", 1), later);
+        assert!(t.has_unasked_lapse(later + Duration::from_secs(2)));
     }
 
     #[test]

@@ -39,7 +39,7 @@ impl RegistryListener {
     /// confirm within [`PROBE_WAIT`] shows the broker takes publishes, and
     /// the service gets [`LAPSE_GRACE`] to answer; no confirm shows an
     /// alarm, and every lease is held as for an outage. Only a lease that
-    /// ran out within a probe's hold, unanswered, is dropped.
+    /// ran out after its instance was asked, unanswered, is dropped.
     pub(super) async fn sweep(&self, transport: &dyn Transport, swept: &mut Swept) {
         let now = Instant::now();
         if !transport.is_connected() || transport.is_blocked() {

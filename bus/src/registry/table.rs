@@ -262,25 +262,23 @@ impl RegistryTable {
     /// announce again. A `discover` sent before may not have reached them
     /// either: a lease that runs out after this hold is probed again.
     pub fn hold_leases(&self, until: Instant) {
-        self.each_lease(|lease| {
-            lease.until = lease.until.max(until);
-            lease.asked = false;
-        });
+        self.hold(until, false);
     }
 
     /// Holds every lease until `until`, as [`hold_leases`](Self::hold_leases),
     /// and notes that every instance was asked to announce: a lapse probe
     /// sends its `discover`.
     pub fn ask_all(&self, until: Instant) {
-        self.each_lease(|lease| {
-            lease.until = lease.until.max(until);
-            lease.asked = true;
-        });
+        self.hold(until, true);
     }
 
-    fn each_lease(&self, mut f: impl FnMut(&mut Lease)) {
+    /// Every lease runs at least until `until`, each instance `asked` or not.
+    fn hold(&self, until: Instant, asked: bool) {
         for entry in self.entries.write().values_mut() {
-            entry.instances.values_mut().for_each(&mut f);
+            for lease in entry.instances.values_mut() {
+                lease.until = lease.until.max(until);
+                lease.asked = asked;
+            }
         }
     }
 

@@ -28,22 +28,21 @@ fn registration(service: &str, ttl_secs: u64) -> Announcement {
     })
 }
 
-/// Registers `inventory` with a lease of one second, which nothing renews.
-async fn register_for_a_second(bus: &TestBus, tr: &dyn Transport) {
-    let token = bus.registration_token("inventory-svc");
+/// Registers `service` as `account` with a lease of one second, which
+/// nothing renews.
+async fn register_for_a_second(bus: &TestBus, tr: &dyn Transport, service: &str, account: &str) {
+    let token = bus.registration_token(account);
     tr.publish(
         &Address::new(bus.names.control_exchange(), ""),
-        &registration("inventory", 1)
-            .to_envelope(Some(&token))
-            .unwrap(),
+        &registration(service, 1).to_envelope(Some(&token)).unwrap(),
     )
     .await
     .unwrap();
 }
 
-/// Waits until `inventory` no longer resolves.
-async fn wait_until_gone(bus: &TestBus, what: &str) {
-    bus.wait_for(|| bus.registry().resolve("inventory").is_none(), what)
+/// Waits until `service` no longer resolves.
+async fn wait_until_gone(bus: &TestBus, service: &str, what: &str) {
+    bus.wait_for(|| bus.registry().resolve(service).is_none(), what)
         .await;
 }
 
@@ -90,13 +89,9 @@ async fn unauthenticated_and_unauthorized_registrations_are_refused(fx: &Fixture
 async fn a_service_that_stops_heartbeating_leaves_routing(fx: &Fixture) {
     let bus = TestBus::start(fx).await;
     let tr = fx.transport().as_ref();
-    register_for_a_second(&bus, tr).await;
-    bus.wait_for(
-        || bus.registry().resolve("inventory").is_some(),
-        "the registration",
-    )
-    .await;
-    wait_until_gone(&bus, "the lease to expire").await;
+    register_for_a_second(&bus, tr, "inventory", "inventory-svc").await;
+    bus.wait_registered("inventory").await;
+    wait_until_gone(&bus, "inventory", "the lease to expire").await;
 
     let (caller_q, mut replies) = bus.caller_queue(tr).await;
     let request = bus.request(&json!({}), Some(&bus.token("web")), Some(&caller_q));
@@ -154,13 +149,13 @@ async fn a_lapsed_lease_asks_services_to_announce_before_the_service_leaves(fx: 
     let bus = TestBus::start(fx).await;
     let tr = fx.transport().as_ref();
     let mut control = control_tap(fx, &bus).await;
-    register_for_a_second(&bus, tr).await;
+    register_for_a_second(&bus, tr, "inventory", "inventory-svc").await;
     next_discover(&mut control, "the router's discover once the lease lapsed").await;
     assert!(
         bus.registry().resolve("inventory").is_some(),
         "the service stays routable while it may answer the discover"
     );
-    wait_until_gone(&bus, "the unanswered service to leave").await;
+    wait_until_gone(&bus, "inventory", "the unanswered service to leave").await;
     drop(control);
     bus.stop().await;
 }
@@ -172,33 +167,18 @@ async fn a_lapse_soon_after_another_probe_gets_its_own_discover(fx: &Fixture) {
     let bus = TestBus::start(fx).await;
     let tr = fx.transport().as_ref();
     let mut control = control_tap(fx, &bus).await;
-    register_for_a_second(&bus, tr).await;
+    register_for_a_second(&bus, tr, "inventory", "inventory-svc").await;
     next_discover(&mut control, "inventory's lapse probe").await;
 
     // `billing` registers for a second after that probe, and falls silent.
-    tr.publish(
-        &Address::new(bus.names.control_exchange(), ""),
-        &registration("billing", 1)
-            .to_envelope(Some(&bus.registration_token("billing-svc")))
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-    bus.wait_for(
-        || bus.registry().resolve("billing").is_some(),
-        "billing's registration",
-    )
-    .await;
+    register_for_a_second(&bus, tr, "billing", "billing-svc").await;
+    bus.wait_registered("billing").await;
     next_discover(&mut control, "billing's own lapse probe").await;
     assert!(
         bus.registry().resolve("billing").is_some(),
         "billing stays routable while it may answer its discover"
     );
-    bus.wait_for(
-        || bus.registry().resolve("billing").is_none(),
-        "the unanswered billing to leave",
-    )
-    .await;
+    wait_until_gone(&bus, "billing", "the unanswered billing to leave").await;
     drop(control);
     bus.stop().await;
 }

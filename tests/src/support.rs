@@ -22,7 +22,7 @@ mod tap;
 mod wait;
 
 pub use binary::{example_binary, tollgate_binary};
-pub use broker::{DEFAULT_AMQP_URL, amqp_url, await_broker, broker_addr};
+pub use broker::{DEFAULT_AMQP_URL, amqp_url, await_broker, await_bus_broker, broker_addr};
 pub use broker_ctl::{MemoryAlarm, StoppedBroker, rabbitmqctl};
 pub use bus::{CALLERS, REGISTRATION_AUDIENCE, SERVICE_ACCOUNTS, TestBus, now};
 pub use central::{CentralBus, PASSWORD, central_toml};

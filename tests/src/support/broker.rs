@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tollgate_bus::{AmqpConfig, AmqpTransport, TransportError};
+use tollgate_bus::{AmqpConfig, AmqpTransport, BusNames, TransportError};
 
 /// Default broker of the test machines.
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -30,7 +30,27 @@ pub fn broker_addr() -> String {
 /// # Panics
 /// When the broker does not answer in time: `scripts/test` starts it first.
 pub async fn await_broker(connection_name: &str) -> AmqpTransport {
-    let config = AmqpConfig::new(amqp_url()).with_connection_name(connection_name);
+    await_broker_with(AmqpConfig::new(amqp_url()).with_connection_name(connection_name)).await
+}
+
+/// Connects a transport for the bus of namespace `ns` as `tollgate serve`
+/// does: misattributed returns are rescued into the bus's poison queue
+/// (`transport::amqp::returns`), which its router cleans into `<ns>.dead`.
+///
+/// # Panics
+/// As [`await_broker`].
+pub async fn await_bus_broker(ns: &str) -> AmqpTransport {
+    let rescue = BusNames::new(ns).poison_queue().to_owned();
+    await_broker_with(
+        AmqpConfig::new(amqp_url())
+            .with_connection_name(ns)
+            .with_return_rescue(rescue),
+    )
+    .await
+}
+
+/// Connects with `config`, retrying with backoff for up to 30 s.
+async fn await_broker_with(config: AmqpConfig) -> AmqpTransport {
     let mut backoff = Duration::from_millis(100);
     let mut waited = Duration::ZERO;
     loop {

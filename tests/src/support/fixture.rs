@@ -11,7 +11,7 @@ use std::{
 use parking_lot::Mutex;
 use tollgate_bus::{MemoryBroker, Topology, Transport, TransportError};
 
-use super::{Namespace, await_broker};
+use super::{Namespace, await_broker, await_bus_broker};
 
 enum Kind {
     Memory(MemoryBroker),
@@ -40,7 +40,7 @@ impl Fixture {
     /// A fixture on the shared RabbitMQ.
     pub async fn amqp() -> Self {
         let ns = Namespace::random();
-        let transport: Arc<dyn Transport> = Arc::new(await_broker(ns.prefix()).await);
+        let transport: Arc<dyn Transport> = Arc::new(await_bus_broker(ns.prefix()).await);
         let mut fx = Self::with(Kind::Amqp, transport);
         fx.ns = ns;
         fx
@@ -56,16 +56,17 @@ impl Fixture {
         }
     }
 
-    /// The first connection.
+    /// The first connection (on RabbitMQ, set up as `tollgate serve` sets
+    /// up a router's: see [`await_bus_broker`]).
     pub fn transport(&self) -> &Arc<dyn Transport> {
         &self.transport
     }
 
-    /// Another connection to the same broker.
+    /// Another connection to the same broker, set up as the first.
     pub async fn connect(&self) -> Arc<dyn Transport> {
         match &self.kind {
             Kind::Memory(broker) => Arc::new(broker.connect()),
-            Kind::Amqp => Arc::new(await_broker(self.ns.prefix()).await),
+            Kind::Amqp => Arc::new(await_bus_broker(self.ns.prefix()).await),
         }
     }
 

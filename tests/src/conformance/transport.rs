@@ -35,6 +35,7 @@ macro_rules! transport_conformance {
                 rejected_without_requeue_reaches_dead_letter,
                 rejected_with_requeue_is_redelivered,
                 unacked_is_redelivered_when_consumer_goes_away,
+                dropping_subscriptions_leaves_the_connection_s_others_alone,
                 prefetch_bounds_in_flight,
                 single_active_consumer_takes_every_message,
                 reply_to_reaches_the_caller,
@@ -456,6 +457,60 @@ pub async fn unacked_is_redelivered_when_consumer_goes_away(fx: &Fixture) {
     }
     bodies.sort();
     assert_eq!(bodies, ["m0", "m1", "m2"]);
+}
+
+/// How many subscriptions [`dropping_subscriptions_leaves_the_connection_s_others_alone`]
+/// opens and drops: enough for a race between a consumer's cancel and its
+/// channel's close to show.
+const DROPPED_SUBSCRIPTIONS: usize = 300;
+
+/// Subscriptions come and go on a connection (a caller's reply queue, a
+/// service stopped in a process that goes on) without disturbing the others
+/// on it: a delivery held by another subscription meanwhile is still
+/// settled, and nothing it holds comes again.
+pub async fn dropping_subscriptions_leaves_the_connection_s_others_alone(fx: &Fixture) {
+    let (kept, passing) = (
+        plain_queue(fx, "kept").await,
+        plain_queue(fx, "passing").await,
+    );
+    let tr = fx.transport();
+    tr.publish(&Address::queue(&kept), &Envelope::new("held"))
+        .await
+        .expect("publish");
+    let mut sub = tr
+        .subscribe(&kept, SubscribeOptions::prefetch(10))
+        .await
+        .expect("subscribe");
+    let held = recv(&mut sub, "the held delivery").await;
+    for i in 0..DROPPED_SUBSCRIPTIONS {
+        tr.publish(&Address::queue(&passing), &Envelope::new(format!("p{i}")))
+            .await
+            .expect("publish to the passing queue");
+        let mut passing_sub = tr
+            .subscribe(&passing, SubscribeOptions::prefetch(1))
+            .await
+            .expect("subscribe to the passing queue");
+        // Taken and acked on some rounds, left unacked (requeued by the
+        // drop) on others, as subscriptions end in real life.
+        if i % 2 == 0 {
+            recv(&mut passing_sub, "a passing delivery")
+                .await
+                .ack()
+                .await
+                .expect("ack a passing delivery");
+        }
+        drop(passing_sub);
+    }
+    held.ack()
+        .await
+        .expect("the held delivery is still settled: its channel lived on");
+    tr.publish(&Address::queue(&kept), &Envelope::new("after"))
+        .await
+        .expect("publish");
+    let next = recv(&mut sub, "the next delivery").await;
+    assert_eq!(body(&next), b"after", "the held delivery came again");
+    assert!(!next.info.redelivered);
+    next.ack().await.expect("ack");
 }
 
 /// No more than `prefetch` deliveries are unsettled at once.

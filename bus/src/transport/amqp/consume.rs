@@ -113,8 +113,8 @@ impl Live {
                 }
                 None => true,
             };
-            if let Some((channel, _)) = self.current.take() {
-                close(channel).await;
+            if let Some((channel, consumer)) = self.current.take() {
+                close(channel, consumer).await;
             }
             if !lost || self.connector.is_closed() {
                 return None;
@@ -146,23 +146,34 @@ impl Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
-        let Some((channel, _)) = self.current.take() else {
+        let Some((channel, consumer)) = self.current.take() else {
             return;
         };
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn(close(channel))),
+            Ok(runtime) => drop(runtime.spawn(close(channel, consumer))),
             // No runtime left: the connection's end closes the channel.
-            Err(_) => drop(channel),
+            Err(_) => drop((channel, consumer)),
         }
     }
 }
 
-async fn close(channel: Channel) {
+/// Closes a consumer's channel (the broker cancels its consumer and requeues
+/// what it held), and only then drops lapin's consumer.
+///
+/// Dropping an active lapin consumer sends `basic.cancel` from lapin's own
+/// task, which races the channel's close: after the close it is a frame on a
+/// closing channel, and lapin (4.12) then shuts the whole connection down —
+/// every other consumer and publish on it with it (RabbitMQ, when the cancel
+/// does reach it after the close, does the same: `CHANNEL_ERROR`, "expected
+/// 'channel.open'"). Once its channel is closed, the consumer is no longer
+/// active and its drop sends nothing.
+async fn close(channel: Channel, consumer: Consumer) {
     if channel.status().connected()
         && let Err(e) = channel.close(200, "consumer done".into()).await
     {
         tracing::debug!(error = %e, "Consumer channel already closed.");
     }
+    drop(consumer);
 }
 
 /// How long settling a delivery may take: an ack on a connection that is

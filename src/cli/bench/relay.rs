@@ -528,23 +528,23 @@ impl Link {
 
 #[cfg(test)]
 mod tests {
-    use tollgate_bus::{Address, Envelope, bus_topology, config::DEFAULT_AMQP_URL};
+    use std::panic::AssertUnwindSafe;
+
+    use futures_util::FutureExt as _;
+    use tollgate_bus::{Address, Envelope, bus_topology};
+    use tollgate_tests::support::{Namespace, amqp_url, wait_until};
 
     use super::*;
     use crate::cli::bench::drive;
 
-    /// Polls `queue` until it holds `messages` ready ones.
+    /// Waits until `queue` holds `messages` ready ones.
     async fn wait_for_ready(transport: &dyn tollgate_bus::Transport, queue: &str, messages: u32) {
-        let waited = tokio::time::timeout(Duration::from_secs(10), async {
-            while transport.inspect(queue).await.map(|i| i.messages).ok() != Some(messages) {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
+        wait_until(
+            &format!("{queue} to hold {messages} ready message(s)"),
+            Duration::from_secs(10),
+            async || transport.inspect(queue).await.map(|i| i.messages).ok() == Some(messages),
+        )
         .await;
-        assert!(
-            waited.is_ok(),
-            "{queue} never held {messages} ready message(s)"
-        );
     }
 
     /// A held call whose reply never comes is given back (its ingress
@@ -552,34 +552,27 @@ mod tests {
     /// reply window: the bench would have killed the relay and lost its tally.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_held_call_without_a_reply_is_given_back_when_the_relay_stops() {
-        let url = std::env::var("TOLLGATE_AMQP_URL").unwrap_or_else(|_| DEFAULT_AMQP_URL.into());
-        let namespace = format!(
-            "tgt-relay-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        let names = BusNames::new(&namespace);
+        let url = amqp_url();
+        let names = BusNames::new(Namespace::random().prefix());
         let admin = drive::connect(&url, "relay-test").await.unwrap();
         let mut topology = bus_topology::core(&names);
         topology.merge(&bus_topology::service(&names, "echo"));
         admin.declare(&topology).await.unwrap();
 
-        let checked = tokio::spawn({
-            let (admin, names) = (Arc::clone(&admin), names.clone());
-            async move {
-                let relay = Relay::start(&url, &names, 8, Some(4)).await.unwrap();
-                let request = Envelope::new(b"{}".to_vec()).with_reply_to("a-caller-queue");
-                let ingress = Address::new(names.ingress_exchange(), "echo.call");
-                admin.publish(&ingress, &request).await.unwrap();
-                // Held: its transient copy waits in the service queue, unanswered.
-                wait_for_ready(admin.as_ref(), &names.service_queue("echo"), 1).await;
+        let checked = AssertUnwindSafe(async {
+            let relay = Relay::start(&url, &names, 8, Some(4)).await.unwrap();
+            let request = Envelope::new(b"{}".to_vec()).with_reply_to("a-caller-queue");
+            let ingress = Address::new(names.ingress_exchange(), "echo.call");
+            admin.publish(&ingress, &request).await.unwrap();
+            // Held: its transient copy waits in the service queue, unanswered.
+            wait_for_ready(admin.as_ref(), &names.service_queue("echo"), 1).await;
 
-                let stopped = tokio::time::timeout(Duration::from_secs(10), relay.stop()).await;
-                let tally =
-                    stopped.expect("the relay waited out its held call instead of stopping");
-                assert_eq!(tally.requests, 1);
-                wait_for_ready(admin.as_ref(), names.ingress_queue(), 1).await;
-            }
+            let stopped = tokio::time::timeout(Duration::from_secs(10), relay.stop()).await;
+            let tally = stopped.expect("the relay waited out its held call instead of stopping");
+            assert_eq!(tally.requests, 1);
+            wait_for_ready(admin.as_ref(), names.ingress_queue(), 1).await;
         })
+        .catch_unwind()
         .await;
 
         // Deleted whether or not the checks passed.
@@ -587,7 +580,7 @@ mod tests {
         admin.delete(&topology).await.unwrap();
         admin.close().await.unwrap();
         if let Err(failed) = checked {
-            std::panic::resume_unwind(failed.into_panic());
+            std::panic::resume_unwind(failed);
         }
     }
 }

@@ -94,14 +94,6 @@ pub fn core(names: &BusNames) -> Topology {
                 .max_length(bounds.max_length, Overflow::DropHead)
                 .max_length_bytes(bounds.max_length_bytes, Overflow::DropHead),
         )
-        // Requests whose assertion expired while they waited for their
-        // service, handed back by it: one router at a time re-admits them, so
-        // its record of what it re-admitted catches a replay.
-        .queue(
-            QueueSpec::durable(names.readmit_queue(), kind, DELIVERY_LIMIT)
-                .single_active_consumer()
-                .dead_letter_to(dlx, None),
-        )
         .bind(ingress_x, ingress_q, "#")
         .bind(dlx, names.poison_queue(), "")
 }

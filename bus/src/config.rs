@@ -166,9 +166,10 @@ pub struct RouterSection {
     pub reply_timeout_secs: u64,
     /// Oldest request, in seconds from its bus assertion, that a router
     /// re-admits when its service hands it back because it waited longer
-    /// than an assertion lives (0–2592000; default 0: none, recorded
-    /// `stale`). Turning it on accepts one more replay of a captured
-    /// delivery within that age (README, "Backlogs older than an assertion").
+    /// than an assertion lives (0–2592000; default 86400, a day; 0: none,
+    /// recorded `stale`). Only requests the broker vouches a router
+    /// delivered and its service never took are re-admitted (README,
+    /// "Backlogs older than an assertion").
     pub readmit_max_age_secs: u64,
     /// Calls a router holds at once (`TOLLGATE_HOLD_CALLS`): the ingress
     /// delivery of a call stays unacked until its reply has passed the
@@ -242,12 +243,15 @@ impl Default for RegistrySection {
     }
 }
 
+/// How old a request the routers re-admit by default: a day.
+pub const DEFAULT_READMIT_MAX_AGE_SECS: u64 = 86_400;
+
 impl Default for RouterSection {
     fn default() -> Self {
         Self {
             prefetch: 256,
             reply_timeout_secs: crate::reply_context::DEFAULT_REPLY_TIMEOUT_SECS,
-            readmit_max_age_secs: 0,
+            readmit_max_age_secs: DEFAULT_READMIT_MAX_AGE_SECS,
             hold_calls: None,
         }
     }

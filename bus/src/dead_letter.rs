@@ -118,6 +118,7 @@ pub fn copy_of(
         payload,
         delivery_mode: Hop::DeadLetter.delivery_mode(),
         expiration: None,
+        user_id: None,
     };
     if let Err(e) = copy.check_wire() {
         // Only a property can be at fault (the headers are bounded above):

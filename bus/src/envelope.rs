@@ -31,6 +31,15 @@ pub struct Envelope {
     /// `expired` where the queue has a dead-letter exchange (AMQP
     /// `expiration`); `None`: as long as the queue keeps its messages.
     pub expiration: Option<Duration>,
+    /// The broker user that published it (AMQP `user_id`). The broker checks
+    /// it against the publisher's login, so on a received message it names
+    /// who published it, or is `None`. On publish a transport sends it only
+    /// when it names the transport's own user ([`crate::Transport::user`]);
+    /// a message relayed from another publisher never claims to be theirs.
+    /// The router names itself on the requests it delivers: the broker then
+    /// vouches that such a request came from a router (see README, "Backlogs
+    /// older than an assertion").
+    pub user_id: Option<String>,
 }
 
 /// Whether the broker writes a message to disk (AMQP `delivery_mode` 2 or 1).
@@ -69,6 +78,7 @@ impl Envelope {
             payload: payload.into(),
             delivery_mode: DeliveryMode::Persistent,
             expiration: None,
+            user_id: None,
         }
     }
 

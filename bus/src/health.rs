@@ -27,9 +27,6 @@ pub enum Check {
     Replies,
     /// The poison queue (the broker's own dead letters) has an active consumer.
     Poison,
-    /// The re-admission queue is consumed (by this router or, one at a
-    /// time, another).
-    Readmit,
     /// The registry listener consumes the control queue.
     Registry,
 }
@@ -41,7 +38,6 @@ pub struct Health {
     ingress: AtomicBool,
     replies: AtomicBool,
     poison: AtomicBool,
-    readmit: AtomicBool,
     registry: AtomicBool,
     draining: AtomicBool,
     /// A loop ended on its own (not by shutdown): the process needs a restart.
@@ -63,8 +59,6 @@ pub struct Readiness {
     pub replies: bool,
     /// The poison queue is consumed.
     pub poison: bool,
-    /// The re-admission queue is consumed.
-    pub readmit: bool,
     /// The registry listener runs.
     pub registry: bool,
     /// The transport is connected to the broker (false while it reconnects:
@@ -113,12 +107,11 @@ impl Health {
     /// Which checks pass, and whether the router takes traffic.
     pub fn readiness(&self) -> Readiness {
         let passes = |check| self.flag(check).load(Ordering::SeqCst);
-        let (topology, ingress, replies, poison, readmit, registry) = (
+        let (topology, ingress, replies, poison, registry) = (
             passes(Check::Topology),
             passes(Check::Ingress),
             passes(Check::Replies),
             passes(Check::Poison),
-            passes(Check::Readmit),
             passes(Check::Registry),
         );
         let draining = self.draining.load(Ordering::SeqCst);
@@ -132,7 +125,6 @@ impl Health {
                 && ingress
                 && replies
                 && poison
-                && readmit
                 && registry
                 && broker
                 && !draining
@@ -141,7 +133,6 @@ impl Health {
             ingress,
             replies,
             poison,
-            readmit,
             registry,
             broker,
             draining,
@@ -154,7 +145,6 @@ impl Health {
             Check::Ingress => &self.ingress,
             Check::Replies => &self.replies,
             Check::Poison => &self.poison,
-            Check::Readmit => &self.readmit,
             Check::Registry => &self.registry,
         }
     }
@@ -172,7 +162,6 @@ mod tests {
             Check::Ingress,
             Check::Replies,
             Check::Poison,
-            Check::Readmit,
             Check::Registry,
         ] {
             health.set(check, true);

@@ -21,7 +21,6 @@ pub struct BusNames {
     dlx: String,
     dead: String,
     poison: String,
-    readmit: String,
     replies: String,
     control: String,
     caller_prefix: String,
@@ -42,7 +41,6 @@ impl BusNames {
             dlx: format!("{ns}.dlx"),
             dead: format!("{ns}.dead"),
             poison: format!("{ns}.poison"),
-            readmit: format!("{ns}.readmit"),
             replies: format!("{ns}.replies"),
             control: format!("{ns}.control"),
             caller_prefix: format!("{ns}.caller."),
@@ -118,13 +116,6 @@ impl BusNames {
     /// copies in the dead-letter queue.
     pub fn poison_queue(&self) -> &str {
         &self.poison
-    }
-
-    /// Queue services hand a request back to when it waited longer than its
-    /// bus assertion lives; one router at a time (single active consumer)
-    /// checks and re-admits it.
-    pub fn readmit_queue(&self) -> &str {
-        &self.readmit
     }
 
     /// Queue services reply to; the routers translate and forward replies from it.

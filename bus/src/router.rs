@@ -297,6 +297,8 @@ impl Router {
             Arc::clone(&transport),
             s.names.clone(),
             bounds,
+            readmitter,
+            held.clone(),
         ));
         let options = SubscribeOptions::prefetch(s.prefetch);
         let ingress = consume::Consumer {
@@ -315,7 +317,7 @@ impl Router {
         };
         let poison = consume::Consumer {
             queue: s.names.poison_queue().to_owned(),
-            options: options.clone(),
+            options,
             check: Check::Poison,
             ..ingress.clone()
         };
@@ -325,18 +327,11 @@ impl Router {
             own: Some(own_replies),
             ..ingress.clone()
         });
-        let readmit = consume::Consumer {
-            queue: s.names.readmit_queue().to_owned(),
-            options,
-            check: Check::Readmit,
-            ..ingress.clone()
-        };
         // All subscribe now, so `start` fails when a queue cannot be consumed.
-        let (ingress_sub, replies_sub, poison_sub, readmit_sub) = (
+        let (ingress_sub, replies_sub, poison_sub) = (
             ingress.subscribe().await?,
             replies.subscribe().await?,
             poison.subscribe().await?,
-            readmit.subscribe().await?,
         );
         let held_replies = match held_replies {
             Some(consumer) => {
@@ -367,13 +362,9 @@ impl Router {
             let forwarder = Arc::clone(&forwarder);
             async move { forwarder.forward(d).await }
         });
-        let poison = poison.keep_consuming(poison_sub, shutdown.clone(), move |d| {
+        let poison = poison.keep_consuming(poison_sub, shutdown, move |d| {
             let cleaner = Arc::clone(&cleaner);
             async move { cleaner.clean(d).await }
-        });
-        let readmit = readmit.keep_consuming(readmit_sub, shutdown, move |d| {
-            let readmitter = Arc::clone(&readmitter);
-            async move { readmitter.readmit(d).await }
         });
         tracing::info!(instance = %s.instance, namespace = %s.names.namespace(), "Router started.");
         Ok(RunningRouter {
@@ -388,7 +379,6 @@ impl Router {
                 tokio::spawn(ingress),
                 tokio::spawn(replies),
                 tokio::spawn(poison),
-                tokio::spawn(readmit),
             ]
             .into_iter()
             .chain(held_replies.map(tokio::spawn))

@@ -76,6 +76,11 @@ pub trait Transport: Send + Sync + 'static {
     fn is_blocked(&self) -> bool {
         false
     }
+
+    /// The broker user this connection logged in as, when it logged in by
+    /// name (not by a TLS certificate: `auth_mechanism=external`): the only
+    /// [`Envelope::user_id`] its publishes carry (none without one).
+    fn user(&self) -> Option<&str>;
 }
 
 /// Settles one delivery; implemented by each transport.

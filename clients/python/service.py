@@ -7,11 +7,14 @@ behind the router: declares its queue and control queue, registers with a
 registration token it signs itself and waits for a router's acceptance,
 heartbeats, verifies the bus assertion of every message with the bus's
 public key (Ed25519) or its own service secret (HS256), refuses a message that did not pass the bus (an error reply to a
-queue provably the sender's, a dead-letter copy), answers through
-`<ns>.replies` with the reply context, and deregisters on SIGTERM.
+queue provably the sender's, a dead-letter copy), hands a message whose
+assertion expired while it waited back to the routers (a reject without
+requeue: they re-admit it), answers through `<ns>.replies` with the reply
+context, and deregisters on SIGTERM.
 
 It prints one JSON line per event: {"event": "ready", ...} once admitted,
-{"event": "refused", ...} for each message it refused, {"event": "stopped"}.
+{"event": "refused", ...} for each message it refused, {"event":
+"handed_back", ...} for each it handed back, {"event": "stopped"}.
 
     clients/python/.venv/bin/python clients/python/service.py --namespace tollgate \\
         --service calc --consumer calc-svc --kid calc-svc-k1 --secret-base64 ... \\
@@ -60,6 +63,12 @@ class NotFromBus(Exception):
     def __init__(self, detail):
         super().__init__(detail)
         self.detail = detail
+
+
+class Outlived(Exception):
+    """A genuine bus assertion for this message that expired while it waited
+    in the queue: the message goes back to the routers (a reject without
+    requeue), which re-admit it with a fresh one."""
 
 
 class Service:
@@ -192,24 +201,38 @@ class Service:
                 key, algorithm = self.bus_secret, "HS256"
             else:
                 raise NotFromBus("algorithm_or_typ")
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=[algorithm],
-                issuer=ASSERTION_ISSUER,
-                leeway=ASSERTION_LEEWAY_SECS,
-                options={"require": ["exp", "iss"]},
-            )
+
+            def decode(**check):
+                return jwt.decode(
+                    token,
+                    key,
+                    algorithms=[algorithm],
+                    issuer=ASSERTION_ISSUER,
+                    leeway=ASSERTION_LEEWAY_SECS,
+                    options={"require": ["exp", "iss"], **check},
+                )
+
+            try:
+                claims, outlived = decode(), False
+            except jwt.ExpiredSignatureError:
+                # Signed by the bus, only too old: checked as issued below.
+                claims, outlived = decode(verify_exp=False), True
         except jwt.InvalidTokenError as e:
             raise NotFromBus(type(e).__name__) from e
         if claims.get("route") != route or claims.get("mid") != properties.message_id:
             raise NotFromBus("claims_invalid")
+        if outlived:
+            raise Outlived()
         return method, claims
 
     def on_request(self, channel, method, properties, body):
         headers = properties.headers or {}
         try:
             name, caller = self.verify(properties, headers)
+        except Outlived:
+            channel.basic_reject(method.delivery_tag, requeue=False)
+            emit("handed_back", message_id=properties.message_id)
+            return
         except NotFromBus as refused:
             self.refuse(properties, headers, body, refused.detail)
             channel.basic_ack(method.delivery_tag)

@@ -55,6 +55,11 @@ pub(crate) enum Settlement {
         /// Wait before requeueing, so a failing broker is not hammered.
         after: Duration,
     },
+    /// Rejected without requeue: the broker dead-letters it, unchanged, to
+    /// the routers (a request that outlived its bus assertion while it
+    /// waited, which they re-admit: README, "Backlogs older than an
+    /// assertion").
+    HandBack,
 }
 
 impl Dispatcher {
@@ -107,7 +112,14 @@ impl Dispatcher {
     /// The guard, then a refusal or the handler.
     async fn process(&self, envelope: &Envelope) -> Settlement {
         match self.guard.admit(envelope) {
-            Err(refusal) if refusal.outlived => self.hand_back(envelope, &refusal).await,
+            Err(refusal) if refusal.outlived => {
+                tracing::info!(
+                    service = %self.service,
+                    msg.id = %envelope.id,
+                    "A request outlived its bus assertion while it waited; handed back for re-admission."
+                );
+                Settlement::HandBack
+            }
             Err(refusal) => self.refuse(envelope, &refusal).await,
             Ok(admitted) => self.serve(envelope, admitted).await,
         }
@@ -221,6 +233,11 @@ async fn settle(acker: Acker, settlement: Settlement, id: &str) {
             tokio::time::sleep(after).await;
             if let Err(e) = acker.reject(true).await {
                 tracing::debug!(msg.id = %id, error = %e, "Cannot requeue.");
+            }
+        }
+        Settlement::HandBack => {
+            if let Err(e) = acker.reject(false).await {
+                tracing::debug!(msg.id = %id, error = %e, "Cannot hand back; the broker will redeliver.");
             }
         }
     }

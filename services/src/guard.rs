@@ -45,8 +45,8 @@ pub(crate) struct Refusal {
     /// What failed, for the audit log only (an [`AuthError`] code).
     pub(crate) detail: &'static str,
     /// The message came through the bus, but its assertion expired while it
-    /// waited: it goes back to the routers for re-admission (see
-    /// `Dispatcher::hand_back`) rather than being refused.
+    /// waited: it goes back to the routers for re-admission
+    /// (`Settlement::HandBack`) rather than being refused.
     pub(crate) outlived: bool,
 }
 

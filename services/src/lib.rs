@@ -8,7 +8,6 @@ mod dispatch;
 mod error;
 pub mod examples;
 mod guard;
-mod hand_back;
 mod handler;
 mod options;
 mod panicked;

@@ -1,8 +1,10 @@
 //! A request that waited in its service's queue longer than its bus
 //! assertion lives is served when the service comes back: the SDK hands it
-//! back to `<ns>.readmit`, the (real) router checks it and delivers it again
-//! with a fresh assertion. A replayed copy is not served twice, and a
-//! request older than `readmit_max_age_secs` is recorded as `stale`.
+//! back (rejects it, and the broker dead-letters it into `<ns>.poison`), the
+//! (real) router checks that a router delivered it and delivers it again
+//! with a fresh assertion. A copy someone else put into the queue is never
+//! served, and a request older than `readmit_max_age_secs` is recorded as
+//! `stale`.
 //!
 //! On RabbitMQ and on the memory transport; the router's assertions live 1 s
 //! and the service allows no leeway, so a request outlives its assertion
@@ -10,22 +12,37 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use serde_json::{Value, json};
-use tollgate_bus::{Address, Envelope, SubscribeOptions, headers};
+use tollgate_bus::{Address, Envelope, SubscribeOptions, Transport, headers};
 use tollgate_services::{
     CallError, Caller, RequestOptions, RunningService,
     examples::orders::{CONTENT_TYPE, NAME, SCHEMA_VERSION},
 };
 use tollgate_tests::support::{Fixture, TestBus, wait_until};
 
+/// How the router delivers the request in each case.
+#[derive(Clone, Copy)]
+enum Delivered {
+    /// Held (the default): a transient copy, the ingress unacked meanwhile.
+    Held,
+    /// Durably (`hold_calls = 0`, as every call past the held ones).
+    Durably,
+}
+
 /// A bus whose assertions live 1 s, re-admitting requests up to `max_age_secs` old,
 /// with `orders` registered but not running.
-async fn bus_with_orders_down(fx: &Fixture, max_age_secs: u64) -> TestBus {
+async fn bus_with_orders_down(fx: &Fixture, max_age_secs: u64, delivered: Delivered) -> TestBus {
     let bus = TestBus::start_adjusted(fx, "", |config| {
         config.auth.assertion_ttl_secs = 1;
         config.router.readmit_max_age_secs = max_age_secs;
+        if let Delivered::Durably = delivered {
+            config.router.hold_calls = Some(0);
+        }
     })
     .await;
     bus.register(fx.transport().as_ref(), NAME, CONTENT_TYPE, SCHEMA_VERSION)
@@ -98,12 +115,25 @@ macro_rules! on_both {
 
 on_both!(
     a_request_that_outlived_its_assertion_is_served_when_its_service_returns,
-    a_replayed_request_is_re_admitted_once_and_recorded_as_a_replay,
+    a_held_request_that_outlived_its_assertion_is_served_when_its_service_returns,
+    a_captured_request_put_back_by_another_publisher_is_never_served,
     a_request_older_than_the_bus_re_admits_is_recorded_as_stale,
 );
 
 async fn a_request_that_outlived_its_assertion_is_served_when_its_service_returns(fx: Fixture) {
-    let bus = bus_with_orders_down(&fx, 3_600).await;
+    served_when_its_service_returns(fx, Delivered::Durably).await;
+}
+
+/// A held copy its service hands back ends the hold at once: the ingress
+/// comes again and goes the durable way, with a fresh assertion.
+async fn a_held_request_that_outlived_its_assertion_is_served_when_its_service_returns(
+    fx: Fixture,
+) {
+    served_when_its_service_returns(fx, Delivered::Held).await;
+}
+
+async fn served_when_its_service_returns(fx: Fixture, delivered: Delivered) {
+    let bus = bus_with_orders_down(&fx, 3_600, delivered).await;
     let reply = call(&fx, &bus).await;
     wait_until_outlived(&fx, &bus, 1).await;
 
@@ -122,39 +152,67 @@ async fn a_request_that_outlived_its_assertion_is_served_when_its_service_return
     fx.cleanup().await;
 }
 
-async fn a_replayed_request_is_re_admitted_once_and_recorded_as_a_replay(fx: Fixture) {
-    let bus = bus_with_orders_down(&fx, 3_600).await;
+async fn a_captured_request_put_back_by_another_publisher_is_never_served(fx: Fixture) {
+    let bus = bus_with_orders_down(&fx, 3_600, Delivered::Durably).await;
     let reply = call(&fx, &bus).await;
     wait_until_outlived(&fx, &bus, 1).await;
-    // Someone who could read the service's queue takes the request and puts
-    // it back twice: the original and a replay, with the same assertion.
+    // Someone who can read and write the service's queue takes the request
+    // and puts it back twice, its assertion genuine.
     let captured = take_one(&fx, &bus).await;
+    assert_eq!(
+        captured.user_id.as_deref(),
+        fx.transport().user(),
+        "the router's delivery names the router's broker user"
+    );
+    let attacker = another_user(&fx).await;
+    let mut copy = captured.clone();
+    if !fx.is_memory() {
+        copy.user_id = None;
+    }
     let queue = Address::queue(bus.names.service_queue(NAME));
     for _ in 0..2 {
-        fx.transport().publish(&queue, &captured).await.unwrap();
+        attacker.publish(&queue, &copy).await.unwrap();
     }
 
     let orders = start_orders(&fx, &bus).await;
-    reply.await.unwrap().expect("the request is served once");
     let raw = fx.connect().await;
     wait_until(
-        "the replay's dead-letter copy",
+        "both copies' dead-letter records",
         Duration::from_secs(10),
-        async || raw.inspect(bus.names.dead_queue()).await.unwrap().messages == 1,
+        async || raw.inspect(bus.names.dead_queue()).await.unwrap().messages == 2,
     )
     .await;
+    // A record comes only from the broker dead-lettering a copy the service
+    // rejected: a served request is acked, never rejected.
     let copies = bus.describe_dead_letters(raw.as_ref()).await;
-    assert!(
-        copies[0].starts_with("not_from_bus") && copies[0].contains("replay"),
-        "{copies:?}"
-    );
+    for record in &copies {
+        assert!(
+            record.starts_with("dead_lettered")
+                && record.contains("not re-admitted: no router of this bus delivered it"),
+            "{copies:?}"
+        );
+    }
+    reply.abort();
     orders.shutdown().await.unwrap();
     bus.stop().await;
     fx.cleanup().await;
 }
 
+/// A connection of another broker user than the router's, such as an
+/// attacker with access to the service's queue has. On the memory broker it
+/// is a user of its own; on the shared RabbitMQ every test logs in as
+/// `guest`, so the test strips the copies' `user_id` by hand: what RabbitMQ
+/// leaves any other user (`broker_permissions.rs` shows it refusing a copy
+/// that names the router's user).
+async fn another_user(fx: &Fixture) -> Arc<dyn Transport> {
+    match fx.memory_broker() {
+        Some(broker) => Arc::new(broker.connect_as("someone-else")),
+        None => fx.connect().await,
+    }
+}
+
 async fn a_request_older_than_the_bus_re_admits_is_recorded_as_stale(fx: Fixture) {
-    let bus = bus_with_orders_down(&fx, 1).await;
+    let bus = bus_with_orders_down(&fx, 1, Delivered::Durably).await;
     let reply = call(&fx, &bus).await;
     wait_until_outlived(&fx, &bus, 1).await;
 

@@ -386,3 +386,80 @@ async fn a_service_user_binds_the_delivery_exchange_only_to_its_own_name() {
         .unwrap_or_else(|e| panic!("binding its own name is allowed: {e}"));
     guest.delete(&own).await.unwrap();
 }
+
+/// What re-admission trusts (README, "Backlogs older than an assertion"): a
+/// request whose `user_id` names the routers' broker user was published by
+/// a router. A service's user, which may write any queue through the default
+/// exchange, cannot put a copy naming another user into one — RabbitMQ
+/// closes its channel (406) and the queue gets nothing — while a copy naming
+/// itself arrives saying who sent it.
+#[tokio::test]
+async fn a_copy_that_names_the_routers_user_is_refused_by_the_broker() {
+    let Some(service_conn) = login("tollgate-service").await else {
+        return;
+    };
+    let guest = await_broker("broker-permissions-guest").await;
+    let (queue, topology) = service_queue(&guest).await;
+
+    // Raw lapin: Tollgate's transports never send another user's id.
+    let url = url_as("tollgate-service", &password_of("tollgate-service"));
+    let raw = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = raw.create_channel().await.unwrap();
+    channel
+        .confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let forged = lapin::BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_user_id("tollgate-router".into());
+    let published = async {
+        channel
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                lapin::options::BasicPublishOptions::default(),
+                b"captured delivery",
+                forged,
+            )
+            .await?
+            .await
+    };
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), published)
+        .await
+        .expect("the broker answered the forged publish");
+    let error = format!("{:?}", outcome.expect_err("the forged copy was refused"));
+    assert!(
+        error.contains("PRECONDITION_FAILED") || error.contains("PreconditionFailed"),
+        "{error}"
+    );
+    raw.close(200, "done".into()).await.ok();
+
+    let mut own = probe();
+    own.user_id = Some("tollgate-service".to_owned());
+    service_conn
+        .publish(&Address::queue(&queue), &own)
+        .await
+        .unwrap();
+    let mut sub = guest
+        .subscribe(&queue, SubscribeOptions::prefetch(1))
+        .await
+        .unwrap();
+    let arrived = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next())
+        .await
+        .expect("the own copy arrived")
+        .unwrap();
+    assert_eq!(
+        arrived.envelope.id, own.id,
+        "only the own copy is in the queue"
+    );
+    assert_eq!(
+        arrived.envelope.user_id.as_deref(),
+        Some("tollgate-service")
+    );
+    arrived.ack().await.unwrap();
+    drop(sub);
+    assert_eq!(guest.inspect(&queue).await.unwrap().messages, 0);
+    guest.delete(&topology).await.unwrap();
+}

@@ -5,10 +5,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::{ffi::OsString, time::Duration};
+use std::{ffi::OsString, sync::Arc, time::Duration};
 
 use serde_json::{Value, json};
-use tollgate_auth::{AssertionAlg, AssertionSigner, Identity};
+use tollgate_auth::{AssertionAlg, AssertionSigner, Identity, testkit::TestClock};
 use tollgate_bus::{Address, Envelope, SubscribeOptions, Subscription, bus_topology, headers};
 use tollgate_tests::{
     conformance::transport::recv,
@@ -126,6 +126,40 @@ async fn a_python_service_registers_answers_and_refuses_what_did_not_pass_the_bu
         assert_eq!(event["event"], "refused", "{event}");
     }
 
+    // A request the router delivered ten minutes ago, whose assertion expired
+    // while it waited: handed back, not refused; the router re-admits it
+    // with a fresh assertion and the service serves it (no refusal, no
+    // dead-letter copy: the copies below are the bypasses' only).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ten_minutes_ago = bus
+        .assertion_signer()
+        .with_clock(Arc::new(TestClock::new(now - 600)));
+    let mut late = bus.request(&json!({"a": 4, "b": 4}), None, None);
+    late.headers.insert(headers::ROUTE, "calc.add");
+    let assertion = ten_minutes_ago.sign(&who, "calc.add", &late.id).unwrap();
+    late.headers.insert(headers::ASSERTION, assertion);
+    // As the router delivered it: the fixture logs in as the router's user.
+    late.user_id = tr.user().map(str::to_owned);
+    tr.publish(&Address::queue(bus.names.service_queue("calc")), &late)
+        .await
+        .unwrap();
+    let event = next_event(&mut service);
+    assert_eq!(event["event"], "handed_back", "{event}");
+    assert_eq!(event["message_id"], late.id.as_str());
+    wait_until(
+        "the router to re-admit it",
+        Duration::from_secs(10),
+        async || {
+            router
+                .metrics()
+                .contains(r#"tollgate_readmissions_total{outcome="readmitted"} 1"#)
+        },
+    )
+    .await;
+
     // Stopped, it deregisters and leaves nothing unsettled in its queue.
     let status = tokio::task::block_in_place(|| service.terminate());
     assert!(status.success(), "the service exited with {status}");
@@ -173,6 +207,11 @@ async fn a_python_service_registers_answers_and_refuses_what_did_not_pass_the_bu
     sent.sort();
     assert_eq!(copied, sent);
     drop(dead);
+    assert_eq!(
+        tr.inspect(bus.names.dead_queue()).await.unwrap().messages,
+        0,
+        "no other dead-letter copy"
+    );
     drop(replies);
     bus.stop().await;
     fx.cleanup().await;

@@ -78,7 +78,7 @@ impl HeldCall<'_> {
 
 /// The calls one router holds, by their reply context's id.
 pub(super) struct HeldCalls {
-    waiting: Mutex<HashMap<ContextId, oneshot::Sender<()>>>,
+    waiting: Mutex<HashMap<ContextId, oneshot::Sender<HoldEnd>>>,
     max: usize,
 }
 
@@ -86,7 +86,7 @@ pub(super) struct HeldCalls {
 pub(super) struct Hold<'a> {
     calls: &'a HeldCalls,
     id: ContextId,
-    replied: oneshot::Receiver<()>,
+    replied: oneshot::Receiver<HoldEnd>,
 }
 
 /// How a hold ended.
@@ -100,6 +100,10 @@ pub(super) enum HoldEnd {
     /// The router is stopping and the reply did not come within
     /// [`STOPPING_GRACE`]: the ingress goes back to the queue.
     Stopping,
+    /// Its copy left the service queue unserved: its service handed it back
+    /// because it outlived its assertion. The ingress goes back to the queue
+    /// at once, to be delivered durably with a fresh assertion.
+    HandedBack,
 }
 
 impl HoldEnd {
@@ -109,6 +113,7 @@ impl HoldEnd {
             Self::Replied => "replied",
             Self::Lapsed => "lapsed",
             Self::Stopping => "stopping",
+            Self::HandedBack => "handed_back",
         }
     }
 }
@@ -142,9 +147,20 @@ impl HeldCalls {
     /// to its caller, or the caller is gone). Nothing when no such call is
     /// held here.
     pub(super) fn replied(&self, id: &ContextId) {
+        self.end(id, HoldEnd::Replied);
+    }
+
+    /// The copy of the call with context `id` came back from its service
+    /// unserved ([`HoldEnd::HandedBack`]). Nothing when no such call is held
+    /// here (another router holds it: it lapses there after its window).
+    pub(super) fn handed_back(&self, id: &ContextId) {
+        self.end(id, HoldEnd::HandedBack);
+    }
+
+    fn end(&self, id: &ContextId, end: HoldEnd) {
         if let Some(tx) = self.waiting.lock().remove(id) {
             // The holder may have given up meanwhile; nothing to tell then.
-            let _ = tx.send(());
+            let _ = tx.send(end);
         }
     }
 
@@ -163,8 +179,8 @@ impl Hold<'_> {
             tokio::time::sleep(STOPPING_GRACE).await;
         };
         tokio::select! {
-            replied = &mut self.replied => match replied {
-                Ok(()) => HoldEnd::Replied,
+            ended = &mut self.replied => match ended {
+                Ok(end) => end,
                 // The table dropped the sender without a reply: never while
                 // this hold lives, but not a reply either.
                 Err(_) => HoldEnd::Lapsed,
@@ -222,6 +238,19 @@ mod tests {
         let hold = calls.try_hold([1; 12]).unwrap();
         assert_eq!(hold.wait(WINDOW, &shutdown).await, HoldEnd::Stopping);
         assert_eq!(started.elapsed(), STOPPING_GRACE);
+    }
+
+    #[tokio::test]
+    async fn a_copy_handed_back_ends_the_hold_at_once() {
+        let calls = HeldCalls::new(4);
+        let hold = calls.try_hold([1; 12]).unwrap();
+        calls.handed_back(&[2; 12]);
+        calls.handed_back(&[1; 12]);
+        assert_eq!(
+            hold.wait(WINDOW, &CancellationToken::new()).await,
+            HoldEnd::HandedBack
+        );
+        assert_eq!(calls.len(), 0);
     }
 
     #[tokio::test]

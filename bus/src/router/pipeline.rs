@@ -122,7 +122,7 @@ impl Pipeline {
                 Ok(Outcome::Delivered | Outcome::Refused(_)) => ack(acker, &envelope.id).await,
                 Ok(Outcome::Held(call)) => match call.end().await {
                     HoldEnd::Replied => ack(acker, &envelope.id).await,
-                    end @ (HoldEnd::Lapsed | HoldEnd::Stopping) => {
+                    end @ (HoldEnd::Lapsed | HoldEnd::Stopping | HoldEnd::HandedBack) => {
                         give_back(acker, &envelope.id, end).await
                     }
                 },
@@ -246,6 +246,9 @@ impl Pipeline {
             envelope.delivery_mode = Hop::Request.delivery_mode();
             envelope.expiration = None;
         }
+        // The broker vouches for it: a router delivered it (re-admission trusts
+        // nothing else; a copy from anyone else cannot name this user).
+        envelope.user_id = self.transport.user().map(str::to_owned);
         let started = std::time::Instant::now();
         let published = self.transport.publish(&address, envelope).await;
         events::stage_timing("deliver", started.elapsed());

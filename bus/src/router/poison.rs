@@ -6,6 +6,11 @@
 //! refusals ([`crate::dead_letter`]), so no credential and no attacker's
 //! header table ever reaches the dead-letter queue.
 //!
+//! Two kinds are no dead letters: a held call's copy whose hold lapsed
+//! (dropped: its ingress comes again), and a request a router delivered and
+//! its service rejected because it outlived its assertion (re-admitted, see
+//! [`super::readmit`]).
+//!
 //! The queue also keeps what the AMQP transport rescued: a message the
 //! broker returned as unroutable whose return lapin gave to another
 //! publish's confirm, so its own publish was told "delivered"
@@ -18,12 +23,17 @@
 
 use std::sync::Arc;
 
+use super::{
+    held::HeldCalls,
+    readmit::{HandBack, Readmitter},
+};
 use crate::{
     dead_letter::DeadLetterBounds,
     error::TransportError,
     headers,
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
+    reply_context::ReplyContextKey,
     transport::{Delivery, Transport},
 };
 
@@ -31,11 +41,15 @@ use crate::{
 /// keeps a header a publisher already set, so it may be forged).
 const QUOTED_BYTES: usize = 128;
 
-/// Cleans the poison queue into the dead-letter queue.
+/// Cleans the poison queue into the dead-letter queue, and hands the
+/// requests that outlived their assertion to re-admission.
 pub(super) struct PoisonCleaner {
     transport: Arc<dyn Transport>,
     names: BusNames,
     bounds: DeadLetterBounds,
+    readmitter: Arc<Readmitter>,
+    /// The calls this router holds, if it holds any.
+    held: Option<Arc<HeldCalls>>,
 }
 
 impl PoisonCleaner {
@@ -43,11 +57,15 @@ impl PoisonCleaner {
         transport: Arc<dyn Transport>,
         names: BusNames,
         bounds: DeadLetterBounds,
+        readmitter: Arc<Readmitter>,
+        held: Option<Arc<HeldCalls>>,
     ) -> Self {
         Self {
             transport,
             names,
             bounds,
+            readmitter,
+            held,
         }
     }
 
@@ -56,18 +74,42 @@ impl PoisonCleaner {
     pub(super) async fn clean(&self, delivery: Delivery) {
         let (raw, _, acker) = delivery.into_parts();
         if is_lapsed_held_copy(&raw, &self.names) {
-            // Its ingress went back to the queue when the hold lapsed, and
-            // comes again to be delivered durably: this copy is no loss.
-            tracing::debug!(msg.id = %raw.id, "A held call's copy expired from its service queue; dropped.");
+            // Its ingress goes back to the queue when the hold ends, and comes
+            // again to be delivered durably: this copy is no loss. A copy a
+            // router delivered and its service handed back ends the hold now,
+            // where this router holds it.
+            let handed_back = raw.headers.get_str(headers::X_FIRST_DEATH_REASON)
+                == Some("rejected")
+                && self.transport.user().is_some()
+                && raw.user_id.as_deref() == self.transport.user();
+            if let (true, Some(held), Some(id)) = (
+                handed_back,
+                &self.held,
+                raw.headers
+                    .get_str(headers::REPLY_CONTEXT)
+                    .and_then(ReplyContextKey::id_of),
+            ) {
+                held.handed_back(&id);
+            }
+            tracing::debug!(msg.id = %raw.id, handed_back, "A held call's copy left its service queue unserved; dropped.");
             if let Err(e) = acker.ack().await {
                 tracing::debug!(msg.id = %raw.id, error = %e, "Acking an expired held copy failed.");
             }
             return;
         }
+        let hand_back = self.readmitter.hand_back(&raw);
+        if hand_back == Some(HandBack::Vouched) {
+            return self.readmitter.readmit(raw, acker).await;
+        }
         let rejection = match Returned::of(&raw, &self.names) {
             None => {
-                let rejection =
-                    Rejection::new(RejectCode::DeadLettered, Stage::Broker, reason(&raw));
+                let mut reason = reason(&raw);
+                if hand_back == Some(HandBack::Unvouched) {
+                    reason.push_str(
+                        "; not re-admitted: no router of this bus delivered it (a copy put into the queue by another publisher)",
+                    );
+                }
+                let rejection = Rejection::new(RejectCode::DeadLettered, Stage::Broker, reason);
                 tracing::warn!(msg.id = %raw.id, reason = %rejection.reason, "The broker dead-lettered a message.");
                 rejection
             }
@@ -155,12 +197,18 @@ impl Returned {
 }
 
 /// Whether `raw` is the copy of a held call (transient, with a reply
-/// context) that expired from its service queue when its hold lapsed: the
-/// broker's first death of it says `expired` in a service queue.
+/// context) that its service queue dead-lettered: it expired when its hold
+/// lapsed, or its service rejected it as outliving its assertion (the
+/// broker's first death of it says `expired` or `rejected` in a service
+/// queue). Either way its ingress goes back to the queue, or went back, when
+/// the hold lapses.
 fn is_lapsed_held_copy(raw: &crate::envelope::Envelope, names: &BusNames) -> bool {
     raw.delivery_mode == crate::envelope::DeliveryMode::Transient
         && raw.headers.contains(headers::REPLY_CONTEXT)
-        && raw.headers.get_str(headers::X_FIRST_DEATH_REASON) == Some("expired")
+        && matches!(
+            raw.headers.get_str(headers::X_FIRST_DEATH_REASON),
+            Some("expired" | "rejected")
+        )
         && raw
             .headers
             .get_str(headers::X_FIRST_DEATH_QUEUE)
@@ -232,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn only_an_expired_transient_call_from_a_service_queue_is_a_lapsed_held_copy() {
+    fn only_an_expired_or_rejected_transient_call_from_a_service_queue_is_a_lapsed_held_copy() {
         let names = BusNames::new("tg");
         let held = |reason: &str, queue: &str| {
             let mut raw = Envelope::new("body").for_hop(crate::Hop::HeldRequest);
@@ -245,8 +293,12 @@ mod tests {
             &held("expired", "tg.svc.orders"),
             &names
         ));
-        assert!(!is_lapsed_held_copy(
+        assert!(is_lapsed_held_copy(
             &held("rejected", "tg.svc.orders"),
+            &names
+        ));
+        assert!(!is_lapsed_held_copy(
+            &held("delivery_limit", "tg.svc.orders"),
             &names
         ));
         assert!(!is_lapsed_held_copy(&held("expired", "tg.ingress"), &names));

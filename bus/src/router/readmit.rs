@@ -2,28 +2,35 @@
 //!
 //! An assertion lives at most `[auth] assertion_ttl_secs` (≤ 300 s), so a
 //! request that waited longer in its service's queue — the service was down,
-//! or far behind — reaches the service with an expired assertion. The service
-//! SDK hands such a request, unchanged, to `<ns>.readmit` instead of refusing
-//! it. One router at a time consumes that queue (single active consumer) and
-//! re-admits a request only if:
+//! or far behind — reaches the service with an expired assertion. The
+//! service rejects such a request without requeueing it (it does not refuse
+//! it): the broker dead-letters it, unchanged, into `<ns>.poison`, and the
+//! router that takes it from there re-admits it. A request is re-admitted
+//! only if:
 //!
+//! * **the broker vouches that a router delivered it and its service never
+//!   took it**: its `user_id` is this router's broker user (RabbitMQ refuses
+//!   any other publisher's message that names it, so no copy of a delivery
+//!   can carry it), and the broker's latest `x-death` says `rejected` from a
+//!   service queue (a message is dead-lettered only if its consumer did not
+//!   ack it). This is what closes the replay window: a captured delivery put
+//!   back by someone else is never re-admitted, however genuine its
+//!   assertion (recorded `dead_lettered`, saying so);
 //! * its assertion is genuine as issued: this bus's signature, for the
-//!   request's route and message id (else `not_from_bus`);
-//! * it is at most `[router] readmit_max_age_secs` old, counted from the
+//!   request's route and message id (else `not_from_bus`), and has expired by
+//!   the router's clock (else the service rejected it for another reason:
+//!   recorded `dead_lettered`, never sent round again);
+//! * it is at most `[router] readmit_max_age_secs` old, counted from that
 //!   assertion's `iat` (else `stale`);
-//! * this very assertion was never re-admitted before (else `not_from_bus`:
-//!   a replay of a message that was served already);
 //! * its caller is still trusted — consumer enabled, no revocation covering
 //!   it — and the access policy still allows the route (else the code of
 //!   what failed).
 //!
 //! The request then gets a fresh assertion for the same route, message and
-//! caller and goes back to its service's queue; the hand-back is acked once
-//! the broker confirmed that. A refusal is recorded in `<ns>.dead` (no error
-//! reply: the request's reply context has expired too). What was re-admitted
-//! is remembered until it would be `stale` anyway, by the active router only:
-//! after that router fails over, a replay of an assertion it re-admitted
-//! could pass once more (README, "Backlogs older than an assertion").
+//! caller and goes back to its service's queue; the poison message is acked
+//! once the broker confirmed that. A refusal is recorded in `<ns>.dead` (no
+//! error reply: the request's reply context has expired too). A poison
+//! message this router re-admitted already (its ack was lost) is dropped.
 
 use std::{sync::Arc, time::Duration};
 
@@ -41,7 +48,7 @@ use crate::{
     rejection::{RejectCode, Rejection, Stage},
     reply_context::ContextId,
     time::unix_now,
-    transport::{Delivery, Transport},
+    transport::{Acker, Transport},
 };
 
 use super::{
@@ -71,18 +78,42 @@ pub(super) struct Readmitter {
 }
 
 impl Readmitter {
+    /// Whether `raw`, taken from the poison queue, is a request its service
+    /// handed back — persistent, and the broker's latest `x-death` says
+    /// `rejected` from a service queue — and whether the broker vouches that
+    /// a router delivered it (the first check of the module's doc). A
+    /// vouched one goes to [`Readmitter::readmit`].
+    pub(super) fn hand_back(&self, raw: &Envelope) -> Option<HandBack> {
+        let rejected_by_service = raw.delivery_mode == crate::envelope::DeliveryMode::Persistent
+            && latest_death(raw).is_some_and(|(reason, queue)| {
+                reason == "rejected" && self.names.is_service_queue(queue)
+            });
+        if !rejected_by_service {
+            return None;
+        }
+        let own = self.transport.user();
+        Some(if own.is_some() && raw.user_id.as_deref() == own {
+            HandBack::Vouched
+        } else {
+            HandBack::Unvouched
+        })
+    }
+
     /// Re-admits one handed-back request, or records why not; requeues it
     /// after a back-off when the broker cannot take the outcome.
-    pub(super) async fn readmit(&self, delivery: Delivery) {
-        let (request, _, acker) = delivery.into_parts();
+    pub(super) async fn readmit(&self, request: Envelope, acker: Acker) {
         let outcome = match self.check(&request) {
-            Ok((used, fresh)) => {
+            Ok(Some((used, fresh))) => {
                 let delivered = self.deliver(request.clone(), fresh).await;
                 if matches!(delivered, Err(Refusal::Failed(_))) {
-                    // Requeued: its next attempt is no replay.
+                    // Requeued: its next attempt is no repeat.
                     self.used.forget(&used);
                 }
                 delivered
+            }
+            Ok(None) => {
+                tracing::info!(msg.id = %request.id, "A request this router re-admitted already came again; dropped.");
+                Ok(())
             }
             Err(rejection) => Err(rejection),
         };
@@ -114,10 +145,11 @@ impl Readmitter {
         }
     }
 
-    /// The checks of the module's doc, in order; if all pass, the id under
-    /// which the presented assertion is now recorded as used, and the fresh
-    /// assertion.
-    fn check(&self, request: &Envelope) -> Result<(ContextId, String), Refusal> {
+    /// The checks of the module's doc after the first, in order; if all
+    /// pass, the id under which the presented assertion is now recorded as
+    /// re-admitted, and the fresh assertion; `None` if this router
+    /// re-admitted it already.
+    fn check(&self, request: &Envelope) -> Result<Option<(ContextId, String)>, Refusal> {
         let route = request.headers.get_str(headers::ROUTE).unwrap_or_default();
         let assertion = request
             .headers
@@ -127,6 +159,13 @@ impl Readmitter {
             .assertions
             .verify_as_issued(assertion, route, &request.id)
             .map_err(|e| not_from_bus(format!("no genuine bus assertion ({})", e.code())))?;
+        if unix_now() < asserted.expires_at {
+            return Err(Refusal::Rejected(Rejection::new(
+                RejectCode::DeadLettered,
+                Stage::Service,
+                "its service rejected it before its assertion expired".to_owned(),
+            )));
+        }
         let age = unix_now().saturating_sub(asserted.issued_at);
         if age > self.max_age.as_secs() {
             return Err(Refusal::Rejected(Rejection::new(
@@ -152,11 +191,9 @@ impl Readmitter {
             asserted.issued_at.saturating_add(self.max_age.as_secs()),
         );
         if self.used.first_use(id, until) == Use::Again {
-            return Err(not_from_bus(
-                "this assertion was re-admitted before (a replay)".to_owned(),
-            ));
+            return Ok(None);
         }
-        Ok((id, fresh))
+        Ok(Some((id, fresh)))
     }
 
     /// The caller is still trusted and the policy still allows `route`.
@@ -185,8 +222,14 @@ impl Readmitter {
         let route = request.headers.get_str(headers::ROUTE).unwrap_or_default();
         let service = route.split('.').next().unwrap_or_default().to_owned();
         request.headers.insert(headers::ASSERTION, assertion);
+        // Its queue history is the broker's, not the request's: a next
+        // dead-lettering starts afresh.
+        request
+            .headers
+            .retain(|name, _| !headers::is_broker_header(name));
         request.delivery_mode = Hop::Request.delivery_mode();
         request.expiration = None;
+        request.user_id = self.transport.user().map(str::to_owned);
         let to = Address::new(self.names.deliver_exchange(), &service);
         match self.transport.publish(&to, &request).await {
             Ok(()) => Ok(()),
@@ -202,7 +245,7 @@ impl Readmitter {
         &self,
         request: &Envelope,
         rejection: &Rejection,
-        acker: crate::transport::Acker,
+        acker: Acker,
     ) -> Result<(), TransportError> {
         let route = request.headers.get_str(headers::ROUTE).unwrap_or("-");
         let copy = reject::dead_letter(request, None, route, rejection, &self.bounds);
@@ -215,6 +258,16 @@ impl Readmitter {
             }
         }
     }
+}
+
+/// A request its service handed back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HandBack {
+    /// A router of this bus delivered it: re-admitted if the other checks pass.
+    Vouched,
+    /// Someone else put it into the service's queue: never re-admitted,
+    /// recorded like any other message the broker dead-lettered.
+    Unvouched,
 }
 
 /// Why a request was not re-admitted.
@@ -244,6 +297,18 @@ fn untrusted(e: &AuthError) -> Rejection {
         Stage::Authenticate,
         format!("the caller is no longer trusted ({})", e.code()),
     )
+}
+
+/// The reason and queue of the broker's latest dead-lettering of `raw`
+/// (the first entry of `x-death`: RabbitMQ puts each new death first).
+fn latest_death(raw: &Envelope) -> Option<(&str, &str)> {
+    let latest = raw
+        .headers
+        .get(headers::X_DEATH)?
+        .as_array()?
+        .first()?
+        .as_table()?;
+    Some((latest.get_str("reason")?, latest.get_str("queue")?))
 }
 
 /// A short id of one assertion (its first 12 bytes of SHA-256).

@@ -170,6 +170,10 @@ impl Transport for AmqpTransport {
         self.connector.blocked()
     }
 
+    fn user(&self) -> Option<&str> {
+        self.connector.user()
+    }
+
     async fn close(&self) -> Result<(), TransportError> {
         self.connector.close().await;
         Ok(())

@@ -33,6 +33,9 @@ mod state;
 use queue::{DeathReason, Message};
 use state::State;
 
+/// The user of [`MemoryBroker::connect`]'s connections (RabbitMQ's default one).
+pub const DEFAULT_USER: &str = "guest";
+
 /// An in-process broker; cheap to clone (all clones share one broker).
 #[derive(Clone, Default)]
 pub struct MemoryBroker {
@@ -43,6 +46,8 @@ pub struct MemoryBroker {
 pub struct MemoryTransport {
     broker: MemoryBroker,
     conn: u64,
+    /// The user it logged in as ([`Transport::user`]).
+    user: String,
     closed: AtomicBool,
 }
 
@@ -73,11 +78,19 @@ impl MemoryBroker {
         Self::default()
     }
 
-    /// Opens a new connection to this broker.
+    /// Opens a new connection to this broker, as user [`DEFAULT_USER`].
     pub fn connect(&self) -> MemoryTransport {
+        self.connect_as(DEFAULT_USER)
+    }
+
+    /// Opens a new connection to this broker as broker user `user`: like
+    /// RabbitMQ, the broker lets its publishes name no other user
+    /// ([`Envelope::user_id`]).
+    pub fn connect_as(&self, user: &str) -> MemoryTransport {
         MemoryTransport {
             broker: self.clone(),
             conn: self.shared.next_id(),
+            user: user.to_owned(),
             closed: AtomicBool::new(false),
         }
     }
@@ -196,7 +209,10 @@ impl Transport for MemoryTransport {
         tokio::task::consume_budget().await;
         self.check_open()?;
         envelope.check_wire()?;
-        let envelope = envelope.clone();
+        let mut envelope = envelope.clone();
+        if envelope.user_id.as_deref() != Some(self.user.as_str()) {
+            envelope.user_id = None;
+        }
         let envelope_ttl = envelope.expiration;
         let message = Message {
             envelope,
@@ -227,6 +243,10 @@ impl Transport for MemoryTransport {
         } else {
             Ok(())
         }
+    }
+
+    fn user(&self) -> Option<&str> {
+        Some(&self.user)
     }
 
     async fn subscribe(

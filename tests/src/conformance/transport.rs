@@ -26,6 +26,7 @@ macro_rules! transport_conformance {
                 publish_is_confirmed_before_return,
                 headers_and_properties_roundtrip,
                 delivery_mode_roundtrips,
+                a_publish_names_only_its_own_user,
                 subscription_ends_for_good_when_its_queue_is_deleted,
                 topic_routing_with_wildcards,
                 direct_and_fanout_routing,
@@ -536,6 +537,33 @@ pub async fn prefetch_bounds_in_flight(fx: &Fixture) {
     held.push(recv(&mut sub, "the delivery freed by an ack").await);
     assert_eq!(tr.inspect(&q).await.expect("inspect").messages, 6);
     for d in held {
+        d.ack().await.expect("ack");
+    }
+}
+
+/// `user_id` reaches the consumer when it names the publisher's own broker
+/// user, and is left out when it names another (a relayed message never
+/// claims to be its first publisher's; RabbitMQ would refuse it).
+pub async fn a_publish_names_only_its_own_user(fx: &Fixture) {
+    let q = fx.ns.name("user");
+    fx.declare(&Topology::new().queue(QueueSpec::classic(&q)))
+        .await
+        .expect("declare");
+    let tr = fx.transport();
+    let own = tr.user().expect("the fixture logs in by name").to_owned();
+    let mut sub = tr
+        .subscribe(&q, SubscribeOptions::prefetch(10))
+        .await
+        .expect("subscribe");
+    for claimed in [own.as_str(), "someone-else"] {
+        let mut envelope = Envelope::new(claimed.to_owned());
+        envelope.user_id = Some(claimed.to_owned());
+        tr.publish(&Address::queue(&q), &envelope)
+            .await
+            .expect("publish");
+        let d = recv(&mut sub, "the message").await;
+        let expected = (claimed == own).then_some(claimed);
+        assert_eq!(d.envelope.user_id.as_deref(), expected, "claimed {claimed}");
         d.ack().await.expect("ack");
     }
 }

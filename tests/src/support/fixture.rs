@@ -75,6 +75,15 @@ impl Fixture {
         matches!(self.kind, Kind::Memory(_))
     }
 
+    /// The in-memory broker, when this fixture runs on one (to connect as
+    /// another broker user: [`MemoryBroker::connect_as`]).
+    pub fn memory_broker(&self) -> Option<&MemoryBroker> {
+        match &self.kind {
+            Kind::Memory(broker) => Some(broker),
+            Kind::Amqp => None,
+        }
+    }
+
     /// Declares `topology` on the first connection and records it for cleanup.
     pub async fn declare(&self, topology: &Topology) -> Result<(), TransportError> {
         self.declared.lock().merge(topology);

@@ -143,11 +143,15 @@ async fn messages_published_around_the_router_are_refused_and_dead_lettered() {
     running.shutdown().await.unwrap();
 }
 
-/// A genuine assertion that expired is not refused by the service: it is
-/// handed back to the routers, which re-admit only what is younger than
-/// `readmit_max_age_secs` (off by default), and record the rest `stale`.
+/// A genuine assertion that expired is not refused by the service: it hands
+/// the request back (rejects it; the broker dead-letters it to the routers),
+/// and the router re-admits only what a router delivered — the broker
+/// vouches for it by the router's user — and is younger than
+/// `readmit_max_age_secs`. Here one delivered years ago is recorded `stale`,
+/// and the same request put in the queue by another publisher is recorded
+/// as dead-lettered and not re-admitted, however genuine its assertion.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_assertion_is_handed_back_and_recorded_stale_by_the_router() {
+async fn an_expired_assertion_is_handed_back_and_checked_by_the_router() {
     let bus = bus().await;
     let calls = Arc::new(AtomicUsize::new(0));
     let running = bus.serve(orders(&bus.router, Arc::clone(&calls))).await;
@@ -166,14 +170,40 @@ async fn an_expired_assertion_is_handed_back_and_recorded_stale_by_the_router() 
         .with_clock(Arc::new(TestClock::new(TestKit::NOW)));
     let token = years_ago.sign(&identity_of("alice"), "orders.create", &env.id);
     env.headers.insert(headers::ASSERTION, token.unwrap());
-    tr.publish(&Address::queue(bus.names.service_queue("orders")), &env)
-        .await
-        .unwrap();
+    let queue = Address::queue(bus.names.service_queue("orders"));
+    // The fixture's connections log in as the router's user: this copy is
+    // as the router would have delivered it.
+    let mut delivered = env.clone();
+    delivered.user_id = tr.user().map(str::to_owned);
+    tr.publish(&queue, &delivered).await.unwrap();
     let d = recv(&mut dead, "the router's copy of the stale request").await;
     assert_eq!(d.envelope.id, env.id);
     assert_eq!(d.envelope.headers.get_str(headers::CODE), Some("stale"));
     d.ack().await.unwrap();
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "no handler saw it");
+
+    let other = bus.fx.memory_broker().unwrap().connect_as("someone-else");
+    let mut forged = env.clone();
+    forged.user_id = tr.user().map(str::to_owned);
+    tollgate_bus::Transport::publish(&other, &queue, &forged)
+        .await
+        .unwrap();
+    let d = recv(
+        &mut dead,
+        "the router's copy of the other publisher's request",
+    )
+    .await;
+    assert_eq!(d.envelope.id, env.id);
+    assert_eq!(
+        d.envelope.headers.get_str(headers::CODE),
+        Some("dead_lettered")
+    );
+    let reason = d.envelope.headers.get_str(headers::REASON).unwrap();
+    assert!(
+        reason.contains("no router of this bus delivered it"),
+        "{reason}"
+    );
+    d.ack().await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "no handler saw either");
     running.shutdown().await.unwrap();
 }
 

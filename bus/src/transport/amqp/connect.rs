@@ -99,6 +99,12 @@ impl Connector {
         &self.config
     }
 
+    /// The broker user of the node the current link goes to
+    /// ([`BrokerNodes::user`]).
+    pub(super) fn user(&self) -> Option<&str> {
+        self.nodes.user(self.node.load(Ordering::Acquire))
+    }
+
     /// Whether the broker has blocked the current connection
     /// (`connection.blocked`: a memory or disk alarm). Publishes wait while it
     /// is, without counting the time against their confirm timeout.

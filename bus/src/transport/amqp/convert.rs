@@ -15,8 +15,13 @@ use crate::{
     transport::DeliveryInfo,
 };
 
-/// The AMQP properties of `envelope`, checked for what AMQP can carry.
-pub(super) fn properties(envelope: &Envelope) -> Result<BasicProperties, TransportError> {
+/// The AMQP properties of `envelope`, checked for what AMQP can carry, as
+/// the connection of broker user `own_user` publishes it (its `user_id` only
+/// when it names that user).
+pub(super) fn properties(
+    envelope: &Envelope,
+    own_user: Option<&str>,
+) -> Result<BasicProperties, TransportError> {
     envelope.check_wire()?;
     let mut props = BasicProperties::default()
         .with_delivery_mode(envelope.delivery_mode.amqp())
@@ -36,6 +41,9 @@ pub(super) fn properties(envelope: &Envelope) -> Result<BasicProperties, Transpo
     }
     if let Some(ttl) = envelope.expiration {
         props = props.with_expiration(short(&ttl.as_millis().to_string())?);
+    }
+    if let Some(user) = envelope.user_id.as_deref().filter(|u| Some(*u) == own_user) {
+        props = props.with_user_id(short(user)?);
     }
     Ok(props)
 }
@@ -77,6 +85,7 @@ pub(super) fn split(delivery: lapin::message::Delivery) -> (Envelope, DeliveryIn
             .as_ref()
             .and_then(|ms| ms.as_str().parse().ok())
             .map(std::time::Duration::from_millis),
+        user_id: string(props.user_id()),
     };
     let info = DeliveryInfo {
         exchange: exchange.as_str().to_owned(),
@@ -261,11 +270,12 @@ mod tests {
     fn a_delivery_becomes_an_envelope() {
         let mut d =
             lapin::message::Delivery::mock(7, "ex".into(), "a.b".into(), true, b"hi".to_vec());
-        d.properties = properties(&Envelope::new("ignored").with_id("m-1").with_reply_to("r"))
-            .unwrap()
-            .with_headers(
-                field_table(&Headers::new().with(headers::X_DELIVERY_COUNT, 2i64)).unwrap(),
-            );
+        d.properties = properties(
+            &Envelope::new("ignored").with_id("m-1").with_reply_to("r"),
+            Some("guest"),
+        )
+        .unwrap()
+        .with_headers(field_table(&Headers::new().with(headers::X_DELIVERY_COUNT, 2i64)).unwrap());
         let (env, info, _acker) = split(d);
         assert_eq!(env.id, "m-1");
         assert_eq!(env.reply_to.as_deref(), Some("r"));
@@ -279,6 +289,21 @@ mod tests {
                 delivery_count: 2
             }
         );
+    }
+
+    #[test]
+    fn only_the_publisher_s_own_user_id_is_sent() {
+        let mut envelope = Envelope::new("x");
+        envelope.user_id = Some("tollgate-router".into());
+        let own = properties(&envelope, Some("tollgate-router")).unwrap();
+        assert_eq!(
+            own.user_id().as_ref().map(|u| u.as_str()),
+            Some("tollgate-router")
+        );
+        let relayed = properties(&envelope, Some("tollgate-svc-orders")).unwrap();
+        assert_eq!(relayed.user_id(), &None);
+        let by_certificate = properties(&envelope, None).unwrap();
+        assert_eq!(by_certificate.user_id(), &None);
     }
 
     #[test]
@@ -304,7 +329,10 @@ mod tests {
     #[test]
     fn an_overlong_property_is_a_typed_error() {
         let env = Envelope::new("x").with_correlation_id("c".repeat(256));
-        assert_eq!(properties(&env).unwrap_err().code(), "invalid_headers");
+        assert_eq!(
+            properties(&env, Some("guest")).unwrap_err().code(),
+            "invalid_headers"
+        );
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::{fmt, str::FromStr};
 
-use lapin::uri::AMQPUri;
+use lapin::uri::{AMQPUri, SASLMechanism};
 
 mod error;
 mod redact;
@@ -96,6 +96,19 @@ impl BrokerNodes {
     /// The parsed URL of node `index` (modulo the length: the list is a ring).
     pub fn uri(&self, index: usize) -> &AMQPUri {
         &self.nodes[index % self.nodes.len()].uri
+    }
+
+    /// The broker user node `index` (modulo the length) logs in as, when
+    /// its URL logs in by name and password; `None` for a login by TLS
+    /// certificate (`auth_mechanism=external`) or an anonymous one, whose
+    /// user the URL does not name.
+    pub fn user(&self, index: usize) -> Option<&str> {
+        let uri = self.uri(index);
+        let by_name = matches!(
+            uri.query.auth_mechanism.unwrap_or_default(),
+            SASLMechanism::Plain | SASLMechanism::AMQPlain | SASLMechanism::RabbitCrDemo
+        );
+        by_name.then_some(uri.authority.userinfo.username.as_str())
     }
 
     /// Node `index` (modulo the length) for logs and messages: its URL

@@ -19,7 +19,7 @@ pub(super) async fn publish(
     to: &Address,
     envelope: &Envelope,
 ) -> Result<(), TransportError> {
-    let properties = convert::properties(envelope)?;
+    let properties = convert::properties(envelope, connector.user())?;
     let (exchange, routing_key) = (
         convert::short(&to.exchange)?,
         convert::short(&to.routing_key)?,

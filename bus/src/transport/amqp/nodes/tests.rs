@@ -114,3 +114,18 @@ fn redaction_works_on_lists_that_do_not_parse() {
     );
     assert_eq!(redact_amqp_urls("amqp://user@h"), "amqp://user@h");
 }
+
+#[test]
+fn a_node_names_its_user_only_for_a_login_by_name() {
+    let nodes = BrokerNodes::parse(
+        "amqp://tollgate-router:pw@h1:1/%2f,amqps://h2:2/%2f?auth_mechanism=external,amqp://h3:3/%2f",
+    )
+    .unwrap();
+    assert_eq!(nodes.user(0), Some("tollgate-router"));
+    assert_eq!(
+        nodes.user(1),
+        None,
+        "a TLS certificate's user is not in the URL"
+    );
+    assert_eq!(nodes.user(2), Some("guest"), "lapin's default login");
+}

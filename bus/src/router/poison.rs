@@ -80,8 +80,7 @@ impl PoisonCleaner {
             // where this router holds it.
             let handed_back = raw.headers.get_str(headers::X_FIRST_DEATH_REASON)
                 == Some("rejected")
-                && self.transport.user().is_some()
-                && raw.user_id.as_deref() == self.transport.user();
+                && self.readmitter.vouched(&raw);
             if let (true, Some(held), Some(id)) = (
                 handed_back,
                 &self.held,

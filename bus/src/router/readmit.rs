@@ -91,12 +91,18 @@ impl Readmitter {
         if !rejected_by_service {
             return None;
         }
-        let own = self.transport.user();
-        Some(if own.is_some() && raw.user_id.as_deref() == own {
+        Some(if self.vouched(raw) {
             HandBack::Vouched
         } else {
             HandBack::Unvouched
         })
+    }
+
+    /// Whether `raw` names this router's broker user: the broker vouches
+    /// that a router published it.
+    pub(super) fn vouched(&self, raw: &Envelope) -> bool {
+        let own = self.transport.user();
+        own.is_some() && raw.user_id.as_deref() == own
     }
 
     /// Re-admits one handed-back request, or records why not; requeues it
@@ -113,7 +119,10 @@ impl Readmitter {
             }
             Ok(None) => {
                 tracing::info!(msg.id = %request.id, "A request this router re-admitted already came again; dropped.");
-                Ok(())
+                if let Err(e) = acker.ack().await {
+                    tracing::debug!(msg.id = %request.id, error = %e, "Acking a repeated hand-back failed; it will come back.");
+                }
+                return;
             }
             Err(rejection) => Err(rejection),
         };

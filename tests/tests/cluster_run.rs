@@ -6,14 +6,16 @@
 //! sending `TOLLGATE_CLUSTER_REQUESTS` requests (default 2,000) through the
 //! bus, counting the replies by correlation id. Once a third of the replies
 //! arrived it runs `TOLLGATE_CLUSTER_FAULT` (a shell command, e.g. stopping
-//! the second node); then it waits for every reply and prints one table row:
-//! fault, sent, replied, lost, duplicates. Lost must be 0.
+//! the second node), and once the fault is done it sends another third, so
+//! that traffic also flows after it (a node's `stop_app` can take longer
+//! than the first batch); then it waits for every reply and prints one
+//! table row: fault, sent, replied, lost, duplicates. Lost must be 0.
 //!
 //! `TOLLGATE_AMQP_URL` lists the nodes (comma-separated); the first router
 //! gets them in that order, the second and the service rotated by one and
 //! two, the caller in that order. Routers must log at `info`
 //! (`TOLLGATE_TEST_ROUTER_LOG=info`): the run checks that the second router
-//! reconnected, i.e. that the fault hit it under load.
+//! reconnected, i.e. that the fault hit it, and delivered requests after it.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -99,7 +101,12 @@ async fn requests_through_a_cluster_losing_a_node_are_all_answered() {
         Some(&token),
         Some(&key),
     );
-    let sender = tokio::spawn(send(Arc::clone(&tr), bus.names.clone(), template, requests));
+    let sender = tokio::spawn(send(
+        Arc::clone(&tr),
+        bus.names.clone(),
+        template.clone(),
+        requests,
+    ));
     let third = requests / 3;
     let flowing = poll_until(Duration::from_secs(300), async || {
         replies.lock().seen.len() >= third
@@ -118,7 +125,9 @@ async fn requests_through_a_cluster_losing_a_node_are_all_answered() {
     .expect("run the fault command");
     assert!(status.success(), "the fault command failed: {status}");
     println!("Fault done after {} replies.", replies.lock().seen.len());
-    let sent = sender.await.expect("sender");
+    let r2_before = r2.delivered();
+    let mut sent = sender.await.expect("sender");
+    sent.extend(send(Arc::clone(&tr), bus.names.clone(), template, third).await);
 
     let all = poll_until(Duration::from_secs(300), async || {
         let r = replies.lock();
@@ -143,6 +152,8 @@ async fn requests_through_a_cluster_losing_a_node_are_all_answered() {
             .matches("Reconnected to the broker.")
             .count()
     };
+    // Logged a moment after the node closed the connection: wait for it.
+    poll_until(Duration::from_secs(30), async || reconnects(&r2) >= 1).await;
     let (moved_r1, moved_r2) = (reconnects(&r1), reconnects(&r2));
     println!(
         "routers delivered: r1 {}, r2 {}; reconnections: r1 {moved_r1}, r2 {moved_r2}; error replies {errors}",
@@ -155,11 +166,15 @@ async fn requests_through_a_cluster_losing_a_node_are_all_answered() {
         sent.len()
     );
     assert_eq!(errors, 0, "no request was refused");
-    assert_eq!(sent.len(), requests, "every request was confirmed");
+    assert_eq!(sent.len(), requests + third, "every request was confirmed");
     assert!(
         moved_r2 >= 1,
         "router r2 (first on the faulty node) moved to another node; run with \
          TOLLGATE_TEST_ROUTER_LOG=info (scripts/cluster does) to see it"
+    );
+    assert!(
+        r2.delivered() > r2_before,
+        "router r2 delivered requests after its node was lost ({r2_before} before)"
     );
 
     counter.abort();

@@ -33,6 +33,9 @@ pub const JWKS_FETCHES_TOTAL: &str = "tollgate_jwks_fetches_total";
 pub const RELOADS_TOTAL: &str = "tollgate_reloads_total";
 /// Counter: requests handed back for re-admission, by outcome.
 pub const READMISSIONS_TOTAL: &str = "tollgate_readmissions_total";
+/// Counter: requests the ingress queue dead-lettered at its delivery limit,
+/// published to the ingress again.
+pub const LIMIT_RETURNS_TOTAL: &str = "tollgate_limit_returns_total";
 /// Counter of trust changes by `outcome` (`taken`, `refused`: requests to
 /// this router; `applied`, `ignored`: broadcasts from routers) and `code`.
 pub const TRUST_CHANGES_TOTAL: &str = "tollgate_trust_changes_total";
@@ -190,6 +193,11 @@ pub fn trust_change(outcome: &'static str, code: &'static str) {
 /// Records a message the broker dead-lettered, now recorded clean.
 pub fn broker_dead_letter() {
     metrics::counter!(BROKER_DEAD_LETTERS_TOTAL).increment(1);
+}
+
+/// Records a request returned to the ingress after its delivery limit.
+pub fn limit_return() {
+    metrics::counter!(LIMIT_RETURNS_TOTAL).increment(1);
 }
 
 /// Records what became of a request handed back for re-admission

@@ -60,6 +60,11 @@ pub const RETURNED_EXCHANGE: &str = "x-tollgate-returned-exchange";
 /// On such a rescued message: the routing key it was published with.
 pub const RETURNED_KEY: &str = "x-tollgate-returned-key";
 
+/// How often the routers returned a request to the ingress after the
+/// ingress queue dead-lettered it at its delivery limit
+/// (`router::limit_return`).
+pub const LIMIT_RETURNS: &str = "x-tollgate-limit-returns";
+
 /// The schema version a caller speaks (a public header: callers set it).
 pub const CALLER_SCHEMA_VERSION: &str = "schema-version";
 

@@ -33,6 +33,7 @@ use crate::{
 mod consume;
 mod direct;
 mod held;
+mod limit_return;
 mod live;
 mod pipeline;
 mod poison;

@@ -7,7 +7,10 @@
 // `on_both_transports!`; a failed expectation must panic.
 #![allow(clippy::unwrap_used)]
 
-use tollgate_bus::{Address, Envelope, SubscribeOptions, headers};
+use serde_json::json;
+use tollgate_bus::{
+    Address, Envelope, QueueKind, SubscribeOptions, bus_topology::DELIVERY_LIMIT, headers,
+};
 use tollgate_tests::{
     conformance::transport::recv,
     support::{Fixture, TestBus},
@@ -92,6 +95,75 @@ async fn what_the_broker_dead_letters_reaches_the_dead_letter_queue_clean(fx: &F
     }
 }
 
+/// A quorum ingress queue dead-letters a request that came back to it more
+/// often than its delivery limit — also when no router ever refused it, only
+/// held it while its connection was cut (RabbitMQ up to 4.2 counts those
+/// returns). The router returns such a request to the ingress instead of
+/// recording it, and it is served.
+async fn a_request_the_ingress_dead_lettered_at_its_delivery_limit_is_served(fx: &Fixture) {
+    let mut bus = TestBus::prepare_on(fx, QueueKind::Quorum).await;
+    let tr = fx.transport().as_ref();
+    let (key, mut replies) = bus.caller_queue(tr).await;
+    let order = json!({"customer": {"id": "c-1"}, "items": [{"sku": "widget", "qty": 1}]});
+    let request = bus.request(&order, Some(&bus.token("web")), Some(&key));
+    bus.send(tr, "orders.create", &request).await;
+    // Before any router runs, a consumer of the ingress gives it back until
+    // the broker dead-letters it: as a router cut off that often would.
+    let mut ingress = tr
+        .subscribe(bus.names.ingress_queue(), SubscribeOptions::prefetch(1))
+        .await
+        .unwrap();
+    for _ in 0..=DELIVERY_LIMIT {
+        recv(&mut ingress, "the request")
+            .await
+            .reject(true)
+            .await
+            .unwrap();
+    }
+    drop(ingress);
+    // Held off the poison queue until `orders` is registered with the router
+    // (else the router would refuse it `no_route`), then given back.
+    let holder = fx.connect().await;
+    let mut poison = holder
+        .subscribe(bus.names.poison_queue(), SubscribeOptions::prefetch(1))
+        .await
+        .unwrap();
+    let dead_lettered = recv(&mut poison, "the request in the poison queue").await;
+    assert_eq!(dead_lettered.envelope.id, request.id);
+    assert_eq!(
+        dead_lettered
+            .envelope
+            .headers
+            .get_str(headers::X_FIRST_DEATH_REASON),
+        Some("delivery_limit")
+    );
+    bus.run_router(fx, |_| {}).await;
+    let orders = bus.run_orders(fx.connect().await, |b| b).await;
+    drop((dead_lettered, poison));
+    holder.close().await.unwrap();
+    let reply = recv(&mut replies, "the order's reply").await;
+    assert_eq!(reply.envelope.correlation_id, request.correlation_id);
+    assert!(
+        reply.envelope.headers.get_str(headers::ERROR).is_none(),
+        "{:?}",
+        String::from_utf8_lossy(&reply.envelope.payload)
+    );
+    reply.ack().await.unwrap();
+
+    orders.shutdown().await.unwrap();
+    let names = bus.names.clone();
+    bus.stop().await;
+    drop(replies);
+    for queue in [
+        names.dead_queue(),
+        names.poison_queue(),
+        names.ingress_queue(),
+    ] {
+        assert_eq!(tr.inspect(queue).await.unwrap().messages, 0, "{queue}");
+    }
+}
+
 tollgate_tests::on_both_transports!(
-    what_the_broker_dead_letters_reaches_the_dead_letter_queue_clean
+    what_the_broker_dead_letters_reaches_the_dead_letter_queue_clean,
+    a_request_the_ingress_dead_lettered_at_its_delivery_limit_is_served,
 );

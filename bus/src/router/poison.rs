@@ -25,16 +25,19 @@ use std::sync::Arc;
 
 use super::{
     held::HeldCalls,
+    limit_return,
     readmit::{HandBack, Readmitter},
 };
 use crate::{
+    address::Address,
     dead_letter::DeadLetterBounds,
+    envelope::Envelope,
     error::TransportError,
     headers,
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
     reply_context::ReplyContextKey,
-    transport::{Delivery, Transport},
+    transport::{Acker, Delivery, Transport},
 };
 
 /// Longest piece of a broker header quoted in a copy's reason (the broker
@@ -96,6 +99,9 @@ impl PoisonCleaner {
             }
             return;
         }
+        if let Some((route, copy)) = limit_return::returned_to_ingress(&raw, &self.names) {
+            return self.return_to_ingress(&route, &copy, acker).await;
+        }
         let hand_back = self.readmitter.hand_back(&raw);
         if hand_back == Some(HandBack::Vouched) {
             return self.readmitter.readmit(raw, acker).await;
@@ -144,6 +150,30 @@ impl PoisonCleaner {
     }
 }
 
+impl PoisonCleaner {
+    /// Publishes `copy` of a request the ingress queue dead-lettered at its
+    /// delivery limit to the ingress exchange with `route`, then acks it;
+    /// requeues it after a back-off when the publish fails.
+    async fn return_to_ingress(&self, route: &str, copy: &Envelope, acker: Acker) {
+        let to = Address::new(self.names.ingress_exchange(), route);
+        let settled = match self.transport.publish(&to, copy).await {
+            Ok(()) => {
+                tracing::info!(msg.id = %copy.id, %route, "A request reached the ingress queue's delivery limit unrefused; returned to the ingress.");
+                crate::events::limit_return();
+                acker.ack().await
+            }
+            Err(e) => {
+                tracing::warn!(msg.id = %copy.id, error = %e, "Cannot return a request to the ingress; requeued.");
+                tokio::time::sleep(super::REQUEUE_BACKOFF).await;
+                acker.reject(true).await
+            }
+        };
+        if let Err(e) = settled {
+            tracing::debug!(msg.id = %copy.id, error = %e, "Settling a poison message failed; it will be redelivered.");
+        }
+    }
+}
+
 /// A message the AMQP transport rescued into the poison queue.
 #[derive(Debug, PartialEq, Eq)]
 enum Returned {
@@ -158,7 +188,7 @@ impl Returned {
     /// What `raw` is, if it was rescued. A message the broker dead-lettered
     /// (it carries `x-death`) is never taken for a rescued one, whatever
     /// headers its sender forged.
-    fn of(raw: &crate::envelope::Envelope, names: &BusNames) -> Option<Self> {
+    fn of(raw: &Envelope, names: &BusNames) -> Option<Self> {
         let because = raw.headers.get_str(headers::RETURNED)?;
         if raw.headers.get(headers::X_DEATH).is_some() {
             return None;
@@ -201,7 +231,7 @@ impl Returned {
 /// broker's first death of it says `expired` or `rejected` in a service
 /// queue). Either way its ingress goes back to the queue, or went back, when
 /// the hold lapses.
-fn is_lapsed_held_copy(raw: &crate::envelope::Envelope, names: &BusNames) -> bool {
+fn is_lapsed_held_copy(raw: &Envelope, names: &BusNames) -> bool {
     raw.delivery_mode == crate::envelope::DeliveryMode::Transient
         && raw.headers.contains(headers::REPLY_CONTEXT)
         && matches!(
@@ -215,7 +245,7 @@ fn is_lapsed_held_copy(raw: &crate::envelope::Envelope, names: &BusNames) -> boo
 }
 
 /// What the broker's headers say of why and where (quoted, cut short).
-fn reason(raw: &crate::envelope::Envelope) -> String {
+fn reason(raw: &Envelope) -> String {
     let quoted = |name: &str| {
         raw.headers
             .get_str(name)
@@ -232,7 +262,6 @@ fn reason(raw: &crate::envelope::Envelope) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::Envelope;
 
     fn rescued(exchange: &str, key: &str) -> Envelope {
         let mut raw = Envelope::new("body");

@@ -128,15 +128,21 @@ impl TestBus {
         adjust: impl FnOnce(&mut Config),
     ) -> Self {
         let mut bus = Self::prepare(fx, extra_toml).await;
-        let mut config = Config::load(&bus.config_path()).unwrap();
+        bus.run_router(fx, adjust).await;
+        bus
+    }
+
+    /// Starts the router of a bus [`TestBus::prepare`]d without one, on `fx`'s
+    /// first connection, its config changed by `adjust`.
+    pub async fn run_router(&mut self, fx: &Fixture, adjust: impl FnOnce(&mut Config)) {
+        let mut config = Config::load(&self.config_path()).unwrap();
         adjust(&mut config);
         let running = Router::from_config(&config)
             .unwrap_or_else(|e| panic!("test config invalid: {e:?}"))
-            .start(Arc::clone(fx.transport()), bus.shutdown.clone())
+            .start(Arc::clone(fx.transport()), self.shutdown.clone())
             .await
             .unwrap();
-        bus.running = Some(running);
-        bus
+        self.running = Some(running);
     }
 
     /// Like [`TestBus::prepare`], for a bus whose shared queues are of type

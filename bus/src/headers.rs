@@ -79,6 +79,13 @@ pub const X_FIRST_DEATH_EXCHANGE: &str = "x-first-death-exchange";
 /// How often a quorum queue has returned the message (set on redeliveries).
 pub const X_DELIVERY_COUNT: &str = "x-delivery-count";
 
+/// The broker's latest dead-lettering recorded in `headers`: the first
+/// entry of `x-death` (RabbitMQ, and the memory broker, put each new death
+/// first), with its `reason`, `queue`, `exchange` and `routing-keys`.
+pub fn latest_death(headers: &crate::header_map::Headers) -> Option<&crate::header_map::Headers> {
+    headers.get(X_DEATH)?.as_array()?.first()?.as_table()
+}
+
 /// Whether `name` is reserved for the bus (and so must be stripped from client input).
 pub fn is_reserved(name: &str) -> bool {
     name.len() >= TOLLGATE_PREFIX.len()

@@ -28,12 +28,7 @@ pub(super) const MAX_LIMIT_RETURNS: i64 = 3;
 /// the copy to publish to the ingress exchange — the broker's headers gone,
 /// the returns counted.
 pub(super) fn returned_to_ingress(raw: &Envelope, names: &BusNames) -> Option<(String, Envelope)> {
-    let latest = raw
-        .headers
-        .get(headers::X_DEATH)?
-        .as_array()?
-        .first()?
-        .as_table()?;
+    let latest = headers::latest_death(&raw.headers)?;
     if latest.get_str("reason")? != "delivery_limit"
         || latest.get_str("queue")? != names.ingress_queue()
     {

@@ -308,15 +308,9 @@ fn untrusted(e: &AuthError) -> Rejection {
     )
 }
 
-/// The reason and queue of the broker's latest dead-lettering of `raw`
-/// (the first entry of `x-death`: RabbitMQ puts each new death first).
+/// The reason and queue of the broker's latest dead-lettering of `raw`.
 fn latest_death(raw: &Envelope) -> Option<(&str, &str)> {
-    let latest = raw
-        .headers
-        .get(headers::X_DEATH)?
-        .as_array()?
-        .first()?
-        .as_table()?;
+    let latest = headers::latest_death(&raw.headers)?;
     Some((latest.get_str("reason")?, latest.get_str("queue")?))
 }
 

@@ -60,6 +60,11 @@ pub const RETURNED_EXCHANGE: &str = "x-tollgate-returned-exchange";
 /// On such a rescued message: the routing key it was published with.
 pub const RETURNED_KEY: &str = "x-tollgate-returned-key";
 
+/// On a re-admitted request: when it first entered the bus (seconds since
+/// the epoch, its first assertion's `iat`), from which its age counts at a
+/// next re-admission (`router::readmit`).
+pub const ADMITTED_AT: &str = "x-tollgate-admitted-at";
+
 /// How often the routers returned a request to the ingress after the
 /// ingress queue dead-lettered it at its delivery limit
 /// (`router::limit_return`).

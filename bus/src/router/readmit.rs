@@ -20,8 +20,10 @@
 //!   request's route and message id (else `not_from_bus`), and has expired by
 //!   the router's clock (else the service rejected it for another reason:
 //!   recorded `dead_lettered`, never sent round again);
-//! * it is at most `[router] readmit_max_age_secs` old, counted from that
-//!   assertion's `iat` (else `stale`);
+//! * it is at most `[router] readmit_max_age_secs` old, counted from when it
+//!   first entered the bus: its assertion's `iat`, or for a request
+//!   re-admitted before, the [`headers::ADMITTED_AT`] the router put on it
+//!   then (else `stale`);
 //! * its caller is still trusted — consumer enabled, no revocation covering
 //!   it — and the access policy still allows the route (else the code of
 //!   what failed).
@@ -42,6 +44,7 @@ use crate::{
     dead_letter::DeadLetterBounds,
     envelope::Envelope,
     error::TransportError,
+    header_map::HeaderValue,
     headers,
     hop::Hop,
     names::BusNames,
@@ -109,8 +112,9 @@ impl Readmitter {
     /// after a back-off when the broker cannot take the outcome.
     pub(super) async fn readmit(&self, request: Envelope, acker: Acker) {
         let outcome = match self.check(&request) {
-            Ok(Some((used, fresh))) => {
-                let delivered = self.deliver(request.clone(), fresh).await;
+            Ok(Some(readmission)) => {
+                let used = readmission.used;
+                let delivered = self.deliver(request.clone(), readmission).await;
                 if matches!(delivered, Err(Refusal::Failed(_))) {
                     // Requeued: its next attempt is no repeat.
                     self.used.forget(&used);
@@ -155,10 +159,9 @@ impl Readmitter {
     }
 
     /// The checks of the module's doc after the first, in order; if all
-    /// pass, the id under which the presented assertion is now recorded as
-    /// re-admitted, and the fresh assertion; `None` if this router
-    /// re-admitted it already.
-    fn check(&self, request: &Envelope) -> Result<Option<(ContextId, String)>, Refusal> {
+    /// pass, what the re-admission needs; `None` if this router re-admitted
+    /// it already.
+    fn check(&self, request: &Envelope) -> Result<Option<Readmission>, Refusal> {
         let route = request.headers.get_str(headers::ROUTE).unwrap_or_default();
         let assertion = request
             .headers
@@ -175,7 +178,15 @@ impl Readmitter {
                 "its service rejected it before its assertion expired".to_owned(),
             )));
         }
-        let age = unix_now().saturating_sub(asserted.issued_at);
+        // The header is a router's own (the broker vouched for the sender, and
+        // the gate strips `x-tollgate-*` from callers' requests).
+        let entered_at = request
+            .headers
+            .get(headers::ADMITTED_AT)
+            .and_then(HeaderValue::as_i64)
+            .and_then(|t| u64::try_from(t).ok())
+            .map_or(asserted.issued_at, |t| t.min(asserted.issued_at));
+        let age = unix_now().saturating_sub(entered_at);
         if age > self.max_age.as_secs() {
             return Err(Refusal::Rejected(Rejection::new(
                 RejectCode::Stale,
@@ -197,12 +208,16 @@ impl Readmitter {
             .map_err(|e| Refusal::Failed(TransportError::InvalidTopology(e.to_string())))?;
         let (id, until) = (
             assertion_id(assertion),
-            asserted.issued_at.saturating_add(self.max_age.as_secs()),
+            entered_at.saturating_add(self.max_age.as_secs()),
         );
         if self.used.first_use(id, until) == Use::Again {
             return Ok(None);
         }
-        Ok(Some((id, fresh)))
+        Ok(Some(Readmission {
+            used: id,
+            assertion: fresh,
+            entered_at,
+        }))
     }
 
     /// The caller is still trusted and the policy still allows `route`.
@@ -226,11 +241,22 @@ impl Readmitter {
         Ok(())
     }
 
-    /// Back to the service's queue with the fresh assertion.
-    async fn deliver(&self, mut request: Envelope, assertion: String) -> Result<(), Refusal> {
+    /// Back to the service's queue with the fresh assertion and the time it
+    /// first entered the bus.
+    async fn deliver(
+        &self,
+        mut request: Envelope,
+        readmission: Readmission,
+    ) -> Result<(), Refusal> {
         let route = request.headers.get_str(headers::ROUTE).unwrap_or_default();
         let service = route.split('.').next().unwrap_or_default().to_owned();
-        request.headers.insert(headers::ASSERTION, assertion);
+        request
+            .headers
+            .insert(headers::ASSERTION, readmission.assertion);
+        request.headers.insert(
+            headers::ADMITTED_AT,
+            i64::try_from(readmission.entered_at).unwrap_or(i64::MAX),
+        );
         // Its queue history is the broker's, not the request's: a next
         // dead-lettering starts afresh.
         request
@@ -267,6 +293,16 @@ impl Readmitter {
             }
         }
     }
+}
+
+/// What re-admitting one request takes, once its checks passed.
+struct Readmission {
+    /// The id its presented assertion is now recorded under.
+    used: ContextId,
+    /// The fresh assertion.
+    assertion: String,
+    /// When it first entered the bus.
+    entered_at: u64,
 }
 
 /// A request its service handed back.

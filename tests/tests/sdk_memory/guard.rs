@@ -148,7 +148,9 @@ async fn messages_published_around_the_router_are_refused_and_dead_lettered() {
 /// and the router re-admits only what a router delivered — the broker
 /// vouches for it by the router's user — and is younger than
 /// `readmit_max_age_secs`. Here one delivered years ago is recorded `stale`,
-/// and the same request put in the queue by another publisher is recorded
+/// as is one whose latest assertion is ten minutes old but which first
+/// entered the bus years ago, and the same request put in the queue by
+/// another publisher is recorded
 /// as dead-lettered and not re-admitted, however genuine its assertion.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_assertion_is_handed_back_and_checked_by_the_router() {
@@ -178,6 +180,31 @@ async fn an_expired_assertion_is_handed_back_and_checked_by_the_router() {
     tr.publish(&queue, &delivered).await.unwrap();
     let d = recv(&mut dead, "the router's copy of the stale request").await;
     assert_eq!(d.envelope.id, env.id);
+    assert_eq!(d.envelope.headers.get_str(headers::CODE), Some("stale"));
+    d.ack().await.unwrap();
+
+    // Re-admitted once before, long ago: its age counts from when it first
+    // entered the bus (the header the router put on it then), not from its
+    // latest assertion's ten minutes.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ten_minutes_ago = bus
+        .router
+        .assertion_signer()
+        .with_clock(Arc::new(TestClock::new(now - 600)));
+    let mut again = delivered.clone();
+    let token = ten_minutes_ago.sign(&identity_of("alice"), "orders.create", &env.id);
+    again.headers.insert(headers::ASSERTION, token.unwrap());
+    let entered = i64::try_from(TestKit::NOW).unwrap();
+    again.headers.insert(headers::ADMITTED_AT, entered);
+    tr.publish(&queue, &again).await.unwrap();
+    let d = recv(
+        &mut dead,
+        "the router's copy of the request re-admitted long ago",
+    )
+    .await;
     assert_eq!(d.envelope.headers.get_str(headers::CODE), Some("stale"));
     d.ack().await.unwrap();
 

@@ -52,6 +52,26 @@ pub use reload::RouterHandle;
 /// Wait before handing a message (a request or a reply) back after an
 /// infrastructure failure, so a broken dependency is not hammered.
 const REQUEUE_BACKOFF: Duration = Duration::from_millis(200);
+
+/// Settles a delivery by whether what it became reached the broker: acked
+/// when `published` went through, else — the broker cannot take it now —
+/// requeued after [`REQUEUE_BACKOFF`], with a warning that `failed` (what
+/// could not be done). The result is the settling's.
+async fn ack_or_requeue(
+    acker: crate::transport::Acker,
+    published: Result<(), TransportError>,
+    msg_id: &str,
+    failed: &str,
+) -> Result<(), TransportError> {
+    match published {
+        Ok(()) => acker.ack().await,
+        Err(e) => {
+            tracing::warn!(msg.id = %msg_id, error = %e, "{failed}; requeued.");
+            tokio::time::sleep(REQUEUE_BACKOFF).await;
+            acker.reject(true).await
+        }
+    }
+}
 use reply::ReplyForwarder;
 
 /// Everything a router needs, built from the config (`Config::router_settings`).

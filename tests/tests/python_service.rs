@@ -130,10 +130,7 @@ async fn a_python_service_registers_answers_and_refuses_what_did_not_pass_the_bu
     // while it waited: handed back, not refused; the router re-admits it
     // with a fresh assertion and the service serves it (no refusal, no
     // dead-letter copy: the copies below are the bypasses' only).
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = tollgate_bus::time::unix_now();
     let ten_minutes_ago = bus
         .assertion_signer()
         .with_clock(Arc::new(TestClock::new(now - 600)));

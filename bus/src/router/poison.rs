@@ -6,10 +6,11 @@
 //! refusals ([`crate::dead_letter`]), so no credential and no attacker's
 //! header table ever reaches the dead-letter queue.
 //!
-//! Two kinds are no dead letters: a held call's copy whose hold lapsed
-//! (dropped: its ingress comes again), and a request a router delivered and
-//! its service rejected because it outlived its assertion (re-admitted, see
-//! [`super::readmit`]).
+//! Three kinds are no dead letters: a held call's copy whose hold ended
+//! (dropped: its ingress comes again), a request a router delivered and its
+//! service rejected because it outlived its assertion (re-admitted, see
+//! [`super::readmit`]), and a request the ingress queue dead-lettered at its
+//! delivery limit (returned to the ingress, see [`super::limit_return`]).
 //!
 //! The queue also keeps what the AMQP transport rescued: a message the
 //! broker returned as unroutable whose return lapin gave to another
@@ -133,44 +134,44 @@ impl PoisonCleaner {
         let copy = super::reject::dead_letter(&raw, None, "-", &rejection, &self.bounds);
         let published: Result<(), TransportError> =
             super::reject::publish_dead_letter(self.transport.as_ref(), &self.names, &copy).await;
-        let settled = match published {
-            Ok(()) => {
-                crate::events::broker_dead_letter();
-                acker.ack().await
-            }
-            Err(e) => {
-                tracing::warn!(msg.id = %raw.id, error = %e, "Cannot record a dead-lettered message; requeued.");
-                tokio::time::sleep(super::REQUEUE_BACKOFF).await;
-                acker.reject(true).await
-            }
-        };
-        if let Err(e) = settled {
-            tracing::debug!(msg.id = %raw.id, error = %e, "Settling a poison message failed; it will be redelivered.");
+        if published.is_ok() {
+            crate::events::broker_dead_letter();
         }
+        let settled = super::ack_or_requeue(
+            acker,
+            published,
+            &raw.id,
+            "Cannot record a dead-lettered message",
+        )
+        .await;
+        settled_or_logged(settled, &raw.id);
     }
-}
 
-impl PoisonCleaner {
     /// Publishes `copy` of a request the ingress queue dead-lettered at its
     /// delivery limit to the ingress exchange with `route`, then acks it;
     /// requeues it after a back-off when the publish fails.
     async fn return_to_ingress(&self, route: &str, copy: &Envelope, acker: Acker) {
         let to = Address::new(self.names.ingress_exchange(), route);
-        let settled = match self.transport.publish(&to, copy).await {
-            Ok(()) => {
-                tracing::info!(msg.id = %copy.id, %route, "A request reached the ingress queue's delivery limit unrefused; returned to the ingress.");
-                crate::events::limit_return();
-                acker.ack().await
-            }
-            Err(e) => {
-                tracing::warn!(msg.id = %copy.id, error = %e, "Cannot return a request to the ingress; requeued.");
-                tokio::time::sleep(super::REQUEUE_BACKOFF).await;
-                acker.reject(true).await
-            }
-        };
-        if let Err(e) = settled {
-            tracing::debug!(msg.id = %copy.id, error = %e, "Settling a poison message failed; it will be redelivered.");
+        let published = self.transport.publish(&to, copy).await;
+        if published.is_ok() {
+            tracing::info!(msg.id = %copy.id, %route, "A request reached the ingress queue's delivery limit unrefused; returned to the ingress.");
+            crate::events::limit_return();
         }
+        let settled = super::ack_or_requeue(
+            acker,
+            published,
+            &copy.id,
+            "Cannot return a request to the ingress",
+        )
+        .await;
+        settled_or_logged(settled, &copy.id);
+    }
+}
+
+/// Logs a poison message that could not be settled (the broker redelivers it).
+fn settled_or_logged(settled: Result<(), TransportError>, msg_id: &str) {
+    if let Err(e) = settled {
+        tracing::debug!(msg.id = %msg_id, error = %e, "Settling a poison message failed; it will be redelivered.");
     }
 }
 

@@ -55,7 +55,6 @@ use crate::{
 };
 
 use super::{
-    REQUEUE_BACKOFF,
     live::Current,
     reject,
     used_contexts::{Use, UsedContexts},
@@ -148,9 +147,8 @@ impl Readmitter {
                 self.record(&request, &rejection, acker).await
             }
             Err(Refusal::Failed(e)) => {
-                tracing::warn!(msg.id = %request.id, error = %e, "Cannot re-admit a request now; requeued.");
-                tokio::time::sleep(REQUEUE_BACKOFF).await;
-                acker.reject(true).await
+                super::ack_or_requeue(acker, Err(e), &request.id, "Cannot re-admit a request now")
+                    .await
             }
         };
         if let Err(e) = settled {
@@ -284,14 +282,15 @@ impl Readmitter {
     ) -> Result<(), TransportError> {
         let route = request.headers.get_str(headers::ROUTE).unwrap_or("-");
         let copy = reject::dead_letter(request, None, route, rejection, &self.bounds);
-        match reject::publish_dead_letter(self.transport.as_ref(), &self.names, &copy).await {
-            Ok(()) => acker.ack().await,
-            Err(e) => {
-                tracing::warn!(msg.id = %request.id, error = %e, "Cannot record a refused re-admission; requeued.");
-                tokio::time::sleep(REQUEUE_BACKOFF).await;
-                acker.reject(true).await
-            }
-        }
+        let published =
+            reject::publish_dead_letter(self.transport.as_ref(), &self.names, &copy).await;
+        super::ack_or_requeue(
+            acker,
+            published,
+            &request.id,
+            "Cannot record a refused re-admission",
+        )
+        .await
     }
 }
 

@@ -90,14 +90,7 @@ impl ReplyForwarder {
             }
             Outcome::Refuse(why) => self.dead_letter(&reply, &why).await,
         };
-        let settled = match result {
-            Ok(()) => acker.ack().await,
-            Err(e) => {
-                tracing::warn!(msg.id = %reply.id, error = %e, "Reply not forwarded; requeued.");
-                tokio::time::sleep(super::REQUEUE_BACKOFF).await;
-                acker.reject(true).await
-            }
-        };
+        let settled = super::ack_or_requeue(acker, result, &reply.id, "Reply not forwarded").await;
         if let Err(e) = settled {
             tracing::debug!(msg.id = %reply.id, error = %e, "Settling a reply failed; it will be redelivered.");
         }

@@ -186,10 +186,7 @@ async fn an_expired_assertion_is_handed_back_and_checked_by_the_router() {
     // Re-admitted once before, long ago: its age counts from when it first
     // entered the bus (the header the router put on it then), not from its
     // latest assertion's ten minutes.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = tollgate_bus::time::unix_now();
     let ten_minutes_ago = bus
         .router
         .assertion_signer()

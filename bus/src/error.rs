@@ -9,7 +9,7 @@ use crate::{header_map::HeaderError, transport::amqp::NodeListError};
 pub enum TransportError {
     /// The broker could not be reached or the connection could not be set up.
     #[error("cannot connect to the broker: {0}")]
-    Connect(#[source] lapin::Error),
+    Connect(#[source] tollgate_wire::WireError),
     /// The broker URL (or node list) cannot be used; retrying cannot help.
     #[error("bad broker URL: {0}")]
     BadUrl(#[from] NodeListError),
@@ -21,7 +21,7 @@ pub enum TransportError {
         operation: &'static str,
         /// The underlying error, when there is one.
         #[source]
-        source: Option<lapin::Error>,
+        source: Option<tollgate_wire::WireError>,
     },
     /// The transport was closed by its owner.
     #[error("transport is closed")]
@@ -69,7 +69,7 @@ pub enum TransportError {
     DeliveryStale,
     /// Any other broker error.
     #[error("broker error: {0}")]
-    Broker(#[source] lapin::Error),
+    Broker(#[source] tollgate_wire::WireError),
 }
 
 impl TransportError {

@@ -43,6 +43,10 @@ pub enum RejectCode {
     /// A request waited for its service longer than the bus re-admits
     /// (`[router] readmit_max_age_secs`).
     Stale,
+    /// The message's AMQP properties cannot be read (a short string that is
+    /// not UTF-8, which RabbitMQ passes through): nothing about it can be
+    /// checked, so it is refused unread.
+    Unreadable,
 }
 
 /// The step of the pipeline that refused a message.
@@ -99,6 +103,7 @@ impl RejectCode {
             Self::HandlerFailed => "handler_failed",
             Self::DeadLettered => "dead_lettered",
             Self::Stale => "stale",
+            Self::Unreadable => "unreadable",
         }
     }
 }

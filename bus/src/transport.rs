@@ -110,6 +110,11 @@ pub struct DeliveryInfo {
     pub redelivered: bool,
     /// How often it was returned before (quorum queues' `x-delivery-count`); 0 if unknown.
     pub delivery_count: u32,
+    /// Why the message's broker properties could not be read, when they
+    /// could not (a short string that is not UTF-8: RabbitMQ passes such
+    /// properties through). The envelope then carries the body only; the
+    /// message must be refused, never served.
+    pub unreadable: Option<String>,
 }
 
 /// Ready messages and consumers of a queue.

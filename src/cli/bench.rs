@@ -13,7 +13,7 @@ mod gate;
 mod hops;
 mod keys;
 mod payload;
-mod raw_lapin;
+mod raw_client;
 mod relay;
 mod relay_process;
 mod report;
@@ -28,16 +28,16 @@ mod transport;
 #[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
     /// Publish→consume throughput of 1 KiB messages with confirms and manual acks:
-    /// `AmqpTransport` and `MemoryTransport` against a plain lapin loop.
+    /// `AmqpTransport` and `MemoryTransport` against a plain loop on the bare AMQP client.
     Transport(TransportArgs),
     /// Requests through `tollgate serve` (gateway mode, service mode) into a
-    /// service queue, against a plain lapin relay on the same exchanges and queues.
+    /// service queue, against a plain relay (same AMQP client) on the same exchanges and queues.
     Router(RouterArgs),
     /// Request → reply through `tollgate serve` and an SDK service, called by the
     /// SDK caller (latency at 1 call in flight, calls/s at `--in-flight`),
-    /// against a plain lapin relay on the same exchanges and queues.
+    /// against a plain relay (same AMQP client) on the same exchanges and queues.
     Rpc(RpcArgs),
-    /// The floor under a call: its four broker hops on bare lapin (no gate, no
+    /// The floor under a call: its four broker hops on the bare AMQP client (no gate, no
     /// SDK), one call in flight, for the delivery contract and other ways of
     /// storing and confirming the hops.
     Hops(CommonArgs),

@@ -1,8 +1,17 @@
+//! Hostile message properties do not take the router down.
+//!
 //! A header table nested as deep as one RabbitMQ frame allows (25,000
-//! levels) does not take the router down: `tollgate serve` runs with deep
-//! stacks (even when started with `RUST_MIN_STACK` set too small), refuses
-//! the message as `too_large`, dead-letters a copy without the hostile
-//! headers, and keeps serving.
+//! levels): the AMQP client measures the nesting before it parses anything
+//! (the parser recurses once per level), so the router refuses the message
+//! unread (`unreadable`), dead-letters a copy without the hostile headers,
+//! and keeps serving — also when started with `RUST_MIN_STACK` set small.
+//!
+//! A message id that is not UTF-8 (AMQP short strings must be, RabbitMQ
+//! does not check): an AMQP client that cannot parse it (lapin, amqprs)
+//! drops the whole connection, the message is redelivered to the next router
+//! and drops its connection too, for ever. Tollgate's client delivers it as
+//! unreadable; the router refuses it (`unreadable`), keeps a copy in the
+//! dead-letter queue, and its connection is never touched.
 
 use std::process::Command;
 
@@ -10,7 +19,7 @@ use serde_json::json;
 use tollgate_bus::{SubscribeOptions, headers};
 use tollgate_tests::{
     conformance::transport::recv,
-    support::{Fixture, RouterProcess, TestBus},
+    support::{Fixture, RouterProcess, TestBus, amqp_url, clients::Language},
 };
 
 const DEPTH: usize = 25_000;
@@ -63,17 +72,12 @@ async fn hostile_headers_do_not_take_the_router_down() {
     );
 
     let copy = recv(&mut dead, "the dead-letter copy of the hostile message").await;
-    assert_eq!(copy.envelope.id, "hostile-1");
     assert_eq!(
         copy.envelope.headers.get_str(headers::CODE),
-        Some("too_large")
+        Some("unreadable")
     );
-    assert!(
-        copy.envelope
-            .headers
-            .get_str(headers::HEADERS_DROPPED)
-            .is_some()
-    );
+    let reason = copy.envelope.headers.get_str(headers::REASON).unwrap();
+    assert!(reason.contains("nest deeper"), "{reason}");
     assert!(copy.envelope.headers.get("deep").is_none());
     copy.ack().await.unwrap();
 
@@ -84,6 +88,89 @@ async fn hostile_headers_do_not_take_the_router_down() {
     assert_eq!(delivered.envelope.id, request.id);
     delivered.ack().await.unwrap();
     assert!(router.is_running(), "the router process died");
+
+    router.kill();
+    bus.stop().await;
+    fx.cleanup().await;
+}
+
+/// Publishes a message whose message id is not UTF-8 (pika sends bytes as
+/// they are), confirmed by the broker.
+const PUBLISH_UNREADABLE: &str = r#"
+import sys, pika
+url, exchange, key = sys.argv[1:4]
+connection = pika.BlockingConnection(pika.URLParameters(url))
+channel = connection.channel()
+channel.confirm_delivery()
+properties = pika.BasicProperties(message_id=b"\xff\xfe-unreadable", content_type="application/json")
+channel.basic_publish(exchange, key, b'{"hostile": true}', properties, mandatory=True)
+connection.close()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_properties_cannot_be_read_is_refused_and_the_router_keeps_its_connection()
+{
+    let fx = Fixture::amqp().await;
+    let bus = TestBus::prepare(&fx, "").await;
+    let tr = fx.transport().clone();
+    let mut router = RouterProcess::spawn(&bus, &format!("{}-r", fx.ns.prefix()));
+    router.wait_started(&bus, tr.as_ref()).await;
+    bus.announce(tr.as_ref(), "orders", "application/json", "2")
+        .await;
+    let mut dead = tr
+        .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
+        .await
+        .unwrap();
+    let mut service = tr
+        .subscribe(
+            &bus.names.service_queue("orders"),
+            SubscribeOptions::default(),
+        )
+        .await
+        .unwrap();
+
+    let exchange = bus.names.ingress_exchange().to_owned();
+    let published = tokio::task::spawn_blocking(move || {
+        Language::Python
+            .interpreter()
+            .args([
+                "-c",
+                PUBLISH_UNREADABLE,
+                &amqp_url(),
+                &exchange,
+                "orders.get",
+            ])
+            .status()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(published.success(), "the hostile message was not published");
+
+    let copy = recv(&mut dead, "the dead-letter copy of the unreadable message").await;
+    assert_eq!(
+        copy.envelope.headers.get_str(headers::CODE),
+        Some("unreadable")
+    );
+    assert_eq!(&copy.envelope.payload[..], br#"{"hostile": true}"#);
+    copy.ack().await.unwrap();
+
+    let request = bus.request(
+        &json!({"after": "unreadable"}),
+        Some(&bus.token("web")),
+        None,
+    );
+    bus.send(tr.as_ref(), "orders.get", &request).await;
+    let delivered = recv(&mut service, "a request after the unreadable one").await;
+    assert_eq!(delivered.envelope.id, request.id);
+    delivered.ack().await.unwrap();
+    assert!(router.is_running(), "the router process died");
+    // Warnings go to the log: a consumer that lost its channel says so.
+    let log = std::fs::read_to_string(router.log_path()).unwrap_or_default();
+    assert!(
+        !log.contains("lost its channel"),
+        "the router lost its connection over the message:\n{log}"
+    );
 
     router.kill();
     bus.stop().await;

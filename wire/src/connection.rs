@@ -25,7 +25,7 @@ use amq_protocol::{
 use bytes::BytesMut;
 use parking_lot::Mutex;
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::TcpStream,
     sync::{mpsc, watch},
 };
@@ -34,7 +34,7 @@ use crate::{
     channel::{Channel, ChannelState},
     error::WireError,
     frames::{self, Incoming, short},
-    io,
+    io, tls,
 };
 
 /// The largest frame this client asks for (RabbitMQ's default).
@@ -82,23 +82,30 @@ impl Connection {
     /// RabbitMQ's management UI).
     ///
     /// Errors with [`WireError::ConnectionClosed`] (403) for a refused login.
-    /// `amqps` URLs are not supported yet ([`WireError::Protocol`]).
+    /// An `amqps` URL connects over TLS (rustls, the system's trusted roots).
     pub async fn open(uri: &AMQPUri, name: &str) -> Result<Self, WireError> {
-        if uri.scheme == AMQPScheme::AMQPS {
-            return Err(WireError::Protocol(
-                "amqps (TLS) is not supported by this client yet".into(),
-            ));
-        }
-        let mut stream =
-            TcpStream::connect((uri.authority.host.as_str(), uri.authority.port)).await?;
+        let host = uri.authority.host.as_str();
+        let stream = TcpStream::connect((host, uri.authority.port)).await?;
         stream.set_nodelay(true)?;
-        let mut buf = BytesMut::with_capacity(8192);
-        let tuned =
-            tokio::time::timeout(HANDSHAKE_WAIT, handshake(&mut stream, &mut buf, uri, name))
-                .await
-                .map_err(|_| {
-                    WireError::Protocol("the broker did not finish the handshake".into())
-                })??;
+        if uri.scheme == AMQPScheme::AMQPS {
+            let mut stream = tls::connect(stream, host).await?;
+            let (tuned, buf) = negotiate(&mut stream, uri, name).await?;
+            let (read, write) = tokio::io::split(stream);
+            Ok(Self::start(name, tuned, read, write, buf))
+        } else {
+            let mut stream = stream;
+            let (tuned, buf) = negotiate(&mut stream, uri, name).await?;
+            let (read, write) = stream.into_split();
+            Ok(Self::start(name, tuned, read, write, buf))
+        }
+    }
+
+    /// Runs a connection whose handshake is done on the two halves of its stream.
+    fn start<R, W>(name: &str, tuned: Tuned, read: R, write: W, buf: BytesMut) -> Self
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let (out, queued) = mpsc::unbounded_channel();
         let (dead, _) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -114,10 +121,9 @@ impl Connection {
             blocked: AtomicBool::new(false),
             name: name.to_owned(),
         });
-        let (read, write) = stream.into_split();
         let heartbeat = (tuned.heartbeat > 0).then(|| Duration::from_secs(tuned.heartbeat.into()));
         io::start(&shared, read, write, buf, queued, heartbeat);
-        Ok(Self { shared })
+        Self { shared }
     }
 
     /// Opens a new channel.
@@ -248,8 +254,22 @@ impl Shared {
 
 // === handshake ===
 
-async fn handshake(
-    stream: &mut TcpStream,
+/// The handshake, bounded by [`HANDSHAKE_WAIT`]; what it agreed on, and what
+/// was read past it.
+async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    uri: &AMQPUri,
+    name: &str,
+) -> Result<(Tuned, BytesMut), WireError> {
+    let mut buf = BytesMut::with_capacity(8192);
+    let tuned = tokio::time::timeout(HANDSHAKE_WAIT, handshake(stream, &mut buf, uri, name))
+        .await
+        .map_err(|_| WireError::Protocol("the broker did not finish the handshake".into()))??;
+    Ok((tuned, buf))
+}
+
+async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     buf: &mut BytesMut,
     uri: &AMQPUri,
     name: &str,
@@ -356,8 +376,8 @@ fn client_properties(name: &str) -> FieldTable {
 
 /// Reads the next connection-class method (the broker's `connection.close`
 /// becomes [`WireError::ConnectionClosed`]).
-async fn read_method(
-    stream: &mut TcpStream,
+async fn read_method<S: AsyncRead + Unpin>(
+    stream: &mut S,
     buf: &mut BytesMut,
 ) -> Result<connection::AMQPMethod, WireError> {
     loop {
@@ -394,8 +414,8 @@ async fn read_method(
     }
 }
 
-async fn write_method(
-    stream: &mut TcpStream,
+async fn write_method<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     method: connection::AMQPMethod,
 ) -> Result<(), WireError> {
     let bytes = frames::method(0, AMQPClass::Connection(method))?;

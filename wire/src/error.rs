@@ -36,6 +36,9 @@ pub enum WireError {
     /// The broker sent something this client cannot read, or did not expect.
     #[error("protocol: {0}")]
     Protocol(String),
+    /// TLS could not be set up (no trusted roots, a bad server name).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The broker offers none of the login mechanisms asked for.
     #[error("the broker does not offer the {0} login mechanism")]
     Mechanism(String),

@@ -24,6 +24,11 @@ const FRAME_HEAD: usize = 7;
 pub(crate) const FRAME_OVERHEAD: usize = FRAME_HEAD + 1;
 /// The frame type of a content header.
 const TYPE_HEADER: u8 = 2;
+/// Deepest nesting of tables and arrays in a content header's `headers` that
+/// is parsed. amq-protocol's parser recurses once per level, and one frame
+/// can nest 25,000 levels: deeper headers make the message unreadable
+/// ([`Incoming::BadHeader`]) instead of overflowing the reader's stack.
+pub const MAX_HEADER_DEPTH: usize = 64;
 
 /// One frame read from the broker.
 #[derive(Debug)]
@@ -72,27 +77,147 @@ pub(crate) fn next(buf: &mut BytesMut, frame_max: usize) -> Result<Option<Incomi
             "a frame on channel {channel} does not end with {FRAME_END:#x}"
         )));
     }
-    let parsed = match parse_frame(&buf[..whole]) {
-        Ok((_, frame)) => Ok(Incoming::Frame(frame)),
-        Err(e) if kind == TYPE_HEADER && size >= 12 => {
-            let at = FRAME_HEAD + 4;
-            let body_size = u64::from_be_bytes(
-                buf[at..at + 8]
-                    .try_into()
-                    .map_err(|_| WireError::Protocol("short content header".into()))?,
-            );
-            Ok(Incoming::BadHeader {
-                channel,
-                body_size,
-                reason: format!("{e}"),
-            })
-        }
-        Err(e) => Err(WireError::Protocol(format!(
-            "an unreadable frame (type {kind}) on channel {channel}: {e}"
+    let payload = &buf[FRAME_HEAD..whole - 1];
+    let parsed = if kind == TYPE_HEADER && header_depth(payload) > MAX_HEADER_DEPTH {
+        Err(format!(
+            "its headers nest deeper than {MAX_HEADER_DEPTH} levels"
+        ))
+    } else {
+        parse_frame(&buf[..whole])
+            .map(|(_, frame)| Incoming::Frame(frame))
+            .map_err(|e| e.to_string())
+    };
+    let parsed = match parsed {
+        Ok(frame) => Ok(frame),
+        Err(reason) if kind == TYPE_HEADER && size >= 12 => Ok(Incoming::BadHeader {
+            channel,
+            body_size: u64::from_be_bytes([
+                payload[4],
+                payload[5],
+                payload[6],
+                payload[7],
+                payload[8],
+                payload[9],
+                payload[10],
+                payload[11],
+            ]),
+            reason,
+        }),
+        Err(reason) => Err(WireError::Protocol(format!(
+            "an unreadable frame (type {kind}) on channel {channel}: {reason}"
         ))),
     };
     buf.advance(whole);
     parsed.map(Some)
+}
+
+/// How deep the `headers` table of a content header's payload nests (1: a
+/// flat table; 0: none), walked without recursion and with every length
+/// checked. The walk stops once past [`MAX_HEADER_DEPTH`]; a table it cannot
+/// walk counts 0 and is left to the parser to refuse.
+fn header_depth(payload: &[u8]) -> usize {
+    /// The flags of the properties before `headers`, and of `headers`.
+    const CONTENT_TYPE: u16 = 1 << 15;
+    const CONTENT_ENCODING: u16 = 1 << 14;
+    const HEADERS: u16 = 1 << 13;
+    let mut cursor = Cursor {
+        bytes: payload,
+        at: 12,
+    };
+    let Some(flags) = cursor.u16() else { return 0 };
+    // More flag words follow while the last one's lowest bit is set.
+    let mut last = flags;
+    while last & 1 == 1 {
+        let Some(next) = cursor.u16() else { return 0 };
+        last = next;
+    }
+    for flag in [CONTENT_TYPE, CONTENT_ENCODING] {
+        if flags & flag != 0 && cursor.short_string().is_none() {
+            return 0;
+        }
+    }
+    if flags & HEADERS == 0 {
+        return 0;
+    }
+    let Some(end) = cursor.sized_end() else {
+        return 0;
+    };
+    // (whether the level is a table, where it ends)
+    let mut levels = vec![(true, end)];
+    let mut deepest = 1;
+    while let Some(&(table, end)) = levels.last() {
+        if cursor.at >= end {
+            levels.pop();
+            continue;
+        }
+        if table && cursor.short_string().is_none() {
+            return 0;
+        }
+        let Some(kind) = cursor.take(1).map(|b| b[0]) else {
+            return 0;
+        };
+        let skipped = match kind {
+            b't' | b'b' | b'B' => cursor.take(1).is_some(),
+            b's' | b'u' => cursor.take(2).is_some(),
+            b'I' | b'i' | b'f' => cursor.take(4).is_some(),
+            b'l' | b'L' | b'd' | b'T' => cursor.take(8).is_some(),
+            b'D' => cursor.take(5).is_some(),
+            b'V' => true,
+            b'S' | b'x' => cursor.sized_end().is_some_and(|e| cursor.skip_to(e)),
+            b'A' | b'F' => match cursor.sized_end() {
+                Some(inner) if inner <= end => {
+                    levels.push((kind == b'F', inner));
+                    deepest = deepest.max(levels.len());
+                    if deepest > MAX_HEADER_DEPTH {
+                        return deepest;
+                    }
+                    true
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        if !skipped {
+            return 0;
+        }
+    }
+    deepest
+}
+
+/// Reads through a payload, every length checked.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let taken = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(taken)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn short_string(&mut self) -> Option<()> {
+        let len = self.take(1)?[0];
+        self.take(len.into()).map(drop)
+    }
+
+    /// Reads a 32-bit length; where what it measures ends.
+    fn sized_end(&mut self) -> Option<usize> {
+        let b = self.take(4)?;
+        let len = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        let end = self.at.checked_add(len)?;
+        (end <= self.bytes.len()).then_some(end)
+    }
+
+    fn skip_to(&mut self, end: usize) -> bool {
+        self.at = end;
+        true
+    }
 }
 
 /// Appends `frame`'s bytes to `out`.
@@ -205,6 +330,67 @@ mod tests {
             next(&mut buf, 4096).unwrap(),
             Some(Incoming::Frame(AMQPFrame::Body(1, _)))
         ));
+    }
+
+    fn nested(depth: usize) -> amq_protocol::types::FieldTable {
+        use amq_protocol::types::{AMQPValue, FieldArray, FieldTable};
+        let mut value = AMQPValue::LongString("leaf".into());
+        for level in 1..depth {
+            value = if level % 2 == 0 {
+                let mut t = FieldTable::default();
+                t.insert("t".into(), value);
+                AMQPValue::FieldTable(t)
+            } else {
+                AMQPValue::FieldArray(FieldArray::from(vec![AMQPValue::Boolean(true), value]))
+            };
+        }
+        let mut top = FieldTable::default();
+        top.insert("n".into(), AMQPValue::LongLongInt(1));
+        top.insert("deep".into(), value);
+        top
+    }
+
+    fn header_frame(headers: amq_protocol::types::FieldTable) -> Vec<u8> {
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_headers(headers)
+            .with_message_id("m".into());
+        publish(
+            1,
+            basic::Publish {
+                exchange: "".into(),
+                routing_key: "q".into(),
+                mandatory: false,
+                immediate: false,
+            },
+            properties,
+            b"",
+            1 << 20,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn header_depth_is_counted_without_recursion() {
+        for depth in [1, 2, 7, MAX_HEADER_DEPTH] {
+            let mut buf = BytesMut::from(&header_frame(nested(depth))[..]);
+            next(&mut buf, 1 << 20).unwrap();
+            let header = next(&mut buf, 1 << 20).unwrap().unwrap();
+            assert!(
+                matches!(header, Incoming::Frame(AMQPFrame::Header(1, _))),
+                "depth {depth}: {header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn headers_nested_too_deep_make_one_unreadable_message() {
+        let mut buf = BytesMut::from(&header_frame(nested(MAX_HEADER_DEPTH + 1))[..]);
+        next(&mut buf, 1 << 20).unwrap();
+        match next(&mut buf, 1 << 20).unwrap().unwrap() {
+            Incoming::BadHeader { reason, .. } => assert!(reason.contains("deeper"), "{reason}"),
+            other => panic!("got {other:?}"),
+        }
     }
 
     #[test]

@@ -9,8 +9,7 @@ use std::{
 use amq_protocol::frame::AMQPFrame;
 use bytes::BytesMut;
 use tokio::{
-    io::AsyncWriteExt,
-    net::tcp::{OwnedReadHalf, OwnedWriteHalf},
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt},
     sync::{mpsc, watch},
 };
 
@@ -22,14 +21,17 @@ const BATCH: usize = 256 * 1024;
 /// Spawns the reader, the writer and (with a heartbeat) the heartbeat task.
 /// They hold the connection weakly: once every handle is dropped, the queue
 /// closes, the writer ends and the socket with it.
-pub(crate) fn start(
+pub(crate) fn start<R, W>(
     shared: &Arc<Shared>,
-    read: OwnedReadHalf,
-    write: OwnedWriteHalf,
+    read: R,
+    write: W,
     buf: BytesMut,
     queued: mpsc::UnboundedReceiver<Vec<u8>>,
     heartbeat: Option<Duration>,
-) {
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let weak = Arc::downgrade(shared);
     tokio::spawn(writer(weak.clone(), write, queued, shared.dead()));
     if let Some(every) = heartbeat {
@@ -38,9 +40,9 @@ pub(crate) fn start(
     tokio::spawn(reader::run(weak, read, buf, heartbeat.map(|h| h * 2)));
 }
 
-async fn writer(
+async fn writer<W: AsyncWrite + Unpin>(
     shared: Weak<Shared>,
-    mut socket: OwnedWriteHalf,
+    mut socket: W,
     mut queued: mpsc::UnboundedReceiver<Vec<u8>>,
     mut dead: watch::Receiver<bool>,
 ) {

@@ -9,8 +9,8 @@
 //! the whole connection — a message any publisher could use to cut every
 //! router off the broker.
 //!
-//! What it covers is what Tollgate's transport needs: PLAIN and EXTERNAL
-//! logins, heartbeats, channels, declarations, publisher confirms with
+//! What it covers is what Tollgate's transport needs: `amqp` and `amqps`
+//! (rustls, the system's roots), PLAIN and EXTERNAL logins, heartbeats, channels, declarations, publisher confirms with
 //! mandatory returns matched to their publish, consumers with manual acks,
 //! `connection.blocked`. A content header it cannot parse is delivered as a
 //! [`Delivery`] with [`Delivery::malformed`] set instead of breaking the
@@ -24,15 +24,16 @@ mod error;
 mod frames;
 mod io;
 mod reader;
+mod tls;
 
 pub use amq_protocol::{
     protocol::BasicProperties,
-    types::{AMQPValue, FieldTable, LongString, ShortString},
-    uri::AMQPUri,
+    types::{self, AMQPValue, FieldTable, LongString, ShortString},
+    uri::{self, AMQPUri},
 };
 pub use channel::{Channel, Confirm, QueueOptions, QueueState};
 pub use confirms::{Confirmation, Returned};
 pub use connection::Connection;
 pub use consumer::{Acker, Consumer, Delivery};
 pub use error::WireError;
-pub use frames::short;
+pub use frames::{MAX_HEADER_DEPTH, short};

@@ -14,7 +14,7 @@ use amq_protocol::{
     types::ChannelId,
 };
 use bytes::BytesMut;
-use tokio::{io::AsyncReadExt, net::tcp::OwnedReadHalf};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::{
     channel::{Channel, ChannelState},
@@ -42,9 +42,9 @@ enum ContentMethod {
 /// Reads until the socket fails, the broker closes the connection, a
 /// heartbeat is missed (`silence`: no frame for that long), or every handle
 /// of the connection is gone; then ends the connection with the reason.
-pub(crate) async fn run(
+pub(crate) async fn run<R: AsyncRead + Unpin>(
     shared: Weak<Shared>,
-    mut socket: OwnedReadHalf,
+    mut socket: R,
     mut buf: BytesMut,
     silence: Option<Duration>,
 ) {

@@ -112,6 +112,21 @@ impl Pipeline {
             redelivered = info.redelivered,
         );
         async move {
+            if let Some(why) = &info.unreadable {
+                let rejection = Rejection::new(
+                    RejectCode::Unreadable,
+                    Stage::Limits,
+                    format!("its AMQP properties cannot be read: {why}"),
+                );
+                match self
+                    .refuse(Entry::Amqp, &envelope, &Facts::default(), &rejection)
+                    .await
+                {
+                    Ok(()) => ack(acker, &envelope.id).await,
+                    Err(e) => requeue(acker, &envelope.id, &e).await,
+                }
+                return;
+            }
             // A redelivered call may have been held by a router that died or
             // gave up on it: it goes the durable way.
             let may_hold = !info.redelivered;

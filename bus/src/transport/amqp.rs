@@ -1,6 +1,7 @@
-//! RabbitMQ transport on lapin: publisher confirms (pipelined), mandatory
-//! publishes, manual acks, `basic.qos` on every consuming channel, and
-//! reconnection (topology re-declared, consumers re-registered).
+//! RabbitMQ transport on `tollgate-wire` (this workspace's AMQP client, whose
+//! socket tokio tasks read and write): publisher confirms (pipelined),
+//! mandatory publishes, manual acks, `basic.qos` on every consuming channel,
+//! and reconnection (topology re-declared, consumers re-registered).
 
 use std::{sync::Arc, time::Duration};
 
@@ -19,7 +20,6 @@ mod consume;
 mod convert;
 mod nodes;
 mod publish;
-mod returns;
 mod topology;
 
 use connect::Connector;
@@ -113,7 +113,7 @@ impl AmqpTransport {
     /// Runs `op` on a fresh channel and closes it ([`Connector::on_channel`]).
     async fn on_channel<T>(
         &self,
-        op: impl AsyncFnOnce(&lapin::Channel) -> Result<T, TransportError>,
+        op: impl AsyncFnOnce(&tollgate_wire::Channel) -> Result<T, TransportError>,
     ) -> Result<T, TransportError> {
         self.connector
             .on_channel("declare, delete or inspect (timed out)", op)

@@ -1,8 +1,9 @@
-//! `tollgate bench hops`: what the four broker hops of a call cost on bare
-//! lapin, with no gate, no SDK and no exchange, for each way of storing them.
+//! `tollgate bench hops`: what the four broker hops of a call cost on the
+//! bare AMQP client (`tollgate-wire`, the transport's), with no gate, no SDK
+//! and no exchange, for each way of storing them.
 //!
 //! A call crosses four queues: caller → ingress, router → service queue,
-//! service → replies, router → caller. Three lapin connections play the
+//! service → replies, router → caller. Three connections play the
 //! caller, the relay (hops 2 and 4) and the service (hop 3); each hop consumes
 //! with manual acks and republishes, acking once the broker confirmed (when
 //! the profile confirms). One call is in flight at a time, so the figure is
@@ -11,18 +12,18 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use futures_util::StreamExt as _;
-use lapin::{
-    BasicProperties, Channel, Connection, ConnectionProperties,
-    options::{
-        BasicAckOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
-        QueueDeleteOptions,
-    },
-    types::{AMQPValue, FieldTable},
-};
 use serde_json::json;
+use tollgate_wire::{
+    AMQPValue, BasicProperties, Channel, Connection, Consumer, FieldTable, QueueOptions,
+};
 
-use super::{CommonArgs, payload, relay::consumer, rounds, router_config::queue_type_name, stats};
+use super::{
+    CommonArgs, payload,
+    relay::{connect, consumer},
+    rounds,
+    router_config::queue_type_name,
+    stats,
+};
 
 /// How the four hops of a call are stored and confirmed.
 #[derive(Debug, Clone, Copy)]
@@ -110,12 +111,11 @@ pub(crate) async fn run(args: &CommonArgs) -> anyhow::Result<()> {
 
 /// One profile, one round: fresh queues and connections, calls one at a time.
 async fn measure(args: &CommonArgs, profile: Profile) -> anyhow::Result<Measured> {
-    let connect = async || {
-        Connection::connect(&args.amqp, ConnectionProperties::default())
-            .await
-            .context("connecting to RabbitMQ")
-    };
-    let (caller, relay, service) = (connect().await?, connect().await?, connect().await?);
+    let (caller, relay, service) = (
+        connect(&args.amqp, "bench-hops-caller").await?,
+        connect(&args.amqp, "bench-hops-relay").await?,
+        connect(&args.amqp, "bench-hops-service").await?,
+    );
     let prefix = format!("tollgate-bench.hops.{}", uuid::Uuid::new_v4().simple());
     let queues: Vec<String> = (0..4).map(|i| format!("{prefix}.q{i}")).collect();
     let called = calls(args, profile, &queues, [&caller, &relay, &service]).await;
@@ -123,7 +123,7 @@ async fn measure(args: &CommonArgs, profile: Profile) -> anyhow::Result<Measured
     // caller's exclusive one goes with its connection).
     let deleted = delete_queues(&caller, &queues[..3]).await;
     for connection in [caller, relay, service] {
-        if let Err(e) = connection.close(200, "bench done".into()).await {
+        if let Err(e) = connection.close().await {
             tracing::debug!(error = %e, "Closing a bench connection failed.");
         }
     }
@@ -145,14 +145,14 @@ async fn calls(
     queues: &[String],
     [caller, relay, service]: [&Connection; 3],
 ) -> anyhow::Result<Vec<Duration>> {
-    let setup = caller.create_channel().await?;
+    let setup = caller.channel().await?;
     for (i, queue) in queues.iter().enumerate() {
         // The caller's own queue is exclusive, as a caller's reply queue is.
         let exclusive = i == 3;
-        let options = QueueDeclareOptions {
+        let options = QueueOptions {
             durable: !exclusive,
             exclusive,
-            ..QueueDeclareOptions::default()
+            ..QueueOptions::default()
         };
         let mut arguments = FieldTable::default();
         if !exclusive {
@@ -160,7 +160,7 @@ async fn calls(
             arguments.insert("x-queue-type".into(), AMQPValue::LongString(kind.into()));
         }
         setup
-            .queue_declare(queue.as_str().into(), options, arguments)
+            .queue_declare(queue, options, arguments)
             .await
             .with_context(|| format!("declaring {queue}"))?;
     }
@@ -186,23 +186,21 @@ async fn calls(
     let deadline = Instant::now() + args.duration;
     while Instant::now() < deadline {
         let start = Instant::now();
-        let confirm = requests
-            .basic_publish(
-                "".into(),
-                queues[0].as_str().into(),
-                BasicPublishOptions::default(),
-                &body,
-                properties(profile.persistent[0]),
-            )
-            .await?;
+        let confirm = requests.publish(
+            "",
+            &queues[0],
+            false,
+            properties(profile.persistent[0]),
+            &body,
+        )?;
         // The caller's confirm runs beside the call, as the SDK caller's does.
-        let confirmed = tokio::spawn(confirm);
+        let confirmed = tokio::spawn(confirm.wait());
         let reply = tokio::time::timeout(CALL_TIMEOUT, replies.next())
             .await
             .context("no reply within 5 s")?
-            .context("the reply consumer ended")??;
+            .context("the reply consumer ended")?;
         latencies.push(start.elapsed());
-        reply.acker.ack(BasicAckOptions::default()).await?;
+        reply.acker.ack()?;
         confirmed.await??;
     }
     Ok(latencies)
@@ -211,10 +209,10 @@ async fn calls(
 /// Deletes `queues` on a channel of its own (a failed round may have closed
 /// the others); a queue that was never declared is no error.
 async fn delete_queues(connection: &Connection, queues: &[String]) -> anyhow::Result<()> {
-    let channel = connection.create_channel().await?;
+    let channel = connection.channel().await?;
     for queue in queues {
         channel
-            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+            .queue_delete(queue)
             .await
             .with_context(|| format!("deleting {queue}"))?;
     }
@@ -233,40 +231,32 @@ struct Hop {
 }
 
 impl Hop {
-    async fn run(self, mut from: lapin::Consumer) {
-        while let Some(Ok(delivery)) = from.next().await {
-            let published = self
-                .publish
-                .basic_publish(
-                    "".into(),
-                    self.to.as_str().into(),
-                    BasicPublishOptions {
-                        mandatory: true,
-                        ..BasicPublishOptions::default()
-                    },
-                    &delivery.data,
-                    properties(self.persistent),
-                )
-                .await;
+    async fn run(self, mut from: Consumer) {
+        while let Some(delivery) = from.next().await {
+            let published = self.publish.publish(
+                "",
+                &self.to,
+                true,
+                properties(self.persistent),
+                &delivery.body,
+            );
             let Ok(confirm) = published else { return };
             let confirmed = self.confirmed;
             // The ack waits for the confirm, beside the next delivery.
             tokio::spawn(async move {
-                if confirmed && confirm.await.is_err() {
+                if confirmed && confirm.wait().await.is_err() {
                     return;
                 }
-                let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                let _ = delivery.acker.ack();
             });
         }
     }
 }
 
 async fn publisher(connection: &Connection, confirmed: bool) -> anyhow::Result<Channel> {
-    let channel = connection.create_channel().await?;
+    let channel = connection.channel().await?;
     if confirmed {
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        channel.confirm_select().await?;
     }
     Ok(channel)
 }

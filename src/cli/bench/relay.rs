@@ -1,4 +1,4 @@
-//! The baseline of the router benches: a plain lapin relay on the bus's own
+//! The baseline of the router benches: a plain relay on the bus's own
 //! exchanges and queues that does what any router must and nothing more (a
 //! null gate). It consumes `<ns>.ingress` and republishes each request to
 //! `<ns>.deliver` (routing key: the service, the route's first segment),
@@ -13,6 +13,8 @@
 //! one beyond the bound, goes the durable way).
 //! It admits every service that registers (answering on the instance's
 //! control queue as a router does), since a null gate judges nothing.
+//! It speaks AMQP through `tollgate-wire`, the client the router's transport
+//! uses, so the two differ only in what the router does to a message.
 
 use std::{
     collections::HashMap,
@@ -25,16 +27,6 @@ use std::{
 };
 
 use anyhow::Context as _;
-use futures_util::StreamExt;
-use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer,
-    message::Delivery,
-    options::{
-        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-        BasicRejectOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
-    },
-    types::{AMQPValue, FieldTable, LongString, ShortString},
-};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::{
@@ -43,13 +35,15 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 use tollgate_bus::{
-    BusNames,
+    BrokerNodes, BusNames, Hop,
     config::RouterSection,
     headers,
     registry::{Announcement, RegistrationAnswer, announce::ANNOUNCEMENT_CONTENT_TYPE},
 };
-
-use tollgate_bus::Hop;
+use tollgate_wire::{
+    AMQPValue, BasicProperties, Channel, Connection, Consumer, Delivery, FieldTable, LongString,
+    QueueOptions,
+};
 
 /// A running relay; [`stop`](Relay::stop) it to get its counts.
 pub(crate) struct Relay {
@@ -117,13 +111,9 @@ impl Relay {
         prefetch: u16,
         hold_calls: Option<u16>,
     ) -> anyhow::Result<Self> {
-        let connection = Connection::connect(url, ConnectionProperties::default())
-            .await
-            .context("connecting the relay")?;
-        let publisher = connection.create_channel().await?;
-        publisher
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        let connection = connect(url, "bench-relay").await?;
+        let publisher = connection.channel().await?;
+        publisher.confirm_select().await?;
         let counts = Arc::new(Counts::default());
         let router = RouterSection {
             prefetch,
@@ -186,7 +176,7 @@ impl Relay {
                 tracing::warn!(error = %e, "A relay loop failed.");
             }
         }
-        if let Err(e) = self.connection.close(200, "relay stopped".into()).await {
+        if let Err(e) = self.connection.close().await {
             tracing::debug!(error = %e, "Closing the relay's connection failed.");
         }
         let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -198,23 +188,24 @@ impl Relay {
     }
 }
 
+/// Connects to the first node of `url` as connection `name`.
+pub(super) async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
+    let nodes = BrokerNodes::parse(url)?;
+    Connection::open(nodes.uri(0), name)
+        .await
+        .with_context(|| format!("connecting {name} to {}", nodes.shown(0)))
+}
+
 /// A consumer of `queue` on its own channel with `prefetch`.
 pub(super) async fn consumer(
     connection: &Connection,
     queue: &str,
     prefetch: u16,
 ) -> anyhow::Result<Consumer> {
-    let channel = connection.create_channel().await?;
-    channel
-        .basic_qos(prefetch, BasicQosOptions::default())
-        .await?;
+    let channel = connection.channel().await?;
+    channel.qos(prefetch).await?;
     let consumer = channel
-        .basic_consume(
-            queue.into(),
-            "bench-relay".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
+        .consume(queue, "bench-relay", FieldTable::default())
         .await
         .with_context(|| format!("consuming {queue}"))?;
     Ok(consumer)
@@ -231,12 +222,8 @@ where
         tokio::select! {
             () = stop.cancelled() => break,
             next = consumer.next() => match next {
-                Some(Ok(delivery)) => {
+                Some(delivery) => {
                     in_flight.spawn(handle(delivery));
-                }
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "The relay's consumer failed.");
-                    break;
                 }
                 None => break,
             },
@@ -278,7 +265,7 @@ async fn relay_request(link: Arc<Link>, delivery: Delivery) {
     }
     let properties = properties.with_headers(table);
     let delivered = link
-        .publish(&link.deliver_exchange, service, &delivery.data, properties)
+        .publish(&link.deliver_exchange, service, &delivery.body, properties)
         .await;
     match (hold, delivered) {
         (Some((key, replied)), Ok(())) => {
@@ -291,10 +278,9 @@ async fn relay_request(link: Arc<Link>, delivery: Delivery) {
             };
             link.held.waiting.lock().remove(&key);
             let settled = if replied {
-                delivery.acker.ack(BasicAckOptions::default()).await
+                delivery.acker.ack()
             } else {
-                let options = BasicRejectOptions { requeue: true };
-                delivery.acker.reject(options).await
+                delivery.acker.reject(true)
             };
             if let Err(e) = settled {
                 tracing::debug!(error = %e, "Settling a held call failed.");
@@ -330,7 +316,7 @@ async fn relay_reply(link: Arc<Link>, delivery: Delivery) {
         Some(caller) => {
             let mode = Hop::Reply.delivery_mode().amqp();
             let properties = delivery.properties.clone().with_delivery_mode(mode);
-            link.publish("", caller, &delivery.data, properties).await
+            link.publish("", caller, &delivery.body, properties).await
         }
         None => Err("a reply without a reply context".to_owned()),
     };
@@ -363,13 +349,13 @@ impl Held {
 
 /// Declares the exclusive queue `queue` (gone with the relay's connection).
 async fn declare_exclusive(channel: &Channel, queue: &str) -> anyhow::Result<()> {
-    let exclusive = QueueDeclareOptions {
+    let exclusive = QueueOptions {
         exclusive: true,
         auto_delete: true,
-        ..QueueDeclareOptions::default()
+        ..QueueOptions::default()
     };
     channel
-        .queue_declare(queue.into(), exclusive, FieldTable::default())
+        .queue_declare(queue, exclusive, FieldTable::default())
         .await
         .with_context(|| format!("declaring {queue}"))?;
     Ok(())
@@ -398,29 +384,15 @@ const RELAY_INSTANCE: &str = "bench-relay";
 
 impl Admissions {
     async fn start(connection: &Connection, names: &BusNames) -> anyhow::Result<Self> {
-        let channel = connection.create_channel().await?;
+        let channel = connection.channel().await?;
         let queue = names.router_control_queue(RELAY_INSTANCE);
         declare_exclusive(&channel, &queue).await?;
         channel
-            .queue_bind(
-                queue.as_str().into(),
-                names.control_exchange().into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
+            .queue_bind(&queue, names.control_exchange(), "", FieldTable::default())
             .await
             .with_context(|| format!("binding {queue} to the control exchange"))?;
         let consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                "bench-relay-admissions".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..BasicConsumeOptions::default()
-                },
-                FieldTable::default(),
-            )
+            .consume(&queue, "bench-relay-admissions", FieldTable::default())
             .await?;
         Ok(Self {
             consumer,
@@ -435,7 +407,11 @@ impl Admissions {
 impl Admit {
     /// Accepts a `register`; every other announcement needs no answer.
     async fn answer(self: Arc<Self>, delivery: Delivery) {
-        let Ok(Announcement::Register(registration)) = Announcement::from_bytes(&delivery.data)
+        // An announcement is news, not work: taken off the queue at once.
+        if let Err(e) = delivery.acker.ack() {
+            tracing::debug!(error = %e, "Acking an announcement failed.");
+        }
+        let Ok(Announcement::Register(registration)) = Announcement::from_bytes(&delivery.body)
         else {
             return;
         };
@@ -453,14 +429,7 @@ impl Admit {
                 let properties =
                     BasicProperties::default().with_content_type(ANNOUNCEMENT_CONTENT_TYPE.into());
                 self.channel
-                    .basic_publish(
-                        "".into(),
-                        queue.as_str().into(),
-                        BasicPublishOptions::default(),
-                        &envelope.payload,
-                        properties,
-                    )
-                    .await
+                    .publish("", &queue, false, properties, &envelope.payload)
                     .map(drop)
                     .map_err(|e| e.to_string())
             }
@@ -485,21 +454,15 @@ impl Link {
         data: &[u8],
         properties: BasicProperties,
     ) -> Result<(), String> {
-        let key = ShortString::try_new(routing_key).map_err(|e| e.to_string())?;
-        let options = BasicPublishOptions {
-            mandatory: true,
-            ..BasicPublishOptions::default()
-        };
         let confirm = self
             .publisher
-            .basic_publish(exchange.into(), key, options, data, properties)
-            .await
+            .publish(exchange, routing_key, true, properties, data)
             .map_err(|e| e.to_string())?;
-        match confirm.await.map_err(|e| e.to_string())? {
-            Confirmation::Ack(None) => Ok(()),
-            Confirmation::Ack(Some(_)) => Err(format!("returned unroutable by {exchange:?}")),
-            Confirmation::Nack(_) => Err("nacked by the broker".to_owned()),
-            Confirmation::NotRequested => Err("not confirmed".to_owned()),
+        let confirmation = confirm.wait().await.map_err(|e| e.to_string())?;
+        match (confirmation.acked, confirmation.returned) {
+            (true, None) => Ok(()),
+            (_, Some(_)) => Err(format!("returned unroutable by {exchange:?}")),
+            (false, None) => Err("nacked by the broker".to_owned()),
         }
     }
 
@@ -508,7 +471,7 @@ impl Link {
         let settled = match delivered {
             Ok(()) => {
                 done.fetch_add(1, Ordering::Relaxed);
-                delivery.acker.ack(BasicAckOptions::default()).await
+                delivery.acker.ack()
             }
             Err(why) => {
                 self.counts.failures.fetch_add(1, Ordering::Relaxed);
@@ -516,8 +479,7 @@ impl Link {
                     routing_key = %delivery.routing_key, reason = %why,
                     "Relay could not deliver a message."
                 );
-                let options = BasicRejectOptions { requeue: false };
-                delivery.acker.reject(options).await
+                delivery.acker.reject(false)
             }
         };
         if let Err(e) = settled {

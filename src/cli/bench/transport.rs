@@ -1,18 +1,18 @@
-//! `tollgate bench transport`: the transports against the raw lapin loop.
+//! `tollgate bench transport`: the transports against the bare client loop.
 
 use std::sync::Arc;
 
 use tollgate_bus::{Address, Envelope, MemoryTransport, QueueSpec, Topology, Transport};
 
-use super::{TransportArgs, drive, raw_lapin, report, rounds};
+use super::{TransportArgs, drive, raw_client, report, rounds};
 
 /// Scenario names, baseline first.
-const SCENARIOS: [&str; 3] = ["raw_lapin", "amqp_transport", "memory_transport"];
+const SCENARIOS: [&str; 3] = ["raw_client", "amqp_transport", "memory_transport"];
 
 pub(crate) async fn run(args: &TransportArgs) -> anyhow::Result<()> {
     let results = rounds::run_rotated(SCENARIOS.len(), args.common.rounds, async |i| {
         Ok(match i {
-            0 => raw_lapin::measure(args).await?,
+            0 => raw_client::measure(args).await?,
             1 => {
                 measure(
                     drive::connect(&args.common.amqp, "tollgate-bench").await?,

@@ -22,7 +22,7 @@ pub(crate) fn for_code(code: &str) -> StatusCode {
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
         "request_timeout" => StatusCode::REQUEST_TIMEOUT,
         "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "bad_payload" | "bad_reply_to" | "bad_request" => StatusCode::BAD_REQUEST,
+        "bad_payload" | "bad_reply_to" | "bad_request" | "unreadable" => StatusCode::BAD_REQUEST,
         "handler_failed" | "not_from_bus" | "dead_lettered" => StatusCode::BAD_GATEWAY,
         "auth_unavailable" | "bus_unavailable" | "reply_queue_lost" => {
             StatusCode::SERVICE_UNAVAILABLE

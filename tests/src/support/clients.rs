@@ -61,6 +61,16 @@ impl Language {
         });
     }
 
+    /// The language's interpreter (the virtualenv's for Python), prepared
+    /// first: for a test's own script (`-c` / `-e`).
+    pub fn interpreter(self) -> Command {
+        self.prepare();
+        match self {
+            Self::Python => Command::new(clients_dir().join("python/.venv/bin/python")),
+            Self::Node => Command::new("node"),
+        }
+    }
+
     /// A command running `program` (a file under `clients/<language>/`),
     /// the language prepared first.
     pub fn command(self, program: &str) -> Command {

@@ -15,11 +15,9 @@ use futures_util::{
     FutureExt,
     future::{BoxFuture, Shared},
 };
-use lapin::{
-    Channel, Connection, ConnectionProperties, options::ConfirmSelectOptions, types::LongString,
-};
 use parking_lot::{Mutex, RwLock};
 use tokio::time::{Instant, sleep};
+use tollgate_wire::{Channel, Connection};
 
 use crate::{error::TransportError, topology::Topology};
 
@@ -43,7 +41,7 @@ type Relink = Shared<BoxFuture<'static, Result<Arc<Link>, TransportError>>>;
 
 /// A live connection and its publishing channel (confirm mode).
 pub(super) struct Link {
-    pub(super) connection: Arc<Connection>,
+    pub(super) connection: Connection,
     pub(super) publisher: Channel,
 }
 
@@ -71,7 +69,7 @@ pub(super) struct Connector {
 
 impl Link {
     fn healthy(&self) -> bool {
-        self.connection.status().connected() && self.publisher.status().connected()
+        self.connection.is_open() && self.publisher.is_open()
     }
 }
 
@@ -113,7 +111,7 @@ impl Connector {
             .current
             .read()
             .as_ref()
-            .is_some_and(|link| link.connection.status().blocked());
+            .is_some_and(|link| link.connection.is_blocked());
         if self.was_blocked.swap(blocked, Ordering::Relaxed) != blocked {
             if blocked {
                 tracing::warn!(connection = %self.config.connection_name, "The broker blocked publishing (memory or disk alarm); publishes wait.");
@@ -137,21 +135,9 @@ impl Connector {
         let channel = open_channel(&link.connection, "admin").await?;
         let result = within(operation, op(&channel)).await;
         // A refusal (a missing queue, a failed precondition) is the broker
-        // closing the channel: closing it too could reach the broker after
-        // lapin's close-ok, on a channel it has forgotten, and RabbitMQ
-        // answers that by closing the whole connection (CHANNEL_ERROR,
-        // "expected 'channel.open'").
-        let closed_by_broker = matches!(
-            result,
-            Err(TransportError::NotFound { .. }
-                | TransportError::PreconditionFailed(_)
-                | TransportError::AccessRefused(_)
-                | TransportError::Broker(_))
-        );
-        let close = channel.close(200, "done".into());
-        if !closed_by_broker
-            && channel.status().connected()
-            && let Ok(Err(e)) = tokio::time::timeout(CLOSE_WAIT, close).await
+        // closing the channel: there is nothing left to close then.
+        if channel.is_open()
+            && let Ok(Err(e)) = tokio::time::timeout(CLOSE_WAIT, channel.close()).await
         {
             tracing::debug!(error = %e, "Closing a throwaway channel failed.");
         }
@@ -206,11 +192,11 @@ impl Connector {
         let existing = self.current.read().clone();
         match existing {
             Some(link) if link.healthy() => return Ok(link),
-            Some(link) if link.connection.status().connected() => {
+            Some(link) if link.connection.is_open() => {
                 // Only the publishing channel broke (e.g. a refused publish): reopen it.
                 let publisher = publisher(&link.connection).await?;
                 let fresh = Arc::new(Link {
-                    connection: Arc::clone(&link.connection),
+                    connection: link.connection.clone(),
                     publisher,
                 });
                 *self.current.write() = Some(Arc::clone(&fresh));
@@ -229,7 +215,7 @@ impl Connector {
                 return Ok(fresh);
             }
         }
-        let close = fresh.connection.close(200, "closed by owner".into());
+        let close = fresh.connection.close();
         if let Ok(Err(e)) = tokio::time::timeout(CLOSE_WAIT, close).await {
             tracing::debug!(error = %e, "Closing a connection opened during the close failed.");
         }
@@ -276,7 +262,7 @@ impl Connector {
         )
         .await;
         if let Err(e) = redeclared {
-            let closing = link.connection.close(200, "re-declaration failed".into());
+            let closing = link.connection.close();
             if let Err(close) = tokio::time::timeout(CLOSE_WAIT, closing)
                 .await
                 .unwrap_or(Ok(()))
@@ -346,7 +332,7 @@ impl Connector {
     pub(super) async fn close(&self) {
         let link = self.current.write().take();
         let Some(link) = link else { return };
-        let close = link.connection.close(200, "closed by owner".into());
+        let close = link.connection.close();
         match tokio::time::timeout(CLOSE_WAIT, close).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::debug!(error = %e, "Connection already closed."),
@@ -387,12 +373,10 @@ async fn open(
     nodes: &BrokerNodes,
     node: usize,
 ) -> Result<Link, TransportError> {
-    let properties = ConnectionProperties::default()
-        .with_connection_name(LongString::from(config.connection_name.as_bytes()));
     // A peer that accepts TCP but never speaks AMQP (a hung broker, a stalled
-    // proxy) would keep lapin's connect waiting for ever, and with it every
+    // proxy) must not keep a connect waiting for ever, and with it every
     // reconnect and every shutdown that needs the connection.
-    let connect = Connection::connect_uri(nodes.uri(node).clone(), properties);
+    let connect = Connection::open(nodes.uri(node), &config.connection_name);
     let connection = tokio::time::timeout(CONNECT_WAIT, connect)
         .await
         .map_err(|_| TransportError::ConnectionLost {
@@ -402,21 +386,20 @@ async fn open(
         .map_err(TransportError::Connect)?;
     let publisher = publisher(&connection).await?;
     Ok(Link {
-        connection: Arc::new(connection),
+        connection,
         publisher,
     })
 }
 
 /// Opens a channel on `connection`, for `purpose` (in errors). Gives up after
-/// [`OPEN_WAIT`]: on a connection that broke under it, lapin's open can wait
-/// for an answer that never comes.
+/// [`OPEN_WAIT`]: a broker that stopped answering must not hold the caller.
 pub(super) async fn open_channel(
     connection: &Connection,
     purpose: &str,
 ) -> Result<Channel, TransportError> {
     let open = async {
         connection
-            .create_channel()
+            .channel()
             .await
             .map_err(|e| error(e, "channel.open", ("channel", purpose)))
     };
@@ -442,7 +425,7 @@ async fn publisher(connection: &Connection) -> Result<Channel, TransportError> {
     let channel = open_channel(connection, "publisher").await?;
     let confirms = async {
         channel
-            .confirm_select(ConfirmSelectOptions::default())
+            .confirm_select()
             .await
             .map_err(|e| error(e, "confirm.select", ("channel", "publisher")))
     };

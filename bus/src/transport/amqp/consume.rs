@@ -3,12 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use futures_util::StreamExt as _;
-use lapin::{
-    Channel, Consumer,
-    options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions},
-    types::FieldTable,
-};
+use tollgate_wire::{Acker, Channel, Consumer, FieldTable};
 
 use crate::{
     error::TransportError,
@@ -20,13 +15,16 @@ use super::{
     convert,
 };
 
-struct AmqpSettle(lapin::Acker);
+/// How long closing a consumer's channel may take.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+struct AmqpSettle(Acker);
 
 /// Starts consuming `queue`; the first registration's errors are returned,
 /// later ones (after a reconnect) are retried while the subscriber waits.
 ///
-/// The subscriber's own task polls lapin's consumer: a delivery reaches it
-/// with no hand-over through another task.
+/// The subscriber's own task takes each delivery off the consumer's queue,
+/// where the connection's reader put it: no other task in between.
 pub(super) async fn subscribe(
     connector: Arc<Connector>,
     queue: &str,
@@ -49,7 +47,9 @@ pub(super) async fn subscribe(
     let deliveries = futures_util::stream::unfold(live, |mut live| async move {
         live.next().await.map(|d| (d, live))
     });
-    Ok(Subscription::from_stream(deliveries.fuse()))
+    Ok(Subscription::from_stream(futures_util::StreamExt::fuse(
+        deliveries,
+    )))
 }
 
 async fn start(
@@ -62,16 +62,11 @@ async fn start(
     let channel = connect::open_channel(&link.connection, "consumer").await?;
     let register = async {
         channel
-            .basic_qos(prefetch.max(1), BasicQosOptions::default())
+            .qos(prefetch.max(1))
             .await
             .map_err(|e| convert::error(e, "basic.qos", ("queue", queue)))?;
         channel
-            .basic_consume(
-                convert::short(queue)?,
-                convert::short(tag)?,
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
+            .consume(queue, tag, FieldTable::default())
             .await
             .map_err(|e| convert::error(e, "basic.consume", ("queue", queue)))
     };
@@ -98,23 +93,22 @@ impl Live {
         loop {
             let (channel, consumer) = self.current.as_mut()?;
             let lost = match consumer.next().await {
-                Some(Ok(d)) => {
+                Some(d) => {
                     let (envelope, info, acker) = convert::split(d);
                     return Some(Delivery::new(envelope, info, Box::new(AmqpSettle(acker))));
                 }
-                Some(Err(e)) => {
-                    tracing::warn!(queue = %self.queue, error = %e, "Consumer lost its channel.");
-                    true
-                }
                 // The broker cancelled us while the channel is fine: the queue was deleted.
-                None if channel.status().connected() => {
+                None if channel.is_open() => {
                     tracing::info!(queue = %self.queue, "Consumer cancelled by the broker.");
                     false
                 }
-                None => true,
+                None => {
+                    tracing::warn!(queue = %self.queue, "Consumer lost its channel.");
+                    true
+                }
             };
-            if let Some((channel, consumer)) = self.current.take() {
-                close(channel, consumer).await;
+            if let Some((channel, _)) = self.current.take() {
+                close(channel).await;
             }
             if !lost || self.connector.is_closed() {
                 return None;
@@ -146,67 +140,42 @@ impl Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
-        let Some((channel, consumer)) = self.current.take() else {
+        let Some((channel, _)) = self.current.take() else {
             return;
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn(close(channel, consumer))),
-            // No runtime left: the connection's end closes the channel.
-            Err(_) => drop((channel, consumer)),
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            drop(runtime.spawn(close(channel)));
         }
+        // No runtime left: the connection's end closes the channel.
     }
 }
 
-/// Closes a consumer's channel (the broker cancels its consumer and requeues
-/// what it held), and only then drops lapin's consumer.
-///
-/// Dropping an active lapin consumer sends `basic.cancel` from lapin's own
-/// task, which races the channel's close: after the close it is a frame on a
-/// closing channel, and lapin (4.12) then shuts the whole connection down —
-/// every other consumer and publish on it with it (RabbitMQ, when the cancel
-/// does reach it after the close, does the same: `CHANNEL_ERROR`, "expected
-/// 'channel.open'"). Once its channel is closed, the consumer is no longer
-/// active and its drop sends nothing.
-async fn close(channel: Channel, consumer: Consumer) {
-    if channel.status().connected()
-        && let Err(e) = channel.close(200, "consumer done".into()).await
-    {
-        tracing::debug!(error = %e, "Consumer channel already closed.");
+/// Closes a consumer's channel: the broker cancels its consumer and requeues
+/// what it held unsettled.
+async fn close(channel: Channel) {
+    if !channel.is_open() {
+        return;
     }
-    drop(consumer);
+    match tokio::time::timeout(CLOSE_WAIT, channel.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "Consumer channel already closed."),
+        Err(_) => tracing::debug!("Closing a consumer channel timed out."),
+    }
 }
-
-/// How long settling a delivery may take: an ack on a connection that is
-/// closing can wait for a frame that is never written.
-const SETTLE_WAIT: Duration = Duration::from_secs(5);
 
 #[async_trait]
 impl Settle for AmqpSettle {
     async fn ack(&self) -> Result<(), TransportError> {
-        settled(tokio::time::timeout(SETTLE_WAIT, self.0.ack(BasicAckOptions::default())).await)
+        self.0.ack().map_err(stale)
     }
 
     async fn reject(&self, requeue: bool) -> Result<(), TransportError> {
-        let reject = self.0.reject(BasicRejectOptions { requeue });
-        settled(tokio::time::timeout(SETTLE_WAIT, reject).await)
+        self.0.reject(requeue).map_err(stale)
     }
 }
 
-/// Lapin answers `Ok(false)` for a poisoned (channel gone) or used acker; a
-/// settle that timed out is as stale (the broker redelivers the message).
-fn settled(
-    outcome: Result<Result<bool, lapin::Error>, tokio::time::error::Elapsed>,
-) -> Result<(), TransportError> {
-    match outcome {
-        Ok(Ok(true)) => Ok(()),
-        Ok(Ok(false)) => Err(TransportError::DeliveryStale),
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "Settling a delivery failed.");
-            Err(TransportError::DeliveryStale)
-        }
-        Err(_) => {
-            tracing::debug!("Settling a delivery timed out.");
-            Err(TransportError::DeliveryStale)
-        }
-    }
+/// A settle on a channel that is gone: the broker redelivers the message.
+fn stale(e: tollgate_wire::WireError) -> TransportError {
+    tracing::debug!(error = %e, "Settling a delivery failed.");
+    TransportError::DeliveryStale
 }

@@ -1,9 +1,9 @@
-//! Conversions between Tollgate's types and lapin's: envelopes, header tables, errors.
+//! Conversions between Tollgate's types and the AMQP client's: envelopes,
+//! header tables, errors.
 
 use bytes::Bytes;
-use lapin::{
-    BasicProperties,
-    protocol::{AMQPErrorKind, AMQPSoftError},
+use tollgate_wire::{
+    Acker, BasicProperties, WireError,
     types::{AMQPValue, ByteArray, DecimalValue, FieldArray, FieldTable, LongString, ShortString},
 };
 
@@ -48,34 +48,46 @@ pub(super) fn properties(
     Ok(props)
 }
 
-/// Splits a lapin delivery into our envelope, its delivery facts and its acker.
-/// The payload moves into the envelope without a copy.
-pub(super) fn split(delivery: lapin::message::Delivery) -> (Envelope, DeliveryInfo, lapin::Acker) {
-    let lapin::message::Delivery {
+/// Splits a delivery into our envelope, its delivery facts and its acker.
+pub(super) fn split(delivery: tollgate_wire::Delivery) -> (Envelope, DeliveryInfo, Acker) {
+    let tollgate_wire::Delivery {
         exchange,
         routing_key,
         redelivered,
         properties,
-        data,
+        body,
+        malformed,
         acker,
-        ..
     } = delivery;
-    let props = &properties;
-    let headers = props.headers().as_ref().map(headers_of).unwrap_or_default();
-    let delivery_count = headers
+    let envelope = envelope(&properties, body);
+    let delivery_count = envelope
+        .headers
         .get(headers::X_DELIVERY_COUNT)
         .and_then(HeaderValue::as_i64)
         .and_then(|n| u32::try_from(n).ok())
         .unwrap_or(0);
+    let info = DeliveryInfo {
+        exchange,
+        routing_key,
+        redelivered,
+        delivery_count,
+        unreadable: malformed,
+    };
+    (envelope, info, acker)
+}
+
+/// The envelope of a message with these properties and this body (which
+/// moves in without a copy).
+fn envelope(props: &BasicProperties, body: Vec<u8>) -> Envelope {
     let string = |v: &Option<ShortString>| v.as_ref().map(|s| s.as_str().to_owned());
-    let envelope = Envelope {
+    Envelope {
         id: string(props.message_id()).unwrap_or_default(),
         correlation_id: string(props.correlation_id()),
         reply_to: string(props.reply_to()),
         content_type: string(props.content_type()),
         timestamp: *props.timestamp(),
-        headers,
-        payload: Bytes::from(data),
+        headers: props.headers().as_ref().map(headers_of).unwrap_or_default(),
+        payload: Bytes::from(body),
         delivery_mode: match props.delivery_mode() {
             Some(mode) if *mode == DeliveryMode::Persistent.amqp() => DeliveryMode::Persistent,
             _ => DeliveryMode::Transient,
@@ -86,21 +98,14 @@ pub(super) fn split(delivery: lapin::message::Delivery) -> (Envelope, DeliveryIn
             .and_then(|ms| ms.as_str().parse().ok())
             .map(std::time::Duration::from_millis),
         user_id: string(props.user_id()),
-    };
-    let info = DeliveryInfo {
-        exchange: exchange.as_str().to_owned(),
-        routing_key: routing_key.as_str().to_owned(),
-        redelivered,
-        delivery_count,
-    };
-    (envelope, info, acker)
+    }
 }
 
 pub(super) fn short(s: &str) -> Result<ShortString, TransportError> {
     ShortString::try_new(s).map_err(|_| HeaderError::PropertyTooLong { len: s.len() }.into())
 }
 
-/// Our header table as lapin's (names are checked by [`Headers::check_wire`] first).
+/// Our header table as AMQP's (names are checked by [`Headers::check_wire`] first).
 pub(super) fn field_table(headers: &Headers) -> Result<FieldTable, TransportError> {
     let mut table = FieldTable::default();
     for (name, value) in headers.iter() {
@@ -195,38 +200,35 @@ fn header_value(value: &AMQPValue, depth: usize) -> HeaderValue {
     }
 }
 
-/// Maps a lapin error during `operation` to a typed transport error.
+/// Maps a client error during `operation` to a typed transport error.
 ///
 /// `resource` names what the operation was about, for `NotFound`.
 pub(super) fn error(
-    e: lapin::Error,
+    e: WireError,
     operation: &'static str,
     resource: (&'static str, &str),
 ) -> TransportError {
-    match e.kind() {
-        lapin::ErrorKind::ProtocolError(amqp) => match amqp.kind() {
-            AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND) => TransportError::NotFound {
+    match &e {
+        WireError::ChannelClosed { code, text } => match code {
+            404 => TransportError::NotFound {
                 kind: resource.0,
                 name: resource.1.to_owned(),
             },
-            AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)
-            | AMQPErrorKind::Soft(AMQPSoftError::RESOURCELOCKED) => {
-                TransportError::PreconditionFailed(amqp.get_message().as_str().to_owned())
-            }
-            AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED) => {
-                TransportError::AccessRefused(amqp.get_message().as_str().to_owned())
-            }
+            // PRECONDITION_FAILED, RESOURCE_LOCKED (an exclusive queue in use).
+            405 | 406 => TransportError::PreconditionFailed(text.clone()),
+            403 => TransportError::AccessRefused(text.clone()),
             _ => TransportError::Broker(e),
         },
-        lapin::ErrorKind::IOError(_)
-        | lapin::ErrorKind::InvalidChannelState(..)
-        | lapin::ErrorKind::InvalidConnectionState(_)
-        | lapin::ErrorKind::InvalidChannel(_)
-        | lapin::ErrorKind::MissingHeartbeatError => TransportError::ConnectionLost {
+        WireError::Io(_)
+        | WireError::ConnectionClosed { .. }
+        | WireError::Closed
+        | WireError::MissedHeartbeats
+        | WireError::Protocol(_) => TransportError::ConnectionLost {
             operation,
             source: Some(e),
         },
-        _ => TransportError::Broker(e),
+        WireError::TooLong { len, .. } => HeaderError::PropertyTooLong { len: *len }.into(),
+        WireError::Mechanism(_) | WireError::Tls(_) => TransportError::Broker(e),
     }
 }
 
@@ -267,28 +269,36 @@ mod tests {
     }
 
     #[test]
-    fn a_delivery_becomes_an_envelope() {
-        let mut d =
-            lapin::message::Delivery::mock(7, "ex".into(), "a.b".into(), true, b"hi".to_vec());
-        d.properties = properties(
+    fn properties_become_an_envelope() {
+        let props = properties(
             &Envelope::new("ignored").with_id("m-1").with_reply_to("r"),
             Some("guest"),
         )
         .unwrap()
         .with_headers(field_table(&Headers::new().with(headers::X_DELIVERY_COUNT, 2i64)).unwrap());
-        let (env, info, _acker) = split(d);
+        let env = envelope(&props, b"hi".to_vec());
         assert_eq!(env.id, "m-1");
         assert_eq!(env.reply_to.as_deref(), Some("r"));
         assert_eq!(&env.payload[..], b"hi");
         assert_eq!(
-            info,
-            DeliveryInfo {
-                exchange: "ex".into(),
-                routing_key: "a.b".into(),
-                redelivered: true,
-                delivery_count: 2
-            }
+            env.headers.get(headers::X_DELIVERY_COUNT),
+            Some(&HeaderValue::I64(2))
         );
+    }
+
+    #[test]
+    fn refusals_map_to_typed_errors() {
+        let closed = |code| WireError::ChannelClosed {
+            code,
+            text: "why".into(),
+        };
+        let map = |e| error(e, "op", ("queue", "q"));
+        assert_eq!(map(closed(404)).code(), "not_found");
+        assert_eq!(map(closed(405)).code(), "precondition_failed");
+        assert_eq!(map(closed(406)).code(), "precondition_failed");
+        assert_eq!(map(closed(403)).code(), "access_refused");
+        assert_eq!(map(closed(530)).code(), "broker");
+        assert_eq!(map(WireError::MissedHeartbeats).code(), "connection_lost");
     }
 
     #[test]
@@ -321,7 +331,7 @@ mod tests {
         ));
         // The cut copy is shallow: walking it again recurses at most CONVERT_DEPTH levels.
         assert!(headers.encoded_len() < 1024);
-        // Dropping lapin's 10,000-deep value recurses; leak it rather than depend on
+        // Dropping a 10,000-deep value recurses; leak it rather than depend on
         // this thread's stack (the router runs its runtime on deep-stack threads).
         std::mem::forget(table);
     }

@@ -8,7 +8,7 @@
 
 use std::{fmt, str::FromStr};
 
-use lapin::uri::{AMQPUri, SASLMechanism};
+use tollgate_wire::uri::{AMQPUri, SASLMechanism};
 
 mod error;
 mod redact;

@@ -1,17 +1,15 @@
 //! Publishing with mandatory routing and publisher confirms.
 //!
 //! Publishes share one confirm-mode channel and are pipelined: each caller
-//! awaits only its own confirm, so many publishes are in flight at once. A
-//! returned message counts against its publish only if it is that publish's
-//! own ([`returns`](super::returns)).
+//! awaits only its own confirm, so many publishes are in flight at once. The
+//! client gives a returned message to the publish it belongs to
+//! (`tollgate_wire`'s confirms), so a return is always the publish's own.
 
 use std::{sync::Arc, time::Duration};
 
-use lapin::{Confirmation, options::BasicPublishOptions};
-
 use crate::{address::Address, envelope::Envelope, error::TransportError};
 
-use super::{connect::Connector, convert, returns, topology};
+use super::{connect::Connector, convert, topology};
 
 /// Publishes `envelope` to `to` and waits for the broker's verdict.
 pub(super) async fn publish(
@@ -20,35 +18,26 @@ pub(super) async fn publish(
     envelope: &Envelope,
 ) -> Result<(), TransportError> {
     let properties = convert::properties(envelope, connector.user())?;
-    let (exchange, routing_key) = (
-        convert::short(&to.exchange)?,
-        convert::short(&to.routing_key)?,
-    );
     let lost = |e| convert::error(e, "publish", ("exchange", &to.exchange));
-    let options = BasicPublishOptions {
-        mandatory: true,
-        ..BasicPublishOptions::default()
-    };
-    // One deadline for the whole publish (the exchange check, handing the
-    // frames over, the confirm): on a connection that broke under it, any of
-    // these can wait for an answer that never comes.
+    // One deadline for the whole publish (the exchange check, the confirm):
+    // on a connection that broke under it, either can wait for an answer
+    // that never comes.
     let publish = async {
         if !connector.exchange_known(&to.exchange) {
             check_exchange(connector, &to.exchange).await?;
         }
         let link = connector.link().await?;
-        let pending = link
+        let confirm = link
             .publisher
-            .basic_publish(
-                exchange,
-                routing_key,
-                options,
-                &envelope.payload,
+            .publish(
+                &to.exchange,
+                &to.routing_key,
+                true,
                 properties,
+                &envelope.payload,
             )
-            .await
             .map_err(lost)?;
-        pending.await.map_err(lost)
+        confirm.wait().await.map_err(lost)
     };
     let confirmation =
         unless_blocked(connector, publish)
@@ -58,26 +47,12 @@ pub(super) async fn publish(
                 source: None,
             })??;
     let (exchange, routing_key) = (to.exchange.clone(), to.routing_key.clone());
-    let (acked, returned) = match confirmation {
-        Confirmation::Ack(returned) => (true, returned),
-        Confirmation::Nack(returned) => (false, returned),
-        Confirmation::NotRequested => {
-            return Err(TransportError::ConnectionLost {
-                operation: "publish (channel not in confirm mode)",
-                source: None,
-            });
-        }
-    };
-    if let Some(returned) = returned {
-        if returns::is_own(&returned, to, envelope) {
-            return Err(TransportError::Unroutable {
-                exchange,
-                routing_key,
-            });
-        }
-        returns::rescue(connector, returned).await;
-    }
-    if acked {
+    if confirmation.returned.is_some() {
+        Err(TransportError::Unroutable {
+            exchange,
+            routing_key,
+        })
+    } else if confirmation.acked {
         Ok(())
     } else {
         Err(TransportError::Nacked {

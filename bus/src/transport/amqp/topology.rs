@@ -1,13 +1,6 @@
 //! Declaring and deleting exchanges, queues and bindings on RabbitMQ.
 
-use lapin::{
-    Channel, ExchangeKind as LapinExchangeKind,
-    options::{
-        ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
-        QueueDeleteOptions,
-    },
-    types::{AMQPValue, FieldTable, LongString},
-};
+use tollgate_wire::{AMQPValue, Channel, FieldTable, LongString, QueueOptions};
 
 use crate::{
     error::TransportError,
@@ -15,7 +8,7 @@ use crate::{
     transport::QueueInfo,
 };
 
-use super::convert::{error, short};
+use super::convert::error;
 
 /// Declares everything of `topology` on `channel`, in order.
 pub(super) async fn declare(channel: &Channel, topology: &Topology) -> Result<(), TransportError> {
@@ -23,26 +16,20 @@ pub(super) async fn declare(channel: &Channel, topology: &Topology) -> Result<()
         declare_exchange(channel, e).await?;
     }
     for q in &topology.queues {
-        let options = QueueDeclareOptions {
+        let options = QueueOptions {
             durable: q.durable,
             exclusive: q.exclusive,
             auto_delete: q.auto_delete,
-            ..QueueDeclareOptions::default()
+            ..QueueOptions::default()
         };
         channel
-            .queue_declare(short(&q.name)?, options, queue_arguments(q))
+            .queue_declare(&q.name, options, queue_arguments(q))
             .await
             .map_err(|e| error(e, "queue.declare", ("queue", &q.name)))?;
     }
     for b in &topology.bindings {
         channel
-            .queue_bind(
-                short(&b.queue)?,
-                short(&b.exchange)?,
-                short(&b.pattern)?,
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
+            .queue_bind(&b.queue, &b.exchange, &b.pattern, FieldTable::default())
             .await
             .map_err(|e| {
                 error(
@@ -57,16 +44,12 @@ pub(super) async fn declare(channel: &Channel, topology: &Topology) -> Result<()
 
 async fn declare_exchange(channel: &Channel, e: &ExchangeSpec) -> Result<(), TransportError> {
     let kind = match e.kind {
-        ExchangeKind::Direct => LapinExchangeKind::Direct,
-        ExchangeKind::Topic => LapinExchangeKind::Topic,
-        ExchangeKind::Fanout => LapinExchangeKind::Fanout,
-    };
-    let options = ExchangeDeclareOptions {
-        durable: e.durable,
-        ..ExchangeDeclareOptions::default()
+        ExchangeKind::Direct => "direct",
+        ExchangeKind::Topic => "topic",
+        ExchangeKind::Fanout => "fanout",
     };
     channel
-        .exchange_declare(short(&e.name)?, kind, options, FieldTable::default())
+        .exchange_declare(&e.name, kind, false, e.durable, FieldTable::default())
         .await
         .map_err(|err| error(err, "exchange.declare", ("exchange", &e.name)))
 }
@@ -75,13 +58,13 @@ async fn declare_exchange(channel: &Channel, e: &ExchangeSpec) -> Result<(), Tra
 pub(super) async fn delete(channel: &Channel, topology: &Topology) -> Result<(), TransportError> {
     for q in &topology.queues {
         channel
-            .queue_delete(short(&q.name)?, QueueDeleteOptions::default())
+            .queue_delete(&q.name)
             .await
             .map_err(|e| error(e, "queue.delete", ("queue", &q.name)))?;
     }
     for e in &topology.exchanges {
         channel
-            .exchange_delete(short(&e.name)?, ExchangeDeleteOptions::default())
+            .exchange_delete(&e.name)
             .await
             .map_err(|err| error(err, "exchange.delete", ("exchange", &e.name)))?;
     }
@@ -90,33 +73,24 @@ pub(super) async fn delete(channel: &Channel, topology: &Topology) -> Result<(),
 
 /// Passively declares `name`: its counts, or `NotFound` (which closes `channel`).
 pub(super) async fn inspect(channel: &Channel, name: &str) -> Result<QueueInfo, TransportError> {
-    let options = QueueDeclareOptions {
+    let options = QueueOptions {
         passive: true,
-        ..QueueDeclareOptions::default()
+        ..QueueOptions::default()
     };
     let q = channel
-        .queue_declare(short(name)?, options, FieldTable::default())
+        .queue_declare(name, options, FieldTable::default())
         .await
         .map_err(|e| error(e, "queue.declare", ("queue", name)))?;
     Ok(QueueInfo {
-        messages: q.message_count(),
-        consumers: q.consumer_count(),
+        messages: q.messages,
+        consumers: q.consumers,
     })
 }
 
 /// Passively declares exchange `name`; `NotFound` (which closes `channel`) if it is missing.
 pub(super) async fn exchange_exists(channel: &Channel, name: &str) -> Result<(), TransportError> {
-    let options = ExchangeDeclareOptions {
-        passive: true,
-        ..ExchangeDeclareOptions::default()
-    };
     channel
-        .exchange_declare(
-            short(name)?,
-            LapinExchangeKind::Direct,
-            options,
-            FieldTable::default(),
-        )
+        .exchange_declare(name, "direct", true, false, FieldTable::default())
         .await
         .map_err(|e| error(e, "exchange.declare", ("exchange", name)))
 }

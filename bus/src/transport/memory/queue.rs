@@ -273,6 +273,8 @@ impl Queue {
                     routing_key: message.routing_key.clone(),
                     redelivered: message.redelivered,
                     delivery_count: message.returns,
+                    // The memory broker holds envelopes, never unparsed bytes.
+                    unreadable: None,
                 },
                 settle(tag, consumer.id),
             );

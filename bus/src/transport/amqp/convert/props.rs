@@ -1,10 +1,10 @@
 //! Property tests of the header conversion: arbitrary tables, both ways.
 
 use bytes::Bytes;
-use lapin::types::{
+use proptest::prelude::*;
+use tollgate_wire::types::{
     AMQPValue, ByteArray, DecimalValue, FieldArray, FieldTable, LongString, ShortString,
 };
-use proptest::prelude::*;
 
 use super::*;
 

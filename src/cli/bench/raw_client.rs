@@ -1,5 +1,6 @@
-//! The baseline: a plain lapin publish→consume loop, written directly, with
-//! the same confirms, end-to-end window, prefetch and manual acks as the
+//! The baseline: a plain publish→consume loop on the AMQP client itself
+//! (`tollgate-wire`, which the transport uses), written directly, with the
+//! same confirms, end-to-end window, prefetch and manual acks as the
 //! transports' driver.
 
 use std::sync::{
@@ -9,49 +10,31 @@ use std::sync::{
 
 use anyhow::Context as _;
 use futures_util::{StreamExt, stream::FuturesUnordered};
-use lapin::{
-    BasicProperties, Connection, ConnectionProperties,
-    options::{
-        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-        ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
-    },
-    types::FieldTable,
-};
 use tokio::sync::Semaphore;
+use tollgate_wire::{BasicProperties, FieldTable, QueueOptions};
 
-use super::{TransportArgs, drive::Meter};
+use super::{TransportArgs, drive::Meter, relay::connect};
 
 /// How long the publisher waits for a permit before it checks whether to stop.
 const WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Messages per second through raw lapin on a fresh queue.
+/// Messages per second through the bare client on a fresh queue.
 pub(crate) async fn measure(args: &TransportArgs) -> anyhow::Result<f64> {
-    let conn = Connection::connect(&args.common.amqp, ConnectionProperties::default())
-        .await
-        .context("connecting the raw lapin baseline")?;
+    let conn = connect(&args.common.amqp, "bench-raw-client").await?;
     let queue = format!("tollgate-bench.raw.{}", uuid::Uuid::new_v4().simple());
-    let publisher = conn.create_channel().await?;
-    publisher
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    let options = QueueDeclareOptions {
+    let publisher = conn.channel().await?;
+    publisher.confirm_select().await?;
+    let options = QueueOptions {
         durable: true,
-        ..QueueDeclareOptions::default()
+        ..QueueOptions::default()
     };
     publisher
-        .queue_declare(queue.as_str().into(), options, FieldTable::default())
+        .queue_declare(&queue, options, FieldTable::default())
         .await?;
-    let consumer_channel = conn.create_channel().await?;
-    consumer_channel
-        .basic_qos(args.common.prefetch, BasicQosOptions::default())
-        .await?;
+    let consumer_channel = conn.channel().await?;
+    consumer_channel.qos(args.common.prefetch).await?;
     let mut consumer = consumer_channel
-        .basic_consume(
-            queue.as_str().into(),
-            "raw".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
+        .consume(&queue, "raw", FieldTable::default())
         .await?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -61,8 +44,8 @@ pub(crate) async fn measure(args: &TransportArgs) -> anyhow::Result<f64> {
     let consume = {
         let (consumed, outstanding) = (Arc::clone(&consumed), Arc::clone(&outstanding));
         tokio::spawn(async move {
-            while let Some(Ok(delivery)) = consumer.next().await {
-                if delivery.ack(BasicAckOptions::default()).await.is_err() {
+            while let Some(delivery) = consumer.next().await {
+                if delivery.acker.ack().is_err() {
                     break;
                 }
                 consumed.fetch_add(1, Ordering::Relaxed);
@@ -74,10 +57,6 @@ pub(crate) async fn measure(args: &TransportArgs) -> anyhow::Result<f64> {
         let (stop, publisher, queue) = (Arc::clone(&stop), publisher.clone(), queue.clone());
         let payload = vec![b'x'; args.common.size];
         tokio::spawn(async move {
-            let options = BasicPublishOptions {
-                mandatory: true,
-                ..BasicPublishOptions::default()
-            };
             let mut in_flight = FuturesUnordered::new();
             while !stop.load(Ordering::Relaxed) {
                 let permit = if in_flight.is_empty() {
@@ -90,10 +69,8 @@ pub(crate) async fn measure(args: &TransportArgs) -> anyhow::Result<f64> {
                 if let Some(permit) = permit {
                     permit.forget();
                     let props = BasicProperties::default().with_delivery_mode(2);
-                    let confirm = publisher
-                        .basic_publish("".into(), queue.as_str().into(), options, &payload, props)
-                        .await?;
-                    in_flight.push(confirm);
+                    let confirm = publisher.publish("", &queue, true, props, &payload)?;
+                    in_flight.push(confirm.wait());
                 } else if !in_flight.is_empty() {
                     in_flight.next().await.transpose()?;
                 }
@@ -104,11 +81,9 @@ pub(crate) async fn measure(args: &TransportArgs) -> anyhow::Result<f64> {
     };
     let rate = Meter::new(&consumed).measure(args.common.duration).await;
     stop.store(true, Ordering::Relaxed);
-    publish.await?.context("raw lapin publisher")?;
+    publish.await?.context("raw client publisher")?;
     consume.abort();
-    publisher
-        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-        .await?;
-    conn.close(200, "bench done".into()).await?;
+    publisher.queue_delete(&queue).await?;
+    conn.close().await?;
     Ok(rate)
 }

@@ -50,16 +50,6 @@ pub const SCHEMA_VERSION: &str = "x-tollgate-schema-version";
 /// Informational only: a service never trusts it (see the SDK).
 pub const AUTH_MODE: &str = "x-tollgate-auth-mode";
 
-/// On a message the broker returned as unroutable whose return lapin handed
-/// to another publish's confirm, rescued into the router's poison queue: the
-/// broker's reply code and text (`312 NO_ROUTE`).
-pub const RETURNED: &str = "x-tollgate-returned";
-/// On such a rescued message: the exchange it was published to (empty: the
-/// default exchange, by queue name).
-pub const RETURNED_EXCHANGE: &str = "x-tollgate-returned-exchange";
-/// On such a rescued message: the routing key it was published with.
-pub const RETURNED_KEY: &str = "x-tollgate-returned-key";
-
 /// On a re-admitted request: when it first entered the bus (seconds since
 /// the epoch, its first assertion's `iat`), from which its age counts at a
 /// next re-admission (`router::readmit`).

@@ -165,13 +165,6 @@ impl Router {
         &self.settings.instance
     }
 
-    /// The queue an AMQP transport should rescue misattributed returns into
-    /// ([`AmqpConfig::return_rescue`](crate::AmqpConfig::return_rescue)): the
-    /// bus's poison queue, which this router cleans into `<ns>.dead`.
-    pub fn return_rescue_queue(&self) -> &str {
-        self.settings.names.poison_queue()
-    }
-
     /// What this router says on `/health/live` and `/health/ready`: not
     /// ready until [`Router::start`] declared the topology and consumes.
     pub fn health(&self) -> Arc<Health> {

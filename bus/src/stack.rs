@@ -1,11 +1,13 @@
 //! Deep stacks for the threads that parse AMQP frames.
 //!
-//! lapin parses (and drops) header tables recursively on its own I/O thread,
-//! which std gives a 2 MiB stack. A header table nested 26,000 levels deep
-//! fits in one 128 KiB frame and overflows that stack, aborting the whole
-//! process — a single hostile message in a queue would crash every consumer
-//! in turn. std sizes threads it spawns by `RUST_MIN_STACK`, read at the first
-//! spawn, so a process must have it set from the start: [`ensure_deep_stack`]
+//! Nested data is parsed and dropped recursively: header tables (the AMQP
+//! client, `tollgate-wire`, refuses tables nested past 64 levels before
+//! parsing them, but a table built in process is not checked), and payloads
+//! in the codecs' decoders. One 128 KiB frame can nest 26,000 levels, enough
+//! to overflow a 2 MiB stack and abort the whole process — a single hostile
+//! message in a queue would crash every consumer in turn. std sizes threads
+//! it spawns by `RUST_MIN_STACK`, read at the first spawn, so a process must
+//! have it set from the start: [`ensure_deep_stack`]
 //! re-executes the program with it set (Unix `exec`: same pid, same
 //! arguments) when it is missing.
 
@@ -14,8 +16,8 @@
 /// address space, committed only as far as it is used.
 pub const DEEP_STACK_BYTES: usize = 512 * 1024 * 1024;
 
-/// Stack size for the tokio worker threads that receive lapin's deliveries
-/// (dropping a deep table recurses there too).
+/// Stack size for the tokio worker threads, where deliveries are parsed,
+/// decoded and dropped.
 pub const WORKER_STACK_BYTES: usize = 64 * 1024 * 1024;
 
 /// Re-executes the current program with `RUST_MIN_STACK` set to

@@ -42,8 +42,7 @@ impl ServeArgs {
             endpoints::serve(addr, router.health()).await?;
         }
         let amqp = AmqpConfig::new(&config.amqp_url)
-            .with_connection_name(format!("tollgate-router-{}", router.instance()))
-            .with_return_rescue(router.return_rescue_queue());
+            .with_connection_name(format!("tollgate-router-{}", router.instance()));
         let transport = AmqpTransport::connect(amqp)
             .await
             .with_context(|| format!("cannot reach RabbitMQ at {}", redact(&config.amqp_url)))?;

@@ -291,9 +291,7 @@ impl RegistryListener {
         }
         let to = Address::queue(self.names.service_control_queue(answer.instance()));
         // Only into a queue that exists (an exclusive one answers "locked"):
-        // an answer the broker returns as unroutable would share the
-        // publishing channel's returns with concurrent deliveries, and lapin
-        // can hand a return to the wrong confirm (README, delivery contract).
+        // an instance that is gone gets no answer published at all.
         match transport.inspect(&to.routing_key).await {
             Ok(_) | Err(TransportError::PreconditionFailed(_)) => {}
             Err(e) => {

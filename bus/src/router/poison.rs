@@ -11,16 +11,6 @@
 //! service rejected because it outlived its assertion (re-admitted, see
 //! [`super::readmit`]), and a request the ingress queue dead-lettered at its
 //! delivery limit (returned to the ingress, see [`super::limit_return`]).
-//!
-//! The queue also keeps what the AMQP transport rescued: a message the
-//! broker returned as unroutable whose return lapin gave to another
-//! publish's confirm, so its own publish was told "delivered"
-//! (`transport::amqp::returns`, marked [`headers::RETURNED`]). A request
-//! the router had delivered to a service queue that was gone is recorded as
-//! refused `no_route` (its caller, already acked, gets no error reply and
-//! times out); a dead-letter copy whose queue was gone is recorded again; a
-//! reply or answer to a queue that is gone is dropped, as the router drops
-//! it when the return reaches its own publish.
 
 use std::sync::Arc;
 
@@ -107,30 +97,14 @@ impl PoisonCleaner {
         if hand_back == Some(HandBack::Vouched) {
             return self.readmitter.readmit(raw, acker).await;
         }
-        let rejection = match Returned::of(&raw, &self.names) {
-            None => {
-                let mut reason = reason(&raw);
-                if hand_back == Some(HandBack::Unvouched) {
-                    reason.push_str(
-                        "; not re-admitted: no router of this bus delivered it (a copy put into the queue by another publisher)",
-                    );
-                }
-                let rejection = Rejection::new(RejectCode::DeadLettered, Stage::Broker, reason);
-                tracing::warn!(msg.id = %raw.id, reason = %rejection.reason, "The broker dead-lettered a message.");
-                rejection
-            }
-            Some(Returned::ToGoneQueue { queue }) => {
-                tracing::info!(msg.id = %raw.id, queue = %queue, "A rescued reply or answer to a queue that is gone; dropped.");
-                if let Err(e) = acker.ack().await {
-                    tracing::debug!(msg.id = %raw.id, error = %e, "Acking a rescued message failed.");
-                }
-                return;
-            }
-            Some(Returned::Refused(rejection)) => {
-                tracing::warn!(msg.id = %raw.id, reason = %rejection.reason, "A message returned as unroutable was rescued; recorded as refused.");
-                rejection
-            }
-        };
+        let mut reason = reason(&raw);
+        if hand_back == Some(HandBack::Unvouched) {
+            reason.push_str(
+                "; not re-admitted: no router of this bus delivered it (a copy put into the queue by another publisher)",
+            );
+        }
+        let rejection = Rejection::new(RejectCode::DeadLettered, Stage::Broker, reason);
+        tracing::warn!(msg.id = %raw.id, reason = %rejection.reason, "The broker dead-lettered a message.");
         let copy = super::reject::dead_letter(&raw, None, "-", &rejection, &self.bounds);
         let published: Result<(), TransportError> =
             super::reject::publish_dead_letter(self.transport.as_ref(), &self.names, &copy).await;
@@ -175,57 +149,6 @@ fn settled_or_logged(settled: Result<(), TransportError>, msg_id: &str) {
     }
 }
 
-/// A message the AMQP transport rescued into the poison queue.
-#[derive(Debug, PartialEq, Eq)]
-enum Returned {
-    /// Published by queue name to a queue that is gone (a caller's, a
-    /// service's control queue): nobody is left to read it.
-    ToGoneQueue { queue: String },
-    /// A request, or a dead-letter copy, that must stay on record.
-    Refused(Rejection),
-}
-
-impl Returned {
-    /// What `raw` is, if it was rescued. A message the broker dead-lettered
-    /// (it carries `x-death`) is never taken for a rescued one, whatever
-    /// headers its sender forged.
-    fn of(raw: &Envelope, names: &BusNames) -> Option<Self> {
-        let because = raw.headers.get_str(headers::RETURNED)?;
-        if raw.headers.get(headers::X_DEATH).is_some() {
-            return None;
-        }
-        let exchange = raw
-            .headers
-            .get_str(headers::RETURNED_EXCHANGE)
-            .unwrap_or("");
-        let key = raw.headers.get_str(headers::RETURNED_KEY).unwrap_or("");
-        let quote = |s| crate::dead_letter::cut(s, QUOTED_BYTES);
-        if exchange.is_empty() && key != names.dead_queue() {
-            return Some(Self::ToGoneQueue {
-                queue: quote(key).to_owned(),
-            });
-        }
-        let reason = format!(
-            "returned by the broker ({}) from exchange `{}`, key `{}`",
-            quote(because),
-            quote(exchange),
-            quote(key)
-        );
-        Some(Self::Refused(if exchange.is_empty() {
-            // A dead-letter copy: its verdict headers are the bus's own, stripped
-            // with the rest; what it was refused for is in the reason.
-            let original = raw.headers.get_str(headers::CODE).unwrap_or("unknown");
-            Rejection::new(
-                RejectCode::DeadLettered,
-                Stage::Broker,
-                format!("{reason}, refused as `{}` before", quote(original)),
-            )
-        } else {
-            Rejection::no_route(reason)
-        }))
-    }
-}
-
 /// Whether `raw` is the copy of a held call (transient, with a reply
 /// context) that its service queue dead-lettered: it expired when its hold
 /// lapsed, or its service rejected it as outliving its assertion (the
@@ -264,50 +187,6 @@ fn reason(raw: &Envelope) -> String {
 mod tests {
     use super::*;
 
-    fn rescued(exchange: &str, key: &str) -> Envelope {
-        let mut raw = Envelope::new("body");
-        raw.headers.insert(headers::RETURNED, "312 NO_ROUTE");
-        raw.headers.insert(headers::RETURNED_EXCHANGE, exchange);
-        raw.headers.insert(headers::RETURNED_KEY, key);
-        raw
-    }
-
-    #[test]
-    fn a_rescued_request_is_refused_no_route() {
-        let names = BusNames::new("tg");
-        let raw = rescued(names.deliver_exchange(), "orders");
-        let Some(Returned::Refused(rejection)) = Returned::of(&raw, &names) else {
-            panic!("not refused");
-        };
-        assert_eq!(rejection.code, RejectCode::NoRoute);
-        assert!(
-            rejection.reason.contains("key `orders`"),
-            "{}",
-            rejection.reason
-        );
-    }
-
-    #[test]
-    fn a_rescued_reply_to_a_gone_queue_is_dropped_and_a_dead_copy_kept() {
-        let names = BusNames::new("tg");
-        let reply = rescued("", &names.caller_queue("gone"));
-        assert!(matches!(
-            Returned::of(&reply, &names),
-            Some(Returned::ToGoneQueue { .. })
-        ));
-        let mut copy = rescued("", names.dead_queue());
-        copy.headers.insert(headers::CODE, "forbidden");
-        let Some(Returned::Refused(rejection)) = Returned::of(&copy, &names) else {
-            panic!("not kept");
-        };
-        assert_eq!(rejection.code, RejectCode::DeadLettered);
-        assert!(
-            rejection.reason.contains("`forbidden`"),
-            "{}",
-            rejection.reason
-        );
-    }
-
     #[test]
     fn only_an_expired_or_rejected_transient_call_from_a_service_queue_is_a_lapsed_held_copy() {
         let names = BusNames::new("tg");
@@ -338,14 +217,5 @@ mod tests {
             .headers
             .retain(|name, _| name != headers::REPLY_CONTEXT);
         assert!(!is_lapsed_held_copy(&no_call, &names));
-    }
-
-    #[test]
-    fn a_broker_dead_letter_is_never_taken_for_a_rescued_message() {
-        let names = BusNames::new("tg");
-        let mut forged = rescued("", &names.caller_queue("victim"));
-        forged.headers.insert(headers::X_DEATH, "rejected");
-        assert_eq!(Returned::of(&forged, &names), None);
-        assert_eq!(Returned::of(&Envelope::new("plain"), &names), None);
     }
 }

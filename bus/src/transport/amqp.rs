@@ -39,11 +39,6 @@ pub struct AmqpConfig {
     pub reconnect_timeout: Duration,
     /// How long a publish waits for the broker's confirm.
     pub confirm_timeout: Duration,
-    /// Where a message the broker returned as unroutable goes when lapin
-    /// handed its return to another publish's confirm (see
-    /// `transport::amqp::returns`): the name of a queue, published to through
-    /// the default exchange. `None`: such a message is logged as lost.
-    pub return_rescue: Option<String>,
 }
 
 /// A [`Transport`] on RabbitMQ.
@@ -62,14 +57,7 @@ impl AmqpConfig {
             connection_name: "tollgate".into(),
             reconnect_timeout: Duration::from_secs(10),
             confirm_timeout: Duration::from_secs(30),
-            return_rescue: None,
         }
-    }
-
-    /// Sets the queue that keeps returns handed to the wrong publish.
-    pub fn with_return_rescue(mut self, queue: impl Into<String>) -> Self {
-        self.return_rescue = Some(queue.into());
-        self
     }
 
     /// Sets the connection name.
@@ -92,7 +80,6 @@ impl std::fmt::Debug for AmqpConfig {
             .field("connection_name", &self.connection_name)
             .field("reconnect_timeout", &self.reconnect_timeout)
             .field("confirm_timeout", &self.confirm_timeout)
-            .field("return_rescue", &self.return_rescue)
             .finish()
     }
 }

@@ -77,13 +77,9 @@ impl DemoBus {
         let tokens = Tokens::new(config.consumers().map_err(problems)?, &config);
         let names = config.bus_names();
         let shutdown = CancellationToken::new();
-        let router = Router::from_config(&config).map_err(problems)?;
-        let rescue = router.return_rescue_queue().to_owned();
-        let router = router
-            .start(
-                connect(&broker, "router", Some(&rescue)).await?,
-                shutdown.clone(),
-            )
+        let router = Router::from_config(&config)
+            .map_err(problems)?
+            .start(connect(&broker, "router").await?, shutdown.clone())
             .await?;
         let bus_key = AssertionVerifier::from_public_pem(public.as_bytes())?;
         let mut services = Vec::new();
@@ -96,7 +92,7 @@ impl DemoBus {
             };
             let running = builder
                 .build()?
-                .run(connect(&broker, service, None).await?, names.clone())
+                .run(connect(&broker, service).await?, names.clone())
                 .await?;
             services.push(running);
         }
@@ -105,15 +101,14 @@ impl DemoBus {
                 &config,
                 &tokens,
                 bus_key.clone(),
-                connect(&broker, "auth", None).await?,
+                connect(&broker, "auth").await?,
                 &names,
             )
             .await?,
         );
         wait_for_registrations(&router, &config.central_auth.service).await?;
-        let caller =
-            Caller::connect(connect(&broker, "caller", None).await?, names.clone()).await?;
-        let raw = connect(&broker, "outsider", None).await?;
+        let caller = Caller::connect(connect(&broker, "caller").await?, names.clone()).await?;
+        let raw = connect(&broker, "outsider").await?;
         Ok(Self {
             broker,
             names,
@@ -176,17 +171,11 @@ impl DemoBus {
 
 /// A connection for `role`; on RabbitMQ, rescuing misattributed returns into
 /// `rescue` (the router's).
-async fn connect(
-    broker: &Broker,
-    role: &str,
-    rescue: Option<&str>,
-) -> anyhow::Result<Arc<dyn Transport>> {
+async fn connect(broker: &Broker, role: &str) -> anyhow::Result<Arc<dyn Transport>> {
     Ok(match broker {
         Broker::Memory(b) => Arc::new(b.connect()),
         Broker::Amqp(url) => Arc::new({
-            let mut config =
-                AmqpConfig::new(url).with_connection_name(format!("tollgate-demo-{role}"));
-            config.return_rescue = rescue.map(str::to_owned);
+            let config = AmqpConfig::new(url).with_connection_name(format!("tollgate-demo-{role}"));
             AmqpTransport::connect(config).await.with_context(|| {
                 format!(
                     "cannot reach RabbitMQ at {}",

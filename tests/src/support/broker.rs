@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tollgate_bus::{AmqpConfig, AmqpTransport, BusNames, TransportError};
+use tollgate_bus::{AmqpConfig, AmqpTransport, TransportError};
 
 /// Default broker of the test machines.
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -33,20 +33,13 @@ pub async fn await_broker(connection_name: &str) -> AmqpTransport {
     await_broker_with(AmqpConfig::new(amqp_url()).with_connection_name(connection_name)).await
 }
 
-/// Connects a transport for the bus of namespace `ns` as `tollgate serve`
-/// does: misattributed returns are rescued into the bus's poison queue
-/// (`transport::amqp::returns`), which its router cleans into `<ns>.dead`.
+/// Connects a transport for the bus of namespace `ns` (named after it, as
+/// `tollgate serve` names its own).
 ///
 /// # Panics
 /// As [`await_broker`].
 pub async fn await_bus_broker(ns: &str) -> AmqpTransport {
-    let rescue = BusNames::new(ns).poison_queue().to_owned();
-    await_broker_with(
-        AmqpConfig::new(amqp_url())
-            .with_connection_name(ns)
-            .with_return_rescue(rescue),
-    )
-    .await
+    await_broker_with(AmqpConfig::new(amqp_url()).with_connection_name(ns)).await
 }
 
 /// Connects with `config`, retrying with backoff for up to 30 s.

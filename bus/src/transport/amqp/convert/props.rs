@@ -54,7 +54,7 @@ fn table() -> impl Strategy<Value = Headers> {
     proptest::collection::vec((name(), value()), 0..6).prop_map(|e| e.into_iter().collect())
 }
 
-/// lapin's values, ShortStrings and non-UTF-8 long strings included, nested
+/// AMQP values, ShortStrings and non-UTF-8 long strings included, nested
 /// deeper than the conversion walks.
 fn amqp_value() -> impl Strategy<Value = AMQPValue> {
     let leaf = prop_oneof![
@@ -137,7 +137,7 @@ proptest! {
             Err(HeaderError::TooDeep { .. } | HeaderError::TooLarge { .. }) => {}
             Err(other) => prop_assert!(false, "unexpected refusal {:?}", other),
         }
-        // lapin drops its own nested values recursively; these are shallow
+        // amq-protocol's values drop recursively; these are shallow
         // enough for a test thread.
         drop(table);
     }

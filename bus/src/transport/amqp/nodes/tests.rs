@@ -127,5 +127,9 @@ fn a_node_names_its_user_only_for_a_login_by_name() {
         None,
         "a TLS certificate's user is not in the URL"
     );
-    assert_eq!(nodes.user(2), Some("guest"), "lapin's default login");
+    assert_eq!(
+        nodes.user(2),
+        Some("guest"),
+        "the URL parser's default login"
+    );
 }

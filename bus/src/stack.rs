@@ -1,7 +1,7 @@
 //! Deep stacks for the threads that parse AMQP frames.
 //!
 //! Nested data is parsed and dropped recursively: header tables (the AMQP
-//! client, `tollgate-wire`, refuses tables nested past 64 levels before
+//! client, `tollgate-wire`, refuses tables nested past 128 levels before
 //! parsing them, but a table built in process is not checked), and payloads
 //! in the codecs' decoders. One 128 KiB frame can nest 26,000 levels, enough
 //! to overflow a 2 MiB stack and abort the whole process — a single hostile

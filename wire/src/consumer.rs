@@ -1,6 +1,7 @@
 //! Deliveries of a consumer, and settling them.
 
 use amq_protocol::protocol::BasicProperties;
+use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::{channel::Channel, error::WireError};
@@ -16,8 +17,8 @@ pub struct Delivery {
     pub redelivered: bool,
     /// Its properties (empty when [`Delivery::malformed`] is set).
     pub properties: BasicProperties,
-    /// Its body.
-    pub body: Vec<u8>,
+    /// Its body (as read off the socket, without a copy when it came in one frame).
+    pub body: Bytes,
     /// Why its properties could not be read (a short string that is not
     /// UTF-8, say), when they could not: the message is still delivered, to
     /// be refused, never silently lost.

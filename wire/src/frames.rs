@@ -12,7 +12,7 @@ use amq_protocol::{
     protocol::{AMQPClass, BasicProperties, basic},
     types::{ChannelId, ShortString},
 };
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::WireError;
 
@@ -24,11 +24,13 @@ const FRAME_HEAD: usize = 7;
 pub(crate) const FRAME_OVERHEAD: usize = FRAME_HEAD + 1;
 /// The frame type of a content header.
 const TYPE_HEADER: u8 = 2;
+/// The frame type of a content body.
+const TYPE_BODY: u8 = 3;
 /// Deepest nesting of tables and arrays in a content header's `headers` that
 /// is parsed. amq-protocol's parser recurses once per level, and one frame
 /// can nest 25,000 levels: deeper headers make the message unreadable
 /// ([`Incoming::BadHeader`]) instead of overflowing the reader's stack.
-pub const MAX_HEADER_DEPTH: usize = 64;
+pub const MAX_HEADER_DEPTH: usize = 128;
 
 /// One frame read from the broker.
 #[derive(Debug)]
@@ -39,6 +41,8 @@ pub const MAX_HEADER_DEPTH: usize = 64;
 pub(crate) enum Incoming {
     /// A frame amq-protocol parsed.
     Frame(AMQPFrame),
+    /// A piece of a message's body, sliced off the read buffer without a copy.
+    Body(ChannelId, Bytes),
     /// A content header on `channel` that could not be parsed: the message it
     /// introduces is unreadable, the stream is not.
     BadHeader {
@@ -76,6 +80,11 @@ pub(crate) fn next(buf: &mut BytesMut, frame_max: usize) -> Result<Option<Incomi
         return Err(WireError::Protocol(format!(
             "a frame on channel {channel} does not end with {FRAME_END:#x}"
         )));
+    }
+    if kind == TYPE_BODY {
+        let mut frame = buf.split_to(whole).freeze();
+        frame.truncate(whole - 1);
+        return Ok(Some(Incoming::Body(channel, frame.slice(FRAME_HEAD..))));
     }
     let payload = &buf[FRAME_HEAD..whole - 1];
     let parsed = if kind == TYPE_HEADER && header_depth(payload) > MAX_HEADER_DEPTH {
@@ -328,7 +337,7 @@ mod tests {
         ));
         assert!(matches!(
             next(&mut buf, 4096).unwrap(),
-            Some(Incoming::Frame(AMQPFrame::Body(1, _)))
+            Some(Incoming::Body(1, body)) if &body[..] == b"hi"
         ));
     }
 

@@ -13,7 +13,7 @@ use amq_protocol::{
     protocol::{AMQPClass, BasicProperties, basic, channel, connection},
     types::ChannelId,
 };
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::{
@@ -31,7 +31,15 @@ struct Content {
     properties: BasicProperties,
     malformed: Option<String>,
     size: Option<u64>,
-    body: Vec<u8>,
+    body: Body,
+}
+
+/// A body as its frames came: most bodies fit one frame, which is kept as
+/// it was read; only a body of several frames is copied together.
+enum Body {
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
 }
 
 enum ContentMethod {
@@ -133,11 +141,11 @@ fn dispatch(
             complete_if_whole(shared, contents, id);
             Ok(())
         }
-        Incoming::Frame(AMQPFrame::Body(id, data)) => {
+        Incoming::Body(id, data) => {
             let content = contents.get_mut(&id).ok_or_else(|| {
                 WireError::Protocol(format!("a content body without a method on channel {id}"))
             })?;
-            content.body.extend_from_slice(&data);
+            content.body.push(data);
             complete_if_whole(shared, contents, id);
             Ok(())
         }
@@ -282,7 +290,7 @@ fn complete_if_whole(
                 routing_key: deliver.routing_key.as_str().to_owned(),
                 redelivered: deliver.redelivered,
                 properties: content.properties,
-                body: content.body,
+                body: content.body.into_bytes(),
                 malformed: content.malformed,
                 acker: Acker::new(channel, deliver.delivery_tag),
             });
@@ -294,7 +302,7 @@ fn complete_if_whole(
                 exchange: returned.exchange.as_str().to_owned(),
                 routing_key: returned.routing_key.as_str().to_owned(),
                 properties: content.properties,
-                body: content.body,
+                body: content.body.into_bytes().to_vec(),
             };
             if let Some(returned) = state.confirms.lock().returned(returned) {
                 tracing::warn!(
@@ -314,7 +322,41 @@ impl Content {
             properties: BasicProperties::default(),
             malformed: None,
             size: None,
-            body: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+}
+
+impl Body {
+    fn push(&mut self, piece: Bytes) {
+        *self = match std::mem::replace(self, Self::Empty) {
+            Self::Empty => Self::One(piece),
+            Self::One(first) => {
+                let mut joined = BytesMut::with_capacity(first.len() + piece.len());
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&piece);
+                Self::Many(joined)
+            }
+            Self::Many(mut joined) => {
+                joined.extend_from_slice(&piece);
+                Self::Many(joined)
+            }
+        };
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Empty => 0,
+            Self::One(b) => b.len(),
+            Self::Many(b) => b.len(),
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Empty => Bytes::new(),
+            Self::One(b) => b,
+            Self::Many(b) => b.freeze(),
         }
     }
 }

@@ -78,7 +78,7 @@ pub(super) fn split(delivery: tollgate_wire::Delivery) -> (Envelope, DeliveryInf
 
 /// The envelope of a message with these properties and this body (which
 /// moves in without a copy).
-fn envelope(props: &BasicProperties, body: Vec<u8>) -> Envelope {
+fn envelope(props: &BasicProperties, body: Bytes) -> Envelope {
     let string = |v: &Option<ShortString>| v.as_ref().map(|s| s.as_str().to_owned());
     Envelope {
         id: string(props.message_id()).unwrap_or_default(),
@@ -87,7 +87,7 @@ fn envelope(props: &BasicProperties, body: Vec<u8>) -> Envelope {
         content_type: string(props.content_type()),
         timestamp: *props.timestamp(),
         headers: props.headers().as_ref().map(headers_of).unwrap_or_default(),
-        payload: Bytes::from(body),
+        payload: body,
         delivery_mode: match props.delivery_mode() {
             Some(mode) if *mode == DeliveryMode::Persistent.amqp() => DeliveryMode::Persistent,
             _ => DeliveryMode::Transient,
@@ -276,7 +276,7 @@ mod tests {
         )
         .unwrap()
         .with_headers(field_table(&Headers::new().with(headers::X_DELIVERY_COUNT, 2i64)).unwrap());
-        let env = envelope(&props, b"hi".to_vec());
+        let env = envelope(&props, Bytes::from_static(b"hi"));
         assert_eq!(env.id, "m-1");
         assert_eq!(env.reply_to.as_deref(), Some("r"));
         assert_eq!(&env.payload[..], b"hi");

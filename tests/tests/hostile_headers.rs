@@ -16,7 +16,7 @@
 use std::process::Command;
 
 use serde_json::json;
-use tollgate_bus::{SubscribeOptions, headers};
+use tollgate_bus::{SubscribeOptions, Subscription, headers};
 use tollgate_tests::{
     conformance::transport::recv,
     support::{Fixture, RouterProcess, TestBus, amqp_url, clients::Language},
@@ -24,30 +24,56 @@ use tollgate_tests::{
 
 const DEPTH: usize = 25_000;
 
+/// A `tollgate serve` router (with `env`) serving `orders`, and the test's
+/// subscriptions to the dead-letter queue and to the orders queue.
+struct Served {
+    fx: Fixture,
+    bus: TestBus,
+    router: RouterProcess,
+    dead: Subscription,
+    service: Subscription,
+}
+
+impl Served {
+    async fn start(env: &[(&str, &str)]) -> Self {
+        let fx = Fixture::amqp().await;
+        let bus = TestBus::prepare(&fx, "").await;
+        let tr = fx.transport().clone();
+        let mut router = RouterProcess::spawn_with_env(&bus, &format!("{}-r", fx.ns.prefix()), env);
+        router.wait_started(&bus, tr.as_ref()).await;
+        bus.announce(tr.as_ref(), "orders", "application/json", "2")
+            .await;
+        let dead = tr
+            .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
+            .await
+            .expect("subscribe to the dead-letter queue");
+        let service = tr
+            .subscribe(
+                &bus.names.service_queue("orders"),
+                SubscribeOptions::default(),
+            )
+            .await
+            .expect("subscribe to the orders queue");
+        Self {
+            fx,
+            bus,
+            router,
+            dead,
+            service,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_headers_do_not_take_the_router_down() {
-    let fx = Fixture::amqp().await;
-    let bus = TestBus::prepare(&fx, "").await;
+    let Served {
+        fx,
+        bus,
+        mut router,
+        mut dead,
+        mut service,
+    } = Served::start(&[("RUST_MIN_STACK", "2097152")]).await;
     let tr = fx.transport().clone();
-    let mut router = RouterProcess::spawn_with_env(
-        &bus,
-        &format!("{}-r", fx.ns.prefix()),
-        &[("RUST_MIN_STACK", "2097152")],
-    );
-    router.wait_started(&bus, tr.as_ref()).await;
-    bus.announce(tr.as_ref(), "orders", "application/json", "2")
-        .await;
-    let mut dead = tr
-        .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
-        .await
-        .unwrap();
-    let mut service = tr
-        .subscribe(
-            &bus.names.service_queue("orders"),
-            SubscribeOptions::default(),
-        )
-        .await
-        .unwrap();
 
     let exchange = bus.names.ingress_exchange().to_owned();
     let helper = tokio::task::spawn_blocking(move || {
@@ -110,24 +136,14 @@ connection.close()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_whose_properties_cannot_be_read_is_refused_and_the_router_keeps_its_connection()
 {
-    let fx = Fixture::amqp().await;
-    let bus = TestBus::prepare(&fx, "").await;
+    let Served {
+        fx,
+        bus,
+        mut router,
+        mut dead,
+        mut service,
+    } = Served::start(&[]).await;
     let tr = fx.transport().clone();
-    let mut router = RouterProcess::spawn(&bus, &format!("{}-r", fx.ns.prefix()));
-    router.wait_started(&bus, tr.as_ref()).await;
-    bus.announce(tr.as_ref(), "orders", "application/json", "2")
-        .await;
-    let mut dead = tr
-        .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
-        .await
-        .unwrap();
-    let mut service = tr
-        .subscribe(
-            &bus.names.service_queue("orders"),
-            SubscribeOptions::default(),
-        )
-        .await
-        .unwrap();
 
     let exchange = bus.names.ingress_exchange().to_owned();
     let published = tokio::task::spawn_blocking(move || {

@@ -127,8 +127,8 @@ impl Caller {
             .attach(&self.inner.names, &mut envelope);
         let (tx, mut rx) = oneshot::channel();
         let waiting = self.inner.wait_for(correlation_id, tx)?;
-        // Its own task: the publish runs to its verdict (and rescues a return
-        // it was handed) even when the reply comes first.
+        // Its own task: the publish runs to its verdict even when the reply
+        // comes first.
         let mut published = {
             let (inner, route) = (Arc::clone(&self.inner), route.to_owned());
             tokio::spawn(async move { inner.publish(&route, &envelope).await })

@@ -103,9 +103,8 @@ async fn a_refusal_after_the_dead_letter_queue_was_deleted_still_leaves_its_copy
     )
     .await;
     assert_eq!(copy.envelope.id, request.id);
-    // Recorded with its own verdict: nothing else publishes on this
-    // connection while the router does, so lapin cannot hand the copy's
-    // return to another publish (which would leave it to the rescue path).
+    // Recorded with its own verdict (the copy's publish was confirmed into
+    // the declared-again queue).
     assert_eq!(
         copy.envelope.headers.get_str(headers::CODE),
         Some("token_missing")

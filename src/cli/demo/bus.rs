@@ -169,8 +169,7 @@ impl DemoBus {
     }
 }
 
-/// A connection for `role`; on RabbitMQ, rescuing misattributed returns into
-/// `rescue` (the router's).
+/// A connection for `role`, named after it on RabbitMQ.
 async fn connect(broker: &Broker, role: &str) -> anyhow::Result<Arc<dyn Transport>> {
     Ok(match broker {
         Broker::Memory(b) => Arc::new(b.connect()),

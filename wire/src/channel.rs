@@ -151,10 +151,11 @@ impl Channel {
     pub(crate) async fn call(&self, method: AMQPClass) -> Result<AMQPClass, WireError> {
         let bytes = frames::method(self.state.id, method)?;
         let _one = self.state.calls.lock().await;
-        self.check()?;
         let (tx, rx) = oneshot::channel();
         *self.state.waiter.lock() = Some(tx);
-        if let Err(e) = self.connection.send(bytes) {
+        // Checked once the waiter is in place: a channel failing from now on
+        // answers it; one that failed before is seen here.
+        if let Err(e) = self.check().and_then(|()| self.connection.send(bytes)) {
             self.state.waiter.lock().take();
             return Err(e);
         }
@@ -379,8 +380,11 @@ impl Channel {
             body,
             self.connection.frame_max(),
         )?;
-        self.check()?;
         let mut confirms = self.state.confirms.lock();
+        // Checked under the lock: a channel that fails drains its confirms
+        // under it after marking itself failed, so a publish registered here
+        // is either refused now or failed with the rest — never left waiting.
+        self.check()?;
         if !confirms.enabled() {
             self.connection.send(bytes)?;
             return Ok(Confirm(None));

@@ -25,6 +25,9 @@ use crate::{
     frames::{self, Incoming},
 };
 
+/// Free space kept in the read buffer before each read.
+const READ_ROOM: usize = 64 * 1024;
+
 /// A message whose method came and whose header and body are still coming.
 struct Content {
     method: ContentMethod,
@@ -75,6 +78,11 @@ pub(crate) async fn run<R: AsyncRead + Unpin>(
             }
             Ok(None) => {}
             Err(e) => break e,
+        }
+        // Room for a good read: bodies sliced off the buffer take its
+        // capacity with them, and a full buffer would be read 64 bytes at a time.
+        if buf.capacity() - buf.len() < READ_ROOM / 4 {
+            buf.reserve(READ_ROOM);
         }
         let read = socket.read_buf(&mut buf);
         let outcome = tokio::select! {

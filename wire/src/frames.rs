@@ -29,7 +29,8 @@ const TYPE_BODY: u8 = 3;
 /// Deepest nesting of tables and arrays in a content header's `headers` that
 /// is parsed. amq-protocol's parser recurses once per level, and one frame
 /// can nest 25,000 levels: deeper headers make the message unreadable
-/// ([`Incoming::BadHeader`]) instead of overflowing the reader's stack.
+/// (a [`Delivery`](crate::Delivery) marked malformed) instead of overflowing
+/// the reader's stack.
 pub const MAX_HEADER_DEPTH: usize = 128;
 
 /// One frame read from the broker.

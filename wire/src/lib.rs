@@ -1,20 +1,22 @@
 //! A lean AMQP 0-9-1 client for RabbitMQ whose socket is read and written by
 //! tokio tasks, on amq-protocol's codec (the one lapin uses).
 //!
-//! Why not lapin alone: lapin runs each connection's socket on a thread of its
-//! own, so every message crosses threads twice in each process it passes
-//! (see README, "Where a call's time goes"). Why not amqprs: it reads long
-//! strings in header tables as UTF-8 text, and a message carrying a binary
-//! one (legal AMQP; RabbitMQ's AMQP 1.0 plugin writes them) makes it close
-//! the whole connection — a message any publisher could use to cut every
-//! router off the broker.
+//! Why not lapin: it runs each connection's socket on a thread of its own,
+//! so every message crosses threads twice in each process it passes (see
+//! README, "Where a call's time goes"), and it closes the connection on a
+//! message whose `message_id` is not UTF-8. Why not amqprs: it reads long
+//! strings in header tables (and every short string) as UTF-8 text, and a
+//! message carrying a binary one (legal AMQP; RabbitMQ's AMQP 1.0 plugin
+//! writes them) makes it close the whole connection — a message any
+//! publisher could use to cut every router off the broker.
 //!
 //! What it covers is what Tollgate's transport needs: `amqp` and `amqps`
-//! (rustls, the system's roots), PLAIN and EXTERNAL logins, heartbeats, channels, declarations, publisher confirms with
-//! mandatory returns matched to their publish, consumers with manual acks,
-//! `connection.blocked`. A content header it cannot parse is delivered as a
-//! [`Delivery`] with [`Delivery::malformed`] set instead of breaking the
-//! connection.
+//! (rustls, the system's roots), PLAIN and EXTERNAL logins, heartbeats,
+//! channels, declarations, publisher confirms with mandatory returns matched
+//! to their publish, consumers with manual acks, `connection.blocked`. A
+//! content header it cannot parse, or whose headers nest deeper than
+//! [`MAX_HEADER_DEPTH`], is delivered as a [`Delivery`] with
+//! [`Delivery::malformed`] set instead of breaking the connection.
 
 mod channel;
 mod confirms;

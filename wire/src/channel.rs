@@ -391,7 +391,7 @@ impl Channel {
         }
         let (tx, rx) = oneshot::channel();
         // Registered and queued under one lock: tags follow the wire's order.
-        confirms.register(exchange_name, routing_key, message_id.as_deref(), tx);
+        confirms.register(exchange_name, routing_key, message_id, tx);
         self.connection.send(bytes)?;
         Ok(Confirm(Some(rx)))
     }

@@ -75,7 +75,7 @@ impl Confirms {
         &mut self,
         exchange: &str,
         routing_key: &str,
-        message_id: Option<&str>,
+        message_id: Option<String>,
         reply: ConfirmSender,
     ) -> u64 {
         self.last_tag += 1;
@@ -83,7 +83,7 @@ impl Confirms {
             self.last_tag,
             Pending {
                 to: (exchange.to_owned(), routing_key.to_owned()),
-                message_id: message_id.map(str::to_owned),
+                message_id,
                 returned: None,
                 reply,
             },
@@ -165,8 +165,8 @@ mod tests {
         confirms.enable();
         let (tx1, mut rx1) = oneshot::channel();
         let (tx2, mut rx2) = oneshot::channel();
-        let first = confirms.register("ex", "routed", Some("m1"), tx1);
-        let second = confirms.register("ex", "nowhere", Some("m2"), tx2);
+        let first = confirms.register("ex", "routed", Some("m1".into()), tx1);
+        let second = confirms.register("ex", "nowhere", Some("m2".into()), tx2);
         assert!(confirms.returned(returned("nowhere", "m2")).is_none());
         confirms.settle(second, false, true);
         confirms.settle(first, false, true);
@@ -183,7 +183,7 @@ mod tests {
         let mut replies = Vec::new();
         for i in 0..3 {
             let (tx, rx) = oneshot::channel();
-            confirms.register("ex", "k", Some(&i.to_string()), tx);
+            confirms.register("ex", "k", Some(i.to_string()), tx);
             replies.push(rx);
         }
         confirms.settle(2, true, false);

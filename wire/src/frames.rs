@@ -173,7 +173,7 @@ fn header_depth(payload: &[u8]) -> usize {
             b'l' | b'L' | b'd' | b'T' => cursor.take(8).is_some(),
             b'D' => cursor.take(5).is_some(),
             b'V' => true,
-            b'S' | b'x' => cursor.sized_end().is_some_and(|e| cursor.skip_to(e)),
+            b'S' | b'x' => cursor.sized_end().map(|end| cursor.at = end).is_some(),
             b'A' | b'F' => match cursor.sized_end() {
                 Some(inner) if inner <= end => {
                     levels.push((kind == b'F', inner));
@@ -222,11 +222,6 @@ impl Cursor<'_> {
         let len = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
         let end = self.at.checked_add(len)?;
         (end <= self.bytes.len()).then_some(end)
-    }
-
-    fn skip_to(&mut self, end: usize) -> bool {
-        self.at = end;
-        true
     }
 }
 

@@ -30,6 +30,8 @@ const READ_ROOM: usize = 64 * 1024;
 
 /// A message whose method came and whose header and body are still coming.
 struct Content {
+    /// The channel it comes on.
+    state: Arc<ChannelState>,
     method: ContentMethod,
     properties: BasicProperties,
     malformed: Option<String>,
@@ -62,12 +64,11 @@ pub(crate) async fn run<R: AsyncRead + Unpin>(
     let Some(mut dead) = shared.upgrade().map(|s| s.dead()) else {
         return;
     };
+    let Some(frame_max) = shared.upgrade().map(|s| s.frame_max()) else {
+        return;
+    };
     let mut contents: HashMap<ChannelId, Content> = HashMap::new();
     let end = loop {
-        let frame_max = match shared.upgrade() {
-            Some(s) => s.frame_max(),
-            None => return,
-        };
         match frames::next(&mut buf, frame_max) {
             Ok(Some(frame)) => {
                 let Some(s) = shared.upgrade() else { return };
@@ -200,10 +201,10 @@ fn on_channel_method(
     let id = state.id;
     match method {
         AMQPClass::Basic(basic::AMQPMethod::Deliver(deliver)) => {
-            contents.insert(id, Content::new(ContentMethod::Deliver(deliver)));
+            contents.insert(id, Content::new(state, ContentMethod::Deliver(deliver)));
         }
         AMQPClass::Basic(basic::AMQPMethod::Return(returned)) => {
-            contents.insert(id, Content::new(ContentMethod::Return(returned)));
+            contents.insert(id, Content::new(state, ContentMethod::Return(returned)));
         }
         AMQPClass::Basic(basic::AMQPMethod::Ack(ack)) => {
             state
@@ -276,9 +277,7 @@ fn complete_if_whole(
     let Some(content) = contents.remove(&id) else {
         return;
     };
-    let Some(state) = shared.channel(id) else {
-        return;
-    };
+    let state = content.state;
     match content.method {
         ContentMethod::Deliver(deliver) => {
             let consumer = state
@@ -324,8 +323,9 @@ fn complete_if_whole(
 }
 
 impl Content {
-    fn new(method: ContentMethod) -> Self {
+    fn new(state: &Arc<ChannelState>, method: ContentMethod) -> Self {
         Self {
+            state: Arc::clone(state),
             method,
             properties: BasicProperties::default(),
             malformed: None,

@@ -12,6 +12,7 @@ mod http;
 mod keys;
 mod logging;
 mod request;
+mod runtime;
 mod serve;
 mod services;
 mod token;
@@ -96,8 +97,14 @@ impl Cli {
                 println!("tollgate {}", env!("CARGO_PKG_VERSION"));
                 Ok(())
             }
-            Command::Bench(cmd) => runtime()?.block_on(cmd.run()),
-            Command::Serve(args) => runtime()?.block_on(args.run()),
+            Command::Bench(cmd) => match cmd.threads() {
+                Some(threads) => runtime::run(threads, move || cmd.run()),
+                None => runtime()?.block_on(cmd.run()),
+            },
+            Command::Serve(args) => {
+                let config = args.load_config()?;
+                runtime::run(serve::threads(&config), move || args.run(config))
+            }
             Command::AuthService(args) => runtime()?.block_on(args.run()),
             Command::Users(cmd) => cmd.run(),
             Command::Config(cmd) => cmd.run(),
@@ -115,8 +122,5 @@ impl Cli {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .thread_stack_size(tollgate_bus::stack::WORKER_STACK_BYTES)
-        .enable_all()
-        .build()?)
+    runtime::work_stealing(None)
 }

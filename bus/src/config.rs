@@ -177,7 +177,18 @@ pub struct RouterSection {
     /// "Delivery contract"). Below `prefetch`; 0 delivers every request
     /// durably; default: half the prefetch.
     pub hold_calls: Option<u16>,
+    /// Threads that run the router (`TOLLGATE_ROUTER_THREADS`, 1–64,
+    /// default 1). One thread runs every task of the router in turn, so a
+    /// message never waits for another thread to wake up: on a host that
+    /// also runs the broker this carries more calls than a thread per core
+    /// (README, "Router threads"). More than one: a work-stealing runtime
+    /// with that many workers, for a router alone on a host of many cores.
+    /// Routers scale out by running more of them on the bus.
+    pub threads: u16,
 }
+
+/// The most threads a router runs on.
+pub const MAX_ROUTER_THREADS: u16 = 64;
 
 impl RouterSection {
     /// Calls held at once: `hold_calls`, or half the prefetch.
@@ -253,6 +264,7 @@ impl Default for RouterSection {
             reply_timeout_secs: crate::reply_context::DEFAULT_REPLY_TIMEOUT_SECS,
             readmit_max_age_secs: DEFAULT_READMIT_MAX_AGE_SECS,
             hold_calls: None,
+            threads: 1,
         }
     }
 }

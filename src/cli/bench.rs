@@ -6,6 +6,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use tollgate_bus::QueueKind;
 
+use super::runtime::Threads;
+
 mod bench_bus;
 mod child;
 mod drive;
@@ -78,6 +80,10 @@ pub(crate) struct CommonArgs {
     /// `bench rpc` sends calls; the other benches' messages have no reply.
     #[arg(long)]
     hold_calls: Option<u16>,
+    /// Threads the router (and the relay) run on, 1–64 (README, "Router
+    /// threads"). Default: the router's, one.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    router_threads: u16,
     /// Print one JSON object per scenario instead of a table.
     #[arg(long)]
     json: bool,
@@ -119,6 +125,15 @@ pub(crate) struct RpcArgs {
 }
 
 impl BenchCommand {
+    /// The threads this command runs on when not the default: the relay's
+    /// are the router's it stands beside.
+    pub(crate) fn threads(&self) -> Option<Threads> {
+        match self {
+            Self::RelayProcess(args) => Threads::exactly(args.threads),
+            _ => None,
+        }
+    }
+
     pub(crate) async fn run(self) -> anyhow::Result<()> {
         match self {
             Self::Transport(args) => transport::run(&args).await,

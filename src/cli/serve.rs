@@ -8,7 +8,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 use tollgate_bus::{
     AmqpConfig, AmqpTransport, Transport,
-    config::{Config, ProcessEnv},
+    config::{Config, MAX_ROUTER_THREADS, ProcessEnv},
     events,
     router::Router,
 };
@@ -16,7 +16,7 @@ use tollgate_bus::{
 mod endpoints;
 mod reload;
 
-use super::http;
+use super::{http, runtime::Threads};
 
 /// Options of `tollgate serve`.
 #[derive(Debug, Args)]
@@ -33,9 +33,15 @@ pub(crate) struct ServeArgs {
 }
 
 impl ServeArgs {
-    pub(crate) async fn run(self) -> anyhow::Result<()> {
+    /// The configuration file, with the environment's overrides applied.
+    pub(crate) fn load_config(&self) -> anyhow::Result<Config> {
+        load(&self.config)
+    }
+
+    /// Runs the router of `config` (read from the file by
+    /// [`load_config`](Self::load_config)) until stopped.
+    pub(crate) async fn run(self, config: Config) -> anyhow::Result<()> {
         let hangups = reload::Hangups::listen();
-        let config = load(&self.config)?;
         let router = Router::from_config(&config)
             .map_err(|problems| anyhow::anyhow!(super::config::listing(&self.config, &problems)))?;
         if let Some(addr) = config.metrics_socket() {
@@ -94,6 +100,13 @@ pub(crate) fn load(path: &std::path::Path) -> anyhow::Result<Config> {
         bail!(super::config::listing(path, &problems));
     }
     Ok(config)
+}
+
+/// The threads `config`'s router runs on (`[router] threads`). A value out
+/// of range is brought into it, and the config's check then refuses it.
+pub(crate) fn threads(config: &Config) -> Threads {
+    let n = config.router.threads.clamp(1, MAX_ROUTER_THREADS);
+    Threads::exactly(n).unwrap_or(Threads::PerCore)
 }
 
 /// The URL (or comma-separated URLs) without passwords, for messages.

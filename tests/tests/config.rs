@@ -105,6 +105,31 @@ fn held_calls_default_to_half_the_prefetch_and_must_stay_below_it() {
 }
 
 #[test]
+fn a_router_runs_on_one_thread_unless_told_and_on_at_most_64() {
+    let config = |router: &str| Config::from_toml(&format!("[router]\n{router}"), ".").unwrap();
+    assert_eq!(config("").router.threads, 1);
+    assert_eq!(config("threads = 4").router.threads, 4);
+    let fields = |router: &str| -> Vec<String> {
+        config(router)
+            .validate()
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| p.field)
+            .collect()
+    };
+    for bad in ["threads = 0", "threads = 65"] {
+        assert!(fields(bad).iter().any(|f| f == "router.threads"), "{bad}");
+    }
+    for fine in ["threads = 1", "threads = 64"] {
+        assert!(
+            !fields(fine).iter().any(|f| f == "router.threads"),
+            "{fine}"
+        );
+    }
+}
+
+#[test]
 fn unknown_fields_are_refused() {
     let err = Config::from_toml("namespace = \"a\"\nnamspace_typo = 1\n", ".").unwrap_err();
     assert!(err.message.contains("namspace_typo"), "{err}");

@@ -172,6 +172,12 @@ impl Config {
         if self.router.prefetch == 0 {
             errors.push(ConfigError::new("router.prefetch", "must be at least 1"));
         }
+        if !(1..=super::MAX_ROUTER_THREADS).contains(&self.router.threads) {
+            errors.push(ConfigError::new(
+                "router.threads",
+                format!("must be 1–{}", super::MAX_ROUTER_THREADS),
+            ));
+        }
         if self.router.hold_calls() > 0 && self.router.hold_calls() >= self.router.prefetch {
             errors.push(ConfigError::new(
                 "router.hold_calls",

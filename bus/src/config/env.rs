@@ -84,6 +84,15 @@ impl Config {
                 )),
             }
         }
+        if let Some(v) = env.get("TOLLGATE_ROUTER_THREADS") {
+            match v.parse() {
+                Ok(n) => self.router.threads = n,
+                Err(_) => errors.push(ConfigError::new(
+                    "TOLLGATE_ROUTER_THREADS",
+                    format!("`{v}` is not a number 1–{}", super::MAX_ROUTER_THREADS),
+                )),
+            }
+        }
         if let Some(v) = env.get("TOLLGATE_DEFAULT_AUTH") {
             match v.as_str() {
                 "gateway" => self.default_auth = AuthMode::Gateway,
@@ -116,6 +125,7 @@ mod tests {
             ("TOLLGATE_DEFAULT_AUTH", "nowhere"),
             ("TOLLGATE_QUEUE_TYPE", "quorum"),
             ("TOLLGATE_HOLD_CALLS", "12"),
+            ("TOLLGATE_ROUTER_THREADS", "4"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -124,6 +134,7 @@ mod tests {
         assert_eq!(config.namespace, "prod");
         assert_eq!(config.queue_type, QueueKind::Quorum);
         assert_eq!(config.router.hold_calls, Some(12));
+        assert_eq!(config.router.threads, 4);
         assert_eq!(errors.len(), 2);
     }
 }

@@ -6,7 +6,10 @@ use std::{net::TcpListener, path::PathBuf, sync::Arc};
 
 use anyhow::{Context as _, anyhow};
 use tollgate_auth::{AssertionSigner, AssertionVerifier, Revocations, ServiceSecret, Verifier};
-use tollgate_bus::{BusNames, QueueKind, Topology, Transport, bus_topology, config::Config};
+use tollgate_bus::{
+    BusNames, QueueKind, Topology, Transport, bus_topology,
+    config::{Config, RouterSection},
+};
 
 use super::{
     CommonArgs, drive,
@@ -49,6 +52,8 @@ pub(crate) struct BenchBus {
     pub(crate) prefetch: u16,
     /// The calls the router and the relay hold (`None`: the router's default).
     pub(crate) hold_calls: Option<u16>,
+    /// The threads the router and the relay run on.
+    pub(crate) threads: u16,
     /// Where the router serves its HTTP entry, when its config asks for one.
     pub(crate) http_addr: String,
     keys: Arc<BenchKeys>,
@@ -65,6 +70,7 @@ pub(crate) async fn on_fresh_bus<T>(
 ) -> anyhow::Result<T> {
     let mut bus = BenchBus::new(&args.amqp, args.prefetch, args.queue_type, Arc::clone(keys))?;
     bus.hold_calls = args.hold_calls;
+    bus.threads = args.router_threads;
     let transport = drive::connect(&args.amqp, connection).await?;
     let result = f(&bus, &transport).await;
     let deleted = transport.delete(&bus.topology()).await;
@@ -101,6 +107,7 @@ impl BenchBus {
             amqp: amqp.to_owned(),
             prefetch,
             hold_calls: None,
+            threads: RouterSection::default().threads,
             http_addr: free_local_port()?,
             keys,
         })
@@ -171,6 +178,7 @@ impl BenchBus {
             mode,
             prefetch: self.prefetch,
             hold_calls: self.hold_calls,
+            threads: self.threads,
             keys: &self.keys,
             http_addr: http.then_some(self.http_addr.as_str()),
         }))

@@ -69,6 +69,8 @@ impl Gate {
                     queue_type_name(bus.names.queue_type()).into(),
                     "--prefetch".into(),
                     bus.prefetch.to_string().into(),
+                    "--threads".into(),
+                    bus.threads.to_string().into(),
                 ];
                 if let Some(hold) = bus.hold_calls {
                     args.extend(["--hold-calls".into(), hold.to_string().into()]);

@@ -26,6 +26,9 @@ pub(crate) struct RelayProcessArgs {
     /// Calls held at once (the router's `hold_calls`; default: its default).
     #[arg(long)]
     hold_calls: Option<u16>,
+    /// Threads it runs on (the router's `threads`, 1–64).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) threads: u16,
 }
 
 /// Relays the bus until SIGTERM or Ctrl-C; prints the counts when stopped.

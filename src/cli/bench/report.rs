@@ -52,6 +52,7 @@ pub(crate) fn settings(args: &super::TransportArgs) -> serde_json::Value {
         "payload_bytes": args.common.size,
         "window": args.window,
         "prefetch": args.common.prefetch,
+        "router_threads": args.common.router_threads,
         "duration_s": args.common.duration.as_secs_f64(),
         "rounds": args.common.rounds.max(1),
     })

@@ -23,6 +23,8 @@ pub(crate) struct RouterPlan<'a> {
     pub(crate) prefetch: u16,
     /// The router's `hold_calls` (`None`: its default).
     pub(crate) hold_calls: Option<u16>,
+    /// The router's `threads`.
+    pub(crate) threads: u16,
     /// The consumers' keys.
     pub(crate) keys: &'a BenchKeys,
     /// Where the router serves its HTTP entry; none when `None`.
@@ -57,11 +59,12 @@ pub(crate) fn router_toml(plan: &RouterPlan<'_>) -> String {
     let mut toml = format!(
         "amqp_url = {}\nnamespace = {}\nqueue_type = \"{queue_type}\"\n\
          instance = \"bench-router\"\nmetrics_addr = {}\ndefault_auth = \"{mode}\"\n\n\
-         [router]\nprefetch = {}\n{}\n[auth]\nassertion_key_file = \"bus-assertion.pem\"\n",
+         [router]\nprefetch = {}\nthreads = {}\n{}\n[auth]\nassertion_key_file = \"bus-assertion.pem\"\n",
         quoted(plan.amqp_url),
         quoted(plan.names.namespace()),
         quoted(plan.metrics_addr),
         plan.prefetch,
+        plan.threads,
         plan.hold_calls
             .map(|hold| format!("hold_calls = {hold}\n"))
             .unwrap_or_default(),
@@ -132,6 +135,7 @@ mod tests {
             mode: AuthMode::Service,
             prefetch: 64,
             hold_calls: Some(0),
+            threads: 3,
             keys: &keys,
             http_addr: Some("127.0.0.1:8080"),
         };
@@ -142,6 +146,7 @@ mod tests {
         assert_eq!(config.metrics_addr.as_deref(), Some("127.0.0.1:9464"));
         assert_eq!(config.router.prefetch, 64);
         assert_eq!(config.router.hold_calls(), 0);
+        assert_eq!(config.router.threads, 3);
         assert_eq!(config.http.listen.as_deref(), Some("127.0.0.1:8080"));
         assert_eq!(config.auth.consumers.len(), keys.consumers.len());
         assert!(text.contains("default_auth = \"service\""));

@@ -91,6 +91,7 @@ pub(crate) async fn run(args: &RpcArgs) -> anyhow::Result<()> {
         "payload_bytes": args.common.size,
         "queue_type": queue_type_name(args.common.queue_type),
         "prefetch": args.common.prefetch,
+        "router_threads": args.common.router_threads,
         "rounds": args.common.rounds.max(1),
         "duration_s": args.common.duration.as_secs_f64(),
         "warm_up_s": args.warm_up.as_secs_f64(),

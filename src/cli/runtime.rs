@@ -26,8 +26,9 @@ impl Threads {
 }
 
 /// Runs the future `make` builds to completion on a runtime of `threads`,
-/// whose threads (the one of a current-thread runtime included) have
-/// [`WORKER_STACK_BYTES`] of stack for the deep data a delivery may carry.
+/// whose threads (the one of a current-thread runtime and the blocking
+/// pool's included) have [`WORKER_STACK_BYTES`] of stack for the deep data a
+/// delivery may carry.
 pub(crate) fn run<F, Fut, T>(threads: Threads, make: F) -> anyhow::Result<T>
 where
     F: FnOnce() -> Fut + Send + 'static,
@@ -43,6 +44,7 @@ where
                 .stack_size(WORKER_STACK_BYTES)
                 .spawn(move || {
                     tokio::runtime::Builder::new_current_thread()
+                        .thread_stack_size(WORKER_STACK_BYTES)
                         .enable_all()
                         .build()
                         .context("building the runtime")?

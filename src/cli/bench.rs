@@ -1,12 +1,13 @@
 //! `tollgate bench`: throughput and latency figures as ratios against a
 //! baseline measured in the same run.
 
-use std::time::Duration;
+use std::{num::NonZeroU16, time::Duration};
 
 use clap::{Args, Subcommand};
-use tollgate_bus::QueueKind;
-
-use super::runtime::Threads;
+use tollgate_bus::{
+    QueueKind,
+    config::{MAX_ROUTER_THREADS, RouterSection},
+};
 
 mod bench_bus;
 mod child;
@@ -82,7 +83,11 @@ pub(crate) struct CommonArgs {
     hold_calls: Option<u16>,
     /// Threads the router (and the relay) run on, 1–64 (README, "Router
     /// threads"). Default: the router's, one.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(
+        long,
+        default_value_t = RouterSection::default().threads,
+        value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_ROUTER_THREADS)),
+    )]
     router_threads: u16,
     /// Print one JSON object per scenario instead of a table.
     #[arg(long)]
@@ -125,11 +130,11 @@ pub(crate) struct RpcArgs {
 }
 
 impl BenchCommand {
-    /// The threads this command runs on when not the default: the relay's
-    /// are the router's it stands beside.
-    pub(crate) fn threads(&self) -> Option<Threads> {
+    /// The threads this command runs on when not tokio's default: the
+    /// relay's are the router's it stands beside.
+    pub(crate) fn threads(&self) -> Option<NonZeroU16> {
         match self {
-            Self::RelayProcess(args) => Threads::exactly(args.threads),
+            Self::RelayProcess(args) => NonZeroU16::new(args.threads),
             _ => None,
         }
     }

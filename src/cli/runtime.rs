@@ -7,55 +7,37 @@ use std::{future::Future, num::NonZeroU16};
 use anyhow::Context as _;
 use tollgate_bus::stack::WORKER_STACK_BYTES;
 
-/// Threads a command's runtime runs its tasks on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Threads {
-    /// tokio's default: a work-stealing runtime with a worker per core.
-    PerCore,
-    /// Exactly this many: one is a current-thread runtime (every task on
-    /// one thread, no cross-thread wake-ups), more a work-stealing runtime
-    /// with that many workers.
-    Exactly(NonZeroU16),
-}
-
-impl Threads {
-    /// `n` threads; `None` for 0.
-    pub(crate) fn exactly(n: u16) -> Option<Self> {
-        NonZeroU16::new(n).map(Self::Exactly)
-    }
-}
-
-/// Runs the future `make` builds to completion on a runtime of `threads`,
-/// whose threads (the one of a current-thread runtime and the blocking
+/// Runs the future `make` builds to completion on a runtime of `threads`
+/// threads: one is a current-thread runtime (every task on one thread, no
+/// cross-thread wake-ups), more a work-stealing runtime with that many
+/// workers. Its threads (the one of a current-thread runtime and the blocking
 /// pool's included) have [`WORKER_STACK_BYTES`] of stack for the deep data a
 /// delivery may carry.
-pub(crate) fn run<F, Fut, T>(threads: Threads, make: F) -> anyhow::Result<T>
+pub(crate) fn run<F, Fut, T>(threads: NonZeroU16, make: F) -> anyhow::Result<T>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = anyhow::Result<T>>,
     T: Send + 'static,
 {
-    match threads {
-        Threads::Exactly(n) if n.get() == 1 => {
-            // A current-thread runtime runs its tasks on the thread that
-            // calls `block_on`: a thread of our own, with a deep stack.
-            let one = std::thread::Builder::new()
-                .name("tollgate-runtime".into())
-                .stack_size(WORKER_STACK_BYTES)
-                .spawn(move || {
-                    tokio::runtime::Builder::new_current_thread()
-                        .thread_stack_size(WORKER_STACK_BYTES)
-                        .enable_all()
-                        .build()
-                        .context("building the runtime")?
-                        .block_on(make())
-                })
-                .context("starting the runtime's thread")?;
-            one.join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        }
-        Threads::Exactly(n) => work_stealing(Some(n.get().into()))?.block_on(make()),
-        Threads::PerCore => work_stealing(None)?.block_on(make()),
+    if threads == NonZeroU16::MIN {
+        // A current-thread runtime runs its tasks on the thread that
+        // calls `block_on`: a thread of our own, with a deep stack.
+        let one = std::thread::Builder::new()
+            .name("tollgate-runtime".into())
+            .stack_size(WORKER_STACK_BYTES)
+            .spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .thread_stack_size(WORKER_STACK_BYTES)
+                    .enable_all()
+                    .build()
+                    .context("building the runtime")?
+                    .block_on(make())
+            })
+            .context("starting the runtime's thread")?;
+        one.join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    } else {
+        work_stealing(Some(threads.get().into()))?.block_on(make())
     }
 }
 
@@ -81,7 +63,7 @@ mod tests {
 
     #[test]
     fn one_thread_runs_every_task_on_the_same_thread() {
-        let names = run(Threads::exactly(1).unwrap(), || async {
+        let names = run(NonZeroU16::MIN, || async {
             let spawned = tokio::spawn(async { thread_name() }).await?;
             Ok((thread_name(), spawned))
         })
@@ -92,19 +74,16 @@ mod tests {
 
     #[test]
     fn more_threads_run_on_that_many_workers() {
-        let workers = run(Threads::exactly(3).unwrap(), || async {
+        let workers = run(NonZeroU16::new(3).unwrap(), || async {
             Ok(tokio::runtime::Handle::current().metrics().num_workers())
         })
         .unwrap();
         assert_eq!(workers, 3);
-        assert_eq!(Threads::exactly(0), None);
     }
 
     #[test]
     fn an_error_of_the_command_is_returned() {
-        let err: anyhow::Result<()> = run(Threads::exactly(1).unwrap(), || async {
-            anyhow::bail!("refused")
-        });
+        let err: anyhow::Result<()> = run(NonZeroU16::MIN, || async { anyhow::bail!("refused") });
         assert_eq!(err.unwrap_err().to_string(), "refused");
     }
 }

@@ -1,7 +1,7 @@
 //! `tollgate serve`: runs one router instance until SIGTERM or Ctrl-C;
 //! reloads its config on SIGHUP.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{num::NonZeroU16, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
@@ -16,7 +16,7 @@ use tollgate_bus::{
 mod endpoints;
 mod reload;
 
-use super::{http, runtime::Threads};
+use super::http;
 
 /// Options of `tollgate serve`.
 #[derive(Debug, Args)]
@@ -104,9 +104,8 @@ pub(crate) fn load(path: &std::path::Path) -> anyhow::Result<Config> {
 
 /// The threads `config`'s router runs on (`[router] threads`). A value out
 /// of range is brought into it, and the config's check then refuses it.
-pub(crate) fn threads(config: &Config) -> Threads {
-    let n = config.router.threads.clamp(1, MAX_ROUTER_THREADS);
-    Threads::exactly(n).unwrap_or(Threads::PerCore)
+pub(crate) fn threads(config: &Config) -> NonZeroU16 {
+    NonZeroU16::new(config.router.threads.clamp(1, MAX_ROUTER_THREADS)).unwrap_or(NonZeroU16::MIN)
 }
 
 /// The URL (or comma-separated URLs) without passwords, for messages.

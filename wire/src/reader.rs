@@ -61,10 +61,7 @@ pub(crate) async fn run<R: AsyncRead + Unpin>(
     mut buf: BytesMut,
     silence: Option<Duration>,
 ) {
-    let Some(mut dead) = shared.upgrade().map(|s| s.dead()) else {
-        return;
-    };
-    let Some(frame_max) = shared.upgrade().map(|s| s.frame_max()) else {
+    let Some((mut dead, frame_max)) = shared.upgrade().map(|s| (s.dead(), s.frame_max())) else {
         return;
     };
     let mut contents: HashMap<ChannelId, Content> = HashMap::new();

@@ -4,7 +4,10 @@
 
 use anyhow::Context as _;
 use clap::Args;
-use tollgate_bus::{QueueKind, bus_topology};
+use tollgate_bus::{
+    QueueKind, bus_topology,
+    config::{MAX_ROUTER_THREADS, RouterSection},
+};
 
 use super::{bench_bus, drive, relay::Relay};
 
@@ -27,7 +30,11 @@ pub(crate) struct RelayProcessArgs {
     #[arg(long)]
     hold_calls: Option<u16>,
     /// Threads it runs on (the router's `threads`, 1–64).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(
+        long,
+        default_value_t = RouterSection::default().threads,
+        value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_ROUTER_THREADS)),
+    )]
     pub(crate) threads: u16,
 }
 

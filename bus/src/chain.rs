@@ -8,11 +8,14 @@
 //! infrastructure's as an [`InfraError`] ([`Verdict`]). No step awaits, so
 //! none is `async`; the driver times each one.
 
-use std::{sync::Arc, time::Instant};
+use std::sync::Arc;
 
 use tollgate_auth::Identity;
 
-use crate::{envelope::Envelope, events};
+use crate::{
+    envelope::Envelope,
+    meters::{MessageMeters, TimedStage},
+};
 
 mod authenticate;
 mod authorize;
@@ -86,39 +89,45 @@ impl Gate {
     ///
     /// `introspected` is the central auth service's answer for a central-mode
     /// route (asked by the driver before, since no step awaits); without it
-    /// such a route is refused `auth_unavailable`.
+    /// such a route is refused `auth_unavailable`. Each step's time goes to
+    /// `meters`.
     pub fn pass(
         &self,
         envelope: &mut Envelope,
         routing_key: &str,
         facts: &mut Facts,
         introspected: Option<Introspected>,
+        meters: &MessageMeters,
     ) -> Verdict<Resolved> {
+        let lap = meters.lap();
         facts.route = RouteKey::parse(routing_key);
         let mode = self.modes.mode_for(routing_key);
-        let resolved = timed("sanitize", || {
-            facts.reply_to = self.sanitize.reply_to(envelope)?;
-            self.sanitize.limits(envelope)
-        })
-        .and_then(|()| {
-            timed("authenticate", || {
-                self.authenticate.check(envelope, mode, introspected)
+        let resolved = lap
+            .time(TimedStage::Sanitize, || {
+                facts.reply_to = self.sanitize.reply_to(envelope)?;
+                self.sanitize.limits(envelope)
             })
-        })
-        .and_then(|who| {
-            if let Authenticated::Verified(identity) | Authenticated::Central(identity) = &who {
-                facts.caller = Some(Arc::clone(identity));
-            }
-            timed("authorize", || {
-                self.authorize.check(facts.route.as_ref(), who)
+            .and_then(|()| {
+                lap.time(TimedStage::Authenticate, || {
+                    self.authenticate.check(envelope, mode, introspected)
+                })
             })
-        })
-        .and_then(|permit| timed("resolve", || self.resolve.check(permit)));
+            .and_then(|who| {
+                if let Authenticated::Verified(identity) | Authenticated::Central(identity) = &who {
+                    facts.caller = Some(Arc::clone(identity));
+                }
+                lap.time(TimedStage::Authorize, || {
+                    self.authorize.check(facts.route.as_ref(), who)
+                })
+            })
+            .and_then(|permit| lap.time(TimedStage::Resolve, || self.resolve.check(permit)));
         let resolved = match resolved {
             Ok(resolved) => resolved,
             Err(rejection) => return Verdict::Refused(rejection),
         };
-        let caller = match timed("translate", || self.translate.apply(envelope, &resolved)) {
+        let caller = match lap.time(TimedStage::Translate, || {
+            self.translate.apply(envelope, &resolved)
+        }) {
             Ok(format) => format,
             Err(rejection) => return Verdict::Refused(rejection),
         };
@@ -126,17 +135,11 @@ impl Gate {
             reply_to,
             format: &caller,
         });
-        match timed("stamp", || self.stamp.apply(envelope, &resolved, reply)) {
+        match lap.time(TimedStage::Stamp, || {
+            self.stamp.apply(envelope, &resolved, reply)
+        }) {
             Ok(()) => Verdict::Pass(resolved),
             Err(e) => Verdict::Failed(e),
         }
     }
-}
-
-/// Runs one step and records its duration.
-fn timed<T>(stage: &'static str, step: impl FnOnce() -> T) -> T {
-    let started = Instant::now();
-    let out = step();
-    events::stage_timing(stage, started.elapsed());
-    out
 }

@@ -1,11 +1,12 @@
 //! Telemetry events: each `emit()` both logs and counts, so logs and metrics
 //! never disagree. Metric names are defined here, once.
 
-use std::time::Duration;
-
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 
-use crate::rejection::{RejectCode, Stage};
+use crate::{
+    meters::MessageMeters,
+    rejection::{RejectCode, Stage},
+};
 
 /// Counter of messages by `outcome` (`delivered`, `rejected`, `requeued`) and `code`.
 pub const MESSAGES_TOTAL: &str = "tollgate_messages_total";
@@ -131,18 +132,15 @@ pub struct MessageRequeued<'a> {
 }
 
 impl MessageDelivered<'_> {
-    /// Logs the access line (target [`ACCESS_TARGET`]) and counts.
-    pub fn emit(&self) {
+    /// Logs the access line (target [`ACCESS_TARGET`]) and counts it in `meters`.
+    pub fn emit(&self, meters: &MessageMeters) {
         tracing::info!(
             target: ACCESS_TARGET, outcome = "delivered", entry = self.entry.as_str(),
             msg.id = %self.message_id,
             route = %self.route, consumer = self.consumer.unwrap_or("-"),
             "Message admitted and delivered."
         );
-        metrics::counter!(
-            MESSAGES_TOTAL, "outcome" => "delivered", "code" => "ok", "entry" => self.entry.as_str()
-        )
-        .increment(1);
+        meters.delivered(self.entry);
     }
 }
 
@@ -171,11 +169,6 @@ impl MessageRequeued<'_> {
         metrics::counter!(MESSAGES_TOTAL, "outcome" => "requeued", "code" => self.error.to_owned())
             .increment(1);
     }
-}
-
-/// Records the time spent in `stage`.
-pub fn stage_timing(stage: &'static str, elapsed: Duration) {
-    metrics::histogram!(STAGE_SECONDS, "stage" => stage).record(elapsed.as_secs_f64());
 }
 
 /// Records an announcement outcome and the registry size.

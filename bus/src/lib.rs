@@ -20,6 +20,7 @@ pub mod headers;
 pub mod health;
 mod hop;
 pub mod jwks;
+pub mod meters;
 mod names;
 pub mod redis_connection;
 pub mod registry;

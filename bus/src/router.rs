@@ -22,6 +22,7 @@ use crate::{
     events::Entry,
     health::{Check, Health},
     jwks::RemoteKeys,
+    meters::MessageMeters,
     names::BusNames,
     registry::{RegistryGrants, RegistryListener, RegistryTable},
     reply_context::ReplyContextKey,
@@ -281,6 +282,7 @@ impl Router {
             trust: trust_live.clone(),
         };
         let pipeline = Arc::new(Pipeline {
+            meters: MessageMeters::register(),
             current: Arc::clone(&current),
             remote,
             transport: Arc::clone(&transport),

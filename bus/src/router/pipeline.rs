@@ -11,9 +11,10 @@ use crate::{
     dead_letter::DeadLetterBounds,
     envelope::Envelope,
     error::TransportError,
-    events::{self, Entry, MessageDelivered, MessageRequeued},
+    events::{Entry, MessageDelivered, MessageRequeued},
     hop::Hop,
     jwks::RemoteKeys,
+    meters::{MessageMeters, TimedStage},
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
     transport::{Acker, Delivery, Transport},
@@ -44,6 +45,8 @@ pub(super) struct Pipeline {
     /// Holds calls until their reply (`None`: every request is delivered
     /// durably and its ingress acked on the confirm).
     pub(super) holding: Option<Holding>,
+    /// The stage histograms and delivered counters.
+    pub(super) meters: MessageMeters,
 }
 
 /// What became of a message the gate passed or refused.
@@ -71,10 +74,10 @@ impl Pipeline {
         let central = self.central.as_ref()?;
         let started = std::time::Instant::now();
         let answer = match gate.authenticate.central_token(envelope) {
-            Ok(token) => central.introspect(&token).await,
+            Ok(token) => Box::pin(central.introspect(&token)).await,
             Err(rejection) => Err(rejection),
         };
-        events::stage_timing("introspect", started.elapsed());
+        self.meters.record_since(TimedStage::Introspect, started);
         Some(answer)
     }
 
@@ -90,7 +93,7 @@ impl Pipeline {
             return;
         };
         if let Some(miss) = gate.authenticate.verifier().unknown_kid(&token) {
-            self.remote.on_unknown_kid(&miss).await;
+            Box::pin(self.remote.on_unknown_kid(&miss)).await;
         }
     }
 
@@ -118,12 +121,10 @@ impl Pipeline {
                     Stage::Limits,
                     format!("its AMQP properties cannot be read: {why}"),
                 );
-                match self
-                    .refuse(Entry::Amqp, &envelope, &Facts::default(), &rejection)
-                    .await
-                {
+                let facts = Facts::default();
+                match Box::pin(self.refuse(Entry::Amqp, &envelope, &facts, &rejection)).await {
                     Ok(()) => ack(acker, &envelope.id).await,
-                    Err(e) => requeue(acker, &envelope.id, &e).await,
+                    Err(e) => Box::pin(requeue(acker, &envelope.id, &e)).await,
                 }
                 return;
             }
@@ -138,10 +139,10 @@ impl Pipeline {
                 Ok(Outcome::Held(call)) => match call.end().await {
                     HoldEnd::Replied => ack(acker, &envelope.id).await,
                     end @ (HoldEnd::Lapsed | HoldEnd::Stopping | HoldEnd::HandedBack) => {
-                        give_back(acker, &envelope.id, end).await
+                        Box::pin(give_back(acker, &envelope.id, end)).await
                     }
                 },
-                Err(e) => requeue(acker, &envelope.id, &e).await,
+                Err(e) => Box::pin(requeue(acker, &envelope.id, &e)).await,
             }
         }
         .instrument(span)
@@ -183,8 +184,13 @@ impl Pipeline {
         self.refetch_keys(&before.gate, envelope, routing_key).await;
         let introspected = self.introspect(&before.gate, envelope, routing_key).await;
         let verdict = self.current.with_gate(|live| {
-            live.gate
-                .pass(envelope, routing_key, &mut facts, introspected)
+            live.gate.pass(
+                envelope,
+                routing_key,
+                &mut facts,
+                introspected,
+                &self.meters,
+            )
         });
         let verdict = match verdict {
             Verdict::Pass(resolved) => self.deliver(envelope, resolved, entry, may_hold).await,
@@ -198,7 +204,7 @@ impl Pipeline {
                 if entry != Entry::Amqp {
                     facts.reply_to = None;
                 }
-                self.refuse(entry, envelope, &facts, &rejection).await?;
+                Box::pin(self.refuse(entry, envelope, &facts, &rejection)).await?;
                 Ok(Outcome::Refused(rejection))
             }
             Verdict::Failed(e) => Err(e),
@@ -243,9 +249,9 @@ impl Pipeline {
     ) -> Verdict<Option<HeldCall<'_>>> {
         let service = &to.target().service;
         if service == TRUST_SERVICE {
-            return match self.trust.answer(envelope, to.permit()).await {
+            return match Box::pin(self.trust.answer(envelope, to.permit())).await {
                 Ok(()) => {
-                    delivered(entry, &to, &envelope.id);
+                    self.delivered(entry, &to, &envelope.id);
                     Verdict::Pass(None)
                 }
                 Err(e) => Verdict::Failed(e.into()),
@@ -266,10 +272,10 @@ impl Pipeline {
         envelope.user_id = self.transport.user().map(str::to_owned);
         let started = std::time::Instant::now();
         let published = self.transport.publish(&address, envelope).await;
-        events::stage_timing("deliver", started.elapsed());
+        self.meters.record_since(TimedStage::Deliver, started);
         match published {
             Ok(()) => {
-                delivered(entry, &to, &envelope.id);
+                self.delivered(entry, &to, &envelope.id);
                 Verdict::Pass(hold)
             }
             // Registered, but its queue is gone: the service left between lookup and delivery.
@@ -285,18 +291,18 @@ impl Pipeline {
             Err(e) => Verdict::Failed(e.into()),
         }
     }
-}
 
-/// The access line of a message handed to its service (or answered by the
-/// router's own trust routes).
-fn delivered(entry: Entry, to: &Resolved, message_id: &str) {
-    MessageDelivered {
-        entry,
-        route: to.permit().route().as_str(),
-        consumer: to.permit().identity().map(|i| i.consumer.as_str()),
-        message_id,
+    /// The access line and count of a message handed to its service (or
+    /// answered by the router's own trust routes).
+    fn delivered(&self, entry: Entry, to: &Resolved, message_id: &str) {
+        MessageDelivered {
+            entry,
+            route: to.permit().route().as_str(),
+            consumer: to.permit().identity().map(|i| i.consumer.as_str()),
+            message_id,
+        }
+        .emit(&self.meters);
     }
-    .emit();
 }
 
 async fn ack(acker: Acker, message_id: &str) {

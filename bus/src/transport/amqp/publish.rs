@@ -71,17 +71,15 @@ pub(super) async fn publish(
 /// timeout.
 async fn unless_blocked<F: Future>(connector: &Connector, work: F) -> Option<F::Output> {
     let mut left = connector.config().confirm_timeout;
-    // The first check is one period from now: an interval's immediate first
-    // tick still waits for the timer driver's next turn (up to a millisecond),
-    // which every publish — twice per call — would pay.
-    let start = tokio::time::Instant::now() + BLOCKED_CHECK;
-    let mut ticks = tokio::time::interval_at(start, BLOCKED_CHECK);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(work);
+    // One timer, reset at each check (an interval would allocate its timer
+    // on every publish, twice per call).
+    let check = tokio::time::sleep(BLOCKED_CHECK);
+    tokio::pin!(work, check);
     loop {
         tokio::select! {
             out = &mut work => return Some(out),
-            _ = ticks.tick() => {
+            () = &mut check => {
+                check.as_mut().reset(tokio::time::Instant::now() + BLOCKED_CHECK);
                 if connector.blocked() {
                     continue;
                 }

@@ -2,15 +2,18 @@
 //!
 //! The `metrics` macros look a series up by name and labels in the recorder
 //! on each use (a key built, hashed and found in a sharded map); on the
-//! gate's path that was a lookup per stage, eight per message. A router
+//! gate's path that was a lookup per stage, eight per message, and four more
+//! per call on its way back. A router
 //! registers its handles when it starts, after `serve` has installed the
 //! Prometheus recorder, and records into them directly.
 
 use std::{cell::Cell, time::Instant};
 
-use metrics::{Counter, Histogram};
+use metrics::{Counter, Gauge, Histogram};
 
-use crate::events::{Entry, MESSAGES_TOTAL, STAGE_SECONDS};
+use crate::events::{
+    Entry, HELD_CALLS, HELD_CALLS_TOTAL, MESSAGES_TOTAL, REPLIES_TOTAL, STAGE_SECONDS,
+};
 
 /// A timed step of a message's way through the router: the `stage` label of
 /// [`STAGE_SECONDS`].
@@ -62,11 +65,19 @@ impl TimedStage {
     }
 }
 
-/// The per-message series of one router: the stage histograms and the
-/// delivered counters, per entry.
+/// The per-message series of one router: the stage histograms, the
+/// delivered counters per entry, and what every answered call records (its
+/// reply forwarded, its hold ended by the reply, the calls held). The rarer
+/// outcomes are counted through [`crate::events`].
 pub struct MessageMeters {
     stages: [Histogram; TimedStage::ALL.len()],
     delivered: [Counter; 2],
+    /// [`REPLIES_TOTAL`] `{outcome="forwarded"}`.
+    forwarded: Counter,
+    /// [`HELD_CALLS_TOTAL`] `{ended="replied"}`.
+    held_replied: Counter,
+    /// [`HELD_CALLS`].
+    held: Gauge,
 }
 
 impl MessageMeters {
@@ -81,6 +92,9 @@ impl MessageMeters {
                     MESSAGES_TOTAL, "outcome" => "delivered", "code" => "ok", "entry" => entry.as_str()
                 )
             }),
+            forwarded: metrics::counter!(REPLIES_TOTAL, "outcome" => "forwarded"),
+            held_replied: metrics::counter!(HELD_CALLS_TOTAL, "ended" => "replied"),
+            held: metrics::gauge!(HELD_CALLS),
         }
     }
 
@@ -104,6 +118,22 @@ impl MessageMeters {
             Entry::Http => 1,
         };
         self.delivered[index].increment(1);
+    }
+
+    /// Counts a reply forwarded to its caller.
+    pub fn reply_forwarded(&self) {
+        self.forwarded.increment(1);
+    }
+
+    /// Counts a hold ended by its reply, with the calls still held.
+    pub fn held_replied(&self, held: usize) {
+        self.held_replied.increment(1);
+        self.held_now(held);
+    }
+
+    /// Records how many calls the router holds now.
+    pub fn held_now(&self, held: usize) {
+        self.held.set(held as f64);
     }
 }
 
@@ -190,5 +220,31 @@ mod tests {
             )
         };
         assert_eq!((delivered("amqp"), delivered("http")), (2.0, 1.0));
+    }
+
+    #[test]
+    fn an_answered_call_counts_its_reply_and_its_hold_and_sets_the_calls_held() {
+        let recorder = prometheus_builder().unwrap().build_recorder();
+        let handle = recorder.handle();
+        let meters = metrics::with_local_recorder(&recorder, MessageMeters::register);
+
+        meters.held_now(3);
+        meters.reply_forwarded();
+        meters.held_replied(2);
+
+        let text = handle.render();
+        assert_eq!(
+            value(&text, &format!("{REPLIES_TOTAL}{{outcome=\"forwarded\"}}")),
+            1.0
+        );
+        assert_eq!(
+            value(&text, &format!("{HELD_CALLS_TOTAL}{{ended=\"replied\"}}")),
+            1.0
+        );
+        assert_eq!(
+            value(&text, &format!("{HELD_CALLS} ")),
+            2.0,
+            "the last count set"
+        );
     }
 }

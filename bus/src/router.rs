@@ -281,8 +281,9 @@ impl Router {
             central: central.is_some(),
             trust: trust_live.clone(),
         };
+        let meters = Arc::new(MessageMeters::register());
         let pipeline = Arc::new(Pipeline {
-            meters: MessageMeters::register(),
+            meters: Arc::clone(&meters),
             current: Arc::clone(&current),
             remote,
             transport: Arc::clone(&transport),
@@ -299,6 +300,7 @@ impl Router {
                 reply_to: s.names.router_replies_queue(&s.instance),
                 window: s.reply_timeout,
                 shutdown: shutdown.clone(),
+                meters: Arc::clone(&meters),
             }),
         });
         let forwarder = Arc::new(ReplyForwarder::new(
@@ -308,6 +310,7 @@ impl Router {
             s.names.clone(),
             bounds,
             held.clone(),
+            meters,
         ));
         let cleaner = Arc::new(poison::PoisonCleaner::new(
             Arc::clone(&transport),

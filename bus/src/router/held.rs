@@ -17,6 +17,7 @@ use crate::{
     envelope::Envelope,
     events, headers,
     hop::Hop,
+    meters::MessageMeters,
     reply_context::{ContextId, ReplyContextKey},
 };
 
@@ -37,6 +38,8 @@ pub(super) struct Holding {
     pub(super) window: Duration,
     /// The router's shutdown.
     pub(super) shutdown: CancellationToken,
+    /// The held-calls series.
+    pub(super) meters: std::sync::Arc<MessageMeters>,
 }
 
 impl Holding {
@@ -46,7 +49,7 @@ impl Holding {
     pub(super) fn hold(&self, envelope: &mut Envelope) -> Option<HeldCall<'_>> {
         let sealed = envelope.headers.get_str(headers::REPLY_CONTEXT)?;
         let hold = self.calls.try_hold(ReplyContextKey::id_of(sealed)?)?;
-        events::held_now(self.calls.len());
+        self.meters.held_now(self.calls.len());
         envelope.delivery_mode = Hop::HeldRequest.delivery_mode();
         // Gone from the service queue when the hold lapses: the ingress comes
         // again then, and is delivered durably.
@@ -71,7 +74,10 @@ impl HeldCall<'_> {
     pub(super) async fn end(self) -> HoldEnd {
         let Self { holding, hold } = self;
         let end = hold.wait(holding.window, &holding.shutdown).await;
-        events::held_call(end.as_str(), holding.calls.len());
+        match end {
+            HoldEnd::Replied => holding.meters.held_replied(holding.calls.len()),
+            other => events::held_call(other.as_str(), holding.calls.len()),
+        }
         end
     }
 }

@@ -46,7 +46,7 @@ pub(super) struct Pipeline {
     /// durably and its ingress acked on the confirm).
     pub(super) holding: Option<Holding>,
     /// The stage histograms and delivered counters.
-    pub(super) meters: MessageMeters,
+    pub(super) meters: Arc<MessageMeters>,
 }
 
 /// What became of a message the gate passed or refused.
@@ -100,6 +100,12 @@ impl Pipeline {
     /// Handles one delivery; the ingress is acked only once the delivery, or
     /// the refusal (error reply and dead-letter copy), is confirmed — or, for
     /// a held call, once its reply has passed the router.
+    ///
+    /// Every delivery runs this in a task of its own, whose size is that of
+    /// the largest path through it; the paths a delivered message does not
+    /// take (refusal, requeue, give-back, introspection, key refetch, trust
+    /// answers) are boxed where they are awaited, which keeps the task at
+    /// 2 KB instead of 5.9.
     pub(super) async fn handle(&self, delivery: Delivery) {
         let (mut envelope, info, acker) = delivery.into_parts();
         // Every message the bus handles has an id: logs, the dead-letter copy

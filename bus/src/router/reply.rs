@@ -14,6 +14,7 @@ use crate::{
     error_reply::ErrorBody,
     events, headers,
     hop::Hop,
+    meters::MessageMeters,
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
     reply_context::{ContextId, ReplyContext, ReplyContextKey},
@@ -36,6 +37,8 @@ pub(super) struct ReplyForwarder {
     bounds: DeadLetterBounds,
     /// The calls this router holds: a forwarded reply releases its call.
     held: Option<Arc<HeldCalls>>,
+    /// Counts the forwarded replies.
+    meters: Arc<MessageMeters>,
 }
 
 /// What becomes of one reply.
@@ -57,6 +60,7 @@ impl ReplyForwarder {
         names: BusNames,
         bounds: DeadLetterBounds,
         held: Option<Arc<HeldCalls>>,
+        meters: Arc<MessageMeters>,
     ) -> Self {
         Self {
             current,
@@ -66,6 +70,7 @@ impl ReplyForwarder {
             names,
             bounds,
             held,
+            meters,
         }
     }
 
@@ -135,7 +140,7 @@ impl ReplyForwarder {
             .await
         {
             Ok(()) => {
-                events::reply("forwarded");
+                self.meters.reply_forwarded();
                 Ok(())
             }
             Err(TransportError::Unroutable { .. }) => {

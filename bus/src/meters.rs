@@ -3,9 +3,9 @@
 //! The `metrics` macros look a series up by name and labels in the recorder
 //! on each use (a key built, hashed and found in a sharded map); on the
 //! gate's path that was a lookup per stage, eight per message, and four more
-//! per call on its way back. A router
-//! registers its handles when it starts, after `serve` has installed the
-//! Prometheus recorder, and records into them directly.
+//! per call on its way back. A router registers its handles when it starts,
+//! after `serve` has installed the Prometheus recorder, and records into
+//! them directly.
 
 use std::{cell::Cell, time::Instant};
 

@@ -72,7 +72,9 @@ pub(super) async fn publish(
 async fn unless_blocked<F: Future>(connector: &Connector, work: F) -> Option<F::Output> {
     let mut left = connector.config().confirm_timeout;
     // One timer, reset at each check (an interval would allocate its timer
-    // on every publish, twice per call).
+    // on every publish, twice per call). The first check is one period from
+    // now: an immediate one still waits for the timer driver's next turn (up
+    // to a millisecond), which every publish would pay.
     let check = tokio::time::sleep(BLOCKED_CHECK);
     tokio::pin!(work, check);
     loop {

@@ -11,6 +11,7 @@ use tollgate_bus::{
 
 mod bench_bus;
 mod child;
+mod cpu;
 mod drive;
 mod gate;
 mod hops;

@@ -93,6 +93,11 @@ impl ChildProcess {
         }
     }
 
+    /// The child's process id (`None` once it was reaped).
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The child's peak resident memory in MB (`VmHWM` of `/proc/<pid>/status`),
     /// `None` where `/proc` cannot tell.
     pub(crate) fn peak_rss_mb(&self) -> Option<f64> {

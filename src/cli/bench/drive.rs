@@ -17,7 +17,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tollgate_bus::{Address, AmqpConfig, AmqpTransport, Envelope, SubscribeOptions, Transport};
 
-use super::TransportArgs;
+use super::{
+    TransportArgs,
+    cpu::{Parties, PerMessage},
+};
 
 /// Traffic runs this long before counting starts.
 const WARM_UP: Duration = Duration::from_millis(300);
@@ -26,38 +29,66 @@ const WARM_UP: Duration = Duration::from_millis(300);
 /// the sink's registration asynchronously).
 const PATH_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Counts consumed messages over a window after a warm-up.
+/// Counts consumed messages over a window after a warm-up, and the CPU
+/// the watched processes spent on them.
 pub(crate) struct Meter<'a> {
     consumed: &'a AtomicU64,
+    parties: Parties,
+}
+
+/// What one window measured.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Measured {
+    /// Messages per second consumed.
+    pub(crate) msgs_per_s: f64,
+    /// CPU per consumed message of each watched process.
+    pub(crate) cpu: PerMessage,
 }
 
 /// What one drive measured.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Driven {
-    /// Messages per second arriving at the sink.
-    pub(crate) msgs_per_s: f64,
+    /// Messages per second arriving at the sink, and their CPU cost.
+    pub(crate) measured: Measured,
     /// Messages published (and confirmed) that never reached the sink.
     pub(crate) lost: u64,
 }
 
 impl<'a> Meter<'a> {
+    /// A meter of `consumed` that watches this process's CPU alone.
     pub(crate) fn new(consumed: &'a AtomicU64) -> Self {
-        Self { consumed }
+        Self {
+            consumed,
+            parties: Parties::default(),
+        }
     }
 
-    /// Messages per second consumed during `duration`, after [`WARM_UP`].
-    pub(crate) async fn measure(&self, duration: Duration) -> f64 {
+    /// Also watches the gate of `parties`.
+    pub(crate) fn watching(mut self, parties: Parties) -> Self {
+        self.parties = parties;
+        self
+    }
+
+    /// Messages per second consumed during `duration`, after [`WARM_UP`],
+    /// and the CPU the watched processes spent per message meanwhile.
+    pub(crate) async fn measure(&self, duration: Duration) -> Measured {
         tokio::time::sleep(WARM_UP).await;
         let start = (
             tokio::time::Instant::now(),
             self.consumed.load(Ordering::Relaxed),
+            self.parties.read(),
         );
         tokio::time::sleep(duration).await;
         let end = (
             tokio::time::Instant::now(),
             self.consumed.load(Ordering::Relaxed),
+            self.parties.read(),
         );
-        (end.1 - start.1) as f64 / end.0.duration_since(start.0).as_secs_f64()
+        let messages = end.1 - start.1;
+        Measured {
+            msgs_per_s: messages as f64 / end.0.duration_since(start.0).as_secs_f64(),
+            cpu: start.2.per_message(&end.2, messages),
+        }
     }
 }
 
@@ -73,7 +104,8 @@ pub(crate) async fn connect(url: &str, name: &str) -> anyhow::Result<Arc<dyn Tra
 
 /// Publishes `envelope` to `entry` while consuming and acking `sink`
 /// (prefetch `args.prefetch`), with at most `args.window` messages published
-/// but not yet consumed; measures what arrives at `sink` over `args.duration`.
+/// but not yet consumed; measures what arrives at `sink` over `args.duration`
+/// and what it cost the processes of `parties`.
 ///
 /// First waits (up to 15 s) until one message makes it through. Errors when
 /// none does, or when the broker refuses a publish.
@@ -83,6 +115,7 @@ pub(crate) async fn drive(
     entry: &Address,
     sink: &str,
     envelope: Envelope,
+    parties: Parties,
 ) -> anyhow::Result<Driven> {
     let mut subscription = transport
         .subscribe(sink, SubscribeOptions::prefetch(args.common.prefetch))
@@ -110,12 +143,15 @@ pub(crate) async fn drive(
         envelope,
         Arc::clone(&outstanding),
     ));
-    let msgs_per_s = Meter::new(&consumed).measure(args.common.duration).await;
+    let measured = Meter::new(&consumed)
+        .watching(parties)
+        .measure(args.common.duration)
+        .await;
     stop.cancel();
     let published = publish.await?.context("bench publisher")? + probes_arrived;
     let lost = await_drained(&consumed, published).await;
     consume.abort();
-    Ok(Driven { msgs_per_s, lost })
+    Ok(Driven { measured, lost })
 }
 
 /// Publishes one message at a time until one reaches the sink; returns how

@@ -92,6 +92,11 @@ impl Gate {
         Ok(gate)
     }
 
+    /// The gate process's id (`None` once it was reaped).
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.pid()
+    }
+
     /// Errors (with the end of its log) when the gate process has exited.
     pub(crate) fn ensure_running(&mut self) -> anyhow::Result<()> {
         self.child.ensure_running()

@@ -79,7 +79,10 @@ pub(crate) async fn measure(args: &TransportArgs) -> anyhow::Result<f64> {
             anyhow::Ok(())
         })
     };
-    let rate = Meter::new(&consumed).measure(args.common.duration).await;
+    let rate = Meter::new(&consumed)
+        .measure(args.common.duration)
+        .await
+        .msgs_per_s;
     stop.store(true, Ordering::Relaxed);
     publish.await?.context("raw client publisher")?;
     consume.abort();

@@ -2,7 +2,10 @@
 
 use serde_json::json;
 
-use super::stats::{self, median};
+use super::{
+    cpu::PerMessage,
+    stats::{self, median},
+};
 
 /// Throughput of one scenario over all rounds.
 pub(crate) struct Scenario {
@@ -12,6 +15,9 @@ pub(crate) struct Scenario {
     /// Peak resident memory (MB) of the scenario's gate process, per round
     /// (empty where the scenario has no process of its own).
     pub(crate) peak_rss_mb: Vec<f64>,
+    /// CPU per message of the gate and of the bench, per round
+    /// (empty where not read).
+    pub(crate) cpu: Vec<PerMessage>,
     /// Messages that did not arrive, over all rounds (`None`: not counted).
     pub(crate) failures: Option<u64>,
     /// Messages the relay counted as not delivered, over all rounds (the relay only).
@@ -25,6 +31,7 @@ impl Scenario {
             name,
             rates: Vec::new(),
             peak_rss_mb: Vec::new(),
+            cpu: Vec::new(),
             failures: None,
             relay_failures: None,
         }
@@ -33,6 +40,13 @@ impl Scenario {
     /// The median rate over the rounds (0 without rounds).
     pub(crate) fn median(&self) -> f64 {
         median(&self.rates).unwrap_or(0.0)
+    }
+
+    /// The median over the rounds of one party's CPU per message (µs, one
+    /// decimal), `None` where no round read it.
+    fn cpu_us(&self, party: impl Fn(&PerMessage) -> Option<f64>) -> Option<f64> {
+        let rounds: Vec<f64> = self.cpu.iter().filter_map(party).collect();
+        median(&rounds).map(|us| stats::round_to(us, 1))
     }
 
     /// Adds `n` messages that did not arrive.
@@ -72,14 +86,18 @@ pub(crate) fn print(
     let ratio_key = format!("ratio_vs_{baseline}");
     if !as_json {
         println!(
-            "{:<20} {:>12} {:>10} {:>8} {:>8}   rounds (msg/s)",
-            "scenario", "msg/s", "ratio", "rss MB", "failed"
+            "{:<24} {:>8} {:>9} {:>7} {:>8} {:>9} {:>7}   rounds (msg/s)",
+            "scenario", "msg/s", "ratio", "rss MB", "gate µs", "bench µs", "failed"
         );
     }
     for s in scenarios {
         let median = s.median();
         let ratio = if base > 0.0 { median / base } else { f64::NAN };
         let rss = stats::median(&s.peak_rss_mb).map(|mb| stats::round_to(mb, 1));
+        let cpu = [
+            ("gate_cpu_us_per_msg", s.cpu_us(|c| c.gate_us)),
+            ("bench_cpu_us_per_msg", s.cpu_us(|c| c.bench_us)),
+        ];
         if as_json {
             let mut line = json!({
                 "scenario": s.name,
@@ -90,6 +108,11 @@ pub(crate) fn print(
             if let Some(line) = line.as_object_mut() {
                 if let Some(rss) = rss {
                     line.insert("peak_rss_mb".into(), rss.into());
+                }
+                for (key, us) in cpu {
+                    if let Some(us) = us {
+                        line.insert(key.into(), us.into());
+                    }
                 }
                 if let Some(failures) = s.failures {
                     line.insert("failures".into(), failures.into());
@@ -105,12 +128,15 @@ pub(crate) fn print(
         } else {
             let rounds: Vec<String> = s.rates.iter().map(|r| format!("{r:.0}")).collect();
             let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+            let [gate, bench] = cpu.map(|(_, us)| or_dash(us.map(|us| format!("{us:.1}"))));
             println!(
-                "{:<20} {:>12.0} {:>9.3}x {:>8} {:>8}   {}",
+                "{:<24} {:>8.0} {:>8.3}x {:>7} {:>8} {:>9} {:>7}   {}",
                 s.name,
                 median,
                 ratio,
                 or_dash(rss.map(|mb| format!("{mb:.1}"))),
+                gate,
+                bench,
                 or_dash(s.failures.map(|f| f.to_string())),
                 rounds.join(" ")
             );

@@ -14,6 +14,7 @@ use tollgate_bus::{
 use super::{
     RouterArgs,
     bench_bus::{AuthMode, BenchBus, SINK, on_fresh_bus},
+    cpu::Parties,
     drive::{self, Driven},
     gate::{Gate, GateKind, GateReport},
     keys::{self, BenchKeys, CALLER_HS256, SERVICE_ACCOUNT},
@@ -73,7 +74,8 @@ pub(crate) async fn run(args: &RouterArgs) -> anyhow::Result<()> {
         .map(|((name, _, _), runs)| {
             let mut scenario = report::Scenario::new(name);
             for run in runs {
-                scenario.rates.push(run.driven.msgs_per_s);
+                scenario.rates.push(run.driven.measured.msgs_per_s);
+                scenario.cpu.push(run.driven.measured.cpu);
                 scenario.peak_rss_mb.extend(run.gate.peak_rss_mb);
                 scenario.fail(run.driven.lost);
                 if let Some(relay) = run.gate.relay {
@@ -124,7 +126,8 @@ async fn measure_on(
         .insert(headers::AUTHORIZATION, format!("Bearer {}", tokens.caller));
     let entry = Address::new(bus.names.ingress_exchange(), format!("{SINK}.consume"));
     let sink = bus.names.service_queue(SINK);
-    let driven = drive::drive(args, transport, &entry, &sink, request).await?;
+    let parties = Parties::with_gate(gate.pid());
+    let driven = drive::drive(args, transport, &entry, &sink, request, parties).await?;
     gate.ensure_running()?;
     Ok(Run {
         driven,

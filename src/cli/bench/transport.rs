@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tollgate_bus::{Address, Envelope, MemoryTransport, QueueSpec, Topology, Transport};
 
-use super::{TransportArgs, drive, raw_client, report, rounds};
+use super::{TransportArgs, cpu::Parties, drive, raw_client, report, rounds};
 
 /// Scenario names, baseline first.
 const SCENARIOS: [&str; 3] = ["raw_client", "amqp_transport", "memory_transport"];
@@ -43,8 +43,9 @@ async fn measure(transport: Arc<dyn Transport>, args: &TransportArgs) -> anyhow:
     let topology = Topology::new().queue(QueueSpec::classic(&queue));
     transport.declare(&topology).await?;
     let envelope = Envelope::new(vec![b'x'; args.common.size]);
-    let driven = drive::drive(args, &transport, &Address::queue(&queue), &queue, envelope).await;
+    let to = Address::queue(&queue);
+    let driven = drive::drive(args, &transport, &to, &queue, envelope, Parties::default()).await;
     transport.delete(&topology).await?;
     transport.close().await?;
-    Ok(driven?.msgs_per_s)
+    Ok(driven?.measured.msgs_per_s)
 }

@@ -1,0 +1,128 @@
+//! CPU time per message of the processes a bench drives: the gate (router
+//! or relay) and the bench itself (publisher and sink). Throughput on a
+//! shared 2-core machine moves with whatever else runs; the CPU a process
+//! spent per message moves far less, and it says what the router costs
+//! beyond the relay. (The broker's is not read: its Erlang schedulers spin
+//! while they wait for work, so its CPU time grows with idle time too.)
+
+use std::time::Duration;
+
+/// Clock ticks per second of `/proc/<pid>/stat`'s times: Linux's `USER_HZ`,
+/// 100 on every architecture it exports times to user space on.
+const TICKS_PER_S: u64 = 100;
+
+/// The processes whose CPU time a measurement reads: the bench's own and
+/// the gate's.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Parties {
+    /// The gate process (`None`: the scenario has none of its own).
+    pub(crate) gate: Option<u32>,
+}
+
+/// CPU time each party had spent at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Reading {
+    gate: Option<Duration>,
+    bench: Option<Duration>,
+}
+
+/// Microseconds of CPU per message, per party, over one window.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct PerMessage {
+    pub(crate) gate_us: Option<f64>,
+    pub(crate) bench_us: Option<f64>,
+}
+
+impl Parties {
+    /// The bench and `gate`.
+    pub(crate) fn with_gate(gate: Option<u32>) -> Self {
+        Self { gate }
+    }
+
+    /// What every party has spent so far.
+    pub(crate) fn read(&self) -> Reading {
+        Reading {
+            gate: self.gate.and_then(process_cpu),
+            bench: process_cpu(std::process::id()),
+        }
+    }
+}
+
+impl Reading {
+    /// CPU per message between `self` and the later reading `end`, over
+    /// `messages` (all `None` when no message was counted).
+    pub(crate) fn per_message(&self, end: &Reading, messages: u64) -> PerMessage {
+        let per = |start: Option<Duration>, end: Option<Duration>| {
+            let spent = end?.checked_sub(start?)?;
+            (messages > 0).then(|| spent.as_secs_f64() * 1e6 / messages as f64)
+        };
+        PerMessage {
+            gate_us: per(self.gate, end.gate),
+            bench_us: per(self.bench, end.bench),
+        }
+    }
+}
+
+/// User and system CPU time process `pid` has used, all its threads, living
+/// and ended (`None` where `/proc` cannot tell).
+pub(crate) fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_of_stat(&stat)
+}
+
+/// `utime + stime` of a `/proc/<pid>/stat` line. The command name (field 2)
+/// is in parentheses and may hold spaces and parentheses itself, so fields
+/// are counted after its last `)`: the state is field 3, utime 14, stime 15.
+fn cpu_of_stat(stat: &str) -> Option<Duration> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 1000 / TICKS_PER_S))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_user_and_system_time_past_a_name_with_parentheses() {
+        let stat = "4242 (tokio (worker) x) S 1 4242 4242 0 -1 4194560 \
+                    900 0 0 0 250 50 0 0 20 0 3 0 123 456 789";
+        assert_eq!(cpu_of_stat(stat), Some(Duration::from_secs(3)));
+        assert_eq!(cpu_of_stat("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_s_cpu_time_grows_while_it_works() {
+        let started = std::time::Instant::now();
+        let mut spin = 0u64;
+        // A tick is 10 ms of CPU: work until one more is counted.
+        while process_cpu(std::process::id()).is_none_or(|t| t.is_zero()) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no CPU time counted"
+            );
+            for i in 0..100_000u64 {
+                spin = std::hint::black_box(spin.wrapping_add(i));
+            }
+        }
+    }
+
+    #[test]
+    fn spent_time_is_divided_over_the_messages() {
+        let at = |s| Some(Duration::from_millis(s));
+        let start = Reading {
+            gate: at(1_000),
+            bench: None,
+        };
+        let end = Reading {
+            gate: at(1_300),
+            bench: at(600),
+        };
+        let per = start.per_message(&end, 10_000);
+        assert_eq!(per.gate_us, Some(30.0));
+        assert_eq!(per.bench_us, None);
+        assert_eq!(start.per_message(&end, 0), PerMessage::default());
+    }
+}

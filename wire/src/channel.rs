@@ -364,10 +364,31 @@ impl Channel {
         properties: BasicProperties,
         body: &[u8],
     ) -> Result<Confirm, WireError> {
-        let message_id = properties
-            .message_id()
-            .as_ref()
-            .map(|s| s.as_str().to_owned());
+        let encoded = frames::encode_properties(&properties)?;
+        let message_id = properties.message_id().as_ref().map(|s| s.as_str());
+        self.publish_encoded(
+            exchange_name,
+            routing_key,
+            mandatory,
+            message_id,
+            &encoded,
+            body,
+        )
+    }
+
+    /// As [`Channel::publish`], with the properties already encoded: the
+    /// content header's property flags and list (AMQP 0-9-1 §4.2.6.1), sent
+    /// as they are. `message_id` must be the message id they hold: a
+    /// returned message is matched to its publish by it.
+    pub fn publish_encoded(
+        &self,
+        exchange_name: &str,
+        routing_key: &str,
+        mandatory: bool,
+        message_id: Option<&str>,
+        properties: &[u8],
+        body: &[u8],
+    ) -> Result<Confirm, WireError> {
         let bytes = frames::publish(
             self.state.id,
             basic::Publish {
@@ -391,7 +412,12 @@ impl Channel {
         }
         let (tx, rx) = oneshot::channel();
         // Registered and queued under one lock: tags follow the wire's order.
-        confirms.register(exchange_name, routing_key, message_id, tx);
+        confirms.register(
+            exchange_name,
+            routing_key,
+            message_id.map(str::to_owned),
+            tx,
+        );
         self.connection.send(bytes)?;
         Ok(Confirm(Some(rx)))
     }

@@ -50,6 +50,14 @@ pub enum WireError {
         /// Its length in bytes.
         len: usize,
     },
+    /// A message's content header (its properties) does not fit one frame.
+    #[error("the content header is {len} bytes; a frame holds at most {frame_max}")]
+    HeaderTooLarge {
+        /// The header's payload in bytes.
+        len: usize,
+        /// The connection's largest frame, in bytes.
+        frame_max: usize,
+    },
 }
 
 impl WireError {

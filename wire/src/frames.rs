@@ -237,16 +237,53 @@ pub(crate) fn method(channel: ChannelId, class: AMQPClass) -> Result<Vec<u8>, Wi
     encode(&AMQPFrame::Method(channel, class), Vec::new())
 }
 
+/// The class id of `basic`, whose content headers carry messages.
+const CLASS_BASIC: u16 = 60;
+
+/// `properties` as a content header's property flags and list (AMQP 0-9-1
+/// §4.2.6.1), the form [`Channel::publish_encoded`](crate::Channel::publish_encoded) takes.
+pub fn encode_properties(properties: &BasicProperties) -> Result<Vec<u8>, WireError> {
+    basic::gen_properties(properties)(WriteContext::from(Vec::new()))
+        .map(|ctx| ctx.write)
+        .map_err(|e| WireError::Protocol(format!("cannot encode properties: {e:?}")))
+}
+
+/// A property list (as [`encode_properties`] writes it) read back.
+pub fn decode_properties(bytes: &[u8]) -> Result<BasicProperties, WireError> {
+    basic::parse_properties(bytes)
+        .map(|(_, properties)| properties)
+        .map_err(|e| WireError::Protocol(format!("cannot parse properties: {e:?}")))
+}
+
 /// The frames of one publish (method, content header, body cut to fit
 /// `frame_max`) as one buffer, so that they reach the socket together.
+/// `properties` is the encoded property list ([`encode_properties`]); the
+/// content header must fit one frame.
 pub(crate) fn publish(
     channel: ChannelId,
     publish: basic::Publish,
-    properties: BasicProperties,
+    properties: &[u8],
     body: &[u8],
     frame_max: usize,
 ) -> Result<Vec<u8>, WireError> {
-    let mut out = Vec::with_capacity(body.len() + 256);
+    let chunk = frame_max.saturating_sub(FRAME_OVERHEAD).max(1);
+    let header_size = 2 + 2 + 8 + properties.len();
+    if header_size + FRAME_OVERHEAD > frame_max {
+        return Err(WireError::HeaderTooLarge {
+            len: header_size,
+            frame_max,
+        });
+    }
+    let mut out = Vec::with_capacity(
+        // The method: its frame, two short strings and a few octets.
+        FRAME_OVERHEAD
+            + 2 * 256
+            + 8
+            + FRAME_OVERHEAD
+            + header_size
+            + body.len()
+            + FRAME_OVERHEAD * body.len().div_ceil(chunk),
+    );
     out = encode(
         &AMQPFrame::Method(
             channel,
@@ -254,21 +291,36 @@ pub(crate) fn publish(
         ),
         out,
     )?;
-    out = encode(
-        &AMQPFrame::Header(
-            channel,
-            amq_protocol::frame::AMQPContentHeader {
-                class_id: 60,
-                body_size: body.len() as u64,
-                properties,
-            },
-        ),
-        out,
-    )?;
-    for chunk in body.chunks(frame_max.saturating_sub(FRAME_OVERHEAD).max(1)) {
-        out = encode(&AMQPFrame::Body(channel, chunk.to_vec()), out)?;
+    let body_size = body.len() as u64;
+    push_frame(
+        &mut out,
+        TYPE_HEADER,
+        channel,
+        &[
+            &CLASS_BASIC.to_be_bytes(),
+            &0u16.to_be_bytes(), // weight, unused
+            &body_size.to_be_bytes(),
+            properties,
+        ],
+    );
+    for piece in body.chunks(chunk) {
+        push_frame(&mut out, TYPE_BODY, channel, &[piece]);
     }
     Ok(out)
+}
+
+/// Appends one frame of type `kind` on `channel` whose payload is `parts`
+/// in turn (their total fits a frame: the caller checked it against
+/// `frame_max`, which is a `u32`).
+fn push_frame(out: &mut Vec<u8>, kind: u8, channel: ChannelId, parts: &[&[u8]]) {
+    let size: usize = parts.iter().map(|p| p.len()).sum();
+    out.push(kind);
+    out.extend_from_slice(&channel.to_be_bytes());
+    out.extend_from_slice(&u32::try_from(size).unwrap_or(u32::MAX).to_be_bytes());
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out.push(FRAME_END);
 }
 
 /// `s` as an AMQP short string, or [`WireError::TooLong`] naming `what`.
@@ -309,7 +361,7 @@ mod tests {
                 mandatory: false,
                 immediate: false,
             },
-            BasicProperties::default().with_message_id("ab".into()),
+            &encode_properties(&BasicProperties::default().with_message_id("ab".into())).unwrap(),
             b"hi",
             4096,
         )
@@ -368,7 +420,7 @@ mod tests {
                 mandatory: false,
                 immediate: false,
             },
-            properties,
+            &encode_properties(&properties).unwrap(),
             b"",
             1 << 20,
         )
@@ -396,6 +448,87 @@ mod tests {
             Incoming::BadHeader { reason, .. } => assert!(reason.contains("deeper"), "{reason}"),
             other => panic!("got {other:?}"),
         }
+    }
+
+    fn to_queue(queue: &str) -> basic::Publish {
+        basic::Publish {
+            exchange: "".into(),
+            routing_key: queue.into(),
+            mandatory: true,
+            immediate: false,
+        }
+    }
+
+    #[test]
+    fn a_publish_is_written_as_amq_protocol_writes_it_and_reads_back() {
+        let mut headers = amq_protocol::types::FieldTable::default();
+        headers.insert(
+            "k".into(),
+            amq_protocol::types::AMQPValue::LongString("v".into()),
+        );
+        let properties = BasicProperties::default()
+            .with_message_id("m-1".into())
+            .with_delivery_mode(2)
+            .with_headers(headers);
+        let body: Vec<u8> = (0..=255).cycle().take(1000).collect();
+        let frame_max = 300;
+        let bytes = publish(
+            7,
+            to_queue("q"),
+            &encode_properties(&properties).unwrap(),
+            &body,
+            frame_max,
+        )
+        .unwrap();
+        // The same frames as amq-protocol's own encoder writes them.
+        let mut expected = method(
+            7,
+            AMQPClass::Basic(basic::AMQPMethod::Publish(to_queue("q"))),
+        )
+        .unwrap();
+        let header = amq_protocol::frame::AMQPContentHeader {
+            class_id: CLASS_BASIC,
+            body_size: body.len() as u64,
+            properties: properties.clone(),
+        };
+        expected = encode(&AMQPFrame::Header(7, header), expected).unwrap();
+        for piece in body.chunks(frame_max - FRAME_OVERHEAD) {
+            expected = encode(&AMQPFrame::Body(7, piece.to_vec()), expected).unwrap();
+        }
+        assert_eq!(bytes, expected);
+        // Read back: the method, the header, and the body cut to fit frames.
+        let mut buf = BytesMut::from(&bytes[..]);
+        assert!(matches!(
+            next(&mut buf, frame_max).unwrap(),
+            Some(Incoming::Frame(AMQPFrame::Method(7, _)))
+        ));
+        match next(&mut buf, frame_max).unwrap() {
+            Some(Incoming::Frame(AMQPFrame::Header(7, header))) => {
+                assert_eq!(header.body_size, 1000);
+                assert_eq!(header.properties, properties);
+            }
+            other => panic!("got {other:?}"),
+        }
+        let mut read = Vec::new();
+        while let Some(Incoming::Body(7, piece)) = next(&mut buf, frame_max).unwrap() {
+            read.extend_from_slice(&piece);
+        }
+        assert_eq!(read, body);
+        assert_eq!(
+            decode_properties(&encode_properties(&properties).unwrap()).unwrap(),
+            properties
+        );
+    }
+
+    #[test]
+    fn a_content_header_past_the_frame_size_is_refused_before_it_is_sent() {
+        let properties = BasicProperties::default().with_message_id("m".repeat(200).into());
+        let encoded = encode_properties(&properties).unwrap();
+        assert!(matches!(
+            publish(1, to_queue("q"), &encoded, b"x", 128),
+            Err(WireError::HeaderTooLarge { frame_max: 128, .. })
+        ));
+        assert!(publish(1, to_queue("q"), &encoded, b"x", 4096).is_ok());
     }
 
     #[test]

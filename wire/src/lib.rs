@@ -38,4 +38,4 @@ pub use confirms::{Confirmation, Returned};
 pub use connection::Connection;
 pub use consumer::{Acker, Consumer, Delivery};
 pub use error::WireError;
-pub use frames::{MAX_HEADER_DEPTH, short};
+pub use frames::{MAX_HEADER_DEPTH, decode_properties, encode_properties, short};

@@ -18,6 +18,7 @@ use crate::{
 mod connect;
 mod consume;
 mod convert;
+mod encode;
 mod nodes;
 mod publish;
 mod topology;

@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{address::Address, envelope::Envelope, error::TransportError};
 
-use super::{connect::Connector, convert, topology};
+use super::{connect::Connector, convert, encode, topology};
 
 /// Publishes `envelope` to `to` and waits for the broker's verdict.
 pub(super) async fn publish(
@@ -17,7 +17,7 @@ pub(super) async fn publish(
     to: &Address,
     envelope: &Envelope,
 ) -> Result<(), TransportError> {
-    let properties = convert::properties(envelope, connector.user())?;
+    let properties = encode::properties(envelope, connector.user())?;
     let lost = |e| convert::error(e, "publish", ("exchange", &to.exchange));
     // One deadline for the whole publish (the exchange check, the confirm):
     // on a connection that broke under it, either can wait for an answer
@@ -29,11 +29,12 @@ pub(super) async fn publish(
         let link = connector.link().await?;
         let confirm = link
             .publisher
-            .publish(
+            .publish_encoded(
                 &to.exchange,
                 &to.routing_key,
                 true,
-                properties,
+                Some(&envelope.id),
+                &properties,
                 &envelope.payload,
             )
             .map_err(lost)?;

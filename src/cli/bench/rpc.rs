@@ -16,6 +16,7 @@ use tollgate_services::Caller;
 use super::{
     RpcArgs,
     bench_bus::{BenchBus, on_fresh_bus},
+    cpu::Parties,
     drive,
     gate::{Gate, GateReport},
     keys::{self, BenchKeys, CALLER_HS256, SERVICE_ACCOUNT},
@@ -162,7 +163,10 @@ async fn measure_on(
     let (call, n) = (&setup.call, args.in_flight);
     let warm_up = calls::run(&client, call, &tokens, n, args.warm_up).await?;
     let idle = calls::run(&client, call, &tokens, 1, args.common.duration).await?;
+    let parties = Parties::with_gate(gate.pid());
+    let before = parties.read();
     let loaded = calls::run(&client, call, &tokens, n, args.common.duration).await?;
+    let cpu = before.per_message(&parties.read(), loaded.latencies.len() as u64);
     gate.ensure_running()?;
     service.shutdown().await?;
     if let Some(auth) = auth_service {
@@ -172,7 +176,10 @@ async fn measure_on(
     let gate = gate.stop().await?;
     service_transport.close().await.ok();
     caller_transport.close().await.ok();
-    Ok(figures(&warm_up, &idle, &loaded, &gate))
+    Ok(Figures {
+        gate_cpu_us_per_call: cpu.gate_us,
+        ..figures(&warm_up, &idle, &loaded, &gate)
+    })
 }
 
 /// Calls (with the fixed token) until a reply comes: the gate consumes and
@@ -197,7 +204,7 @@ async fn await_first_reply(client: &Client, call: &Call, token: &str) -> anyhow:
     }
 }
 
-/// The figures of one run.
+/// The figures of one run (its CPU per call aside).
 fn figures(warm_up: &Phase, idle: &Phase, loaded: &Phase, gate: &GateReport) -> Figures {
     let at = |phase: &Phase, q| percentile(&phase.latencies, q).map(ms);
     Figures {
@@ -210,5 +217,6 @@ fn figures(warm_up: &Phase, idle: &Phase, loaded: &Phase, gate: &GateReport) -> 
         failures: warm_up.failures + idle.failures + loaded.failures,
         relay_failures: gate.relay.map(|t| t.failures),
         pool_exhausted: warm_up.exhausted || idle.exhausted || loaded.exhausted,
+        gate_cpu_us_per_call: None,
     }
 }

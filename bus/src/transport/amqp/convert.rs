@@ -175,29 +175,7 @@ mod tests {
 
     #[test]
     fn every_header_type_survives_conversion() {
-        let nested = Headers::new().with("inner", vec![HeaderValue::from(1u16), HeaderValue::Void]);
-        let h = Headers::new()
-            .with("b", true)
-            .with("i8", -3i8)
-            .with("u8", 3u8)
-            .with("i16", -300i16)
-            .with("u16", 300u16)
-            .with("i32", -70_000i32)
-            .with("u32", 70_000u32)
-            .with("i64", i64::MIN)
-            .with("f32", 1.5f32)
-            .with("f64", -2.25f64)
-            .with(
-                "dec",
-                HeaderValue::Decimal {
-                    scale: 3,
-                    value: 12345,
-                },
-            )
-            .with("s", "text")
-            .with("bin", Bytes::from_static(&[0xff, 0x00, 0xfe]))
-            .with("ts", HeaderValue::Timestamp(1_700_000_000))
-            .with("table", nested);
+        let h = crate::transport::amqp::encode::tests::every_type();
         assert_eq!(roundtrip(&h), h);
     }
 

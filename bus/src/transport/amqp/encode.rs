@@ -159,7 +159,7 @@ fn long(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) -> Result<(), TransportError> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::time::Duration;
 
     use bytes::Bytes;
@@ -175,7 +175,8 @@ mod tests {
         tollgate_wire::encode_properties(&props).unwrap()
     }
 
-    fn every_type() -> Headers {
+    /// A table with every type of header value, nested ones too.
+    pub(in crate::transport::amqp) fn every_type() -> Headers {
         let nested = Headers::new().with(
             "inner",
             vec![

@@ -28,6 +28,9 @@ pub(crate) struct Figures {
     pub(crate) relay_failures: Option<u64>,
     /// The token pool ran out before the time was up.
     pub(crate) pool_exhausted: bool,
+    /// CPU the gate process spent per call at `--in-flight` calls in
+    /// flight (µs; request and reply), where `/proc` tells.
+    pub(crate) gate_cpu_us_per_call: Option<f64>,
 }
 
 /// One scenario over every round.
@@ -75,6 +78,7 @@ pub(crate) fn lines(summaries: &[Summary], settings: &Value) -> Vec<Value> {
                 "ratio_vs_raw_relay": rate.zip(base_rate).map(|(r, b)| round_to(r / b, 3)),
                 "p50_added_ms": ms(s.p50_ms().zip(base_p50).map(|(p, b)| p - b)),
                 "router_peak_rss_mb": s.median(|f| f.peak_rss_mb).map(|mb| round_to(mb, 1)),
+                "gate_cpu_us_per_call": s.median(|f| f.gate_cpu_us_per_call).map(|us| round_to(us, 1)),
                 "failures": s.rounds.iter().map(|f| f.failures).sum::<u64>(),
                 "relay_failures": relay_failures,
                 "token_pool_exhausted": s.rounds.iter().any(|f| f.pool_exhausted),
@@ -106,6 +110,7 @@ pub(crate) fn print(lines: &[Value], as_json: bool) {
         ("p50_loaded_ms", "p50@N ms"),
         ("p50_added_ms", "+p50 ms"),
         ("router_peak_rss_mb", "rss MB"),
+        ("gate_cpu_us_per_call", "gate µs"),
         ("failures", "failed"),
     ];
     let row = |cells: Vec<String>| {

@@ -29,7 +29,9 @@ pub(crate) struct Reading {
 /// Microseconds of CPU per message, per party, over one window.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct PerMessage {
+    /// The gate process's (`None`: no gate, or `/proc` could not tell).
     pub(crate) gate_us: Option<f64>,
+    /// The bench's own: its publisher and its sink.
     pub(crate) bench_us: Option<f64>,
 }
 

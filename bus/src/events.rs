@@ -84,6 +84,9 @@ pub enum Entry {
 }
 
 impl Entry {
+    /// Every entry, each at the index of its discriminant.
+    pub const ALL: [Self; 2] = [Self::Amqp, Self::Http];
+
     /// The stable label: `amqp` or `http`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -209,15 +212,10 @@ pub fn reload(outcome: &'static str) {
     metrics::counter!(RELOADS_TOTAL, "outcome" => outcome).increment(1);
 }
 
-/// Records the end of a held call, with the calls still held.
-pub fn held_call(ended: &'static str, held: usize) {
+/// Records the end of a held call other than by its reply (counted in
+/// [`MessageMeters`]).
+pub fn held_call(ended: &'static str) {
     metrics::counter!(HELD_CALLS_TOTAL, "ended" => ended).increment(1);
-    held_now(held);
-}
-
-/// Records how many calls a router holds now.
-pub fn held_now(held: usize) {
-    metrics::gauge!(HELD_CALLS).set(held as f64);
 }
 
 /// Records a forwarded (or dropped) reply.

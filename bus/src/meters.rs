@@ -71,7 +71,7 @@ impl TimedStage {
 /// outcomes are counted through [`crate::events`].
 pub struct MessageMeters {
     stages: [Histogram; TimedStage::ALL.len()],
-    delivered: [Counter; 2],
+    delivered: [Counter; Entry::ALL.len()],
     /// [`REPLIES_TOTAL`] `{outcome="forwarded"}`.
     forwarded: Counter,
     /// [`HELD_CALLS_TOTAL`] `{ended="replied"}`.
@@ -87,7 +87,7 @@ impl MessageMeters {
         Self {
             stages: TimedStage::ALL
                 .map(|stage| metrics::histogram!(STAGE_SECONDS, "stage" => stage.as_str())),
-            delivered: [Entry::Amqp, Entry::Http].map(|entry| {
+            delivered: Entry::ALL.map(|entry| {
                 metrics::counter!(
                     MESSAGES_TOTAL, "outcome" => "delivered", "code" => "ok", "entry" => entry.as_str()
                 )
@@ -113,11 +113,7 @@ impl MessageMeters {
 
     /// Counts a message delivered through `entry`.
     pub fn delivered(&self, entry: Entry) {
-        let index = match entry {
-            Entry::Amqp => 0,
-            Entry::Http => 1,
-        };
-        self.delivered[index].increment(1);
+        self.delivered[entry as usize].increment(1);
     }
 
     /// Counts a reply forwarded to its caller.
@@ -125,10 +121,9 @@ impl MessageMeters {
         self.forwarded.increment(1);
     }
 
-    /// Counts a hold ended by its reply, with the calls still held.
-    pub fn held_replied(&self, held: usize) {
+    /// Counts a hold ended by its reply.
+    pub fn held_replied(&self) {
         self.held_replied.increment(1);
-        self.held_now(held);
     }
 
     /// Records how many calls the router holds now.
@@ -167,6 +162,9 @@ mod tests {
     fn every_stage_has_its_own_index_in_path_order() {
         for (index, stage) in TimedStage::ALL.into_iter().enumerate() {
             assert_eq!(stage as usize, index, "{stage:?}");
+        }
+        for (index, entry) in Entry::ALL.into_iter().enumerate() {
+            assert_eq!(entry as usize, index, "{entry:?}");
         }
     }
 
@@ -230,7 +228,8 @@ mod tests {
 
         meters.held_now(3);
         meters.reply_forwarded();
-        meters.held_replied(2);
+        meters.held_replied();
+        meters.held_now(2);
 
         let text = handle.render();
         assert_eq!(

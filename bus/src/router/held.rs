@@ -75,9 +75,10 @@ impl HeldCall<'_> {
         let Self { holding, hold } = self;
         let end = hold.wait(holding.window, &holding.shutdown).await;
         match end {
-            HoldEnd::Replied => holding.meters.held_replied(holding.calls.len()),
-            other => events::held_call(other.as_str(), holding.calls.len()),
+            HoldEnd::Replied => holding.meters.held_replied(),
+            other => events::held_call(other.as_str()),
         }
+        holding.meters.held_now(holding.calls.len());
         end
     }
 }

@@ -16,7 +16,7 @@ const TICKS_PER_S: u64 = 100;
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Parties {
     /// The gate process (`None`: the scenario has none of its own).
-    pub(crate) gate: Option<u32>,
+    gate: Option<u32>,
 }
 
 /// CPU time each party had spent at one moment.

@@ -6,7 +6,7 @@
 use crate::{
     envelope::Envelope,
     error::TransportError,
-    header_map::{HeaderError, HeaderValue, Headers, MAX_NAME_BYTES},
+    header_map::{HeaderError, HeaderValue, Headers},
 };
 
 /// Property flags of the basic class, in the order of the property list.
@@ -84,9 +84,7 @@ fn short(out: &mut Vec<u8>, s: &str) -> Result<(), TransportError> {
 fn table(out: &mut Vec<u8>, headers: &Headers) -> Result<(), TransportError> {
     with_size(out, |out| {
         for (name, value) in headers.iter() {
-            if name.len() > MAX_NAME_BYTES {
-                return Err(HeaderError::NameTooLong { len: name.len() }.into());
-            }
+            // A name past 255 bytes was refused by `check_wire` already.
             short(out, name)?;
             typed(out, value)?;
         }

@@ -127,8 +127,22 @@ fn reply(context: &str, correlation_id: &str, body: &str) -> Envelope {
     reply
 }
 
-async fn a_reply_context_answers_its_own_request_once(fx: &Fixture) {
-    let bus = TestBus::start(fx).await;
+/// A held call's context is taken only while the router holds the call:
+/// its replay finds the hold gone.
+async fn a_held_calls_reply_context_answers_its_own_request_once(fx: &Fixture) {
+    answers_its_own_request_once(fx, "", "not held here").await;
+}
+
+/// A call delivered durably is remembered in the set of used contexts.
+async fn a_durable_calls_reply_context_answers_its_own_request_once(fx: &Fixture) {
+    answers_its_own_request_once(fx, "[router]\nhold_calls = 0\n", "already used").await;
+}
+
+/// Replies with the contexts of two requests through a router configured by
+/// `config`: each answers its own request once; a replay is refused with a
+/// reason containing `replayed`.
+async fn answers_its_own_request_once(fx: &Fixture, config: &str, replayed: &str) {
+    let bus = TestBus::start_with(fx, config).await;
     let tr = fx.transport().as_ref();
     bus.register(tr, "orders", "application/json", "2").await;
     let mut service = tr
@@ -207,11 +221,11 @@ async fn a_reply_context_answers_its_own_request_once(fx: &Fixture) {
     got.ack().await.unwrap();
     tr.publish(&to_replies, &answer).await.unwrap();
     let why = refused(&mut dead, "the replayed reply").await;
-    assert!(why.contains("already used"), "{why}");
+    assert!(why.contains(replayed), "{why}");
     let forged = reply(&first_context, &first_correlation, r#"{"forged":"error"}"#);
     tr.publish(&to_replies, &forged).await.unwrap();
     let why = refused(&mut dead, "a second, different reply with the same context").await;
-    assert!(why.contains("already used"), "{why}");
+    assert!(why.contains(replayed), "{why}");
 
     // It cannot answer another request, error reply or not.
     let mut cross = reply(&first_context, &second_correlation, r#"{"error":{}}"#);
@@ -388,6 +402,7 @@ async fn a_context_sealed_by_one_router_opens_on_another_whose_key_file_is_laid_
 tollgate_tests::on_both_transports!(
     a_context_sealed_by_one_router_opens_on_another_whose_key_file_is_laid_out_differently,
     a_request_cannot_make_the_router_write_into_another_callers_queue,
-    a_reply_context_answers_its_own_request_once,
+    a_held_calls_reply_context_answers_its_own_request_once,
+    a_durable_calls_reply_context_answers_its_own_request_once,
     a_reply_after_the_reply_timeout_is_refused
 );

@@ -15,10 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     envelope::Envelope,
-    events, headers,
+    events,
     hop::Hop,
     meters::MessageMeters,
-    reply_context::{ContextId, ReplyContextKey},
+    reply_context::{ContextId, new_context_id},
 };
 
 /// How long a held call may still wait for its reply once the router is
@@ -43,22 +43,27 @@ pub(super) struct Holding {
 }
 
 impl Holding {
-    /// Holds the call `envelope` is, when it is one (it carries the reply
-    /// context this router sealed) and the table has room: readies its copy
-    /// as a held request, replied to this router's own queue.
-    pub(super) fn hold(&self, envelope: &mut Envelope) -> Option<HeldCall<'_>> {
-        let sealed = envelope.headers.get_str(headers::REPLY_CONTEXT)?;
-        let hold = self.calls.try_hold(ReplyContextKey::id_of(sealed)?)?;
+    /// Holds a call under a new context id, if the table has room (`None`:
+    /// deliver it durably). Taken before the gate, so that the call's reply
+    /// context is sealed under the hold's id and says that it is held; a
+    /// message the gate refuses drops its hold again.
+    pub(super) fn reserve(&self) -> Option<Hold<'_>> {
+        self.calls.try_hold(new_context_id())
+    }
+
+    /// Readies the copy of a call the gate passed under `hold` as a held
+    /// request, replied to this router's own queue.
+    pub(super) fn hold<'h>(&'h self, envelope: &mut Envelope, hold: Hold<'h>) -> HeldCall<'h> {
         self.meters.held_now(self.calls.len());
         envelope.delivery_mode = Hop::HeldRequest.delivery_mode();
         // Gone from the service queue when the hold lapses: the ingress comes
         // again then, and is delivered durably.
         envelope.expiration = Some(self.window);
         envelope.reply_to = Some(self.reply_to.clone());
-        Some(HeldCall {
+        HeldCall {
             holding: self,
             hold,
-        })
+        }
     }
 }
 
@@ -85,8 +90,16 @@ impl HeldCall<'_> {
 
 /// The calls one router holds, by their reply context's id.
 pub(super) struct HeldCalls {
-    waiting: Mutex<HashMap<ContextId, oneshot::Sender<HoldEnd>>>,
+    waiting: Mutex<HashMap<ContextId, Waiting>>,
     max: usize,
+}
+
+/// One held call in the table.
+struct Waiting {
+    /// Tells the holder how the hold ended.
+    end: oneshot::Sender<HoldEnd>,
+    /// A reply to it is being forwarded now ([`HeldCalls::claim`]).
+    claimed: bool,
 }
 
 /// One held call: dropped, it leaves the table.
@@ -141,13 +154,42 @@ impl HeldCalls {
         if waiting.len() >= self.max || waiting.contains_key(&id) {
             return None;
         }
-        let (tx, replied) = oneshot::channel();
-        waiting.insert(id, tx);
+        let (end, replied) = oneshot::channel();
+        waiting.insert(
+            id,
+            Waiting {
+                end,
+                claimed: false,
+            },
+        );
         Some(Hold {
             calls: self,
             id,
             replied,
         })
+    }
+
+    /// Takes the reply to the call held under `id` for forwarding: `false`
+    /// when no such call is held here (its reply passed already, or the hold
+    /// ended), or another copy of its reply is being forwarded. A held call's
+    /// reply is forwarded only through this claim: its context is in no other
+    /// record, so a replay finds nothing to claim.
+    pub(super) fn claim(&self, id: &ContextId) -> bool {
+        match self.waiting.lock().get_mut(id) {
+            Some(waiting) if !waiting.claimed => {
+                waiting.claimed = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The claimed reply of the call held under `id` could not be forwarded
+    /// (it goes back to its queue): the next copy may claim it again.
+    pub(super) fn unclaim(&self, id: &ContextId) {
+        if let Some(waiting) = self.waiting.lock().get_mut(id) {
+            waiting.claimed = false;
+        }
     }
 
     /// The reply of the call with context `id` passed the router (forwarded
@@ -165,9 +207,9 @@ impl HeldCalls {
     }
 
     fn end(&self, id: &ContextId, end: HoldEnd) {
-        if let Some(tx) = self.waiting.lock().remove(id) {
+        if let Some(waiting) = self.waiting.lock().remove(id) {
             // The holder may have given up meanwhile; nothing to tell then.
-            let _ = tx.send(end);
+            let _ = waiting.end.send(end);
         }
     }
 
@@ -178,6 +220,11 @@ impl HeldCalls {
 }
 
 impl Hold<'_> {
+    /// The id of the call's reply context.
+    pub(super) fn id(&self) -> ContextId {
+        self.id
+    }
+
     /// Waits for the reply: at most `window`, and at most [`STOPPING_GRACE`]
     /// once `shutdown` is cancelled.
     pub(super) async fn wait(mut self, window: Duration, shutdown: &CancellationToken) -> HoldEnd {
@@ -258,6 +305,39 @@ mod tests {
             HoldEnd::HandedBack
         );
         assert_eq!(calls.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_held_reply_is_claimed_once_and_again_only_after_its_forward_failed() {
+        let calls = HeldCalls::new(4);
+        let hold = calls.try_hold([1; 12]).unwrap();
+        assert!(!calls.claim(&[2; 12]), "nothing held under another id");
+        assert!(calls.claim(&[1; 12]));
+        assert!(
+            !calls.claim(&[1; 12]),
+            "a second copy while the first is forwarded"
+        );
+        calls.unclaim(&[1; 12]);
+        assert!(
+            calls.claim(&[1; 12]),
+            "claimable again after a failed forward"
+        );
+        calls.replied(&[1; 12]);
+        assert!(!calls.claim(&[1; 12]), "a replay after the reply passed");
+        assert_eq!(
+            hold.wait(WINDOW, &CancellationToken::new()).await,
+            HoldEnd::Replied
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reservation_the_gate_refused_leaves_the_table() {
+        let calls = HeldCalls::new(1);
+        let hold = calls.try_hold([1; 12]).unwrap();
+        assert_eq!(hold.id(), [1; 12]);
+        drop(hold);
+        assert_eq!(calls.len(), 0);
+        assert!(!calls.claim(&[1; 12]));
     }
 
     #[tokio::test]

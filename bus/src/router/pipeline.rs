@@ -7,23 +7,25 @@ use tracing::Instrument;
 use crate::{
     address::Address,
     central::CentralAuth,
-    chain::{AuthMode, Facts, Gate, InfraError, Introspected, Resolved, Verdict},
+    chain::{AuthMode, Facts, Gate, InfraError, Introspected, ReplySeal, Resolved, Verdict},
     dead_letter::DeadLetterBounds,
     envelope::Envelope,
     error::TransportError,
     events::{Entry, MessageDelivered, MessageRequeued},
+    headers,
     hop::Hop,
     jwks::RemoteKeys,
     meters::{MessageMeters, TimedStage},
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
+    reply_context::new_context_id,
     transport::{Acker, Delivery, Transport},
     trust::{TRUST_SERVICE, TrustService},
 };
 
 use super::{
     REQUEUE_BACKOFF,
-    held::{HeldCall, HoldEnd, Holding},
+    held::{HeldCall, Hold, HoldEnd, Holding},
     live::Current,
     reject,
 };
@@ -189,17 +191,29 @@ impl Pipeline {
         let before = self.current.load();
         self.refetch_keys(&before.gate, envelope, routing_key).await;
         let introspected = self.introspect(&before.gate, envelope, routing_key).await;
+        // A call (it names a queue for its reply) is held before the gate,
+        // when it may be and there is room, so that its reply context is
+        // sealed under the hold and says so.
+        let hold = match &self.holding {
+            Some(holding) if may_hold && envelope.reply_to.is_some() => holding.reserve(),
+            _ => None,
+        };
+        let seal = ReplySeal {
+            id: hold.as_ref().map_or_else(new_context_id, Hold::id),
+            held: hold.is_some(),
+        };
         let verdict = self.current.with_gate(|live| {
             live.gate.pass(
                 envelope,
                 routing_key,
                 &mut facts,
                 introspected,
+                seal,
                 &self.meters,
             )
         });
         let verdict = match verdict {
-            Verdict::Pass(resolved) => self.deliver(envelope, resolved, entry, may_hold).await,
+            Verdict::Pass(resolved) => self.deliver(envelope, resolved, entry, hold).await,
             Verdict::Refused(rejection) => Verdict::Refused(rejection),
             Verdict::Failed(e) => Verdict::Failed(e),
         };
@@ -242,17 +256,16 @@ impl Pipeline {
 
     /// Publishes the admitted message to its service and waits for the
     /// broker's confirm; only a [`Resolved`] target can be delivered to.
-    /// A call (it has a reply context) is held when `may_hold` and there is
-    /// room: its copy is transient and its reply comes back to this router;
-    /// otherwise the copy is persistent and the ingress is acked on its
-    /// confirm.
-    async fn deliver(
-        &self,
+    /// A call held before the gate (`hold`) is delivered as held: its copy is
+    /// transient and its reply comes back to this router; otherwise the copy
+    /// is persistent and the ingress is acked on its confirm.
+    async fn deliver<'p>(
+        &'p self,
         envelope: &mut Envelope,
         to: Resolved,
         entry: Entry,
-        may_hold: bool,
-    ) -> Verdict<Option<HeldCall<'_>>> {
+        hold: Option<Hold<'p>>,
+    ) -> Verdict<Option<HeldCall<'p>>> {
         let service = &to.target().service;
         if service == TRUST_SERVICE {
             return match Box::pin(self.trust.answer(envelope, to.permit())).await {
@@ -264,8 +277,12 @@ impl Pipeline {
             };
         }
         let address = Address::new(self.names.deliver_exchange(), service.as_str());
-        let hold = match &self.holding {
-            Some(holding) if may_hold => holding.hold(envelope),
+        // Only a call whose context the gate sealed (under the hold) is held;
+        // any other message drops the hold taken for it.
+        let hold = match (&self.holding, hold) {
+            (Some(holding), Some(hold)) if envelope.headers.contains(headers::REPLY_CONTEXT) => {
+                Some(holding.hold(envelope, hold))
+            }
             _ => None,
         };
         if hold.is_none() {

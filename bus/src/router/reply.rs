@@ -83,9 +83,10 @@ impl ReplyForwarder {
             Outcome::Forward(context, id) => {
                 let sent = self.send(&reply, &context).await;
                 match (&sent, &self.held) {
+                    (Ok(()), Some(held)) if context.held => held.replied(&id),
+                    (Err(_), Some(held)) if context.held => held.unclaim(&id),
                     (Err(_), _) => self.used.forget(&id),
-                    (Ok(()), Some(held)) => held.replied(&id),
-                    (Ok(()), None) => {}
+                    (Ok(()), _) => {}
                 }
                 sent
             }
@@ -102,7 +103,9 @@ impl ReplyForwarder {
     }
 
     /// Opens the reply's context and checks that the reply answers the
-    /// request the context was sealed for, once.
+    /// request the context was sealed for, once: a held call's reply while
+    /// this router holds the call (no record of its context is kept beyond
+    /// the hold), any other reply by the set of used contexts.
     fn check(&self, reply: &Envelope, redelivered: bool) -> Outcome {
         let Some(sealed) = reply.headers.get_str(headers::REPLY_CONTEXT) else {
             return Outcome::Refuse("reply without a reply context".into());
@@ -116,6 +119,18 @@ impl ReplyForwarder {
                 "the reply's correlation id is not the one of the request its context was sealed for"
                     .into(),
             );
+        }
+        if context.held {
+            return match &self.held {
+                Some(held) if held.claim(&id) => Outcome::Forward(context, id),
+                // Forwarded already, its ack lost: settled, not sent twice.
+                _ if redelivered => Outcome::Duplicate,
+                _ => Outcome::Refuse(
+                    "the held call this reply answers is not held here: answered already \
+                     (a replay), or its hold ended (a late reply; the request is served again)"
+                        .into(),
+                ),
+            };
         }
         match self.used.first_use(id, context.expires_at) {
             Use::First => Outcome::Forward(context, id),

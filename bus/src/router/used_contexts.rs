@@ -1,20 +1,21 @@
 //! The reply contexts this router has already forwarded a reply for, so a
 //! second reply with the same context (a service replaying one it saw) is
-//! refused. Entries live until their context expires; the set is bounded,
+//! refused. Only calls delivered durably are recorded here: a held call's
+//! reply is taken through its hold (`held.rs`), which ends with it. Entries live until their context expires; the set is bounded,
 //! and when full the oldest entry goes first (its context could then be
 //! replayed once more through this router: logged).
 //!
 //! Each router instance keeps its own set: a replay sent through another
 //! router of the same bus is not caught (README, "Reply path").
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use parking_lot::Mutex;
 
 use crate::{reply_context::ContextId, time::unix_now};
 
 /// Default bound: at 3,000 replies/s and a 300 s reply timeout, the set holds
-/// 900,000 entries (about 40 MB); beyond, the oldest are forgotten.
+/// 900,000 entries (about 25 MB); beyond, the oldest are forgotten.
 pub(super) const DEFAULT_CAPACITY: usize = 1_000_000;
 
 /// What [`UsedContexts::first_use`] found.
@@ -32,11 +33,23 @@ pub(super) struct UsedContexts {
     capacity: usize,
 }
 
+/// The ids are kept by their first 8 bytes ([`key`]): about 26–36 bytes an
+/// entry in all, against 50–100 for the whole id with its expiry in a map.
 #[derive(Default)]
 struct Inner {
-    expires: HashMap<ContextId, u64>,
-    /// Insertion order, for purging and eviction.
-    order: VecDeque<(ContextId, u64)>,
+    seen: HashSet<u64>,
+    /// Insertion order with each entry's expiry, for purging and eviction.
+    order: VecDeque<(u64, u64)>,
+}
+
+/// What an id is kept as: its first 8 bytes. Ids are random nonces or
+/// digests that nobody outside the bus can choose (a context that does not
+/// open never gets here), so two live ids share them with odds of n in
+/// 2^64 (5·10⁻¹⁴ for a full set), when a genuine reply would be refused.
+fn key(id: &ContextId) -> u64 {
+    let mut first = [0; 8];
+    first.copy_from_slice(&id[..8]);
+    u64::from_le_bytes(first)
 }
 
 impl UsedContexts {
@@ -51,33 +64,34 @@ impl UsedContexts {
     /// Records `id` (valid until `expires_at`) unless it was used before.
     pub(super) fn first_use(&self, id: ContextId, expires_at: u64) -> Use {
         let now = unix_now();
+        let key = key(&id);
         let mut inner = self.inner.lock();
         inner.purge(now);
-        if inner.expires.contains_key(&id) {
+        if inner.seen.contains(&key) {
             return Use::Again;
         }
-        if inner.expires.len() >= self.capacity {
+        if inner.seen.len() >= self.capacity {
             if let Some((old, _)) = inner.order.pop_front() {
-                inner.expires.remove(&old);
+                inner.seen.remove(&old);
             }
             tracing::warn!(
                 capacity = self.capacity,
                 "Used reply contexts at capacity; the oldest is forgotten."
             );
         }
-        inner.expires.insert(id, expires_at);
-        inner.order.push_back((id, expires_at));
+        inner.seen.insert(key);
+        inner.order.push_back((key, expires_at));
         Use::First
     }
 
     /// Forgets `id` again (its reply could not be forwarded and will come back).
     pub(super) fn forget(&self, id: &ContextId) {
-        self.inner.lock().expires.remove(id);
+        self.inner.lock().seen.remove(&key(id));
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.inner.lock().expires.len()
+        self.inner.lock().seen.len()
     }
 }
 
@@ -85,12 +99,12 @@ impl Inner {
     /// Drops the expired entries at the front (insertion order is nearly
     /// expiry order: every context lives the same reply timeout).
     fn purge(&mut self, now: u64) {
-        while let Some(&(id, expires_at)) = self.order.front() {
+        while let Some(&(key, expires_at)) = self.order.front() {
             if expires_at >= now {
                 break;
             }
             self.order.pop_front();
-            self.expires.remove(&id);
+            self.seen.remove(&key);
         }
     }
 }

@@ -6,8 +6,16 @@
 //! per call on its way back. A router registers its handles when it starts,
 //! after `serve` has installed the Prometheus recorder, and records into
 //! them directly.
+//!
+//! Stages are timed on [`Instant`], quanta's clock (the exporter's own): it
+//! reads the CPU's time-stamp counter where that is invariant, about 10 ns,
+//! where the system clock took 60–70 ns through the vDSO on this project's
+//! machines, nine times a message.
 
-use std::{cell::Cell, time::Instant};
+use std::cell::Cell;
+
+/// The clock the stages are timed on.
+pub use quanta::Instant;
 
 use metrics::{Counter, Gauge, Histogram};
 

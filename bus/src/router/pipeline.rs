@@ -74,7 +74,7 @@ impl Pipeline {
             return None;
         }
         let central = self.central.as_ref()?;
-        let started = std::time::Instant::now();
+        let started = crate::meters::Instant::now();
         let answer = match gate.authenticate.central_token(envelope) {
             Ok(token) => Box::pin(central.introspect(&token)).await,
             Err(rejection) => Err(rejection),
@@ -293,7 +293,7 @@ impl Pipeline {
         // The broker vouches for it: a router delivered it (re-admission trusts
         // nothing else; a copy from anyone else cannot name this user).
         envelope.user_id = self.transport.user().map(str::to_owned);
-        let started = std::time::Instant::now();
+        let started = crate::meters::Instant::now();
         let published = self.transport.publish(&address, envelope).await;
         self.meters.record_since(TimedStage::Deliver, started);
         match published {

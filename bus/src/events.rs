@@ -122,6 +122,8 @@ pub struct MessageRejected<'a> {
     pub consumer: Option<&'a str>,
     /// Message id.
     pub message_id: &'a str,
+    /// Correlation id, when the message had one.
+    pub correlation_id: Option<&'a str>,
     /// Reason, free of secrets.
     pub reason: &'a str,
 }
@@ -152,7 +154,7 @@ impl MessageRejected<'_> {
     pub fn emit(&self) {
         tracing::warn!(
             target: AUDIT_TARGET, outcome = "rejected", entry = self.entry.as_str(),
-            msg.id = %self.message_id,
+            msg.id = %self.message_id, corr.id = self.correlation_id.unwrap_or("-"),
             route = %self.route, consumer = self.consumer.unwrap_or("-"),
             code = self.code.as_str(), stage = self.stage.as_str(), reason = %self.reason,
             "Message refused."

@@ -52,7 +52,9 @@ impl Authenticate {
 
 /// Folds the verifier's precise codes into the few the caller sees; the
 /// precise one goes to the audit log.
-fn rejection(e: AuthError) -> Rejection {
+/// The refusal of a credential, logged with its precise cause (`auth.code`)
+/// beside the message it came with.
+fn rejection(e: AuthError, message_id: &str) -> Rejection {
     let (code, reason) = match e {
         AuthError::TokenMissing => (RejectCode::TokenMissing, "no credential"),
         AuthError::TokenTooLarge => (RejectCode::TokenTooLarge, "credential too large"),
@@ -62,7 +64,7 @@ fn rejection(e: AuthError) -> Rejection {
         }
         _ => (RejectCode::InvalidToken, "credential invalid"),
     };
-    tracing::info!(auth.code = e.code(), "Credential refused.");
+    tracing::info!(msg.id = %message_id, auth.code = e.code(), "Credential refused.");
     Rejection::new(code, Stage::Authenticate, reason)
 }
 
@@ -107,10 +109,12 @@ impl Authenticate {
     /// remote key set) about before the gate runs; refuses what gateway mode would
     /// (none, ambiguous, malformed, too large).
     pub fn central_token(&self, envelope: &Envelope) -> Result<String, Rejection> {
-        let presented = credential(envelope)?.ok_or_else(|| rejection(AuthError::TokenMissing))?;
-        let token = bearer_token(Some(&presented)).map_err(rejection)?;
+        let id = envelope.id.as_str();
+        let presented =
+            credential(envelope)?.ok_or_else(|| rejection(AuthError::TokenMissing, id))?;
+        let token = bearer_token(Some(&presented)).map_err(|e| rejection(e, id))?;
         if token.len() > self.verifier.config().max_token_bytes {
-            return Err(rejection(AuthError::TokenTooLarge));
+            return Err(rejection(AuthError::TokenTooLarge, id));
         }
         Ok(token.to_owned())
     }
@@ -146,13 +150,14 @@ impl Authenticate {
                 None => Err(crate::central::unasked()),
             };
         }
+        let id = envelope.id.as_str();
         match presented {
             None if self.allow_anonymous => Ok(Authenticated::Anonymous),
-            None => Err(rejection(AuthError::TokenMissing)),
+            None => Err(rejection(AuthError::TokenMissing, id)),
             Some(value) => bearer_token(Some(&value))
                 .and_then(|t| self.verifier.verify(t))
                 .map(Authenticated::Verified)
-                .map_err(rejection),
+                .map_err(|e| rejection(e, id)),
         }
     }
 }

@@ -115,7 +115,11 @@ impl Pipeline {
         if envelope.id.is_empty() {
             envelope.id = uuid::Uuid::new_v4().to_string();
         }
-        let span = tracing::info_span!(
+        // Every line about a message names it (`msg.id`) itself; the span
+        // that adds its correlation id and route to every line logged
+        // beneath it is a debug one: at `info`, creating, entering and
+        // closing it cost about 2 µs a message, a tenth of the router's CPU.
+        let span = tracing::debug_span!(
             "message",
             msg.id = %envelope.id,
             corr.id = envelope.correlation_id.as_deref().unwrap_or("-"),

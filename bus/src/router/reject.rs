@@ -35,6 +35,7 @@ pub(super) async fn refuse(
         route: facts.route_str(),
         consumer: facts.consumer(),
         message_id: &refused.id,
+        correlation_id: refused.correlation_id.as_deref(),
         reason: &rejection.reason,
     }
     .emit();
@@ -46,7 +47,7 @@ pub(super) async fn refuse(
         {
             Ok(()) => {}
             Err(TransportError::Unroutable { .. }) => {
-                tracing::info!(reply_to = %reply_to, "Caller's reply queue is gone; no error reply.");
+                tracing::info!(msg.id = %refused.id, reply_to = %reply_to, "Caller's reply queue is gone; no error reply.");
             }
             Err(e) => return Err(e),
         }

@@ -44,7 +44,9 @@ impl Handler {
                 return response::error("bad_request", "entry", why, &id);
             }
         };
-        let span = tracing::info_span!("http", msg.id = %head.id, route = %head.route);
+        // As the AMQP entry's: every line about the request names it itself;
+        // the span adding its id and route to the lines beneath is a debug one.
+        let span = tracing::debug_span!("http", msg.id = %head.id, route = %head.route);
         self.answer(head, parts.headers, body)
             .instrument(span)
             .await
@@ -71,12 +73,13 @@ impl Handler {
                 return self.too_large(&envelope, &route, &id).await;
             }
             Ok(Err(e)) => {
-                tracing::debug!(error = %e, "The request body could not be read.");
+                tracing::debug!(msg.id = %id, error = %e, "The request body could not be read.");
                 let why = format!("the request body could not be read: {e}");
                 return closing(response::error("bad_request", "entry", why, &id));
             }
             Err(_) => {
                 tracing::info!(
+                    msg.id = %id,
                     secs = self.client_timeout.as_secs(),
                     "A client was too slow sending its body."
                 );
@@ -93,7 +96,7 @@ impl Handler {
             Ok(Answer::Accepted) => response::accepted(&id),
             Ok(Answer::Refused(rejection)) => response::refused(&rejection, &id),
             Err(e) => {
-                tracing::warn!(error = %e, code = e.code(), "An HTTP request got no answer.");
+                tracing::warn!(msg.id = %id, route = %route, error = %e, code = e.code(), "An HTTP request got no answer.");
                 let stage = match e {
                     DirectError::Timeout(_) => "service",
                     _ => "deliver",
@@ -114,7 +117,7 @@ impl Handler {
             format!("payload exceeds the limit of {} bytes", self.max_body),
         );
         if let Err(e) = self.entry.refuse(envelope, route, &rejection).await {
-            tracing::warn!(error = %e, "The refusal could not be recorded.");
+            tracing::warn!(msg.id = %id, error = %e, "The refusal could not be recorded.");
             return response::error(e.code(), "deliver", e.to_string(), id);
         }
         closing(response::refused(&rejection, id))

@@ -47,18 +47,17 @@ pub(super) async fn publish(
                 operation: "publish confirm (timed out)",
                 source: None,
             })??;
-    let (exchange, routing_key) = (to.exchange.clone(), to.routing_key.clone());
     if confirmation.returned.is_some() {
         Err(TransportError::Unroutable {
-            exchange,
-            routing_key,
+            exchange: to.exchange.clone(),
+            routing_key: to.routing_key.clone(),
         })
     } else if confirmation.acked {
         Ok(())
     } else {
         Err(TransportError::Nacked {
-            exchange,
-            routing_key,
+            exchange: to.exchange.clone(),
+            routing_key: to.routing_key.clone(),
         })
     }
 }

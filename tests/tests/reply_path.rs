@@ -311,6 +311,95 @@ async fn a_reply_after_the_reply_timeout_is_refused(fx: &Fixture) {
     assert_eq!(tr.inspect(&queue).await.unwrap().messages, 0);
 }
 
+/// A held call's reply is taken only by the router that holds the call, and
+/// only once: replayed into another router's own replies queue, or into the
+/// shared one, it is refused — no router keeps a record of the context, the
+/// hold is the record.
+async fn a_held_calls_reply_replayed_through_another_router_is_refused(fx: &Fixture) {
+    let bus = TestBus::start(fx).await;
+    let tr = fx.transport().as_ref();
+    bus.register(tr, "orders", "application/json", "2").await;
+    let mut service = tr
+        .subscribe(
+            &bus.names.service_queue("orders"),
+            SubscribeOptions::default(),
+        )
+        .await
+        .unwrap();
+    let (caller, mut replies) = bus.countable_caller_queue(fx).await;
+    let mut dead = tr
+        .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
+        .await
+        .unwrap();
+    // Router A (the test bus's) takes and holds the call…
+    let request = bus.request(&json!({"n": 1}), Some(&bus.token("web")), Some(&caller));
+    bus.send(tr, "orders.get", &request).await;
+    let held = recv(&mut service, "the held call").await;
+    let held_reply_to = held.envelope.reply_to.clone().unwrap();
+    assert!(
+        bus.names.is_router_replies_queue(&held_reply_to),
+        "the call is held: {held_reply_to}"
+    );
+    let answer = reply(
+        held.envelope
+            .headers
+            .get_str(headers::REPLY_CONTEXT)
+            .unwrap(),
+        held.envelope.correlation_id.as_deref().unwrap(),
+        r#"{"n":1}"#,
+    );
+    held.ack().await.unwrap();
+
+    // …while router B of the same bus runs beside it, its instance known.
+    let config_b = bus.dir.join("tollgate-b.toml");
+    let config = std::fs::read_to_string(bus.config_path()).unwrap();
+    std::fs::write(&config_b, format!("instance = \"b\"\n{config}")).unwrap();
+    let stop_b = CancellationToken::new();
+    let router_b = Router::from_config(&Config::load(&config_b).unwrap())
+        .unwrap()
+        .start(fx.connect().await, stop_b.clone())
+        .await
+        .unwrap();
+
+    // The service's reply passes A, once.
+    tr.publish(&Address::queue(held_reply_to.as_str()), &answer)
+        .await
+        .unwrap();
+    let got = recv(&mut replies, "the reply").await;
+    assert_eq!(got.envelope.correlation_id, request.correlation_id);
+    got.ack().await.unwrap();
+
+    // Replayed into B's own queue, and into the shared one (A's or B's).
+    for queue in [
+        bus.names.router_replies_queue("b"),
+        bus.names.replies_queue().to_owned(),
+    ] {
+        tr.publish(&Address::queue(queue.as_str()), &answer)
+            .await
+            .unwrap();
+        let copy = recv(&mut dead, "the replayed reply's dead-letter copy").await;
+        assert_eq!(
+            copy.envelope.headers.get_str(headers::CODE),
+            Some("not_from_bus"),
+            "replayed into {queue}"
+        );
+        let reason = copy.envelope.headers.get_str(headers::REASON).unwrap();
+        assert!(reason.contains("not held here"), "{reason}");
+        copy.ack().await.unwrap();
+    }
+
+    stop_b.cancel();
+    router_b.wait().await.unwrap();
+    let queue = caller.queue(&bus.names);
+    bus.stop().await;
+    drop(replies);
+    assert_eq!(
+        tr.inspect(&queue).await.unwrap().messages,
+        0,
+        "the caller got a replayed reply"
+    );
+}
+
 async fn a_context_sealed_by_one_router_opens_on_another_whose_key_file_is_laid_out_differently(
     fx: &Fixture,
 ) {
@@ -403,6 +492,7 @@ tollgate_tests::on_both_transports!(
     a_context_sealed_by_one_router_opens_on_another_whose_key_file_is_laid_out_differently,
     a_request_cannot_make_the_router_write_into_another_callers_queue,
     a_held_calls_reply_context_answers_its_own_request_once,
+    a_held_calls_reply_replayed_through_another_router_is_refused,
     a_durable_calls_reply_context_answers_its_own_request_once,
     a_reply_after_the_reply_timeout_is_refused
 );

@@ -218,8 +218,16 @@ impl Pipeline {
         });
         let verdict = match verdict {
             Verdict::Pass(resolved) => self.deliver(envelope, resolved, entry, hold).await,
-            Verdict::Refused(rejection) => Verdict::Refused(rejection),
-            Verdict::Failed(e) => Verdict::Failed(e),
+            // A refused call leaves the table now, not once its refusal is
+            // published: a flood of refusals does not crowd out held calls.
+            Verdict::Refused(rejection) => {
+                drop(hold);
+                Verdict::Refused(rejection)
+            }
+            Verdict::Failed(e) => {
+                drop(hold);
+                Verdict::Failed(e)
+            }
         };
         match verdict {
             Verdict::Pass(None) => Ok(Outcome::Delivered),

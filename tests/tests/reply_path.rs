@@ -12,8 +12,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tollgate_bus::{
-    Address, BusNames, Envelope, SubscribeOptions, Subscription, Transport, config::Config,
-    headers, router::Router,
+    Address, BusNames, Envelope, ReplyKey, SubscribeOptions, Subscription, Transport,
+    config::Config, headers, router::Router,
 };
 use tollgate_tests::{
     conformance::transport::recv,
@@ -127,6 +127,58 @@ fn reply(context: &str, correlation_id: &str, body: &str) -> Envelope {
     reply
 }
 
+/// Stops the bus, then counts what is left in `caller`'s queue once its
+/// consumer is gone: replies nobody should have sent it.
+async fn left_for_the_caller(
+    tr: &dyn Transport,
+    bus: TestBus,
+    caller: &ReplyKey,
+    replies: Subscription,
+) -> u32 {
+    let queue = caller.queue(&bus.names);
+    bus.stop().await;
+    drop(replies);
+    tr.inspect(&queue).await.unwrap().messages
+}
+
+/// A bus whose `orders` service the test plays, a caller's queue and the
+/// dead letters, all subscribed.
+struct Calls {
+    bus: TestBus,
+    service: Subscription,
+    caller: ReplyKey,
+    replies: Subscription,
+    dead: Subscription,
+}
+
+impl Calls {
+    /// Starts the bus with `config` on top of the test bus's.
+    async fn start(fx: &Fixture, config: &str) -> Self {
+        let bus = TestBus::start_with(fx, config).await;
+        let tr = fx.transport().as_ref();
+        bus.register(tr, "orders", "application/json", "2").await;
+        let service = tr
+            .subscribe(
+                &bus.names.service_queue("orders"),
+                SubscribeOptions::default(),
+            )
+            .await
+            .unwrap();
+        let (caller, replies) = bus.countable_caller_queue(fx).await;
+        let dead = tr
+            .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
+            .await
+            .unwrap();
+        Self {
+            bus,
+            service,
+            caller,
+            replies,
+            dead,
+        }
+    }
+}
+
 /// A held call's context is taken only while the router holds the call:
 /// its replay finds the hold gone.
 async fn a_held_calls_reply_context_answers_its_own_request_once(fx: &Fixture) {
@@ -142,21 +194,14 @@ async fn a_durable_calls_reply_context_answers_its_own_request_once(fx: &Fixture
 /// `config`: each answers its own request once; a replay is refused with a
 /// reason containing `replayed`.
 async fn answers_its_own_request_once(fx: &Fixture, config: &str, replayed: &str) {
-    let bus = TestBus::start_with(fx, config).await;
     let tr = fx.transport().as_ref();
-    bus.register(tr, "orders", "application/json", "2").await;
-    let mut service = tr
-        .subscribe(
-            &bus.names.service_queue("orders"),
-            SubscribeOptions::default(),
-        )
-        .await
-        .unwrap();
-    let (caller, mut replies) = bus.countable_caller_queue(fx).await;
-    let mut dead = tr
-        .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
-        .await
-        .unwrap();
+    let Calls {
+        bus,
+        mut service,
+        caller,
+        mut replies,
+        mut dead,
+    } = Calls::start(fx, config).await;
     let first = bus.request(&json!({"n": 1}), Some(&bus.token("web")), Some(&caller));
     let second = bus.request(&json!({"n": 2}), Some(&bus.token("web")), Some(&caller));
     bus.send(tr, "orders.get", &first).await;
@@ -248,28 +293,22 @@ async fn answers_its_own_request_once(fx: &Fixture, config: &str, replayed: &str
     );
     got.ack().await.unwrap();
 
-    let queue = caller.queue(&bus.names);
-    bus.stop().await;
-    drop(replies);
     assert_eq!(
-        tr.inspect(&queue).await.unwrap().messages,
+        left_for_the_caller(tr, bus, &caller, replies).await,
         0,
         "the caller got a forged reply"
     );
 }
 
 async fn a_reply_after_the_reply_timeout_is_refused(fx: &Fixture) {
-    let bus = TestBus::start_with(fx, "[router]\nreply_timeout_secs = 1").await;
     let tr = fx.transport().as_ref();
-    bus.register(tr, "orders", "application/json", "2").await;
-    let mut service = tr
-        .subscribe(
-            &bus.names.service_queue("orders"),
-            SubscribeOptions::default(),
-        )
-        .await
-        .unwrap();
-    let (caller, replies) = bus.countable_caller_queue(fx).await;
+    let Calls {
+        bus,
+        mut service,
+        caller,
+        replies,
+        mut dead,
+    } = Calls::start(fx, "[router]\nreply_timeout_secs = 1").await;
     let request = bus.request(&json!({"n": 1}), Some(&bus.token("web")), Some(&caller));
     bus.send(tr, "orders.get", &request).await;
     let d = recv(&mut service, "the request").await;
@@ -295,20 +334,17 @@ async fn a_reply_after_the_reply_timeout_is_refused(fx: &Fixture) {
     )
     .await
     .unwrap();
-    let mut dead = tr
-        .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
-        .await
-        .unwrap();
     let copy = recv(&mut dead, "the late reply").await;
     assert_eq!(
         copy.envelope.headers.get_str(headers::REASON),
         Some("reply context expired")
     );
     copy.ack().await.unwrap();
-    let queue = caller.queue(&bus.names);
-    bus.stop().await;
-    drop(replies);
-    assert_eq!(tr.inspect(&queue).await.unwrap().messages, 0);
+    assert_eq!(
+        left_for_the_caller(tr, bus, &caller, replies).await,
+        0,
+        "the caller got the late reply"
+    );
 }
 
 /// A held call's reply is taken only by the router that holds the call, and
@@ -316,21 +352,14 @@ async fn a_reply_after_the_reply_timeout_is_refused(fx: &Fixture) {
 /// shared one, it is refused — no router keeps a record of the context, the
 /// hold is the record.
 async fn a_held_calls_reply_replayed_through_another_router_is_refused(fx: &Fixture) {
-    let bus = TestBus::start(fx).await;
     let tr = fx.transport().as_ref();
-    bus.register(tr, "orders", "application/json", "2").await;
-    let mut service = tr
-        .subscribe(
-            &bus.names.service_queue("orders"),
-            SubscribeOptions::default(),
-        )
-        .await
-        .unwrap();
-    let (caller, mut replies) = bus.countable_caller_queue(fx).await;
-    let mut dead = tr
-        .subscribe(bus.names.dead_queue(), SubscribeOptions::default())
-        .await
-        .unwrap();
+    let Calls {
+        bus,
+        mut service,
+        caller,
+        mut replies,
+        mut dead,
+    } = Calls::start(fx, "").await;
     // Router A (the test bus's) takes and holds the call…
     let request = bus.request(&json!({"n": 1}), Some(&bus.token("web")), Some(&caller));
     bus.send(tr, "orders.get", &request).await;
@@ -390,11 +419,8 @@ async fn a_held_calls_reply_replayed_through_another_router_is_refused(fx: &Fixt
 
     stop_b.cancel();
     router_b.wait().await.unwrap();
-    let queue = caller.queue(&bus.names);
-    bus.stop().await;
-    drop(replies);
     assert_eq!(
-        tr.inspect(&queue).await.unwrap().messages,
+        left_for_the_caller(tr, bus, &caller, replies).await,
         0,
         "the caller got a replayed reply"
     );

@@ -17,7 +17,7 @@ pub use follow::follow;
 pub use live::{Install, LiveTrust};
 pub use service::{
     CONSUMERS_METHOD, LIST_METHOD, REVOKE_METHOD, TRUST_SERVICE, TrustBackend, TrustListing,
-    TrustService,
+    TrustService, is_router_route,
 };
 pub use store::{TrustStore, TrustStoreError};
 pub use sync::{first_load, keep_in_sync, load_when_ready};

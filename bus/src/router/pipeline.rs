@@ -20,7 +20,7 @@ use crate::{
     rejection::{RejectCode, Rejection, Stage},
     reply_context::new_context_id,
     transport::{Acker, Delivery, Transport},
-    trust::{TRUST_SERVICE, TrustService},
+    trust::{TRUST_SERVICE, TrustService, is_router_route},
 };
 
 use super::{
@@ -197,9 +197,11 @@ impl Pipeline {
         let introspected = self.introspect(&before.gate, envelope, routing_key).await;
         // A call (it names a queue for its reply) is held before the gate,
         // when it may be and there is room, so that its reply context is
-        // sealed under the hold and says so.
+        // sealed under the hold and says so. Not one the router answers
+        // itself: its answer passes the reply path with no service between.
+        let call = envelope.reply_to.is_some() && !is_router_route(routing_key);
         let hold = match &self.holding {
-            Some(holding) if may_hold && envelope.reply_to.is_some() => holding.reserve(),
+            Some(holding) if may_hold && call => holding.reserve(),
             _ => None,
         };
         let seal = ReplySeal {

@@ -32,6 +32,14 @@ use super::{BroadcastKey, LiveTrust, TrustStore};
 /// The service name the router answers itself (reserved: a registered
 /// service of this name is never routed to).
 pub const TRUST_SERVICE: &str = "tollgate";
+/// Whether `routing_key` names one of the routes the router answers itself
+/// (`tollgate.…`): their answers pass the reply path, never a service.
+pub fn is_router_route(routing_key: &str) -> bool {
+    routing_key
+        .split_once('.')
+        .is_some_and(|(service, _)| service == TRUST_SERVICE)
+}
+
 /// Revokes, reinstates, cuts off (`revoke_*`, `reinstate_consumer`).
 pub const REVOKE_METHOD: &str = "trust.revoke";
 /// Disables, enables, adds or removes a key (`*_consumer`, `*_credential`).
@@ -263,4 +271,17 @@ fn redacted(entry: &TrustEntry) -> TrustEntry {
         };
     }
     entry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_routes_of_the_tollgate_service_are_the_routers_own() {
+        assert!(is_router_route("tollgate.trust.revoke"));
+        assert!(!is_router_route("tollgates.trust"));
+        assert!(!is_router_route("orders.tollgate"));
+        assert!(!is_router_route("tollgate"));
+    }
 }

@@ -249,8 +249,17 @@ class Service:
             if error:
                 reply_headers["x-tollgate-error"] = error[0]
                 answer = {"error": {"code": error[0], "stage": "service", "message": error[1]}}
-            self.send(self.replies, properties, answer, reply_headers)
+            self.send(self.reply_queue(properties), properties, answer, reply_headers)
         channel.basic_ack(method.delivery_tag)
+
+    def reply_queue(self, properties):
+        """Where a reply goes: the request's reply_to when a router set it (the
+        replies queue, or the holding router's own `<ns>.replies.<router>` for a
+        held call, whose reply only that router takes), else the replies queue."""
+        reply_to = properties.reply_to or ""
+        if reply_to == self.replies or reply_to.startswith(self.replies + "."):
+            return reply_to
+        return self.replies
 
     def handle(self, method, caller, body):
         if method != "add":

@@ -15,6 +15,7 @@ use tollgate_auth::Identity;
 use crate::{
     envelope::Envelope,
     meters::{MessageMeters, TimedStage},
+    reply_context::ContextId,
 };
 
 mod authenticate;
@@ -35,7 +36,7 @@ pub use resolve::{Resolve, Resolved};
 pub use route_key::RouteKey;
 pub use sanitize::{Limits, Sanitize};
 pub use server_named::{SERVER_NAMED_PREFIX, ServerNamedQueues, Unbound, is_server_named};
-pub use stamp::{ReplyRoute, ReplySeal, Stamp};
+pub use stamp::{ReplyRoute, Stamp};
 pub use translate::{DEFAULT_CONTENT_TYPE, Translate};
 pub use verdict::{InfraError, Verdict};
 
@@ -89,15 +90,16 @@ impl Gate {
     ///
     /// `introspected` is the central auth service's answer for a central-mode
     /// route (asked by the driver before, since no step awaits); without it
-    /// such a route is refused `auth_unavailable`. A call's reply context is
-    /// sealed as `seal` says. Each step's time goes to `meters`.
+    /// such a route is refused `auth_unavailable`. A call the router holds
+    /// under `held_as` gets a reply context sealed under that id and saying
+    /// so. Each step's time goes to `meters`.
     pub fn pass(
         &self,
         envelope: &mut Envelope,
         routing_key: &str,
         facts: &mut Facts,
         introspected: Option<Introspected>,
-        seal: ReplySeal,
+        held_as: Option<ContextId>,
         meters: &MessageMeters,
     ) -> Verdict<Resolved> {
         let lap = meters.lap();
@@ -135,7 +137,7 @@ impl Gate {
         let reply = facts.reply_to.as_deref().map(|reply_to| ReplyRoute {
             reply_to,
             format: &caller,
-            seal,
+            held_as,
         });
         match lap.time(TimedStage::Stamp, || {
             self.stamp.apply(envelope, &resolved, reply)

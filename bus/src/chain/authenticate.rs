@@ -51,9 +51,7 @@ impl Authenticate {
 }
 
 /// Folds the verifier's precise codes into the few the caller sees; the
-/// precise one goes to the audit log.
-/// The refusal of a credential, logged with its precise cause (`auth.code`)
-/// beside the message it came with.
+/// precise one (`auth.code`) is logged beside the message's id.
 fn rejection(e: AuthError, message_id: &str) -> Rejection {
     let (code, reason) = match e {
         AuthError::TokenMissing => (RejectCode::TokenMissing, "no credential"),

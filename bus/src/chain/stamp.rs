@@ -10,7 +10,7 @@ use crate::{
     header_map::HeaderValue,
     headers,
     names::BusNames,
-    reply_context::{ContextId, ReplyContext, ReplyContextKey},
+    reply_context::{ContextId, ReplyContext, ReplyContextKey, new_context_id},
     translate::Format,
 };
 
@@ -31,20 +31,10 @@ pub struct ReplyRoute<'a> {
     pub reply_to: &'a str,
     /// The format the caller speaks.
     pub format: &'a Format,
-    /// The id its context is sealed under, and whether the call is held.
-    pub seal: ReplySeal,
-}
-
-/// What the router decided for a call's reply context before the gate: the
-/// id it is sealed under, and whether the router holds the call under that
-/// id (its reply is then taken only while held, see
-/// [`ReplyContext::held`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReplySeal {
-    /// The context's id (its nonce): a [`new_context_id`](crate::reply_context::new_context_id).
-    pub id: ContextId,
-    /// The router holds the call under `id`.
-    pub held: bool,
+    /// The id of the hold the router keeps the call under, if it holds it:
+    /// the context is sealed under it and says that the call is held (see
+    /// [`ReplyContext::held`]). `None`: sealed under a new id, not held.
+    pub held_as: Option<ContextId>,
 }
 
 impl Stamp {
@@ -107,11 +97,12 @@ impl Stamp {
                     .unwrap_or_else(|| envelope.id.clone()),
                 request_id: envelope.id.clone(),
                 expires_at: crate::time::unix_now() + self.reply_timeout.as_secs(),
-                held: reply.seal.held,
+                held: reply.held_as.is_some(),
             };
+            let id = reply.held_as.unwrap_or_else(new_context_id);
             let sealed = self
                 .reply_key
-                .seal(reply.seal.id, &context)
+                .seal(id, &context)
                 .ok_or(InfraError::Sealing)?;
             envelope.headers.insert(headers::REPLY_CONTEXT, sealed);
             envelope.reply_to = Some(self.names.replies_queue().to_owned());

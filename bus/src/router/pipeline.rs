@@ -7,7 +7,7 @@ use tracing::Instrument;
 use crate::{
     address::Address,
     central::CentralAuth,
-    chain::{AuthMode, Facts, Gate, InfraError, Introspected, ReplySeal, Resolved, Verdict},
+    chain::{AuthMode, Facts, Gate, InfraError, Introspected, Resolved, Verdict},
     dead_letter::DeadLetterBounds,
     envelope::Envelope,
     error::TransportError,
@@ -18,7 +18,6 @@ use crate::{
     meters::{MessageMeters, TimedStage},
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
-    reply_context::new_context_id,
     transport::{Acker, Delivery, Transport},
     trust::{TRUST_SERVICE, TrustService, is_router_route},
 };
@@ -204,17 +203,13 @@ impl Pipeline {
             Some(holding) if may_hold && call => holding.reserve(),
             _ => None,
         };
-        let seal = ReplySeal {
-            id: hold.as_ref().map_or_else(new_context_id, Hold::id),
-            held: hold.is_some(),
-        };
         let verdict = self.current.with_gate(|live| {
             live.gate.pass(
                 envelope,
                 routing_key,
                 &mut facts,
                 introspected,
-                seal,
+                hold.as_ref().map(Hold::id),
                 &self.meters,
             )
         });

@@ -366,20 +366,17 @@ impl Router {
             shutdown: shutdown.clone(),
         };
         let ingress = ingress.keep_consuming(ingress_sub, shutdown.clone(), move |d| {
-            let pipeline = Arc::clone(&pipeline);
-            async move { pipeline.handle(d).await }
+            Arc::clone(&pipeline).handle(d)
         });
         let draining = tokio::spawn(mark_draining(Arc::clone(&health), shutdown.clone()));
         let held_replies = held_replies.map(|(consumer, subscription)| {
             let forwarder = Arc::clone(&forwarder);
             consume_held_replies(consumer, subscription, shutdown.clone(), move |d| {
-                let forwarder = Arc::clone(&forwarder);
-                async move { forwarder.forward(d).await }
+                Arc::clone(&forwarder).forward(d)
             })
         });
         let replies = replies.keep_consuming(replies_sub, shutdown.clone(), move |d| {
-            let forwarder = Arc::clone(&forwarder);
-            async move { forwarder.forward(d).await }
+            Arc::clone(&forwarder).forward(d)
         });
         let poison = poison.keep_consuming(poison_sub, shutdown, move |d| {
             let cleaner = Arc::clone(&cleaner);

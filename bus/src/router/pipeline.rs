@@ -18,7 +18,7 @@ use crate::{
     meters::{MessageMeters, TimedStage},
     names::BusNames,
     rejection::{RejectCode, Rejection, Stage},
-    transport::{Acker, Delivery, Transport},
+    transport::{Acker, Delivery, DeliveryInfo, Transport},
     trust::{TRUST_SERVICE, TrustService, is_router_route},
 };
 
@@ -103,11 +103,17 @@ impl Pipeline {
     /// a held call, once its reply has passed the router.
     ///
     /// Every delivery runs this in a task of its own, whose size is that of
-    /// the largest path through it; the paths a delivered message does not
+    /// the largest path through it: the paths a delivered message does not
     /// take (refusal, requeue, give-back, introspection, key refetch, trust
-    /// answers) are boxed where they are awaited, which keeps the task at
-    /// 2 KB instead of 5.9.
-    pub(super) async fn handle(&self, delivery: Delivery) {
+    /// answers) are boxed where they are awaited, and the delivery is split
+    /// here, before the task's future exists, so that the future holds its
+    /// parts once (an `async` wrapper around [`Pipeline::settle`] held the
+    /// delivery, then its parts, then their copy in the span's block: 2.0 KB
+    /// a task, instead of 1.5).
+    pub(super) fn handle(
+        self: Arc<Self>,
+        delivery: Delivery,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let (mut envelope, info, acker) = delivery.into_parts();
         // Every message the bus handles has an id: logs, the dead-letter copy
         // and the assertion (bound to it) need one even when the client sent none.
@@ -125,39 +131,41 @@ impl Pipeline {
             route = %info.routing_key,
             redelivered = info.redelivered,
         );
-        async move {
-            if let Some(why) = &info.unreadable {
-                let rejection = Rejection::new(
-                    RejectCode::Unreadable,
-                    Stage::Limits,
-                    format!("its AMQP properties cannot be read: {why}"),
-                );
-                let facts = Facts::default();
-                match Box::pin(self.refuse(Entry::Amqp, &envelope, &facts, &rejection)).await {
-                    Ok(()) => ack(acker, &envelope.id).await,
-                    Err(e) => Box::pin(requeue(acker, &envelope.id, &e)).await,
-                }
-                return;
-            }
-            // A redelivered call may have been held by a router that died or
-            // gave up on it: it goes the durable way.
-            let may_hold = !info.redelivered;
-            match self
-                .pass(&mut envelope, &info.routing_key, Entry::Amqp, may_hold)
-                .await
-            {
-                Ok(Outcome::Delivered | Outcome::Refused(_)) => ack(acker, &envelope.id).await,
-                Ok(Outcome::Held(call)) => match call.end().await {
-                    HoldEnd::Replied => ack(acker, &envelope.id).await,
-                    end @ (HoldEnd::Lapsed | HoldEnd::Stopping | HoldEnd::HandedBack) => {
-                        Box::pin(give_back(acker, &envelope.id, end)).await
-                    }
-                },
+        self.settle(envelope, info, acker).instrument(span)
+    }
+
+    /// Takes one delivery's message through the gate and settles it (see
+    /// [`Pipeline::handle`]).
+    async fn settle(self: Arc<Self>, mut envelope: Envelope, info: DeliveryInfo, acker: Acker) {
+        if let Some(why) = &info.unreadable {
+            let rejection = Rejection::new(
+                RejectCode::Unreadable,
+                Stage::Limits,
+                format!("its AMQP properties cannot be read: {why}"),
+            );
+            let facts = Facts::default();
+            match Box::pin(self.refuse(Entry::Amqp, &envelope, &facts, &rejection)).await {
+                Ok(()) => ack(acker, &envelope.id).await,
                 Err(e) => Box::pin(requeue(acker, &envelope.id, &e)).await,
             }
+            return;
         }
-        .instrument(span)
-        .await;
+        // A redelivered call may have been held by a router that died or
+        // gave up on it: it goes the durable way.
+        let may_hold = !info.redelivered;
+        match self
+            .pass(&mut envelope, &info.routing_key, Entry::Amqp, may_hold)
+            .await
+        {
+            Ok(Outcome::Delivered | Outcome::Refused(_)) => ack(acker, &envelope.id).await,
+            Ok(Outcome::Held(call)) => match call.end().await {
+                HoldEnd::Replied => ack(acker, &envelope.id).await,
+                end @ (HoldEnd::Lapsed | HoldEnd::Stopping | HoldEnd::HandedBack) => {
+                    Box::pin(give_back(acker, &envelope.id, end)).await
+                }
+            },
+            Err(e) => Box::pin(requeue(acker, &envelope.id, &e)).await,
+        }
     }
 
     /// Takes `envelope`, sent to `routing_key` through `entry`, through the

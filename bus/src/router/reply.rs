@@ -19,7 +19,7 @@ use crate::{
     rejection::{RejectCode, Rejection, Stage},
     reply_context::{ContextId, ReplyContext, ReplyContextKey},
     translate::{Codec, Format},
-    transport::{Delivery, Transport},
+    transport::{Acker, Delivery, Transport},
 };
 
 use super::held::HeldCalls;
@@ -77,9 +77,19 @@ impl ReplyForwarder {
     /// Forwards one reply; acks once the caller's copy is confirmed (or the
     /// caller is gone, or the reply is refused and dead-lettered). A held
     /// call's ingress is released once its reply is forwarded.
-    pub(super) async fn forward(&self, delivery: Delivery) {
+    ///
+    /// The delivery is split before the task's future exists, which then
+    /// holds its parts once (see [`Pipeline::handle`](super::pipeline::Pipeline::handle)).
+    pub(super) fn forward(
+        self: Arc<Self>,
+        delivery: Delivery,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let (reply, info, acker) = delivery.into_parts();
-        let result = match self.check(&reply, info.redelivered) {
+        self.forward_parts(reply, info.redelivered, acker)
+    }
+
+    async fn forward_parts(self: Arc<Self>, reply: Envelope, redelivered: bool, acker: Acker) {
+        let result = match self.check(&reply, redelivered) {
             Outcome::Forward(context, id) => {
                 let sent = self.send(&reply, &context).await;
                 match (&sent, &self.held) {
@@ -94,7 +104,7 @@ impl ReplyForwarder {
                 events::reply("duplicate");
                 Ok(())
             }
-            Outcome::Refuse(why) => self.dead_letter(&reply, &why).await,
+            Outcome::Refuse(why) => Box::pin(self.dead_letter(&reply, &why)).await,
         };
         let settled = super::ack_or_requeue(acker, result, &reply.id, "Reply not forwarded").await;
         if let Err(e) = settled {

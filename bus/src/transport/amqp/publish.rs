@@ -23,8 +23,11 @@ pub(super) async fn publish(
     // on a connection that broke under it, either can wait for an answer
     // that never comes.
     let publish = async {
+        // Boxed: the check runs once per exchange, and its state (a channel
+        // opened and closed) made every publish's future 2.9 KB instead of
+        // 480 bytes, copied into place on each.
         if !connector.exchange_known(&to.exchange) {
-            check_exchange(connector, &to.exchange).await?;
+            Box::pin(check_exchange(connector, &to.exchange)).await?;
         }
         let link = connector.link().await?;
         let confirm = link

@@ -1,6 +1,6 @@
 //! The `tollgate` binary as users run it: token sign → request round trip,
-//! exit codes, config check, the central auth service's users file, and the
-//! demo on both transports.
+//! exit codes, config check, the central auth service's users file, the
+//! demo on both transports, and `bench router`.
 
 use std::{
     io::Write as _,
@@ -203,6 +203,58 @@ fn the_demo_runs_on_rabbitmq() {
         stderr(&out)
     );
     assert!(stdout(&out).contains("RabbitMQ"), "{}", stdout(&out));
+}
+
+/// `bench router` starts every scenario's gate once and alternates slices of
+/// traffic between them: each scenario reports one rate per round, and none
+/// loses a message across its slices.
+#[test]
+fn bench_router_drives_every_gate_in_every_round_and_loses_nothing() {
+    let out = tollgate(&[
+        "bench",
+        "router",
+        "--json",
+        "--amqp",
+        &amqp_url(),
+        "--duration",
+        "300ms",
+        "--rounds",
+        "2",
+        "--window",
+        "32",
+    ]);
+    assert!(out.status.success(), "bench failed:\n{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l["scenario"].as_str().expect("a scenario name"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "raw_relay",
+            "router_gateway",
+            "router_gateway_ed25519",
+            "router_service_mode"
+        ]
+    );
+    for line in &lines {
+        let rounds = line["rounds_msgs_per_s"].as_array().expect("rates");
+        assert_eq!(rounds.len(), 2, "{line}");
+        assert!(
+            rounds.iter().all(|r| r.as_f64().is_some_and(|r| r > 0.0)),
+            "{line}"
+        );
+        assert_eq!(line["failures"], 0, "{line}");
+        assert!(
+            line["peak_rss_mb"].as_f64().is_some_and(|mb| mb > 0.0),
+            "{line}"
+        );
+    }
+    assert_eq!(lines[0]["relay_failures"], 0, "{}", lines[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

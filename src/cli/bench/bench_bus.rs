@@ -68,18 +68,39 @@ pub(crate) async fn on_fresh_bus<T>(
     connection: &str,
     f: impl AsyncFnOnce(&BenchBus, &Arc<dyn Transport>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
+    let (bus, transport) = fresh_bus(args, keys, connection).await?;
+    let result = f(&bus, &transport).await;
+    let removed = remove_bus(&bus, &transport).await;
+    let value = result?;
+    removed?;
+    Ok(value)
+}
+
+/// A fresh bus with the settings of `args`, and a connection named
+/// `connection` to its broker; [`remove_bus`] deletes it.
+pub(crate) async fn fresh_bus(
+    args: &CommonArgs,
+    keys: &Arc<BenchKeys>,
+    connection: &str,
+) -> anyhow::Result<(BenchBus, Arc<dyn Transport>)> {
     let mut bus = BenchBus::new(&args.amqp, args.prefetch, args.queue_type, Arc::clone(keys))?;
     bus.hold_calls = args.hold_calls;
     bus.threads = args.router_threads;
     let transport = drive::connect(&args.amqp, connection).await?;
-    let result = f(&bus, &transport).await;
+    Ok((bus, transport))
+}
+
+/// Deletes the exchanges and queues of `bus` through `transport`, then
+/// closes it.
+pub(crate) async fn remove_bus(
+    bus: &BenchBus,
+    transport: &Arc<dyn Transport>,
+) -> anyhow::Result<()> {
     let deleted = transport.delete(&bus.topology()).await;
     if let Err(e) = transport.close().await {
         tracing::debug!(error = %e, "Closing a bench connection failed.");
     }
-    let value = result?;
-    deleted?;
-    Ok(value)
+    Ok(deleted?)
 }
 
 /// The names of bus `namespace` with shared queues of `queue_type`, as the

@@ -45,15 +45,6 @@ pub(crate) struct Measured {
     pub(crate) cpu: PerMessage,
 }
 
-/// What one drive measured.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Driven {
-    /// Messages per second arriving at the sink, and their CPU cost.
-    pub(crate) measured: Measured,
-    /// Messages published (and confirmed) that never reached the sink.
-    pub(crate) lost: u64,
-}
-
 impl<'a> Meter<'a> {
     /// A meter of `consumed` that watches this process's CPU alone.
     pub(crate) fn new(consumed: &'a AtomicU64) -> Self {
@@ -116,42 +107,109 @@ pub(crate) async fn drive(
     sink: &str,
     envelope: Envelope,
     parties: Parties,
-) -> anyhow::Result<Driven> {
-    let mut subscription = transport
-        .subscribe(sink, SubscribeOptions::prefetch(args.common.prefetch))
-        .await?;
-    let consumed = Arc::new(AtomicU64::new(0));
-    let outstanding = Arc::new(Semaphore::new(args.window.max(1)));
-    let consume = {
-        let (consumed, outstanding) = (Arc::clone(&consumed), Arc::clone(&outstanding));
-        tokio::spawn(async move {
-            while let Some(delivery) = subscription.next().await {
-                if delivery.ack().await.is_err() {
-                    break;
+) -> anyhow::Result<Measured> {
+    let mut path = Path::open(args, transport, entry.clone(), sink, envelope).await?;
+    let measured = path.run(args.common.duration, parties).await;
+    path.close().await;
+    measured
+}
+
+/// A path from an entry point to a sink queue that carried its first
+/// message, driven in slices ([`Path::run`]) that may alternate with other
+/// paths' while it waits idle in between.
+pub(crate) struct Path {
+    transport: Arc<dyn Transport>,
+    entry: Address,
+    envelope: Envelope,
+    consumed: Arc<AtomicU64>,
+    /// Permits for messages published but not yet consumed (the window).
+    outstanding: Arc<Semaphore>,
+    /// Messages published and confirmed so far (and the probes that arrived).
+    published: u64,
+    consume: tokio::task::JoinHandle<()>,
+}
+
+impl Path {
+    /// Consumes `sink` (prefetch `args.prefetch`) and waits (up to 15 s)
+    /// until a message published to `entry` arrives there. Errors when none
+    /// does, or when the broker refuses a publish.
+    pub(crate) async fn open(
+        args: &TransportArgs,
+        transport: &Arc<dyn Transport>,
+        entry: Address,
+        sink: &str,
+        envelope: Envelope,
+    ) -> anyhow::Result<Self> {
+        let mut subscription = transport
+            .subscribe(sink, SubscribeOptions::prefetch(args.common.prefetch))
+            .await?;
+        let consumed = Arc::new(AtomicU64::new(0));
+        let outstanding = Arc::new(Semaphore::new(args.window.max(1)));
+        let consume = {
+            let (consumed, outstanding) = (Arc::clone(&consumed), Arc::clone(&outstanding));
+            tokio::spawn(async move {
+                while let Some(delivery) = subscription.next().await {
+                    if delivery.ack().await.is_err() {
+                        break;
+                    }
+                    consumed.fetch_add(1, Ordering::Relaxed);
+                    outstanding.add_permits(1);
                 }
-                consumed.fetch_add(1, Ordering::Relaxed);
-                outstanding.add_permits(1);
-            }
-        })
-    };
-    let probes_arrived = await_path(transport, entry, &envelope, &consumed, &outstanding).await?;
-    let stop = CancellationToken::new();
-    let publish = tokio::spawn(publish_until(
-        stop.clone(),
-        Arc::clone(transport),
-        entry.clone(),
-        envelope,
-        Arc::clone(&outstanding),
-    ));
-    let measured = Meter::new(&consumed)
-        .watching(parties)
-        .measure(args.common.duration)
-        .await;
-    stop.cancel();
-    let published = publish.await?.context("bench publisher")? + probes_arrived;
-    let lost = await_drained(&consumed, published).await;
-    consume.abort();
-    Ok(Driven { measured, lost })
+            })
+        };
+        let mut path = Self {
+            transport: Arc::clone(transport),
+            entry,
+            envelope,
+            consumed,
+            outstanding,
+            published: 0,
+            consume,
+        };
+        path.published = await_path(
+            &path.transport,
+            &path.entry,
+            &path.envelope,
+            &path.consumed,
+            &path.outstanding,
+        )
+        .await?;
+        Ok(path)
+    }
+
+    /// Publishes with the window full for `duration` (after a warm-up) and
+    /// measures what arrives and what it cost `parties`; then stops
+    /// publishing and waits (up to 5 s) until what was published arrived, so
+    /// the next slice, of this path or another, starts on an idle broker.
+    pub(crate) async fn run(
+        &mut self,
+        duration: Duration,
+        parties: Parties,
+    ) -> anyhow::Result<Measured> {
+        let stop = CancellationToken::new();
+        let publish = tokio::spawn(publish_until(
+            stop.clone(),
+            Arc::clone(&self.transport),
+            self.entry.clone(),
+            self.envelope.clone(),
+            Arc::clone(&self.outstanding),
+        ));
+        let measured = Meter::new(&self.consumed)
+            .watching(parties)
+            .measure(duration)
+            .await;
+        stop.cancel();
+        self.published += publish.await?.context("bench publisher")?;
+        await_drained(&self.consumed, self.published).await;
+        Ok(measured)
+    }
+
+    /// Stops consuming; returns how many published messages never arrived.
+    pub(crate) async fn close(self) -> u64 {
+        let lost = await_drained(&self.consumed, self.published).await;
+        self.consume.abort();
+        lost
+    }
 }
 
 /// Publishes one message at a time until one reaches the sink; returns how

@@ -1,7 +1,8 @@
 //! `tollgate bench router`: requests through `tollgate serve` (gateway mode:
 //! verify, authorize, translate, assert, deliver with confirm; and service
 //! mode) into a service queue, against the baseline relay process on the
-//! same exchanges and queues, measured in the same run.
+//! same exchanges and queues, measured in the same run: every gate runs for
+//! the whole run, and the rounds alternate slices of traffic between them.
 
 use std::sync::Arc;
 
@@ -13,9 +14,9 @@ use tollgate_bus::{
 
 use super::{
     RouterArgs,
-    bench_bus::{AuthMode, BenchBus, SINK, on_fresh_bus},
+    bench_bus::{AuthMode, BenchBus, SINK, fresh_bus, remove_bus},
     cpu::Parties,
-    drive::{self, Driven},
+    drive::{Measured, Path},
     gate::{Gate, GateKind, GateReport},
     keys::{self, BenchKeys, CALLER_HS256, SERVICE_ACCOUNT},
     payload, report, rounds,
@@ -50,9 +51,21 @@ struct Tokens {
     service: String,
 }
 
-/// What one run of a scenario measured.
-struct Run {
-    driven: Driven,
+/// One scenario's bus, with its gate running and a path through it that
+/// carried its first message; it waits idle between its slices of traffic.
+struct Stand {
+    bus: BenchBus,
+    transport: Arc<dyn Transport>,
+    kind: GateKind,
+    assertion: AssertionAlg,
+    gate: Gate,
+    path: Path,
+}
+
+/// What a closed stand counted over the whole run.
+struct Closed {
+    /// Messages published that never reached the sink.
+    lost: u64,
     gate: GateReport,
 }
 
@@ -63,76 +76,143 @@ pub(crate) async fn run(args: &RouterArgs) -> anyhow::Result<()> {
         caller: keys::token(&issuer, CALLER_HS256)?,
         service: keys::registration_token(&issuer, SERVICE_ACCOUNT)?,
     };
-    let results = rounds::run_rotated(SCENARIOS.len(), args.common.rounds, async |i| {
-        let (_, kind, assertion) = SCENARIOS[i];
-        measure(args, &keys, kind, assertion, &tokens).await
+    // Every scenario's gate starts once and stays up; each round drives
+    // every one for a slice, in a rotating order, while the others wait idle.
+    // The slices of one round lie seconds apart, not a process start and a
+    // bus setup apart, so a change in what else the shared machine runs
+    // meets the router and the relay alike.
+    let mut stands = Vec::with_capacity(SCENARIOS.len());
+    for (_, kind, assertion) in SCENARIOS {
+        match Stand::open(args, &keys, kind, assertion, &tokens).await {
+            Ok(stand) => stands.push(stand),
+            Err(e) => {
+                close_all(stands).await;
+                return Err(e);
+            }
+        }
+    }
+    let measured = rounds::run_rotated(SCENARIOS.len(), args.common.rounds, async |i| {
+        stands[i].slice(args, &tokens).await
     })
-    .await?;
+    .await;
+    let closed = close_all(stands).await;
+    let measured = measured?;
     let scenarios: Vec<report::Scenario> = SCENARIOS
         .iter()
-        .zip(results)
-        .map(|((name, _, _), runs)| {
+        .zip(measured.into_iter().zip(closed))
+        .map(|((name, _, _), (slices, closed))| -> anyhow::Result<_> {
+            let closed = closed?;
             let mut scenario = report::Scenario::new(name);
-            for run in runs {
-                scenario.rates.push(run.driven.measured.msgs_per_s);
-                scenario.cpu.push(run.driven.measured.cpu);
-                scenario.peak_rss_mb.extend(run.gate.peak_rss_mb);
-                scenario.fail(run.driven.lost);
-                if let Some(relay) = run.gate.relay {
-                    scenario.fail_in_relay(relay.failures);
-                }
+            for slice in slices {
+                scenario.rates.push(slice.msgs_per_s);
+                scenario.cpu.push(slice.cpu);
             }
-            scenario
+            scenario.peak_rss_mb.extend(closed.gate.peak_rss_mb);
+            scenario.fail(closed.lost);
+            if let Some(relay) = closed.gate.relay {
+                scenario.fail_in_relay(relay.failures);
+            }
+            Ok(scenario)
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     let mut extra = report::settings(args);
     extra["queue_type"] = queue_type_name(args.common.queue_type).into();
     report::print(&scenarios, SCENARIOS[0].0, &extra, args.common.json);
     Ok(())
 }
 
-/// One run of the gate `kind` on a bus of its own, deleted afterwards.
-async fn measure(
-    args: &RouterArgs,
-    keys: &Arc<BenchKeys>,
-    kind: GateKind,
-    assertion: AssertionAlg,
-    tokens: &Tokens,
-) -> anyhow::Result<Run> {
-    tracing::info!(gate = ?kind, "Bench scenario.");
-    let run =
-        async |bus: &BenchBus, t: &_| measure_on(args, bus, (kind, assertion), t, tokens).await;
-    on_fresh_bus(&args.common, keys, "tollgate-bench-client", run).await
+/// Closes every stand, in order, whatever the others' outcome.
+async fn close_all(stands: Vec<Stand>) -> Vec<anyhow::Result<Closed>> {
+    let mut closed = Vec::with_capacity(stands.len());
+    for stand in stands {
+        closed.push(stand.close().await);
+    }
+    closed
 }
 
-async fn measure_on(
-    args: &RouterArgs,
-    bus: &BenchBus,
-    (kind, assertion): (GateKind, AssertionAlg),
-    transport: &Arc<dyn Transport>,
-    tokens: &Tokens,
-) -> anyhow::Result<Run> {
-    let mut gate = Gate::start(kind, bus, transport.as_ref()).await?;
-    transport
-        .declare(&bus_topology::service(&bus.names, SINK))
-        .await?;
-    if kind != GateKind::Relay {
-        register_sink(bus, transport.as_ref(), &tokens.service, assertion).await?;
+impl Stand {
+    /// Sets up the gate `kind` on a bus of its own and opens the path through
+    /// it to the sink; the bus is deleted again when this fails.
+    async fn open(
+        args: &RouterArgs,
+        keys: &Arc<BenchKeys>,
+        kind: GateKind,
+        assertion: AssertionAlg,
+        tokens: &Tokens,
+    ) -> anyhow::Result<Self> {
+        tracing::info!(gate = ?kind, "Bench scenario.");
+        let (bus, transport) = fresh_bus(&args.common, keys, "tollgate-bench-client").await?;
+        match Self::start(args, &bus, &transport, (kind, assertion), tokens).await {
+            Ok((gate, path)) => Ok(Self {
+                bus,
+                transport,
+                kind,
+                assertion,
+                gate,
+                path,
+            }),
+            Err(e) => {
+                if let Err(cleanup) = remove_bus(&bus, &transport).await {
+                    tracing::warn!(error = %cleanup, "Removing a bench bus failed.");
+                }
+                Err(e)
+            }
+        }
     }
-    let mut request =
-        Envelope::new(payload::body(args.common.size)).with_content_type("application/json");
-    request
-        .headers
-        .insert(headers::AUTHORIZATION, format!("Bearer {}", tokens.caller));
-    let entry = Address::new(bus.names.ingress_exchange(), format!("{SINK}.consume"));
-    let sink = bus.names.service_queue(SINK);
-    let parties = Parties::with_gate(gate.pid());
-    let driven = drive::drive(args, transport, &entry, &sink, request, parties).await?;
-    gate.ensure_running()?;
-    Ok(Run {
-        driven,
-        gate: gate.stop().await?,
-    })
+
+    async fn start(
+        args: &RouterArgs,
+        bus: &BenchBus,
+        transport: &Arc<dyn Transport>,
+        (kind, assertion): (GateKind, AssertionAlg),
+        tokens: &Tokens,
+    ) -> anyhow::Result<(Gate, Path)> {
+        let gate = Gate::start(kind, bus, transport.as_ref()).await?;
+        transport
+            .declare(&bus_topology::service(&bus.names, SINK))
+            .await?;
+        if kind != GateKind::Relay {
+            register_sink(bus, transport.as_ref(), &tokens.service, assertion).await?;
+        }
+        let mut request =
+            Envelope::new(payload::body(args.common.size)).with_content_type("application/json");
+        request
+            .headers
+            .insert(headers::AUTHORIZATION, format!("Bearer {}", tokens.caller));
+        let entry = Address::new(bus.names.ingress_exchange(), format!("{SINK}.consume"));
+        let sink = bus.names.service_queue(SINK);
+        let path = Path::open(args, transport, entry, &sink, request).await?;
+        Ok((gate, path))
+    }
+
+    /// Drives one slice of traffic through the gate and measures it. The
+    /// sink's registration is renewed first (its lease outlives a slice,
+    /// not a whole run).
+    async fn slice(&mut self, args: &RouterArgs, tokens: &Tokens) -> anyhow::Result<Measured> {
+        if self.kind != GateKind::Relay {
+            register_sink(
+                &self.bus,
+                self.transport.as_ref(),
+                &tokens.service,
+                self.assertion,
+            )
+            .await?;
+        }
+        let parties = Parties::with_gate(self.gate.pid());
+        let measured = self.path.run(args.common.duration, parties).await?;
+        self.gate.ensure_running()?;
+        Ok(measured)
+    }
+
+    /// Stops the path and the gate, and deletes the bus.
+    async fn close(self) -> anyhow::Result<Closed> {
+        let lost = self.path.close().await;
+        let gate = self.gate.stop().await;
+        let removed = remove_bus(&self.bus, &self.transport).await;
+        let closed = Closed { lost, gate: gate? };
+        removed?;
+        Ok(closed)
+    }
 }
 
 /// Announces the sink service to the routers (which then route `sink.*` to

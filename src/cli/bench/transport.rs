@@ -47,5 +47,5 @@ async fn measure(transport: Arc<dyn Transport>, args: &TransportArgs) -> anyhow:
     let driven = drive::drive(args, &transport, &to, &queue, envelope, Parties::default()).await;
     transport.delete(&topology).await?;
     transport.close().await?;
-    Ok(driven?.measured.msgs_per_s)
+    Ok(driven?.msgs_per_s)
 }

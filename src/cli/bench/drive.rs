@@ -204,11 +204,16 @@ impl Path {
         Ok(measured)
     }
 
-    /// Stops consuming; returns how many published messages never arrived.
+    /// Stops consuming (once dropped); returns how many published messages
+    /// never arrived.
     pub(crate) async fn close(self) -> u64 {
-        let lost = await_drained(&self.consumed, self.published).await;
+        await_drained(&self.consumed, self.published).await
+    }
+}
+
+impl Drop for Path {
+    fn drop(&mut self) {
         self.consume.abort();
-        lost
     }
 }
 

@@ -1,6 +1,6 @@
 //! The `tollgate` binary as users run it: token sign → request round trip,
 //! exit codes, config check, the central auth service's users file, the
-//! demo on both transports, and `bench router`.
+//! demo on both transports, `bench router` and `bench rpc`.
 
 use std::{
     io::Write as _,
@@ -206,8 +206,9 @@ fn the_demo_runs_on_rabbitmq() {
 }
 
 /// `bench router` starts every scenario's gate once and alternates slices of
-/// traffic between them: each scenario reports one rate per round, and none
-/// loses a message across its slices.
+/// traffic between them, each router slice beside one of the relay: each
+/// scenario reports one rate per round, each router scenario one ratio per
+/// round, and none loses a message across its slices.
 #[test]
 fn bench_router_drives_every_gate_in_every_round_and_loses_nothing() {
     let out = tollgate(&[
@@ -255,6 +256,75 @@ fn bench_router_drives_every_gate_in_every_round_and_loses_nothing() {
         );
     }
     assert_eq!(lines[0]["relay_failures"], 0, "{}", lines[0]);
+    assert!(lines[0].get("rounds_ratio").is_none(), "{}", lines[0]);
+    for line in &lines[1..] {
+        let ratios = line["rounds_ratio"].as_array().expect("paired ratios");
+        assert_eq!(ratios.len(), 2, "{line}");
+        assert!(
+            ratios.iter().all(|r| r.as_f64().is_some_and(|r| r > 0.0)),
+            "{line}"
+        );
+    }
+}
+
+/// `bench rpc` keeps every scenario up for the whole run and calls through
+/// each in every round beside the relay: no call fails, the fresh-token
+/// scenario's pool (sized for every round) does not run out, and each
+/// scenario reports its figures per round and against the relay.
+#[test]
+fn bench_rpc_calls_through_every_scenario_in_every_round_without_a_failure() {
+    let out = tollgate(&[
+        "bench",
+        "rpc",
+        "--json",
+        "--amqp",
+        &amqp_url(),
+        "--scenarios",
+        "gateway_cached,gateway_fresh_hs256",
+        "--duration",
+        "300ms",
+        "--warm-up",
+        "100ms",
+        "--rounds",
+        "2",
+        "--in-flight",
+        "8",
+    ]);
+    assert!(out.status.success(), "bench failed:\n{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l["scenario"].as_str().expect("a scenario name"))
+        .collect();
+    assert_eq!(
+        names,
+        ["raw_relay", "gateway_cached", "gateway_fresh_hs256"]
+    );
+    for line in &lines {
+        let rounds = line["rounds_calls_per_s"].as_array().expect("rates");
+        assert_eq!(rounds.len(), 2, "{line}");
+        assert!(
+            rounds.iter().all(|r| r.as_f64().is_some_and(|r| r > 0.0)),
+            "{line}"
+        );
+        assert_eq!(line["failures"], 0, "{line}");
+        assert_eq!(line["token_pool_exhausted"], false, "{line}");
+        assert!(line["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{line}");
+        assert!(
+            line["router_peak_rss_mb"]
+                .as_f64()
+                .is_some_and(|mb| mb > 0.0),
+            "{line}"
+        );
+    }
+    assert_eq!(lines[0]["relay_failures"], 0, "{}", lines[0]);
+    for line in &lines[1..] {
+        let ratios = line["rounds_ratio"].as_array().expect("paired ratios");
+        assert_eq!(ratios.len(), 2, "{line}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

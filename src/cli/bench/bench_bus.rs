@@ -59,23 +59,6 @@ pub(crate) struct BenchBus {
     keys: Arc<BenchKeys>,
 }
 
-/// Runs `f` on a fresh bus (with a connection named `connection` to its
-/// broker), then deletes the bus's exchanges and queues, also when `f`
-/// failed, and closes the connection.
-pub(crate) async fn on_fresh_bus<T>(
-    args: &CommonArgs,
-    keys: &Arc<BenchKeys>,
-    connection: &str,
-    f: impl AsyncFnOnce(&BenchBus, &Arc<dyn Transport>) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let (bus, transport) = fresh_bus(args, keys, connection).await?;
-    let result = f(&bus, &transport).await;
-    let removed = remove_bus(&bus, &transport).await;
-    let value = result?;
-    removed?;
-    Ok(value)
-}
-
 /// A fresh bus with the settings of `args`, and a connection named
 /// `connection` to its broker; [`remove_bus`] deletes it.
 pub(crate) async fn fresh_bus(

@@ -1,4 +1,5 @@
-//! Summarising throughput bench rounds: medians and ratios against the baseline.
+//! Summarising throughput bench rounds: medians and ratios against the
+//! baseline (within the pairs of a paired run, else of the medians).
 
 use serde_json::json;
 
@@ -12,6 +13,9 @@ pub(crate) struct Scenario {
     pub(crate) name: &'static str,
     /// Messages per second, one per round.
     pub(crate) rates: Vec<f64>,
+    /// Per round, the rate over the baseline's rate in the slice beside it
+    /// (empty unless the run was paired, and for the baseline).
+    pub(crate) paired_ratios: Vec<f64>,
     /// Peak resident memory (MB) of the scenario's gate process, per round
     /// (empty where the scenario has no process of its own).
     pub(crate) peak_rss_mb: Vec<f64>,
@@ -30,6 +34,7 @@ impl Scenario {
         Self {
             name,
             rates: Vec::new(),
+            paired_ratios: Vec::new(),
             peak_rss_mb: Vec::new(),
             cpu: Vec::new(),
             failures: None,
@@ -40,6 +45,16 @@ impl Scenario {
     /// The median rate over the rounds (0 without rounds).
     pub(crate) fn median(&self) -> f64 {
         median(&self.rates).unwrap_or(0.0)
+    }
+
+    /// Against the baseline's median rate `base`: the median of the paired
+    /// ratios when the run was paired, else the ratio of the medians.
+    fn ratio(&self, base: f64) -> f64 {
+        match median(&self.paired_ratios) {
+            Some(paired) => paired,
+            None if base > 0.0 => self.median() / base,
+            None => f64::NAN,
+        }
     }
 
     /// The median over the rounds of one party's CPU per message (µs, one
@@ -92,7 +107,7 @@ pub(crate) fn print(
     }
     for s in scenarios {
         let median = s.median();
-        let ratio = if base > 0.0 { median / base } else { f64::NAN };
+        let ratio = s.ratio(base);
         let rss = stats::median(&s.peak_rss_mb).map(|mb| stats::round_to(mb, 1));
         let cpu = [
             ("gate_cpu_us_per_msg", s.cpu_us(|c| c.gate_us)),
@@ -106,6 +121,10 @@ pub(crate) fn print(
                 "rounds_msgs_per_s": s.rates.iter().map(|r| r.round()).collect::<Vec<_>>(),
             });
             if let Some(line) = line.as_object_mut() {
+                if !s.paired_ratios.is_empty() {
+                    let ratios = s.paired_ratios.iter().map(|r| stats::round_to(*r, 3));
+                    line.insert("rounds_ratio".into(), ratios.collect::<Vec<_>>().into());
+                }
                 if let Some(rss) = rss {
                     line.insert("peak_rss_mb".into(), rss.into());
                 }
@@ -141,5 +160,25 @@ pub(crate) fn print(
                 rounds.join(" ")
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_paired_run_compares_within_its_pairs() {
+        let mut relay = Scenario::new("raw_relay");
+        relay.rates = vec![1000.0, 2000.0, 3000.0];
+        let mut router = Scenario::new("router_gateway");
+        // Each round beside a relay slice of its own: 0.9, 1.0, 0.5.
+        router.rates = vec![900.0, 2000.0, 1500.0];
+        router.paired_ratios = vec![0.9, 1.0, 0.5];
+        assert_eq!(router.ratio(relay.median()), 0.9);
+        // Unpaired, the medians: 1500 / 2000.
+        router.paired_ratios.clear();
+        assert_eq!(router.ratio(relay.median()), 0.75);
+        assert!(router.ratio(0.0).is_nan());
     }
 }

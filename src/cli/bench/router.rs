@@ -2,7 +2,8 @@
 //! verify, authorize, translate, assert, deliver with confirm; and service
 //! mode) into a service queue, against the baseline relay process on the
 //! same exchanges and queues, measured in the same run: every gate runs for
-//! the whole run, and the rounds alternate slices of traffic between them.
+//! the whole run, and the rounds alternate slices of traffic between them,
+//! each router scenario's slice right beside one of the relay.
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use super::{
     keys::{self, BenchKeys, CALLER_HS256, SERVICE_ACCOUNT},
     payload, report, rounds,
     router_config::queue_type_name,
+    stats,
 };
 
 /// The scenarios, the baseline first, with how the sink asks the router to
@@ -77,10 +79,8 @@ pub(crate) async fn run(args: &RouterArgs) -> anyhow::Result<()> {
         service: keys::registration_token(&issuer, SERVICE_ACCOUNT)?,
     };
     // Every scenario's gate starts once and stays up; each round drives
-    // every one for a slice, in a rotating order, while the others wait idle.
-    // The slices of one round lie seconds apart, not a process start and a
-    // bus setup apart, so a change in what else the shared machine runs
-    // meets the router and the relay alike.
+    // every router scenario for a slice right beside a slice of the relay,
+    // while the other gates wait idle (`rounds::run_paired`).
     let mut stands = Vec::with_capacity(SCENARIOS.len());
     for (_, kind, assertion) in SCENARIOS {
         match Stand::open(args, &keys, kind, assertion, &tokens).await {
@@ -91,34 +91,47 @@ pub(crate) async fn run(args: &RouterArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let measured = rounds::run_rotated(SCENARIOS.len(), args.common.rounds, async |i| {
+    let measured = rounds::run_paired(SCENARIOS.len(), args.common.rounds, async |i| {
         stands[i].slice(args, &tokens).await
     })
     .await;
     let closed = close_all(stands).await;
     let measured = measured?;
-    let scenarios: Vec<report::Scenario> = SCENARIOS
-        .iter()
-        .zip(measured.into_iter().zip(closed))
-        .map(|((name, _, _), (slices, closed))| -> anyhow::Result<_> {
-            let closed = closed?;
-            let mut scenario = report::Scenario::new(name);
-            for slice in slices {
-                scenario.rates.push(slice.msgs_per_s);
-                scenario.cpu.push(slice.cpu);
-            }
-            scenario.peak_rss_mb.extend(closed.gate.peak_rss_mb);
-            scenario.fail(closed.lost);
-            if let Some(relay) = closed.gate.relay {
-                scenario.fail_in_relay(relay.failures);
-            }
-            Ok(scenario)
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let mut scenarios = vec![baseline(SCENARIOS[0].0, &measured.baseline)];
+    for ((name, _, _), pairs) in SCENARIOS[1..].iter().zip(&measured.pairs) {
+        let mut scenario = report::Scenario::new(name);
+        for pair in pairs {
+            scenario.rates.push(pair.scenario.msgs_per_s);
+            scenario.cpu.push(pair.scenario.cpu);
+            let ratio = pair.scenario.msgs_per_s / pair.baseline.msgs_per_s;
+            scenario.paired_ratios.push(ratio);
+        }
+        scenarios.push(scenario);
+    }
+    for (scenario, closed) in scenarios.iter_mut().zip(closed) {
+        let closed = closed?;
+        scenario.peak_rss_mb.extend(closed.gate.peak_rss_mb);
+        scenario.fail(closed.lost);
+        if let Some(relay) = closed.gate.relay {
+            scenario.fail_in_relay(relay.failures);
+        }
+    }
     let mut extra = report::settings(args);
     extra["queue_type"] = queue_type_name(args.common.queue_type).into();
     report::print(&scenarios, SCENARIOS[0].0, &extra, args.common.json);
     Ok(())
+}
+
+/// The baseline's figures: per round the median rate of its slices in that
+/// round, and the CPU of every slice.
+fn baseline(name: &'static str, rounds: &[Vec<Measured>]) -> report::Scenario {
+    let mut scenario = report::Scenario::new(name);
+    for slices in rounds {
+        let rates: Vec<f64> = slices.iter().map(|m| m.msgs_per_s).collect();
+        scenario.rates.extend(stats::median(&rates));
+        scenario.cpu.extend(slices.iter().map(|m| m.cpu));
+    }
+    scenario
 }
 
 /// Closes every stand, in order, whatever the others' outcome.

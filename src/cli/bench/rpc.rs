@@ -1,24 +1,16 @@
 //! `tollgate bench rpc`: request → reply through a gate process (`tollgate
 //! serve`, or the baseline relay) and an SDK service, called by the SDK
-//! caller: latency at one call in flight, calls/s at `--in-flight`.
+//! caller: latency at one call in flight, calls/s at `--in-flight`. Every
+//! scenario stays up for the whole run; each round calls through every
+//! scenario for a slice right beside a slice of the relay.
 
-use std::{
-    collections::HashMap,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use anyhow::bail;
 use serde_json::json;
-use tollgate_bus::Transport;
-use tollgate_services::Caller;
 
 use super::{
     RpcArgs,
-    bench_bus::{BenchBus, on_fresh_bus},
-    cpu::Parties,
-    drive,
-    gate::{Gate, GateReport},
+    gate::GateReport,
     keys::{self, BenchKeys, CALLER_HS256, SERVICE_ACCOUNT},
     payload, rounds,
     router_config::queue_type_name,
@@ -32,21 +24,20 @@ mod client;
 mod echo;
 mod report;
 mod scenario;
+mod stand;
 mod tokens;
 
 use calls::{Call, Phase};
-use client::Client;
 use report::{Figures, Summary};
-use scenario::Scenario;
-use tokens::Tokens;
+use stand::Stand;
 
 /// How long a fresh bus may take to carry its first call.
 const FIRST_REPLY_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// What every scenario run shares: keys, tokens, the call.
+/// What every scenario shares: keys, tokens, the call.
 struct Setup {
     keys: Arc<BenchKeys>,
-    /// The HS256 caller's one token (cached scenarios, and the first call of each run).
+    /// The HS256 caller's one token (cached scenarios, and the first call of each stand).
     token: Arc<str>,
     /// The echo service's registration token.
     service_token: String,
@@ -59,7 +50,8 @@ pub(crate) async fn run(args: &RpcArgs) -> anyhow::Result<()> {
     let scenarios = scenario::select(&args.scenarios)?;
     let keys = BenchKeys::generate()?;
     let issuer = Arc::new(keys.issuer()?);
-    let pool_size = tokens::pool_size(args.common.duration, args.warm_up);
+    let rounds = args.common.rounds.max(1);
+    let pool_size = tokens::pool_size(args.common.duration, args.warm_up, rounds);
     let mut pools = HashMap::new();
     for caller in scenarios.iter().filter_map(|s| s.fresh_tokens_of()) {
         tracing::info!(caller, pool_size, "Signing a token pool.");
@@ -75,25 +67,41 @@ pub(crate) async fn run(args: &RpcArgs) -> anyhow::Result<()> {
             timeout: args.timeout,
         },
     };
-    let results = rounds::run_rotated(scenarios.len(), args.common.rounds, async |i| {
-        measure(args, &setup, scenarios[i]).await
+    // Every scenario's gate and services start once and stay up; each round
+    // calls through every scenario for a slice right beside a slice of the
+    // relay, while the others wait idle (`rounds::run_paired`).
+    let mut stands = Vec::with_capacity(scenarios.len());
+    for scenario in &scenarios {
+        match Stand::open(args, &setup, *scenario).await {
+            Ok(stand) => stands.push(stand),
+            Err(e) => {
+                close_all(stands).await;
+                return Err(e);
+            }
+        }
+    }
+    let measured = rounds::run_paired(scenarios.len(), rounds, async |i| {
+        stands[i].slice(args, &setup.call).await
     })
-    .await?;
-    let summaries: Vec<Summary> = scenarios
-        .iter()
-        .zip(results)
-        .map(|(s, rounds)| Summary {
-            name: s.name(),
-            rounds,
-        })
-        .collect();
+    .await;
+    let closed = close_all(stands).await;
+    let measured = measured?;
+    let mut summaries = vec![Summary::baseline(scenarios[0].name(), measured.baseline)];
+    for (scenario, pairs) in scenarios[1..].iter().zip(measured.pairs) {
+        summaries.push(Summary::paired(scenario.name(), pairs));
+    }
+    for (summary, closed) in summaries.iter_mut().zip(closed) {
+        let gate = closed?;
+        summary.peak_rss_mb = gate.peak_rss_mb;
+        summary.relay_failures = gate.relay.map(|tally| tally.failures);
+    }
     let settings = json!({
         "in_flight": args.in_flight,
         "payload_bytes": args.common.size,
         "queue_type": queue_type_name(args.common.queue_type),
         "prefetch": args.common.prefetch,
         "router_threads": args.common.router_threads,
-        "rounds": args.common.rounds.max(1),
+        "rounds": rounds,
         "duration_s": args.common.duration.as_secs_f64(),
         "warm_up_s": args.warm_up.as_secs_f64(),
         "token_pool": pool_size,
@@ -106,7 +114,7 @@ pub(crate) async fn run(args: &RpcArgs) -> anyhow::Result<()> {
             queue_type_name(args.common.queue_type),
             args.in_flight,
             args.common.size,
-            args.common.rounds.max(1)
+            rounds
         );
         chart::write(path, &lines, &title)?;
         tracing::info!(chart = %path.display(), "Chart written.");
@@ -114,98 +122,17 @@ pub(crate) async fn run(args: &RpcArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One run of `scenario` on a bus of its own, deleted afterwards.
-async fn measure(args: &RpcArgs, setup: &Setup, scenario: Scenario) -> anyhow::Result<Figures> {
-    tracing::info!(scenario = scenario.name(), "Bench scenario.");
-    let run = async |bus: &BenchBus, t: &_| measure_on(args, setup, scenario, bus, t).await;
-    let mut common = args.common.clone();
-    if !scenario.holds_calls() {
-        common.hold_calls = Some(0);
+/// Closes every stand, in order, whatever the others' outcome.
+async fn close_all(stands: Vec<Stand>) -> Vec<anyhow::Result<GateReport>> {
+    let mut closed = Vec::with_capacity(stands.len());
+    for stand in stands {
+        closed.push(stand.close().await);
     }
-    on_fresh_bus(&common, &setup.keys, "tollgate-bench-rpc", run).await
+    closed
 }
 
-async fn measure_on(
-    args: &RpcArgs,
-    setup: &Setup,
-    scenario: Scenario,
-    bus: &BenchBus,
-    admin: &Arc<dyn Transport>,
-) -> anyhow::Result<Figures> {
-    let amqp = &args.common.amqp;
-    let mut gate = Gate::start(scenario.gate(), bus, admin.as_ref()).await?;
-    let service_transport = drive::connect(amqp, "tollgate-bench-echo").await?;
-    let service = echo::service(scenario, bus, &setup.service_token)?
-        .run(Arc::clone(&service_transport), bus.names.clone())
-        .await?;
-    let auth_service = if scenario.is_central() {
-        let transport = drive::connect(amqp, "tollgate-bench-auth").await?;
-        Some(central::start(bus, &setup.service_token, transport).await?)
-    } else {
-        None
-    };
-    let caller_transport = drive::connect(amqp, "tollgate-bench-caller").await?;
-    let caller = Arc::new(Caller::connect(Arc::clone(&caller_transport), bus.names.clone()).await?);
-    let token: Arc<str> = if scenario.is_central() {
-        central::login(&caller, &setup.token).await?.into()
-    } else {
-        Arc::clone(&setup.token)
-    };
-    let client = match scenario {
-        Scenario::HttpGateway => Client::Http(bus.http_addr.clone()),
-        _ => Client::Amqp(Arc::clone(&caller)),
-    };
-    await_first_reply(&client, &setup.call, &token).await?;
-    let tokens = match scenario.fresh_tokens_of() {
-        Some(consumer) => Tokens::fresh(&setup.pools[consumer]),
-        None => Tokens::Fixed(token),
-    };
-    let (call, n) = (&setup.call, args.in_flight);
-    let warm_up = calls::run(&client, call, &tokens, n, args.warm_up).await?;
-    let idle = calls::run(&client, call, &tokens, 1, args.common.duration).await?;
-    let parties = Parties::with_gate(gate.pid());
-    let before = parties.read();
-    let loaded = calls::run(&client, call, &tokens, n, args.common.duration).await?;
-    let cpu = before.per_message(&parties.read(), loaded.latencies.len() as u64);
-    gate.ensure_running()?;
-    service.shutdown().await?;
-    if let Some(auth) = auth_service {
-        auth.shutdown().await?;
-    }
-    drop((client, caller));
-    let gate = gate.stop().await?;
-    service_transport.close().await.ok();
-    caller_transport.close().await.ok();
-    Ok(Figures {
-        gate_cpu_us_per_call: cpu.gate_us,
-        ..figures(&warm_up, &idle, &loaded, &gate)
-    })
-}
-
-/// Calls (with the fixed token) until a reply comes: the gate consumes and
-/// the router has learnt the service's registration.
-async fn await_first_reply(client: &Client, call: &Call, token: &str) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let mut line = client.line();
-    loop {
-        match line
-            .call(&call.payload, token, Duration::from_secs(1))
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if started.elapsed() > FIRST_REPLY_TIMEOUT => {
-                bail!("no reply within {FIRST_REPLY_TIMEOUT:?}: {e}")
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "No reply yet.");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-/// The figures of one run (its CPU per call aside).
-fn figures(warm_up: &Phase, idle: &Phase, loaded: &Phase, gate: &GateReport) -> Figures {
+/// The figures of one slice (its CPU per call aside).
+fn figures(warm_up: &Phase, idle: &Phase, loaded: &Phase) -> Figures {
     let at = |phase: &Phase, q| percentile(&phase.latencies, q).map(ms);
     Figures {
         calls_per_s: loaded.calls_per_s(),
@@ -213,9 +140,7 @@ fn figures(warm_up: &Phase, idle: &Phase, loaded: &Phase, gate: &GateReport) -> 
         p99_ms: at(idle, 0.99),
         p999_ms: at(idle, 0.999),
         p50_loaded_ms: at(loaded, 0.5),
-        peak_rss_mb: gate.peak_rss_mb,
         failures: warm_up.failures + idle.failures + loaded.failures,
-        relay_failures: gate.relay.map(|t| t.failures),
         pool_exhausted: warm_up.exhausted || idle.exhausted || loaded.exhausted,
         gate_cpu_us_per_call: None,
     }

@@ -28,8 +28,8 @@ pub(crate) enum Tokens {
 }
 
 impl Tokens {
-    /// A new pass over `pool` (each router process starts with an empty
-    /// cache, so each scenario run may spend the whole pool again).
+    /// A pass over `pool`, for one scenario's whole run: its router keeps
+    /// what it verified, so no token may come round again.
     pub(crate) fn fresh(pool: &Arc<[String]>) -> Self {
         Self::Fresh {
             pool: Arc::clone(pool),
@@ -46,15 +46,16 @@ impl Tokens {
     }
 }
 
-/// How many tokens one scenario run can spend at most: calls at one in
-/// flight for `duration` plus calls at full load for `warm_up + duration`,
-/// at rates above what this bench reaches on one broker.
-pub(crate) fn pool_size(duration: Duration, warm_up: Duration) -> usize {
+/// How many tokens one scenario can spend at most in `slices` slices: in
+/// each, calls at one in flight for `duration` plus calls at full load for
+/// `warm_up + duration`, at rates above what this bench reaches on one
+/// broker.
+pub(crate) fn pool_size(duration: Duration, warm_up: Duration, slices: usize) -> usize {
     const IDLE_CALLS_PER_S: f64 = 2_500.0;
     const LOADED_CALLS_PER_S: f64 = 6_000.0;
     let calls = duration.as_secs_f64() * IDLE_CALLS_PER_S
         + (warm_up + duration).as_secs_f64() * LOADED_CALLS_PER_S;
-    calls.ceil() as usize
+    (calls * slices as f64).ceil() as usize
 }
 
 /// `size` distinct tokens of `consumer`, signed on every core.
@@ -92,7 +93,6 @@ mod tests {
         assert_eq!(tokens.next().as_deref(), Some("a"));
         assert_eq!(tokens.clone().next().as_deref(), Some("b"));
         assert_eq!(tokens.next(), None);
-        assert_eq!(Tokens::fresh(&pool).next().as_deref(), Some("a"));
         let fixed = Tokens::Fixed("t".into());
         assert_eq!(
             (fixed.next(), fixed.next()),
@@ -108,6 +108,7 @@ mod tests {
         distinct.sort_unstable();
         distinct.dedup();
         assert_eq!(distinct.len(), 101);
-        assert_eq!(pool_size(Duration::from_secs(1), Duration::ZERO), 8_500);
+        assert_eq!(pool_size(Duration::from_secs(1), Duration::ZERO, 1), 8_500);
+        assert_eq!(pool_size(Duration::from_secs(1), Duration::ZERO, 3), 25_500);
     }
 }

@@ -45,6 +45,7 @@ mod reply;
 mod used_contexts;
 
 pub use direct::{Answer, DirectEntry, DirectError};
+pub use held::STOPPING_GRACE;
 use held::{HeldCalls, Holding};
 use live::{Fixed, Live, LiveConfig, LiveParts};
 use pipeline::Pipeline;
@@ -365,13 +366,28 @@ impl Router {
             names: s.names.clone(),
             shutdown: shutdown.clone(),
         };
-        let ingress = ingress.keep_consuming(ingress_sub, shutdown.clone(), move |d| {
-            Arc::clone(&pipeline).handle(d)
-        });
+        // Every held call is an ingress delivery in flight: once the ingress
+        // has settled all of them, no reply is awaited any more.
+        let ingress_stopped = CancellationToken::new();
+        let ingress = {
+            let stopped = ingress_stopped.clone();
+            let consuming = ingress.keep_consuming(ingress_sub, shutdown.clone(), move |d| {
+                Arc::clone(&pipeline).handle(d)
+            });
+            async move {
+                let consumed = consuming.await;
+                stopped.cancel();
+                consumed
+            }
+        };
         let draining = tokio::spawn(mark_draining(Arc::clone(&health), shutdown.clone()));
         let held_replies = held_replies.map(|(consumer, subscription)| {
             let forwarder = Arc::clone(&forwarder);
-            consume_held_replies(consumer, subscription, shutdown.clone(), move |d| {
+            let stops = HeldRepliesStop {
+                shutdown: shutdown.clone(),
+                ingress_stopped: ingress_stopped.clone(),
+            };
+            consume_held_replies(consumer, subscription, stops, move |d| {
                 Arc::clone(&forwarder).forward(d)
             })
         });
@@ -449,26 +465,44 @@ async fn start_trust(
     Ok((Some(Arc::new(backend)), Some(task)))
 }
 
+/// When a router's private replies queue stops being consumed.
+struct HeldRepliesStop {
+    /// The router's shutdown.
+    shutdown: CancellationToken,
+    /// Cancelled once the ingress consumer has settled every delivery it
+    /// took, held calls included.
+    ingress_stopped: CancellationToken,
+}
+
 /// Consumes this router's private replies queue: on past the router's
-/// shutdown by [`held::STOPPING_GRACE`], so the replies of the calls it still
-/// holds can release them. A consumer that cannot consume again stops the
-/// router, as the others do.
+/// shutdown, so the replies of the calls it still holds can release them,
+/// until the ingress has settled every call (at once for a router holding
+/// none) or for at most [`held::STOPPING_GRACE`] and a second (then the
+/// calls still held have gone back to the queue). A consumer that cannot
+/// consume again stops the router, as the others do.
 async fn consume_held_replies<F, Fut>(
     consumer: consume::Consumer,
     subscription: crate::transport::Subscription,
-    shutdown: CancellationToken,
+    stops: HeldRepliesStop,
     handle: F,
 ) -> Result<(), TransportError>
 where
     F: Fn(crate::transport::Delivery) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    let HeldRepliesStop {
+        shutdown,
+        ingress_stopped,
+    } = stops;
     let late = CancellationToken::new();
     let stop_late = {
         let (late, shutdown) = (late.clone(), shutdown.clone());
         tokio::spawn(async move {
             shutdown.cancelled().await;
-            tokio::time::sleep(held::STOPPING_GRACE + Duration::from_secs(1)).await;
+            tokio::select! {
+                () = ingress_stopped.cancelled() => {}
+                () = tokio::time::sleep(held::STOPPING_GRACE + Duration::from_secs(1)) => {}
+            }
             late.cancel();
         })
     };

@@ -23,7 +23,7 @@ use crate::{
 
 /// How long a held call may still wait for its reply once the router is
 /// stopping; then its ingress goes back to the queue for another router.
-pub(super) const STOPPING_GRACE: Duration = Duration::from_secs(5);
+pub const STOPPING_GRACE: Duration = Duration::from_secs(5);
 
 /// What a router needs to hold calls.
 pub(super) struct Holding {

@@ -205,25 +205,14 @@ fn the_demo_runs_on_rabbitmq() {
     assert!(stdout(&out).contains("RabbitMQ"), "{}", stdout(&out));
 }
 
-/// `bench router` starts every scenario's gate once and alternates slices of
-/// traffic between them, each router slice beside one of the relay: each
-/// scenario reports one rate per round, each router scenario one ratio per
-/// round, and none loses a message across its slices.
-#[test]
-fn bench_router_drives_every_gate_in_every_round_and_loses_nothing() {
-    let out = tollgate(&[
-        "bench",
-        "router",
-        "--json",
-        "--amqp",
-        &amqp_url(),
-        "--duration",
-        "300ms",
-        "--rounds",
-        "2",
-        "--window",
-        "32",
-    ]);
+/// Runs `tollgate bench ARGS --json` against the test broker; its JSON
+/// lines, after checking that it succeeded and printed `scenarios` in order.
+fn bench_lines(args: &[&str], scenarios: &[&str]) -> Vec<serde_json::Value> {
+    let url = amqp_url();
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--json", "--amqp", &url]);
+    let out = tollgate(&all);
     assert!(out.status.success(), "bench failed:\n{}", stderr(&out));
     let lines: Vec<serde_json::Value> = stdout(&out)
         .lines()
@@ -233,37 +222,57 @@ fn bench_router_drives_every_gate_in_every_round_and_loses_nothing() {
         .iter()
         .map(|l| l["scenario"].as_str().expect("a scenario name"))
         .collect();
-    assert_eq!(
-        names,
-        [
+    assert_eq!(names, scenarios);
+    lines
+}
+
+/// Checks that `line[key]` lists `n` positive numbers, one per round.
+fn assert_per_round(line: &serde_json::Value, key: &str, n: usize) {
+    let values = line[key].as_array().expect(key);
+    assert_eq!(values.len(), n, "{key}: {line}");
+    assert!(
+        values.iter().all(|v| v.as_f64().is_some_and(|v| v > 0.0)),
+        "{key}: {line}"
+    );
+}
+
+/// Checks that `line[key]` is a positive number.
+fn assert_positive(line: &serde_json::Value, key: &str) {
+    assert!(line[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {line}");
+}
+
+/// `bench router` starts every scenario's gate once and alternates slices of
+/// traffic between them, each router slice beside one of the relay: each
+/// scenario reports one rate per round, each router scenario one ratio per
+/// round, and none loses a message across its slices.
+#[test]
+fn bench_router_drives_every_gate_in_every_round_and_loses_nothing() {
+    let lines = bench_lines(
+        &[
+            "router",
+            "--duration",
+            "300ms",
+            "--rounds",
+            "2",
+            "--window",
+            "32",
+        ],
+        &[
             "raw_relay",
             "router_gateway",
             "router_gateway_ed25519",
-            "router_service_mode"
-        ]
+            "router_service_mode",
+        ],
     );
     for line in &lines {
-        let rounds = line["rounds_msgs_per_s"].as_array().expect("rates");
-        assert_eq!(rounds.len(), 2, "{line}");
-        assert!(
-            rounds.iter().all(|r| r.as_f64().is_some_and(|r| r > 0.0)),
-            "{line}"
-        );
+        assert_per_round(line, "rounds_msgs_per_s", 2);
         assert_eq!(line["failures"], 0, "{line}");
-        assert!(
-            line["peak_rss_mb"].as_f64().is_some_and(|mb| mb > 0.0),
-            "{line}"
-        );
+        assert_positive(line, "peak_rss_mb");
     }
     assert_eq!(lines[0]["relay_failures"], 0, "{}", lines[0]);
     assert!(lines[0].get("rounds_ratio").is_none(), "{}", lines[0]);
     for line in &lines[1..] {
-        let ratios = line["rounds_ratio"].as_array().expect("paired ratios");
-        assert_eq!(ratios.len(), 2, "{line}");
-        assert!(
-            ratios.iter().all(|r| r.as_f64().is_some_and(|r| r > 0.0)),
-            "{line}"
-        );
+        assert_per_round(line, "rounds_ratio", 2);
     }
 }
 
@@ -273,57 +282,33 @@ fn bench_router_drives_every_gate_in_every_round_and_loses_nothing() {
 /// scenario reports its figures per round and against the relay.
 #[test]
 fn bench_rpc_calls_through_every_scenario_in_every_round_without_a_failure() {
-    let out = tollgate(&[
-        "bench",
-        "rpc",
-        "--json",
-        "--amqp",
-        &amqp_url(),
-        "--scenarios",
-        "gateway_cached,gateway_fresh_hs256",
-        "--duration",
-        "300ms",
-        "--warm-up",
-        "100ms",
-        "--rounds",
-        "2",
-        "--in-flight",
-        "8",
-    ]);
-    assert!(out.status.success(), "bench failed:\n{}", stderr(&out));
-    let lines: Vec<serde_json::Value> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
-    let names: Vec<&str> = lines
-        .iter()
-        .map(|l| l["scenario"].as_str().expect("a scenario name"))
-        .collect();
-    assert_eq!(
-        names,
-        ["raw_relay", "gateway_cached", "gateway_fresh_hs256"]
+    let lines = bench_lines(
+        &[
+            "rpc",
+            "--scenarios",
+            "gateway_cached,gateway_fresh_hs256",
+            "--duration",
+            "300ms",
+            "--warm-up",
+            "100ms",
+            "--rounds",
+            "2",
+            "--in-flight",
+            "8",
+        ],
+        &["raw_relay", "gateway_cached", "gateway_fresh_hs256"],
     );
     for line in &lines {
-        let rounds = line["rounds_calls_per_s"].as_array().expect("rates");
-        assert_eq!(rounds.len(), 2, "{line}");
-        assert!(
-            rounds.iter().all(|r| r.as_f64().is_some_and(|r| r > 0.0)),
-            "{line}"
-        );
+        assert_per_round(line, "rounds_calls_per_s", 2);
         assert_eq!(line["failures"], 0, "{line}");
         assert_eq!(line["token_pool_exhausted"], false, "{line}");
-        assert!(line["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{line}");
-        assert!(
-            line["router_peak_rss_mb"]
-                .as_f64()
-                .is_some_and(|mb| mb > 0.0),
-            "{line}"
-        );
+        assert_positive(line, "p50_ms");
+        assert_positive(line, "router_peak_rss_mb");
     }
     assert_eq!(lines[0]["relay_failures"], 0, "{}", lines[0]);
+    assert!(lines[0].get("rounds_ratio").is_none(), "{}", lines[0]);
     for line in &lines[1..] {
-        let ratios = line["rounds_ratio"].as_array().expect("paired ratios");
-        assert_eq!(ratios.len(), 2, "{line}");
+        assert_per_round(line, "rounds_ratio", 2);
     }
 }
 

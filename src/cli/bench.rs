@@ -25,6 +25,7 @@ mod rounds;
 mod router;
 mod router_config;
 mod rpc;
+mod stands;
 mod stats;
 mod transport;
 

@@ -22,7 +22,7 @@ use super::{
     keys::{self, BenchKeys, CALLER_HS256, SERVICE_ACCOUNT},
     payload, report, rounds,
     router_config::queue_type_name,
-    stats,
+    stands, stats,
 };
 
 /// The scenarios, the baseline first, with how the sink asks the router to
@@ -81,21 +81,17 @@ pub(crate) async fn run(args: &RouterArgs) -> anyhow::Result<()> {
     // Every scenario's gate starts once and stays up; each round drives
     // every router scenario for a slice right beside a slice of the relay,
     // while the other gates wait idle (`rounds::run_paired`).
-    let mut stands = Vec::with_capacity(SCENARIOS.len());
-    for (_, kind, assertion) in SCENARIOS {
-        match Stand::open(args, &keys, kind, assertion, &tokens).await {
-            Ok(stand) => stands.push(stand),
-            Err(e) => {
-                close_all(stands).await;
-                return Err(e);
-            }
-        }
-    }
+    let mut stands = stands::open_all(
+        SCENARIOS,
+        async |(_, kind, assertion)| Stand::open(args, &keys, kind, assertion, &tokens).await,
+        Stand::close,
+    )
+    .await?;
     let measured = rounds::run_paired(SCENARIOS.len(), args.common.rounds, async |i| {
         stands[i].slice(args, &tokens).await
     })
     .await;
-    let closed = close_all(stands).await;
+    let closed = stands::close_all(stands, Stand::close).await;
     let measured = measured?;
     let mut scenarios = vec![baseline(SCENARIOS[0].0, &measured.baseline)];
     for ((name, _, _), pairs) in SCENARIOS[1..].iter().zip(&measured.pairs) {
@@ -134,15 +130,6 @@ fn baseline(name: &'static str, rounds: &[Vec<Measured>]) -> report::Scenario {
     scenario
 }
 
-/// Closes every stand, in order, whatever the others' outcome.
-async fn close_all(stands: Vec<Stand>) -> Vec<anyhow::Result<Closed>> {
-    let mut closed = Vec::with_capacity(stands.len());
-    for stand in stands {
-        closed.push(stand.close().await);
-    }
-    closed
-}
-
 impl Stand {
     /// Sets up the gate `kind` on a bus of its own and opens the path through
     /// it to the sink; the bus is deleted again when this fails.
@@ -165,9 +152,7 @@ impl Stand {
                 path,
             }),
             Err(e) => {
-                if let Err(cleanup) = remove_bus(&bus, &transport).await {
-                    tracing::warn!(error = %cleanup, "Removing a bench bus failed.");
-                }
+                stands::discard_bus(&bus, &transport).await;
                 Err(e)
             }
         }

@@ -4,17 +4,16 @@
 //! scenario stays up for the whole run; each round calls through every
 //! scenario for a slice right beside a slice of the relay.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
 use serde_json::json;
 
 use super::{
     RpcArgs,
-    gate::GateReport,
     keys::{self, BenchKeys, CALLER_HS256, SERVICE_ACCOUNT},
     payload, rounds,
     router_config::queue_type_name,
-    stats::{ms, percentile},
+    stands,
 };
 
 mod calls;
@@ -27,12 +26,9 @@ mod scenario;
 mod stand;
 mod tokens;
 
-use calls::{Call, Phase};
-use report::{Figures, Summary};
+use calls::Call;
+use report::Summary;
 use stand::Stand;
-
-/// How long a fresh bus may take to carry its first call.
-const FIRST_REPLY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What every scenario shares: keys, tokens, the call.
 struct Setup {
@@ -70,21 +66,17 @@ pub(crate) async fn run(args: &RpcArgs) -> anyhow::Result<()> {
     // Every scenario's gate and services start once and stay up; each round
     // calls through every scenario for a slice right beside a slice of the
     // relay, while the others wait idle (`rounds::run_paired`).
-    let mut stands = Vec::with_capacity(scenarios.len());
-    for scenario in &scenarios {
-        match Stand::open(args, &setup, *scenario).await {
-            Ok(stand) => stands.push(stand),
-            Err(e) => {
-                close_all(stands).await;
-                return Err(e);
-            }
-        }
-    }
+    let mut stands = stands::open_all(
+        scenarios.iter().copied(),
+        async |scenario| Stand::open(args, &setup, scenario).await,
+        Stand::close,
+    )
+    .await?;
     let measured = rounds::run_paired(scenarios.len(), rounds, async |i| {
         stands[i].slice(args, &setup.call).await
     })
     .await;
-    let closed = close_all(stands).await;
+    let closed = stands::close_all(stands, Stand::close).await;
     let measured = measured?;
     let mut summaries = vec![Summary::baseline(scenarios[0].name(), measured.baseline)];
     for (scenario, pairs) in scenarios[1..].iter().zip(measured.pairs) {
@@ -120,28 +112,4 @@ pub(crate) async fn run(args: &RpcArgs) -> anyhow::Result<()> {
         tracing::info!(chart = %path.display(), "Chart written.");
     }
     Ok(())
-}
-
-/// Closes every stand, in order, whatever the others' outcome.
-async fn close_all(stands: Vec<Stand>) -> Vec<anyhow::Result<GateReport>> {
-    let mut closed = Vec::with_capacity(stands.len());
-    for stand in stands {
-        closed.push(stand.close().await);
-    }
-    closed
-}
-
-/// The figures of one slice (its CPU per call aside).
-fn figures(warm_up: &Phase, idle: &Phase, loaded: &Phase) -> Figures {
-    let at = |phase: &Phase, q| percentile(&phase.latencies, q).map(ms);
-    Figures {
-        calls_per_s: loaded.calls_per_s(),
-        p50_ms: at(idle, 0.5),
-        p99_ms: at(idle, 0.99),
-        p999_ms: at(idle, 0.999),
-        p50_loaded_ms: at(loaded, 0.5),
-        failures: warm_up.failures + idle.failures + loaded.failures,
-        pool_exhausted: warm_up.exhausted || idle.exhausted || loaded.exhausted,
-        gate_cpu_us_per_call: None,
-    }
 }

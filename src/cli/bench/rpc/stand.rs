@@ -2,7 +2,10 @@
 //! the echo service (and the central auth service), and a caller whose
 //! first call was answered. It waits idle between its slices of calls.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use anyhow::bail;
 use tollgate_bus::Transport;
@@ -14,11 +17,13 @@ use crate::cli::bench::{
     cpu::Parties,
     drive,
     gate::{Gate, GateReport},
+    stands,
+    stats::{ms, percentile},
 };
 
 use super::{
-    FIRST_REPLY_TIMEOUT, Setup,
-    calls::{self, Call},
+    Setup,
+    calls::{self, Call, Phase},
     central,
     client::Client,
     echo,
@@ -26,6 +31,9 @@ use super::{
     scenario::Scenario,
     tokens::Tokens,
 };
+
+/// How long a fresh bus may take to carry its first call.
+const FIRST_REPLY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A scenario's parties, running, and the calls' client and tokens.
 pub(super) struct Stand {
@@ -54,9 +62,7 @@ impl Stand {
         let gate = match Gate::start(scenario.gate(), &bus, admin.as_ref()).await {
             Ok(gate) => gate,
             Err(e) => {
-                if let Err(cleanup) = remove_bus(&bus, &admin).await {
-                    tracing::warn!(error = %cleanup, "Removing a bench bus failed.");
-                }
+                stands::discard_bus(&bus, &admin).await;
                 return Err(e);
             }
         };
@@ -99,7 +105,7 @@ impl Stand {
         gate.ensure_running()?;
         Ok(Figures {
             gate_cpu_us_per_call: cpu.gate_us,
-            ..super::figures(&warm_up, &idle, &loaded)
+            ..figures(&warm_up, &idle, &loaded)
         })
     }
 
@@ -191,7 +197,7 @@ async fn await_first_reply(client: &Client, call: &Call, token: &str) -> anyhow:
     let mut line = client.line();
     loop {
         match line
-            .call(&call.payload, token, std::time::Duration::from_secs(1))
+            .call(&call.payload, token, Duration::from_secs(1))
             .await
         {
             Ok(_) => return Ok(()),
@@ -200,8 +206,23 @@ async fn await_first_reply(client: &Client, call: &Call, token: &str) -> anyhow:
             }
             Err(e) => {
                 tracing::debug!(error = %e, "No reply yet.");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// The figures of one slice (its CPU per call aside).
+fn figures(warm_up: &Phase, idle: &Phase, loaded: &Phase) -> Figures {
+    let at = |phase: &Phase, q| percentile(&phase.latencies, q).map(ms);
+    Figures {
+        calls_per_s: loaded.calls_per_s(),
+        p50_ms: at(idle, 0.5),
+        p99_ms: at(idle, 0.99),
+        p999_ms: at(idle, 0.999),
+        p50_loaded_ms: at(loaded, 0.5),
+        failures: warm_up.failures + idle.failures + loaded.failures,
+        pool_exhausted: warm_up.exhausted || idle.exhausted || loaded.exhausted,
+        gate_cpu_us_per_call: None,
     }
 }

@@ -5,7 +5,7 @@
 //! the whole run, and the rounds alternate slices of traffic between them,
 //! each router scenario's slice right beside one of the relay.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tollgate_auth::AssertionAlg;
 use tollgate_bus::{
@@ -58,10 +58,10 @@ struct Tokens {
 struct Stand {
     bus: BenchBus,
     transport: Arc<dyn Transport>,
-    kind: GateKind,
-    assertion: AssertionAlg,
     gate: Gate,
     path: Path,
+    /// Renews the sink's registration for the whole run (routers).
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// What a closed stand counted over the whole run.
@@ -88,7 +88,7 @@ pub(crate) async fn run(args: &RouterArgs) -> anyhow::Result<()> {
     )
     .await?;
     let measured = rounds::run_paired(SCENARIOS.len(), args.common.rounds, async |i| {
-        stands[i].slice(args, &tokens).await
+        stands[i].slice(args).await
     })
     .await;
     let closed = stands::close_all(stands, Stand::close).await;
@@ -143,14 +143,23 @@ impl Stand {
         tracing::info!(gate = ?kind, "Bench scenario.");
         let (bus, transport) = fresh_bus(&args.common, keys, "tollgate-bench-client").await?;
         match Self::start(args, &bus, &transport, (kind, assertion), tokens).await {
-            Ok((gate, path)) => Ok(Self {
-                bus,
-                transport,
-                kind,
-                assertion,
-                gate,
-                path,
-            }),
+            Ok((gate, path)) => {
+                let heartbeat = (kind != GateKind::Relay).then(|| {
+                    tokio::spawn(renew_sink(
+                        control(&bus),
+                        Arc::clone(&transport),
+                        tokens.service.clone(),
+                        assertion,
+                    ))
+                });
+                Ok(Self {
+                    bus,
+                    transport,
+                    gate,
+                    path,
+                    heartbeat,
+                })
+            }
             Err(e) => {
                 stands::discard_bus(&bus, &transport).await;
                 Err(e)
@@ -183,19 +192,8 @@ impl Stand {
         Ok((gate, path))
     }
 
-    /// Drives one slice of traffic through the gate and measures it. The
-    /// sink's registration is renewed first (its lease outlives a slice,
-    /// not a whole run).
-    async fn slice(&mut self, args: &RouterArgs, tokens: &Tokens) -> anyhow::Result<Measured> {
-        if self.kind != GateKind::Relay {
-            register_sink(
-                &self.bus,
-                self.transport.as_ref(),
-                &tokens.service,
-                self.assertion,
-            )
-            .await?;
-        }
+    /// Drives one slice of traffic through the gate and measures it.
+    async fn slice(&mut self, args: &RouterArgs) -> anyhow::Result<Measured> {
         let parties = Parties::with_gate(self.gate.pid());
         let measured = self.path.run(args.common.duration, parties).await?;
         self.gate.ensure_running()?;
@@ -204,6 +202,9 @@ impl Stand {
 
     /// Stops the path and the gate, and deletes the bus.
     async fn close(self) -> anyhow::Result<Closed> {
+        if let Some(heartbeat) = &self.heartbeat {
+            heartbeat.abort();
+        }
         let lost = self.path.close().await;
         let gate = self.gate.stop().await;
         let removed = remove_bus(&self.bus, &self.transport).await;
@@ -213,6 +214,9 @@ impl Stand {
     }
 }
 
+/// How long the sink's registration lives without a heartbeat.
+const SINK_TTL: Duration = Duration::from_secs(60);
+
 /// Announces the sink service to the routers (which then route `sink.*` to
 /// its queue), as the SDK does for a service.
 async fn register_sink(
@@ -221,16 +225,55 @@ async fn register_sink(
     token: &str,
     assertion: AssertionAlg,
 ) -> anyhow::Result<()> {
-    let registration = Registration {
+    let register = Announcement::Register(sink(assertion));
+    announce(&control(bus), transport, token, register).await
+}
+
+/// Sends the sink's heartbeat every third of its lease, as the SDK does for
+/// a service, so that a run longer than the lease never finds the route
+/// gone (its requests would be refused `no_route` until the next
+/// registration reached the router). Runs until aborted.
+async fn renew_sink(
+    control: Address,
+    transport: Arc<dyn Transport>,
+    token: String,
+    assertion: AssertionAlg,
+) {
+    let mut every = tokio::time::interval(SINK_TTL / 3);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let heartbeat = Announcement::Heartbeat(sink(assertion));
+        if let Err(e) = announce(&control, transport.as_ref(), &token, heartbeat).await {
+            tracing::warn!(error = %e, "Cannot renew the bench sink's registration.");
+        }
+    }
+}
+
+/// The sink service's registration.
+fn sink(assertion: AssertionAlg) -> Registration {
+    Registration {
         service: SINK.into(),
         instance: "bench".into(),
         content_type: "application/json".into(),
         schema_version: "1".into(),
-        ttl_secs: 60,
+        ttl_secs: SINK_TTL.as_secs(),
         assertion,
-    };
-    let announce = Announcement::Register(registration).to_envelope(Some(token))?;
-    let control = Address::new(bus.names.control_exchange(), "");
-    transport.publish(&control, &announce).await?;
+    }
+}
+
+/// Where announcements to the bus's routers go.
+fn control(bus: &BenchBus) -> Address {
+    Address::new(bus.names.control_exchange(), "")
+}
+
+async fn announce(
+    control: &Address,
+    transport: &dyn Transport,
+    token: &str,
+    announcement: Announcement,
+) -> anyhow::Result<()> {
+    let envelope = announcement.to_envelope(Some(token))?;
+    transport.publish(control, &envelope).await?;
     Ok(())
 }

@@ -277,3 +277,56 @@ async fn announce(
     transport.publish(control, &envelope).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use tollgate_bus::{BusNames, MemoryTransport, SubscribeOptions};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_sink_sends_a_heartbeat_every_third_of_its_lease() {
+        let names = BusNames::new("bench-heartbeat");
+        let transport: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+        let listener = "bench-heartbeat.listener";
+        transport
+            .declare(&bus_topology::core(&names))
+            .await
+            .unwrap();
+        transport
+            .declare(&bus_topology::control_listener(&names, listener))
+            .await
+            .unwrap();
+        let mut heard = transport
+            .subscribe(listener, SubscribeOptions::prefetch(8))
+            .await
+            .unwrap();
+        let control = Address::new(names.control_exchange(), "");
+        let renew = tokio::spawn(renew_sink(
+            control,
+            Arc::clone(&transport),
+            "token".into(),
+            AssertionAlg::HS256,
+        ));
+
+        for _ in 0..3 {
+            let before = tokio::time::Instant::now();
+            let delivery = tokio::time::timeout(SINK_TTL, heard.next())
+                .await
+                .expect("a heartbeat within the lease")
+                .expect("the listener's queue is there");
+            assert_eq!(
+                before.elapsed(),
+                SINK_TTL / 3,
+                "one a third of the lease after the last"
+            );
+            let announcement = Announcement::from_bytes(&delivery.envelope.payload).unwrap();
+            assert_eq!(
+                announcement,
+                Announcement::Heartbeat(sink(AssertionAlg::HS256))
+            );
+            delivery.ack().await.unwrap();
+        }
+        renew.abort();
+    }
+}

@@ -244,7 +244,7 @@ fn assert_positive(line: &serde_json::Value, key: &str) {
 /// `bench router` starts every scenario's gate once and alternates slices of
 /// traffic between them, each router slice beside one of the relay: each
 /// scenario reports one rate per round, each router scenario one ratio per
-/// round, and none loses a message across its slices.
+/// round, and none loses or refuses a message across its slices.
 #[test]
 fn bench_router_drives_every_gate_in_every_round_and_loses_nothing() {
     let lines = bench_lines(
@@ -267,6 +267,7 @@ fn bench_router_drives_every_gate_in_every_round_and_loses_nothing() {
     for line in &lines {
         assert_per_round(line, "rounds_msgs_per_s", 2);
         assert_eq!(line["failures"], 0, "{line}");
+        assert_eq!(line["dead_letters"], 0, "{line}");
         assert_positive(line, "peak_rss_mb");
     }
     assert_eq!(lines[0]["relay_failures"], 0, "{}", lines[0]);

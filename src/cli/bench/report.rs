@@ -26,6 +26,10 @@ pub(crate) struct Scenario {
     pub(crate) failures: Option<u64>,
     /// Messages the relay counted as not delivered, over all rounds (the relay only).
     pub(crate) relay_failures: Option<u64>,
+    /// Messages the gate refused into its bus's dead-letter queue over the
+    /// whole run (`None`: not counted): a refused message did not arrive,
+    /// but it is not lost.
+    pub(crate) dead_letters: Option<u64>,
 }
 
 impl Scenario {
@@ -39,6 +43,7 @@ impl Scenario {
             cpu: Vec::new(),
             failures: None,
             relay_failures: None,
+            dead_letters: None,
         }
     }
 
@@ -138,6 +143,9 @@ pub(crate) fn print(
                 }
                 if let Some(failures) = s.relay_failures {
                     line.insert("relay_failures".into(), failures.into());
+                }
+                if let Some(dead) = s.dead_letters {
+                    line.insert("dead_letters".into(), dead.into());
                 }
                 if let Some(extra) = extra.as_object() {
                     line.extend(extra.clone());

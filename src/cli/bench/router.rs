@@ -62,12 +62,17 @@ struct Stand {
     path: Path,
     /// Renews the sink's registration for the whole run (routers).
     heartbeat: Option<tokio::task::JoinHandle<()>>,
+    /// Dead letters once the path was open: the probes refused `no_route`
+    /// before the router knew the sink, which are not the slices'.
+    dead_at_open: u64,
 }
 
 /// What a closed stand counted over the whole run.
 struct Closed {
     /// Messages published that never reached the sink.
     lost: u64,
+    /// Messages the gate refused during the slices (dead letters).
+    dead_letters: u64,
     gate: GateReport,
 }
 
@@ -108,6 +113,7 @@ pub(crate) async fn run(args: &RouterArgs) -> anyhow::Result<()> {
         let closed = closed?;
         scenario.peak_rss_mb.extend(closed.gate.peak_rss_mb);
         scenario.fail(closed.lost);
+        scenario.dead_letters = Some(closed.dead_letters);
         if let Some(relay) = closed.gate.relay {
             scenario.fail_in_relay(relay.failures);
         }
@@ -143,7 +149,7 @@ impl Stand {
         tracing::info!(gate = ?kind, "Bench scenario.");
         let (bus, transport) = fresh_bus(&args.common, keys, "tollgate-bench-client").await?;
         match Self::start(args, &bus, &transport, (kind, assertion), tokens).await {
-            Ok((gate, path)) => {
+            Ok((gate, path, dead_at_open)) => {
                 let heartbeat = (kind != GateKind::Relay).then(|| {
                     tokio::spawn(renew_sink(
                         control(&bus),
@@ -158,6 +164,7 @@ impl Stand {
                     gate,
                     path,
                     heartbeat,
+                    dead_at_open,
                 })
             }
             Err(e) => {
@@ -173,7 +180,7 @@ impl Stand {
         transport: &Arc<dyn Transport>,
         (kind, assertion): (GateKind, AssertionAlg),
         tokens: &Tokens,
-    ) -> anyhow::Result<(Gate, Path)> {
+    ) -> anyhow::Result<(Gate, Path, u64)> {
         let gate = Gate::start(kind, bus, transport.as_ref()).await?;
         transport
             .declare(&bus_topology::service(&bus.names, SINK))
@@ -189,7 +196,8 @@ impl Stand {
         let entry = Address::new(bus.names.ingress_exchange(), format!("{SINK}.consume"));
         let sink = bus.names.service_queue(SINK);
         let path = Path::open(args, transport, entry, &sink, request).await?;
-        Ok((gate, path))
+        let dead = u64::from(transport.inspect(bus.names.dead_queue()).await?.messages);
+        Ok((gate, path, dead))
     }
 
     /// Drives one slice of traffic through the gate and measures it.
@@ -200,15 +208,21 @@ impl Stand {
         Ok(measured)
     }
 
-    /// Stops the path and the gate, and deletes the bus.
+    /// Stops the path and the gate, counts the dead letters, and deletes
+    /// the bus.
     async fn close(self) -> anyhow::Result<Closed> {
         if let Some(heartbeat) = &self.heartbeat {
             heartbeat.abort();
         }
         let lost = self.path.close().await;
         let gate = self.gate.stop().await;
+        let dead_letters = self.transport.inspect(self.bus.names.dead_queue()).await;
         let removed = remove_bus(&self.bus, &self.transport).await;
-        let closed = Closed { lost, gate: gate? };
+        let closed = Closed {
+            lost,
+            dead_letters: u64::from(dead_letters?.messages).saturating_sub(self.dead_at_open),
+            gate: gate?,
+        };
         removed?;
         Ok(closed)
     }

@@ -281,6 +281,7 @@ fn control(bus: &BenchBus) -> Address {
     Address::new(bus.names.control_exchange(), "")
 }
 
+/// Publishes `announcement` to the bus's routers, with the sink's token.
 async fn announce(
     control: &Address,
     transport: &dyn Transport,

@@ -329,6 +329,7 @@ impl Router {
             health: Arc::clone(&health),
             check: Check::Ingress,
             own: None,
+            finish_ready: false,
         };
         let replies = consume::Consumer {
             queue: s.names.replies_queue().to_owned(),
@@ -339,6 +340,7 @@ impl Router {
             queue: s.names.poison_queue().to_owned(),
             options,
             check: Check::Poison,
+            finish_ready: true,
             ..ingress.clone()
         };
         let held_replies = held.is_some().then(|| consume::Consumer {

@@ -3,6 +3,7 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use futures_util::FutureExt;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -21,12 +22,14 @@ use crate::{
 const DRAIN_WAIT: Duration = Duration::from_secs(45);
 
 /// Hands each delivery of `subscription` to `handle` in its own task until
-/// `shutdown`; then stops taking deliveries, lets every in-flight handler
-/// settle its message (for at most [`DRAIN_WAIT`]), and only then cancels the
-/// consumer (whatever was prefetched but not started goes back to the queue).
+/// `shutdown`; then stops taking deliveries (but, with `finish_ready`,
+/// starts those already received), lets every in-flight handler settle its
+/// message (for at most [`DRAIN_WAIT`]), and only then cancels the consumer
+/// (whatever was prefetched but not started goes back to the queue).
 pub(super) async fn consume<F, Fut>(
     mut subscription: Subscription,
     shutdown: &CancellationToken,
+    finish_ready: bool,
     handle: &F,
 ) where
     F: Fn(Delivery) -> Fut,
@@ -48,6 +51,11 @@ pub(super) async fn consume<F, Fut>(
                     break;
                 }
             },
+        }
+    }
+    if finish_ready && shutdown.is_cancelled() {
+        while let Some(Some(d)) = subscription.next().now_or_never() {
+            in_flight.spawn(handle(d));
         }
     }
     let pending = in_flight.len();
@@ -86,6 +94,10 @@ pub(super) struct Consumer {
     /// The topology of a queue of this router's own (its private replies
     /// queue), declared again with the bus's when the consumer ended.
     pub(super) own: Option<Topology>,
+    /// On stop, also handles the deliveries already received but not yet
+    /// started, instead of handing them back to the queue (the poison
+    /// queue: what a stopping router took, it cleans).
+    pub(super) finish_ready: bool,
 }
 
 /// Attempts in a row to consume a vanished queue again before giving up.
@@ -117,7 +129,7 @@ impl Consumer {
     {
         loop {
             self.health.set(self.check, true);
-            consume(subscription, &shutdown, &handle).await;
+            consume(subscription, &shutdown, self.finish_ready, &handle).await;
             self.health.set(self.check, false);
             if shutdown.is_cancelled() {
                 return Ok(());
@@ -182,5 +194,48 @@ impl Consumer {
             }
             backoff *= 2;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::{Address, Envelope, MemoryTransport, topology::QueueSpec};
+
+    #[tokio::test]
+    async fn a_stopped_consumer_that_finishes_what_it_received_handles_every_ready_delivery() {
+        let transport = MemoryTransport::new();
+        transport
+            .declare(&Topology::new().queue(QueueSpec::classic("q")))
+            .await
+            .unwrap();
+        let to = Address::new("", "q");
+        for n in 0..3 {
+            transport
+                .publish(&to, &Envelope::new(format!("m{n}")))
+                .await
+                .unwrap();
+        }
+        let subscription = transport
+            .subscribe("q", SubscribeOptions::prefetch(8))
+            .await
+            .unwrap();
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        let handled = Arc::new(AtomicUsize::new(0));
+        let handle = |d: Delivery| {
+            let handled = Arc::clone(&handled);
+            async move {
+                d.ack().await.unwrap();
+                handled.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+
+        consume(subscription, &shutdown, true, &handle).await;
+
+        assert_eq!(handled.load(Ordering::Relaxed), 3);
+        assert_eq!(transport.inspect("q").await.unwrap().messages, 0);
     }
 }

@@ -123,6 +123,13 @@ pub struct AuthSection {
     pub registration_audience: String,
     /// Remove the caller's credential before the service sees the message.
     pub strip_credential: bool,
+    /// Also write the caller's identity as plain headers beside the
+    /// assertion (`x-tollgate-consumer`, `-subject`, `-groups`, `-scopes`,
+    /// `-auth-mode`; default off). Informational only: a service trusts the
+    /// assertion, which holds the same. The broker handles every header of
+    /// every message, and these five cost it more than the gate's own work
+    /// (README, "Through the router").
+    pub identity_headers: bool,
     /// The bus's Ed25519 private key (PEM) signing assertions; every router
     /// instance of a bus needs the same one (`TOLLGATE_ASSERTION_KEY_FILE`).
     pub assertion_key_file: Option<PathBuf>,
@@ -238,6 +245,7 @@ impl Default for AuthSection {
             verifier: VerifierConfig::default(),
             registration_audience: purpose::DEFAULT_REGISTRATION_AUDIENCE.to_owned(),
             strip_credential: true,
+            identity_headers: false,
             assertion_key_file: None,
             ephemeral_assertion_key: false,
             assertion_ttl_secs: 300,

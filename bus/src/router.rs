@@ -108,6 +108,8 @@ pub struct RouterSettings {
     pub modes: AuthModes,
     /// Remove the credential before delivery (gateway mode).
     pub strip_credential: bool,
+    /// Write the caller's identity as informational headers too.
+    pub identity_headers: bool,
     /// Unsettled ingress (and reply) deliveries at once.
     pub prefetch: u16,
     /// Calls held at once: their ingress delivery unacked until the reply
@@ -261,6 +263,7 @@ impl Router {
                 limits: s.limits,
                 modes: s.modes,
                 strip_credential: s.strip_credential,
+                identity_headers: s.identity_headers,
             },
         )));
         remote.sync().await;

@@ -7,7 +7,9 @@
 
 use serde_json::{Value, json};
 use tollgate_auth::AssertionVerifier;
-use tollgate_bus::{Address, Envelope, SubscribeOptions, headers, translate::Codec};
+use tollgate_bus::{
+    Address, Envelope, SubscribeOptions, header_map::HeaderValue, headers, translate::Codec,
+};
 use tollgate_tests::{
     conformance::transport::recv,
     support::{Fixture, TestBus},
@@ -34,7 +36,7 @@ async fn a_json_v2_caller_reaches_a_msgpack_v1_service_and_gets_its_reply_back_i
     request.headers.insert(headers::CALLER_SCHEMA_VERSION, "2");
     bus.send(tr, "billing.charge", &request).await;
 
-    // The service sees MessagePack, schema v1, mapped fields, the caller's identity and an assertion.
+    // The service sees MessagePack, schema v1, mapped fields, and the caller's identity in an assertion.
     let delivered = recv(&mut service, "the request at the billing service").await;
     let env = &delivered.envelope;
     assert_eq!(env.content_type.as_deref(), Some("application/msgpack"));
@@ -48,7 +50,18 @@ async fn a_json_v2_caller_reaches_a_msgpack_v1_service_and_gets_its_reply_back_i
         env.headers.get(headers::AUTHORIZATION).is_none(),
         "the credential is stripped"
     );
-    assert_eq!(env.headers.get_str(headers::CONSUMER), Some("web"));
+    for informational in [
+        headers::AUTH_MODE,
+        headers::CONSUMER,
+        headers::SUBJECT,
+        headers::GROUPS,
+        headers::SCOPES,
+    ] {
+        assert!(
+            env.headers.get(informational).is_none(),
+            "{informational}: identity headers are off by default"
+        );
+    }
     let verifier = AssertionVerifier::from_public_pem(bus.assertion_public_pem.as_bytes()).unwrap();
     let asserted = verifier
         .verify(
@@ -94,7 +107,23 @@ async fn a_json_v2_caller_reaches_a_msgpack_v1_service_and_gets_its_reply_back_i
 }
 
 async fn forged_bus_headers_never_reach_a_service_as_identity(fx: &Fixture) {
-    let bus = TestBus::start(fx).await;
+    forged_headers_are_replaced(fx, false).await;
+}
+
+async fn identity_headers_when_configured_are_the_router_s_own(fx: &Fixture) {
+    forged_headers_are_replaced(fx, true).await;
+}
+
+/// A caller forges every bus header; the service sees only the router's:
+/// the route and the assertion, and the identity headers when
+/// `identity_headers` is on (the caller's verified identity, never the
+/// forged one).
+async fn forged_headers_are_replaced(fx: &Fixture, identity_headers: bool) {
+    let bus = TestBus::start_adjusted(fx, "", |config| {
+        config.auth.identity_headers = identity_headers;
+    })
+    .await;
+
     let tr = fx.transport().as_ref();
     bus.register(tr, "orders", "application/json", "2").await;
     let mut service = tr
@@ -120,7 +149,21 @@ async fn forged_bus_headers_never_reach_a_service_as_identity(fx: &Fixture) {
     bus.send(tr, "orders.get", &request).await;
     let d = recv(&mut service, "the request").await;
     let h = &d.envelope.headers;
-    assert_eq!(h.get_str(headers::CONSUMER), Some("reader"));
+    if identity_headers {
+        assert_eq!(h.get_str(headers::CONSUMER), Some("reader"));
+        assert_eq!(h.get_str(headers::AUTH_MODE), Some("gateway"));
+        assert!(
+            matches!(h.get(headers::SCOPES), Some(HeaderValue::Array(_))),
+            "the verified scopes, as an array, not the forged string"
+        );
+    } else {
+        for name in [headers::CONSUMER, headers::SCOPES, headers::AUTH_MODE] {
+            assert!(
+                h.get(name).is_none(),
+                "{name}: the forged header is gone, no other written"
+            );
+        }
+    }
     assert_eq!(h.get_str(headers::ROUTE), Some("orders.get"));
     assert!(h.get("X-Tollgate-Consumer").is_none());
     assert!(
@@ -142,5 +185,6 @@ async fn forged_bus_headers_never_reach_a_service_as_identity(fx: &Fixture) {
 
 tollgate_tests::on_both_transports!(
     a_json_v2_caller_reaches_a_msgpack_v1_service_and_gets_its_reply_back_in_json_v2,
-    forged_bus_headers_never_reach_a_service_as_identity
+    forged_bus_headers_never_reach_a_service_as_identity,
+    identity_headers_when_configured_are_the_router_s_own
 );

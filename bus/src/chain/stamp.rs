@@ -16,12 +16,14 @@ use crate::{
 
 use super::{Caller, InfraError, Resolved};
 
-/// Adds identity headers, the assertion and the reply context.
+/// Adds the route, the assertion (and, when configured, identity headers)
+/// and the reply context.
 pub struct Stamp {
     signer: AssertionSigner,
     reply_key: Arc<ReplyContextKey>,
     reply_timeout: Duration,
     names: BusNames,
+    identity_headers: bool,
 }
 
 /// Where and in which format the caller wants its reply.
@@ -51,11 +53,22 @@ impl Stamp {
             reply_key,
             reply_timeout,
             names,
+            identity_headers: false,
         }
     }
 
-    /// Writes the route, the mode, the caller's identity and its assertion
-    /// (gateway mode), and the reply context when the caller wants a reply.
+    /// Also writes the caller's identity as informational headers
+    /// (`x-tollgate-auth-mode`, `-consumer`, `-subject`, `-groups`,
+    /// `-scopes`) beside the assertion, which holds the same and is what a
+    /// service trusts.
+    pub fn with_identity_headers(mut self, on: bool) -> Self {
+        self.identity_headers = on;
+        self
+    }
+
+    /// Writes the route, the caller's assertion (gateway and central mode;
+    /// with the identity headers when configured), and the reply context when
+    /// the caller wants a reply.
     ///
     /// Fails only when the bus cannot sign or seal (an infrastructure fault: the
     /// message is requeued, never refused as if the caller's token were bad).
@@ -68,14 +81,18 @@ impl Stamp {
         let route = to.permit().route().as_str();
         let h = &mut envelope.headers;
         h.insert(headers::ROUTE, route);
-        h.insert(headers::AUTH_MODE, to.permit().mode().as_str());
+        if self.identity_headers {
+            h.insert(headers::AUTH_MODE, to.permit().mode().as_str());
+        }
         if let Caller::Gateway(identity) | Caller::Central(identity) = to.permit().caller() {
-            h.insert(headers::CONSUMER, identity.consumer.as_str());
-            if let Some(subject) = &identity.subject {
-                h.insert(headers::SUBJECT, subject.as_str());
+            if self.identity_headers {
+                h.insert(headers::CONSUMER, identity.consumer.as_str());
+                if let Some(subject) = &identity.subject {
+                    h.insert(headers::SUBJECT, subject.as_str());
+                }
+                h.insert(headers::GROUPS, strings(&identity.groups));
+                h.insert(headers::SCOPES, strings(&identity.scopes));
             }
-            h.insert(headers::GROUPS, strings(&identity.groups));
-            h.insert(headers::SCOPES, strings(&identity.scopes));
             let assertion = self
                 .signer
                 .sign_for(to.target().assertion, identity, route, &envelope.id)

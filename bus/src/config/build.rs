@@ -98,6 +98,7 @@ impl Config {
             limits: self.limits,
             modes,
             strip_credential: self.auth.strip_credential,
+            identity_headers: self.auth.identity_headers,
             prefetch: self.router.prefetch,
             hold_calls: self.router.hold_calls(),
             max_registration_ttl: Duration::from_secs(self.registry.max_ttl_secs),

@@ -7,7 +7,7 @@ use super::Config;
 impl Config {
     /// The settings (by their config name) that differ between `self`, the
     /// running config, and `new`, and that only a restart applies. What a
-    /// reload does change (consumers, `strip_credential`, `[policy]`,
+    /// reload does change (consumers, `strip_credential`, `identity_headers`, `[policy]`,
     /// `default_auth` and `[[routes]]`, `[limits]`, `[translation]`) is not
     /// listed. The assertion key is compared by file name, not content.
     pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {

@@ -95,6 +95,7 @@ pub(crate) struct LiveParts {
     pub(crate) limits: Limits,
     pub(crate) modes: AuthModes,
     pub(crate) strip_credential: bool,
+    pub(crate) identity_headers: bool,
 }
 
 impl Live {
@@ -116,7 +117,8 @@ impl Live {
                 Arc::clone(&fixed.reply_key),
                 fixed.reply_timeout,
                 fixed.names.clone(),
-            ),
+            )
+            .with_identity_headers(parts.identity_headers),
             modes: parts.modes,
         };
         Self {

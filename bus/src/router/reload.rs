@@ -66,6 +66,7 @@ impl RouterHandle {
                 limits: settings.limits,
                 modes: settings.modes,
                 strip_credential: settings.strip_credential,
+                identity_headers: settings.identity_headers,
             },
         );
         let install = || match &self.trust {

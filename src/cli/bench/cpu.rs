@@ -1,9 +1,14 @@
 //! CPU time per message of the processes a bench drives: the gate (router
-//! or relay) and the bench itself (publisher and sink). Throughput on a
-//! shared 2-core machine moves with whatever else runs; the CPU a process
-//! spent per message moves far less, and it says what the router costs
-//! beyond the relay. (The broker's is not read: its Erlang schedulers spin
-//! while they wait for work, so its CPU time grows with idle time too.)
+//! or relay), the bench itself (publisher and sink) and, when it runs on
+//! this host, the broker. Throughput on a shared 2-core machine moves with
+//! whatever else runs; the CPU a process spent per message moves far less,
+//! and it says what the router costs beyond the relay, in its own process
+//! and in the broker's (which handles every header of every message).
+//!
+//! The broker's figure is the CPU of every local RabbitMQ node (`beam.smp`
+//! processes whose command line names `rabbit`). RabbitMQ's own start
+//! script runs the Erlang schedulers without busy-waiting (`+sbwt none`);
+//! a node started with busy-waiting on counts its spinning too.
 
 use std::time::Duration;
 
@@ -11,12 +16,14 @@ use std::time::Duration;
 /// 100 on every architecture it exports times to user space on.
 const TICKS_PER_S: u64 = 100;
 
-/// The processes whose CPU time a measurement reads: the bench's own and
-/// the gate's.
+/// The processes whose CPU time a measurement reads: the bench's own, the
+/// gate's and the local broker's.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Parties {
     /// The gate process (`None`: the scenario has none of its own).
     gate: Option<u32>,
+    /// The broker runs on this host (its URL names a loopback address).
+    local_broker: bool,
 }
 
 /// CPU time each party had spent at one moment.
@@ -24,6 +31,7 @@ pub(crate) struct Parties {
 pub(crate) struct Reading {
     gate: Option<Duration>,
     bench: Option<Duration>,
+    broker: Option<Duration>,
 }
 
 /// Microseconds of CPU per message, per party, over one window.
@@ -33,12 +41,23 @@ pub(crate) struct PerMessage {
     pub(crate) gate_us: Option<f64>,
     /// The bench's own: its publisher and its sink.
     pub(crate) bench_us: Option<f64>,
+    /// The broker's (`None`: not on this host).
+    pub(crate) broker_us: Option<f64>,
 }
 
 impl Parties {
     /// The bench and `gate`.
     pub(crate) fn with_gate(gate: Option<u32>) -> Self {
-        Self { gate }
+        Self {
+            gate,
+            local_broker: false,
+        }
+    }
+
+    /// Also the broker at `amqp_url`, when that is on this host.
+    pub(crate) fn with_broker_at(mut self, amqp_url: &str) -> Self {
+        self.local_broker = is_loopback(amqp_url);
+        self
     }
 
     /// What every party has spent so far.
@@ -46,6 +65,7 @@ impl Parties {
         Reading {
             gate: self.gate.and_then(process_cpu),
             bench: process_cpu(std::process::id()),
+            broker: self.local_broker.then(rabbitmq_cpu).flatten(),
         }
     }
 }
@@ -61,8 +81,50 @@ impl Reading {
         PerMessage {
             gate_us: per(self.gate, end.gate),
             bench_us: per(self.bench, end.bench),
+            broker_us: per(self.broker, end.broker),
         }
     }
+}
+
+/// Whether `amqp_url`'s host is this one (`localhost`, `127.x.x.x`, `::1`).
+fn is_loopback(amqp_url: &str) -> bool {
+    use std::str::FromStr as _;
+    let Ok(uri) = tollgate_wire::AMQPUri::from_str(amqp_url) else {
+        return false;
+    };
+    let host = uri
+        .authority
+        .host
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// CPU time of every RabbitMQ node on this host (`None`: none found).
+fn rabbitmq_cpu() -> Option<Duration> {
+    let mut total: Option<Duration> = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        if is_rabbitmq_node(pid)
+            && let Some(cpu) = process_cpu(pid)
+        {
+            total = Some(total.unwrap_or_default() + cpu);
+        }
+    }
+    total
+}
+
+/// Whether process `pid` is an Erlang VM running RabbitMQ.
+fn is_rabbitmq_node(pid: u32) -> bool {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    comm.trim_end() == "beam.smp"
+        && std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmd| cmd.windows(6).any(|w| w == b"rabbit"))
 }
 
 /// User and system CPU time process `pid` has used, all its threads, living
@@ -112,19 +174,47 @@ mod tests {
     }
 
     #[test]
+    fn only_a_broker_on_this_host_is_read() {
+        for local in [
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+            "amqp://localhost",
+            "amqps://u:p@[::1]:5671/vh",
+        ] {
+            assert!(is_loopback(local), "{local}");
+        }
+        for remote in [
+            "amqp://rabbit.internal:5672",
+            "amqp://10.0.0.5",
+            "not a url",
+        ] {
+            assert!(!is_loopback(remote), "{remote}");
+        }
+        let remote = Parties::with_gate(None).with_broker_at("amqp://rabbit.internal");
+        assert_eq!(remote.read().broker, None);
+    }
+
+    #[test]
+    fn this_process_is_no_rabbitmq_node() {
+        assert!(!is_rabbitmq_node(std::process::id()));
+    }
+
+    #[test]
     fn spent_time_is_divided_over_the_messages() {
         let at = |s| Some(Duration::from_millis(s));
         let start = Reading {
             gate: at(1_000),
             bench: None,
+            broker: at(5_000),
         };
         let end = Reading {
             gate: at(1_300),
             bench: at(600),
+            broker: at(7_000),
         };
         let per = start.per_message(&end, 10_000);
         assert_eq!(per.gate_us, Some(30.0));
         assert_eq!(per.bench_us, None);
+        assert_eq!(per.broker_us, Some(200.0));
         assert_eq!(start.per_message(&end, 0), PerMessage::default());
     }
 }

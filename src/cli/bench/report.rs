@@ -106,8 +106,8 @@ pub(crate) fn print(
     let ratio_key = format!("ratio_vs_{baseline}");
     if !as_json {
         println!(
-            "{:<24} {:>8} {:>9} {:>7} {:>8} {:>9} {:>7}   rounds (msg/s)",
-            "scenario", "msg/s", "ratio", "rss MB", "gate µs", "bench µs", "failed"
+            "{:<24} {:>8} {:>9} {:>7} {:>8} {:>9} {:>10} {:>7}   rounds (msg/s)",
+            "scenario", "msg/s", "ratio", "rss MB", "gate µs", "bench µs", "broker µs", "failed"
         );
     }
     for s in scenarios {
@@ -117,6 +117,7 @@ pub(crate) fn print(
         let cpu = [
             ("gate_cpu_us_per_msg", s.cpu_us(|c| c.gate_us)),
             ("bench_cpu_us_per_msg", s.cpu_us(|c| c.bench_us)),
+            ("broker_cpu_us_per_msg", s.cpu_us(|c| c.broker_us)),
         ];
         if as_json {
             let mut line = json!({
@@ -155,15 +156,16 @@ pub(crate) fn print(
         } else {
             let rounds: Vec<String> = s.rates.iter().map(|r| format!("{r:.0}")).collect();
             let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
-            let [gate, bench] = cpu.map(|(_, us)| or_dash(us.map(|us| format!("{us:.1}"))));
+            let [gate, bench, broker] = cpu.map(|(_, us)| or_dash(us.map(|us| format!("{us:.1}"))));
             println!(
-                "{:<24} {:>8.0} {:>8.3}x {:>7} {:>8} {:>9} {:>7}   {}",
+                "{:<24} {:>8.0} {:>8.3}x {:>7} {:>8} {:>9} {:>10} {:>7}   {}",
                 s.name,
                 median,
                 ratio,
                 or_dash(rss.map(|mb| format!("{mb:.1}"))),
                 gate,
                 bench,
+                broker,
                 or_dash(s.failures.map(|f| f.to_string())),
                 rounds.join(" ")
             );

@@ -202,7 +202,7 @@ impl Stand {
 
     /// Drives one slice of traffic through the gate and measures it.
     async fn slice(&mut self, args: &RouterArgs) -> anyhow::Result<Measured> {
-        let parties = Parties::with_gate(self.gate.pid());
+        let parties = Parties::with_gate(self.gate.pid()).with_broker_at(&args.common.amqp);
         let measured = self.path.run(args.common.duration, parties).await?;
         self.gate.ensure_running()?;
         Ok(measured)

@@ -6,7 +6,7 @@
 //! and in the broker's (which handles every header of every message).
 //!
 //! The broker's figure is the CPU of every local RabbitMQ node (`beam.smp`
-//! processes whose command line names `rabbit`). RabbitMQ's own start
+//! processes started with `-s rabbit`). RabbitMQ's own start
 //! script runs the Erlang schedulers without busy-waiting (`+sbwt none`);
 //! a node started with busy-waiting on counts its spinning too.
 
@@ -119,12 +119,20 @@ fn rabbitmq_cpu() -> Option<Duration> {
     total
 }
 
-/// Whether process `pid` is an Erlang VM running RabbitMQ.
+/// Whether process `pid` is an Erlang VM running a RabbitMQ node: started
+/// with `-s rabbit` (as RabbitMQ's start script does), which its command
+/// line tools (`rabbitmqctl`, also `beam.smp`) are not.
 fn is_rabbitmq_node(pid: u32) -> bool {
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     comm.trim_end() == "beam.smp"
-        && std::fs::read(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|cmd| cmd.windows(6).any(|w| w == b"rabbit"))
+        && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| starts_rabbit(&cmd))
+}
+
+/// Whether a `/proc/<pid>/cmdline` (arguments separated by NUL bytes) holds
+/// the arguments `-s rabbit`.
+fn starts_rabbit(cmdline: &[u8]) -> bool {
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    args.windows(2).any(|w| w == [&b"-s"[..], &b"rabbit"[..]])
 }
 
 /// User and system CPU time process `pid` has used, all its threads, living
@@ -194,7 +202,14 @@ mod tests {
     }
 
     #[test]
-    fn this_process_is_no_rabbitmq_node() {
+    fn a_rabbitmq_node_is_told_from_its_command_line_tools() {
+        let node = b"/usr/lib/erlang/erts-13.1.5/bin/beam.smp\0-W\0w\0--\0-noshell\0\
+                     -s\0rabbit\0boot\0-boot\0start_sasl\0";
+        assert!(starts_rabbit(node));
+        let ctl = b"/usr/lib/erlang/erts-13.1.5/bin/beam.smp\0--\0-noshell\0-s\0\
+                    elixir\0start_cli\0-extra\0/usr/lib/rabbitmq/bin/rabbitmqctl\0\
+                    -s\0rabbit@localhost\0";
+        assert!(!starts_rabbit(ctl));
         assert!(!is_rabbitmq_node(std::process::id()));
     }
 
